@@ -1,0 +1,19 @@
+//! saksi's election model: region codes and the registry, contests, form C.Hasil and its signed
+//! envelope, and the rulebook every form is checked against. Knows nothing of logs, storage or HTTP.
+
+pub mod canonical;
+pub mod code;
+pub mod contest;
+mod csv;
+pub mod form;
+pub mod registry;
+pub mod rules;
+pub mod sheet;
+pub mod sign;
+pub mod sirekap;
+
+pub use code::{Code, Level};
+pub use contest::Election;
+pub use form::{CHasil, SignedForm};
+pub use registry::{Registry, Tps, TpsKind};
+pub use rules::{Finding, Verdict};

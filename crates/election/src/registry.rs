@@ -1,0 +1,377 @@
+//! The region registry: every region from provinsi down to kelurahan/desa, and every TPS with its kind,
+//! its DPT (registered voters, L/P) and the officer keys enrolled for it.
+//!
+//! Three sources fill it:
+//! - KPU's own Sirekap master list (`tingkat,kode,id_kpu,nama,kode_induk`), used on real data;
+//! - the region names embedded in this crate, derived from the npm package `idn-area-data` (ODbL, see
+//!   `assets/`), which `saksi gen` fills with synthetic TPS;
+//! - a registry directory written by [`Registry::write_dir`] (`regions.csv`, `tps.csv`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+use crate::code::{Code, Level};
+use crate::csv;
+use crate::sign::{KeyError, PublicKey};
+
+/// Maximum officers enrolled for one TPS: the KPPS has seven members; a few spare slots for replacements.
+pub const MAX_OFFICERS_PER_TPS: usize = 16;
+
+/// The kinds of voting unit. Caps differ by kind: only a regular TPS is bound by the 300-voter cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TpsKind {
+    /// An ordinary TPS in a kelurahan/desa.
+    Regular,
+    /// "TPS lokasi khusus": prisons, dormitories, hospitals. KPU numbers them 901 and up.
+    Khusus,
+    /// An overseas polling station (TPS luar negeri).
+    Tpsln,
+    /// "Kotak suara keliling": an overseas mobile ballot box.
+    Ksk,
+    /// Overseas postal voting.
+    Pos,
+}
+
+impl TpsKind {
+    pub const ALL: [TpsKind; 5] = [TpsKind::Regular, TpsKind::Khusus, TpsKind::Tpsln, TpsKind::Ksk, TpsKind::Pos];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TpsKind::Regular => "regular",
+            TpsKind::Khusus => "khusus",
+            TpsKind::Tpsln => "tpsln",
+            TpsKind::Ksk => "ksk",
+            TpsKind::Pos => "pos",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TpsKind> {
+        TpsKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    pub fn is_overseas(self) -> bool {
+        matches!(self, TpsKind::Tpsln | TpsKind::Ksk | TpsKind::Pos)
+    }
+}
+
+/// A male/female pair of counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Lp {
+    pub l: u32,
+    pub p: u32,
+}
+
+impl Lp {
+    pub fn total(self) -> u32 {
+        self.l + self.p
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tps {
+    pub code: Code,
+    pub kind: TpsKind,
+    /// The DPT as the registry knows it. KPU's public master list has none; generated registries do.
+    pub dpt: Option<Lp>,
+    /// Keys of the officers (KPPS) who may sign this TPS's forms.
+    pub officers: Vec<PublicKey>,
+}
+
+#[derive(Debug)]
+pub enum RegistryError {
+    Io(io::Error),
+    /// A line of an input file that could not be read.
+    Line { source: String, line: usize, message: String },
+    UnknownParent { code: Code },
+    Duplicate { code: Code },
+    UnknownTps { code: Code },
+    Key { code: Code, error: KeyError },
+    TooManyOfficers { code: Code },
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::Io(e) => write!(f, "{e}"),
+            RegistryError::Line { source, line, message } => write!(f, "{source}:{line}: {message}"),
+            RegistryError::UnknownParent { code } => write!(f, "{code}: its parent region is not registered"),
+            RegistryError::Duplicate { code } => write!(f, "{code}: registered twice"),
+            RegistryError::UnknownTps { code } => write!(f, "{code}: no such TPS"),
+            RegistryError::Key { code, error } => write!(f, "{code}: officer key refused: {error}"),
+            RegistryError::TooManyOfficers { code } => {
+                write!(f, "{code}: more than {MAX_OFFICERS_PER_TPS} officers")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+impl From<io::Error> for RegistryError {
+    fn from(e: io::Error) -> Self {
+        RegistryError::Io(e)
+    }
+}
+
+/// Invariants: every region's and every TPS's parent is registered (the hierarchy is closed); codes are
+/// unique; every enrolled key passed [`PublicKey::check_enrollable`].
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    regions: BTreeMap<Code, String>,
+    tps: Vec<Tps>,
+    tps_index: HashMap<Code, usize>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    pub fn add_region(&mut self, code: Code, name: &str) -> Result<(), RegistryError> {
+        if code.level() == Level::Tps {
+            return Err(RegistryError::Line {
+                source: "registry".into(),
+                line: 0,
+                message: format!("{code} is a TPS code, not a region"),
+            });
+        }
+        if let Some(parent) = code.parent() {
+            if !self.regions.contains_key(&parent) {
+                return Err(RegistryError::UnknownParent { code });
+            }
+        }
+        if self.regions.insert(code, name.to_string()).is_some() {
+            return Err(RegistryError::Duplicate { code });
+        }
+        Ok(())
+    }
+
+    pub fn add_tps(&mut self, tps: Tps) -> Result<(), RegistryError> {
+        let code = tps.code;
+        let parent = code.parent().filter(|_| code.level() == Level::Tps);
+        match parent {
+            Some(parent) if self.regions.contains_key(&parent) => {}
+            _ => return Err(RegistryError::UnknownParent { code }),
+        }
+        if self.tps_index.contains_key(&code) {
+            return Err(RegistryError::Duplicate { code });
+        }
+        if tps.officers.len() > MAX_OFFICERS_PER_TPS {
+            return Err(RegistryError::TooManyOfficers { code });
+        }
+        for key in &tps.officers {
+            key.check_enrollable().map_err(|error| RegistryError::Key { code, error })?;
+        }
+        self.tps_index.insert(code, self.tps.len());
+        self.tps.push(tps);
+        Ok(())
+    }
+
+    /// Enrols one more officer key for a TPS, refusing weak keys.
+    pub fn enroll(&mut self, code: Code, key: PublicKey) -> Result<(), RegistryError> {
+        key.check_enrollable().map_err(|error| RegistryError::Key { code, error })?;
+        let index = *self.tps_index.get(&code).ok_or(RegistryError::UnknownTps { code })?;
+        let officers = &mut self.tps[index].officers;
+        if officers.contains(&key) {
+            return Ok(());
+        }
+        if officers.len() >= MAX_OFFICERS_PER_TPS {
+            return Err(RegistryError::TooManyOfficers { code });
+        }
+        officers.push(key);
+        Ok(())
+    }
+
+    pub fn region_name(&self, code: Code) -> Option<&str> {
+        self.regions.get(&code).map(String::as_str)
+    }
+
+    pub fn regions(&self) -> impl Iterator<Item = (Code, &str)> {
+        self.regions.iter().map(|(code, name)| (*code, name.as_str()))
+    }
+
+    pub fn regions_at(&self, level: Level) -> impl Iterator<Item = (Code, &str)> {
+        self.regions().filter(move |(code, _)| code.level() == level)
+    }
+
+    pub fn tps(&self, code: Code) -> Option<&Tps> {
+        self.tps_index.get(&code).map(|&i| &self.tps[i])
+    }
+
+    pub fn all_tps(&self) -> &[Tps] {
+        &self.tps
+    }
+
+    pub fn region_count(&self, level: Level) -> usize {
+        match level {
+            Level::Tps => self.tps.len(),
+            _ => self.regions.keys().filter(|code| code.level() == level).count(),
+        }
+    }
+
+    /// The regions (provinsi..desa) embedded in this crate: `idn-area-data` (ODbL) for the domestic
+    /// hierarchy, and our own list of overseas missions for province 99. No TPS: a generator adds them.
+    pub fn embedded_regions() -> Registry {
+        let mut registry = Registry::new();
+        let gz: &[u8] = include_bytes!("../../../assets/idn-area-wilayah.csv.gz");
+        let reader = io::BufReader::new(flate2::read::GzDecoder::new(gz));
+        registry
+            .load_regions_csv(reader, "assets/idn-area-wilayah.csv.gz")
+            .expect("invariant: the embedded region list is well-formed");
+        let overseas: &[u8] = include_bytes!("../../../assets/luar-negeri.csv");
+        registry
+            .load_regions_csv(overseas, "assets/luar-negeri.csv")
+            .expect("invariant: the embedded overseas list is well-formed");
+        registry
+    }
+
+    /// Reads `kode,nama` lines (with a header). Parents must come before children.
+    pub fn load_regions_csv(&mut self, reader: impl BufRead, source: &str) -> Result<(), RegistryError> {
+        for (number, line) in reader.lines().enumerate() {
+            let line = line?;
+            if number == 0 || line.is_empty() {
+                continue;
+            }
+            let bad = |message: String| RegistryError::Line { source: source.into(), line: number + 1, message };
+            let fields = csv::split_line(&line).ok_or_else(|| bad("malformed CSV".into()))?;
+            let [code, name] = fields.as_slice() else { return Err(bad("expected kode,nama".into())) };
+            let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
+            self.add_region(code, name)?;
+        }
+        Ok(())
+    }
+
+    /// Reads KPU's Sirekap master list (`tingkat,kode,id_kpu,nama,kode_induk`, levels 1..5). KPU's list
+    /// has no DPT and no keys. A TPS's kind comes from its name (`TPS`, `KSK`, `POS`), its province (99 is
+    /// overseas) and its number (901 and up are TPS lokasi khusus).
+    pub fn from_kpu_wilayah(reader: impl BufRead, source: &str) -> Result<Registry, RegistryError> {
+        let mut registry = Registry::new();
+        let mut tps_rows = Vec::new();
+        for (number, line) in reader.lines().enumerate() {
+            let line = line?;
+            if number == 0 || line.is_empty() {
+                continue;
+            }
+            let bad = |message: String| RegistryError::Line { source: source.into(), line: number + 1, message };
+            let fields = csv::split_line(&line).ok_or_else(|| bad("malformed CSV".into()))?;
+            let [tingkat, code, _id_kpu, name, _parent] = fields.as_slice() else {
+                return Err(bad("expected tingkat,kode,id_kpu,nama,kode_induk".into()));
+            };
+            let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
+            if tingkat == "5" {
+                tps_rows.push((code, name.clone()));
+            } else {
+                registry.add_region(code, name)?;
+            }
+        }
+        // TPS after regions: the file is ordered by level, but do not depend on that.
+        for (code, name) in tps_rows {
+            let kind = if code.is_overseas() {
+                if name.starts_with("KSK") {
+                    TpsKind::Ksk
+                } else if name.starts_with("POS") {
+                    TpsKind::Pos
+                } else {
+                    TpsKind::Tpsln
+                }
+            } else if code.tps_number().unwrap_or(0) >= 901 {
+                TpsKind::Khusus
+            } else {
+                TpsKind::Regular
+            };
+            registry.add_tps(Tps { code, kind, dpt: None, officers: Vec::new() })?;
+        }
+        Ok(registry)
+    }
+
+    /// Writes `regions.csv` (`kode,nama`) and `tps.csv` (`kode_tps,kind,dpt_l,dpt_p,officers`, officers as
+    /// base64 keys joined by `;`, an unknown DPT as empty cells) into `dir`.
+    pub fn write_dir(&self, dir: &Path) -> Result<(), RegistryError> {
+        std::fs::create_dir_all(dir)?;
+        let mut regions = io::BufWriter::new(std::fs::File::create(dir.join("regions.csv"))?);
+        writeln!(regions, "kode,nama")?;
+        for (code, name) in &self.regions {
+            writeln!(regions, "{code},{}", csv::quote(name))?;
+        }
+        regions.flush()?;
+        let mut tps_file = io::BufWriter::new(std::fs::File::create(dir.join("tps.csv"))?);
+        writeln!(tps_file, "kode_tps,kind,dpt_l,dpt_p,officers")?;
+        for tps in &self.tps {
+            let (l, p) = match tps.dpt {
+                Some(dpt) => (dpt.l.to_string(), dpt.p.to_string()),
+                None => (String::new(), String::new()),
+            };
+            let officers: Vec<String> = tps.officers.iter().map(PublicKey::to_base64).collect();
+            writeln!(tps_file, "{},{},{l},{p},{}", tps.code, tps.kind.as_str(), officers.join(";"))?;
+        }
+        tps_file.flush()?;
+        Ok(())
+    }
+
+    /// Reads a directory written by [`Registry::write_dir`].
+    pub fn load_dir(dir: &Path) -> Result<Registry, RegistryError> {
+        let mut registry = Registry::new();
+        let regions = io::BufReader::new(std::fs::File::open(dir.join("regions.csv"))?);
+        registry.load_regions_csv(regions, "regions.csv")?;
+        let tps_file = io::BufReader::with_capacity(1 << 20, std::fs::File::open(dir.join("tps.csv"))?);
+        for (number, line) in tps_file.lines().enumerate() {
+            let line = line?;
+            if number == 0 || line.is_empty() {
+                continue;
+            }
+            let bad = |message: String| RegistryError::Line { source: "tps.csv".into(), line: number + 1, message };
+            let mut fields = line.split(',');
+            let (Some(code), Some(kind), Some(l), Some(p), Some(officers), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return Err(bad("expected kode_tps,kind,dpt_l,dpt_p,officers".into()));
+            };
+            let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
+            let kind = TpsKind::parse(kind).ok_or_else(|| bad(format!("unknown TPS kind {kind:?}")))?;
+            let dpt = match (l, p) {
+                ("", "") => None,
+                (l, p) => Some(Lp {
+                    l: l.parse().map_err(|_| bad(format!("bad dpt_l {l:?}")))?,
+                    p: p.parse().map_err(|_| bad(format!("bad dpt_p {p:?}")))?,
+                }),
+            };
+            let officers = officers
+                .split(';')
+                .filter(|k| !k.is_empty())
+                .map(|k| PublicKey::from_base64(k).map_err(|error| RegistryError::Key { code, error }))
+                .collect::<Result<Vec<_>, _>>()?;
+            registry.add_tps(Tps { code, kind, dpt, officers })?;
+        }
+        Ok(registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_regions_cover_the_country() {
+        let registry = Registry::embedded_regions();
+        assert_eq!(registry.region_count(Level::Provinsi), 39, "38 provinces and Luar Negeri");
+        assert_eq!(registry.region_count(Level::KabKota) >= 514, true);
+        assert!(registry.region_count(Level::Desa) > 83_000);
+        assert_eq!(registry.region_name(Code::parse("95").unwrap()), Some("Papua Pegunungan"));
+        assert!(crate::code::is_noken(Code::parse("9501").unwrap()));
+    }
+
+    #[test]
+    fn hierarchy_is_closed() {
+        let mut registry = Registry::new();
+        assert!(matches!(
+            registry.add_region(Code::parse("1101").unwrap(), "x"),
+            Err(RegistryError::UnknownParent { .. })
+        ));
+        registry.add_region(Code::parse("11").unwrap(), "Aceh").unwrap();
+        assert!(matches!(registry.add_region(Code::parse("11").unwrap(), "Aceh"), Err(RegistryError::Duplicate { .. })));
+        let tps = Tps { code: Code::parse("1101012001001").unwrap(), kind: TpsKind::Regular, dpt: None, officers: vec![] };
+        assert!(matches!(registry.add_tps(tps), Err(RegistryError::UnknownParent { .. })));
+    }
+}
