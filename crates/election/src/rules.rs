@@ -57,8 +57,15 @@ macro_rules! rule {
     };
 }
 
-/// The rules, in the order they are reported.
+/// The rules, in the order they are reported. `DUPLICATE` and `TPS_ALREADY_REPORTED` concern a form
+/// against the forms before it, so whoever holds that history (a file check, the server) applies them.
 pub static RULES: &[Rule] = &[
+    rule!("DUPLICATE", Reject, "the whole signed form",
+        "formulir yang sama persis sudah pernah diterima; salinan kedua tidak dihitung",
+        "this exact signed form was already received; the second copy is not counted"),
+    rule!("TPS_ALREADY_REPORTED", Reject, "tps",
+        "TPS ini sudah memiliki formulir lain; perubahan harus diajukan sebagai koreksi",
+        "this TPS already has a different form; a change must come as a correction"),
     rule!("TPS_UNKNOWN", Reject, "tps",
         "TPS tidak terdaftar dalam registri wilayah",
         "the TPS is not in the region registry"),
