@@ -1,26 +1,20 @@
 //! `saksi check`: the rulebook applied offline to a file of signed forms, or to Sirekap's published rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use saksi_election::rules::{self, check_sheet, check_signed_form, Finding, TpsFacts, Verdict};
-use saksi_election::sign::{self, BatchItem};
+use saksi_election::checker::{Checker, Outcome};
+use saksi_election::rules::{self, check_sheet, Finding, TpsFacts, Verdict};
 use saksi_election::sirekap::{SirekapColumns, SirekapRow};
-use saksi_election::{Code, Election, Registry, SignedForm, TpsKind};
+use saksi_election::{Code, Election, Registry, TpsKind};
 
 use crate::progress::Progress;
 
 /// Lines decoded and verified together; bounds memory to a few tens of MB whatever the file size.
 const CHUNK_LINES: usize = 32 * 1024;
-
-/// What happened to one line.
-pub enum Outcome {
-    Malformed(String),
-    Checked { tps: Code, verdict: Verdict },
-}
 
 #[derive(Default)]
 pub struct Report {
@@ -100,54 +94,6 @@ fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
 }
 
-/// Decodes, verifies and checks one chunk of lines on all cores.
-fn check_chunk(lines: &[(usize, String)], registry: &Registry, election: &Election) -> Vec<(Outcome, Option<[u8; 32]>)> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per_worker = lines.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(per_worker)
-            .map(|part| {
-                scope.spawn(move || {
-                    let decoded: Vec<Result<SignedForm, String>> =
-                        part.iter().map(|(_, text)| SignedForm::decode(text.as_bytes()).map_err(|e| e.to_string())).collect();
-                    let messages: Vec<Vec<u8>> =
-                        decoded.iter().map(|d| d.as_ref().map(|f| f.form.signed_message()).unwrap_or_default()).collect();
-                    let items: Vec<(usize, BatchItem)> = decoded
-                        .iter()
-                        .zip(&messages)
-                        .enumerate()
-                        .filter_map(|(i, (d, m))| d.as_ref().ok().map(|f| (i, BatchItem { key: f.form.signer, message: m, signature: f.signature })))
-                        .collect();
-                    let (indexes, items): (Vec<usize>, Vec<BatchItem>) = items.into_iter().unzip();
-                    let verdicts = sign::verify_batch(&items);
-                    let mut signature_ok = vec![false; part.len()];
-                    for (i, ok) in indexes.into_iter().zip(verdicts) {
-                        signature_ok[i] = ok;
-                    }
-                    decoded
-                        .into_iter()
-                        .zip(signature_ok)
-                        .map(|(d, ok)| match d {
-                            Err(message) => (Outcome::Malformed(message), None),
-                            Ok(form) => {
-                                let verdict = check_signed_form(&form.form, ok, registry, election);
-                                let authenticated = !verdict
-                                    .findings
-                                    .iter()
-                                    .any(|f| matches!(f.code, "SIGNATURE_INVALID" | "SIGNER_NOT_ENROLLED"));
-                                let digest = authenticated.then(|| form.digest());
-                                (Outcome::Checked { tps: form.form.tps, verdict }, digest)
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("a check worker panicked")).collect()
-    })
-}
-
 /// Checks a file of signed forms (one JSON envelope per line).
 pub fn check_forms(
     path: &Path,
@@ -162,16 +108,13 @@ pub fn check_forms(
     if let Some(out) = verdicts_out.as_deref_mut() {
         writeln!(out, "line,kode_tps,verdict,rules")?;
     }
-    // Authenticated forms seen so far (for DUPLICATE) and each TPS's accepted form (TPS_ALREADY_REPORTED).
-    // Forged forms enter neither, so nobody can block a TPS by racing its officer.
-    let mut seen: HashMap<[u8; 32], usize> = HashMap::new();
-    let mut accepted_by_tps: HashMap<Code, usize> = HashMap::new();
+    let mut checker = Checker::new(registry, election);
     let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut progress = Progress::new("checking", total_bytes);
     let mut bytes_read = 0u64;
     let mut line_number = 0usize;
     loop {
-        let mut chunk = Vec::with_capacity(CHUNK_LINES);
+        let mut chunk: Vec<(usize, String)> = Vec::with_capacity(CHUNK_LINES);
         let mut text = String::new();
         while chunk.len() < CHUNK_LINES {
             text.clear();
@@ -189,39 +132,25 @@ pub fn check_forms(
         if chunk.is_empty() {
             break;
         }
-        let outcomes = check_chunk(&chunk, registry, election);
-        for ((line, _), (outcome, digest)) in chunk.iter().zip(outcomes) {
+        let lines: Vec<(usize, &[u8])> = chunk.iter().map(|(n, text)| (*n, text.as_bytes())).collect();
+        for (&(line, _), outcome) in lines.iter().zip(checker.check(&lines)) {
             report.lines += 1;
             match outcome {
                 Outcome::Malformed(message) => {
                     report.malformed += 1;
                     if report.malformed_examples.len() < keep_examples {
-                        report.malformed_examples.push((*line, message.clone()));
+                        report.malformed_examples.push((line, message));
                     }
                     if let Some(out) = verdicts_out.as_deref_mut() {
                         writeln!(out, "{line},,malformed,")?;
                     }
                 }
-                Outcome::Checked { tps, mut verdict } => {
-                    if let Some(digest) = digest {
-                        if let Some(first) = seen.get(&digest) {
-                            verdict = Verdict { findings: vec![history_finding("DUPLICATE", format!("first copy: line {first}"))] };
-                        } else {
-                            seen.insert(digest, *line);
-                            if verdict.accepted() {
-                                if let Some(first) = accepted_by_tps.get(&tps) {
-                                    let detail = format!("accepted form: line {first}");
-                                    verdict = Verdict { findings: vec![history_finding("TPS_ALREADY_REPORTED", detail)] };
-                                } else {
-                                    accepted_by_tps.insert(tps, *line);
-                                }
-                            }
-                        }
-                    }
-                    report.record(*line, tps, &verdict, keep_examples);
+                Outcome::Checked { form, verdict } => {
+                    let tps = form.form.tps;
+                    report.record(line, tps, &verdict, keep_examples);
                     if let Some(out) = verdicts_out.as_deref_mut() {
-                        let verdict_word = if verdict.accepted() { "accept" } else { "reject" };
-                        writeln!(out, "{line},{tps},{verdict_word},{}", verdict.rejecting_codes().join(";"))?;
+                        let word = if verdict.accepted() { "accept" } else { "reject" };
+                        writeln!(out, "{line},{tps},{word},{}", verdict.rejecting_codes().join(";"))?;
                     }
                 }
             }
@@ -230,10 +159,6 @@ pub fn check_forms(
     }
     progress.finish();
     Ok(report)
-}
-
-fn history_finding(code: &'static str, detail: String) -> Finding {
-    Finding { code, fields: vec!["form".into()], detail }
 }
 
 /// The kind of a TPS when no registry is given: KPU numbers TPS lokasi khusus 901 and up.

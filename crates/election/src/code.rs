@@ -8,9 +8,8 @@
 //! TPS             1101012001001    13 = desa code + 3-digit TPS number
 //! ```
 //!
-//! Province codes run 11..=99, so a code never starts with 0 and its digit count names its level. That is
-//! why a code is stored as a plain `u64`: cheap to hash, compare and sort, and sorting by code keeps every
-//! region's descendants contiguous only within a level, which the registry relies on nowhere.
+//! A code's length names its level. Codes are compared as strings, so a region sorts right before
+//! everything under it.
 
 use std::fmt;
 
@@ -64,10 +63,16 @@ impl Level {
     }
 }
 
-/// A region or TPS code. Invariant: the number has exactly `level.digits()` decimal digits and its
-/// province part is 11..=99.
+/// A region or TPS code, stored as its ASCII characters (zero-padded). Invariant: its length is one of the
+/// five level lengths; its first two characters are a province 11..=99; every other character is a digit,
+/// except that overseas codes (province 99) may use uppercase letters for the city part (characters 3
+/// and 4): KPU ran out of two-digit city numbers and went on with `99AA`, `99AB`, ...
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Code(u64);
+pub struct Code {
+    // Zero padding sorts a region before everything under it.
+    bytes: [u8; 13],
+    len: u8,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CodeError {
@@ -92,39 +97,68 @@ impl std::error::Error for CodeError {}
 
 impl Code {
     pub fn parse(text: &str) -> Result<Code, CodeError> {
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        let raw = text.as_bytes();
+        if raw.is_empty() || !raw.iter().all(u8::is_ascii_alphanumeric) {
             return Err(CodeError::NotDigits);
         }
-        Level::from_digits(text.len()).ok_or(CodeError::BadLength(text.len()))?;
-        if text.as_bytes()[0] == b'0' || text.as_bytes()[..2] < b"11"[..] {
+        Level::from_digits(raw.len()).ok_or(CodeError::BadLength(raw.len()))?;
+        if !raw[..2].iter().all(u8::is_ascii_digit) {
+            return Err(CodeError::NotDigits);
+        }
+        if raw[..2] < b"11"[..] {
             return Err(CodeError::BadProvince);
         }
-        // At most 13 digits, so it fits.
-        Ok(Code(text.parse().map_err(|_| CodeError::NotDigits)?))
+        let overseas = raw[..2] == b"99"[..];
+        for (i, b) in raw.iter().enumerate() {
+            let letter_allowed = overseas && (i == 2 || i == 3);
+            if !(b.is_ascii_digit() || (letter_allowed && b.is_ascii_uppercase())) {
+                return Err(CodeError::NotDigits);
+            }
+        }
+        let mut bytes = [0u8; 13];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Ok(Code { bytes, len: raw.len() as u8 })
     }
 
-    /// From a number already known to be a code (e.g. read back from our own index).
+    /// From a number whose decimal digits are a code.
     pub fn from_u64(value: u64) -> Result<Code, CodeError> {
         Code::parse(&value.to_string())
     }
 
+    /// The TPS numbered `number` (1..=999) in a kelurahan/desa.
+    pub fn tps(desa: Code, number: u16) -> Option<Code> {
+        if desa.level() != Level::Desa || !(1..=999).contains(&number) {
+            return None;
+        }
+        Code::parse(&format!("{desa}{number:03}")).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("invariant: ASCII")
+    }
+
+    /// A stable number for this code: its decimal value when it has only digits (always, below
+    /// province 99), otherwise its base-36 value (wrapping). For seeding and hashing, not for display.
     pub fn as_u64(self) -> u64 {
-        self.0
+        let radix = if self.as_str().bytes().all(|b| b.is_ascii_digit()) { 10 } else { 36 };
+        self.as_str().bytes().fold(0u64, |acc, b| {
+            let digit = if b.is_ascii_digit() { b - b'0' } else { b - b'A' + 10 };
+            acc.wrapping_mul(radix).wrapping_add(digit as u64)
+        })
     }
 
     pub fn level(self) -> Level {
-        let digits = self.0.checked_ilog10().map_or(1, |d| d as usize + 1);
-        Level::from_digits(digits).expect("invariant: a Code has a valid length")
+        Level::from_digits(self.len as usize).expect("invariant: a Code has a valid length")
     }
 
     /// The code of the enclosing region at `level`, if `level` is above this code's level.
     pub fn ancestor(self, level: Level) -> Option<Code> {
-        let own = self.level();
-        if level >= own {
+        if level >= self.level() {
             return None;
         }
-        let drop = own.digits() - level.digits();
-        Some(Code(self.0 / 10u64.pow(drop as u32)))
+        let mut bytes = [0u8; 13];
+        bytes[..level.digits()].copy_from_slice(&self.bytes[..level.digits()]);
+        Some(Code { bytes, len: level.digits() as u8 })
     }
 
     pub fn parent(self) -> Option<Code> {
@@ -132,15 +166,12 @@ impl Code {
     }
 
     pub fn province(self) -> u8 {
-        match self.level() {
-            Level::Provinsi => self.0 as u8,
-            _ => self.ancestor(Level::Provinsi).expect("below provinsi").0 as u8,
-        }
+        (self.bytes[0] - b'0') * 10 + (self.bytes[1] - b'0')
     }
 
     /// The 3-digit TPS number for a TPS code.
     pub fn tps_number(self) -> Option<u16> {
-        (self.level() == Level::Tps).then_some((self.0 % 1000) as u16)
+        (self.level() == Level::Tps).then(|| self.as_str()[10..].parse().expect("invariant: digits"))
     }
 
     pub fn is_overseas(self) -> bool {
@@ -162,13 +193,13 @@ pub fn is_noken(code: Code) -> bool {
 
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Code({})", self.0)
+        write!(f, "Code({})", self.as_str())
     }
 }
 
@@ -197,5 +228,12 @@ mod tests {
         assert_eq!(Code::parse("10"), Err(CodeError::BadProvince));
         assert_eq!(Code::parse(""), Err(CodeError::NotDigits));
         assert!(Code::parse("9901010001001").unwrap().is_overseas());
+        assert_eq!(Code::parse("99AA010001").unwrap().ancestor(Level::KabKota).unwrap().as_str(), "99AA");
+        assert_eq!(Code::parse("11AA"), Err(CodeError::NotDigits));
+        assert_eq!(Code::parse("99AA01000A1"), Err(CodeError::BadLength(11)));
+        assert_eq!(Code::parse("99AA01000A"), Err(CodeError::NotDigits));
+        assert!(Code::parse("11").unwrap() < Code::parse("1101").unwrap());
+        assert!(Code::parse("1101").unwrap() < Code::parse("1102").unwrap());
+        assert_eq!(Code::tps(Code::parse("1101012001").unwrap(), 7).unwrap().as_str(), "1101012001007");
     }
 }

@@ -2,6 +2,7 @@
 //! envelope, and the rulebook every form is checked against. Knows nothing of logs, storage or HTTP.
 
 pub mod canonical;
+pub mod checker;
 pub mod code;
 pub mod contest;
 mod csv;

@@ -223,7 +223,8 @@ impl Verdict {
 pub fn check_signed_form(form: &CHasil, signature_valid: bool, registry: &Registry, election: &Election) -> Verdict {
     let tps = registry.tps(form.tps);
     if !signature_valid {
-        return Verdict { findings: vec![finding("SIGNATURE_INVALID", &["signature"], "ed25519".into())] };
+        let detail = format!("signer = {}", form.signer);
+        return Verdict { findings: vec![finding("SIGNATURE_INVALID", &["signature"], detail)] };
     }
     if let Some(tps) = tps {
         if !tps.officers.contains(&form.signer) {

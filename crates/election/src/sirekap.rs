@@ -117,6 +117,62 @@ impl SirekapColumns {
     }
 }
 
+/// `administrasi` keys of Sirekap's per-TPS JSON -> form fields (`pengguna_non_dpt` is the DPK row).
+const JSON_ADMINISTRASI: &[(&str, Field)] = &[
+    ("pemilih_dpt_j", Field::registered(Row::Dpt, Col::J)),
+    ("pemilih_dpt_l", Field::registered(Row::Dpt, Col::L)),
+    ("pemilih_dpt_p", Field::registered(Row::Dpt, Col::P)),
+    ("pengguna_dpt_j", Field::voted(Row::Dpt, Col::J)),
+    ("pengguna_dpt_l", Field::voted(Row::Dpt, Col::L)),
+    ("pengguna_dpt_p", Field::voted(Row::Dpt, Col::P)),
+    ("pengguna_dptb_j", Field::voted(Row::Dptb, Col::J)),
+    ("pengguna_dptb_l", Field::voted(Row::Dptb, Col::L)),
+    ("pengguna_dptb_p", Field::voted(Row::Dptb, Col::P)),
+    ("pengguna_non_dpt_j", Field::voted(Row::Dpk, Col::J)),
+    ("pengguna_non_dpt_l", Field::voted(Row::Dpk, Col::L)),
+    ("pengguna_non_dpt_p", Field::voted(Row::Dpk, Col::P)),
+    ("pengguna_total_j", Field::voted(Row::Total, Col::J)),
+    ("pengguna_total_l", Field::voted(Row::Total, Col::L)),
+    ("pengguna_total_p", Field::voted(Row::Total, Col::P)),
+    ("suara_sah", Field::VALID),
+    ("suara_tidak_sah", Field::INVALID),
+    ("suara_total", Field::TOTAL),
+];
+
+/// Reads Sirekap's public JSON for one TPS (`chart` keyed by Sirekap candidate id, `administrasi`).
+/// `chart: null` means the TPS was not yet reported.
+pub fn sheet_from_tps_json(tps: Code, json: &[u8], election: &crate::Election) -> Result<SirekapRow, SirekapError> {
+    let bad = |message: String| SirekapError { line: 0, message };
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+    let number = |v: &serde_json::Value, what: &str| -> Result<Option<i64>, SirekapError> {
+        match v {
+            serde_json::Value::Null => Ok(None),
+            v => v.as_i64().map(Some).ok_or_else(|| bad(format!("{what}: {v} is not an integer"))),
+        }
+    };
+    let Some(chart) = value.get("chart").and_then(|c| c.as_object()) else {
+        return Ok(SirekapRow::NotReported(tps));
+    };
+    let contest = election.contest("ppwp").ok_or_else(|| bad("the election has no ppwp contest".into()))?;
+    let mut sheet = Sheet::empty(tps);
+    for candidate in &contest.candidates {
+        let id = candidate.sirekap_id.map(|id| id.to_string()).unwrap_or_default();
+        let votes = match chart.get(&id) {
+            Some(v) => number(v, &id)?,
+            None => None,
+        };
+        sheet.votes.push((candidate.number.clone(), votes));
+    }
+    if let Some(admin) = value.get("administrasi").and_then(|a| a.as_object()) {
+        for &(key, field) in JSON_ADMINISTRASI {
+            if let Some(v) = admin.get(key) {
+                sheet.set(field, number(v, key)?);
+            }
+        }
+    }
+    Ok(SirekapRow::Reported(sheet))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

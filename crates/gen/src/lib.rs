@@ -227,7 +227,7 @@ fn tps_code(village: Code, number: u64) -> Result<Code, GenError> {
     if number > 999 {
         return Err(GenError::Config(format!("village {village} would need more than 999 TPS")));
     }
-    Code::from_u64(village.as_u64() * 1000 + number).map_err(|e| GenError::Config(e.to_string()))
+    Code::tps(village, number as u16).ok_or_else(|| GenError::Config(format!("no TPS {number} in {village}")))
 }
 
 /// Splits `count` TPS over `villages` by random weights: every village gets one when there are enough.
@@ -343,7 +343,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
             Some(FaultKind::WrongOfficer) => {
                 // The officer of the next TPS number in the same village (it may not exist; its key is
                 // still some other TPS's officer key in the same derivation).
-                let other = Code::from_u64(code.as_u64() + 1).unwrap_or(code);
+                let other = Code::tps(code.parent().expect("a TPS has a desa"), code.tps_number().unwrap_or(1) % 999 + 1).unwrap_or(code);
                 if other != code {
                     let other_key = officer_key(config.seed, other);
                     form.signer = other_key.public();

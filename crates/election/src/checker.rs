@@ -1,0 +1,111 @@
+//! Checking a stream of signed forms: decode, verify signatures in batches on every core, apply the
+//! rulebook, then the two rules that need the stream's history (`DUPLICATE`, `TPS_ALREADY_REPORTED`).
+//!
+//! History holds only authenticated forms (valid signature from an officer enrolled for the TPS), so a
+//! forger cannot block a TPS by sending something first. A TPS's slot is taken by its first *accepted*
+//! form: an officer whose form was rejected for its arithmetic may send a corrected one.
+
+use std::collections::HashMap;
+
+use crate::code::Code;
+use crate::contest::Election;
+use crate::form::SignedForm;
+use crate::registry::Registry;
+use crate::rules::{check_signed_form, Finding, Verdict};
+use crate::sign::{self, BatchItem};
+
+/// What became of one input line.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Not a well-formed signed form: nothing about it can be attributed to anyone.
+    Malformed(String),
+    Checked { form: Box<SignedForm>, verdict: Verdict },
+}
+
+pub struct Checker<'a> {
+    registry: &'a Registry,
+    election: &'a Election,
+    /// Digest of every authenticated form -> the line it first came on.
+    seen: HashMap<[u8; 32], usize>,
+    /// TPS -> line of its accepted form.
+    accepted_by_tps: HashMap<Code, usize>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(registry: &'a Registry, election: &'a Election) -> Checker<'a> {
+        Checker { registry, election, seen: HashMap::new(), accepted_by_tps: HashMap::new() }
+    }
+
+    /// Checks `lines` (line number, bytes) in order. The stateless work runs on every core; history is
+    /// applied afterwards in line order, so the result does not depend on the number of cores.
+    pub fn check(&mut self, lines: &[(usize, &[u8])]) -> Vec<Outcome> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let per_worker = lines.len().div_ceil(workers).max(1);
+        let (registry, election) = (self.registry, self.election);
+        let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(per_worker)
+                .map(|part| scope.spawn(move || check_stateless(part, registry, election)))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("a check worker panicked")).collect()
+        });
+        lines.iter().zip(outcomes).map(|(&(line, _), outcome)| self.apply_history(line, outcome)).collect()
+    }
+
+    fn apply_history(&mut self, line: usize, outcome: Outcome) -> Outcome {
+        let Outcome::Checked { form, verdict } = outcome else { return outcome };
+        let authenticated = !verdict.findings.iter().any(|f| matches!(f.code, "SIGNATURE_INVALID" | "SIGNER_NOT_ENROLLED"));
+        if !authenticated {
+            return Outcome::Checked { form, verdict };
+        }
+        let digest = form.digest();
+        if let Some(first) = self.seen.get(&digest) {
+            let verdict = history_verdict("DUPLICATE", format!("first copy: line {first}"));
+            return Outcome::Checked { form, verdict };
+        }
+        self.seen.insert(digest, line);
+        if verdict.accepted() {
+            if let Some(first) = self.accepted_by_tps.get(&form.form.tps) {
+                let verdict = history_verdict("TPS_ALREADY_REPORTED", format!("accepted form: line {first}"));
+                return Outcome::Checked { form, verdict };
+            }
+            self.accepted_by_tps.insert(form.form.tps, line);
+        }
+        Outcome::Checked { form, verdict }
+    }
+}
+
+fn history_verdict(code: &'static str, detail: String) -> Verdict {
+    Verdict { findings: vec![Finding { code, fields: vec!["form".into()], detail }] }
+}
+
+fn check_stateless(lines: &[(usize, &[u8])], registry: &Registry, election: &Election) -> Vec<Outcome> {
+    let decoded: Vec<Result<SignedForm, String>> =
+        lines.iter().map(|(_, bytes)| SignedForm::decode(bytes).map_err(|e| e.to_string())).collect();
+    let messages: Vec<Vec<u8>> =
+        decoded.iter().map(|d| d.as_ref().map(|f| f.form.signed_message()).unwrap_or_default()).collect();
+    let (indexes, items): (Vec<usize>, Vec<BatchItem>) = decoded
+        .iter()
+        .zip(&messages)
+        .enumerate()
+        .filter_map(|(i, (d, message))| {
+            let form = d.as_ref().ok()?;
+            Some((i, BatchItem { key: form.form.signer, message, signature: form.signature }))
+        })
+        .unzip();
+    let mut signature_ok = vec![false; lines.len()];
+    for (i, ok) in indexes.into_iter().zip(sign::verify_batch(&items)) {
+        signature_ok[i] = ok;
+    }
+    decoded
+        .into_iter()
+        .zip(signature_ok)
+        .map(|(decoded, ok)| match decoded {
+            Err(message) => Outcome::Malformed(message),
+            Ok(form) => {
+                let verdict = check_signed_form(&form.form, ok, registry, election);
+                Outcome::Checked { form: Box::new(form), verdict }
+            }
+        })
+        .collect()
+}
