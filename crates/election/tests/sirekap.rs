@@ -41,3 +41,23 @@ fn tps_json_samples() {
     let not_digitized = "hhcw_ppwp_tps_1101012004002_not_digitized_abdshomad.json";
     assert!(matches!(read(&dir, not_digitized, "1101012004002"), SirekapRow::NotReported(_)));
 }
+
+#[test]
+fn kpu_registry_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/wilayah/kpu_sirekap_wilayah_ppwp.csv.gz");
+    if !path.exists() {
+        eprintln!("skipping: {} is absent", path.display());
+        return;
+    }
+    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap()));
+    let registry = saksi_election::Registry::from_kpu_wilayah(reader, "kpu").unwrap();
+    use saksi_election::Level;
+    assert_eq!(registry.region_count(Level::Provinsi), 39, "38 provinces and Luar Negeri");
+    let domestic: Vec<_> = registry.all_tps().iter().filter(|t| !t.code.is_overseas()).collect();
+    assert_eq!(domestic.len(), 820_161);
+    assert_eq!(domestic.iter().filter(|t| t.kind == TpsKind::Khusus).count(), 1_822);
+    let overseas = registry.all_tps().iter().filter(|t| t.code.is_overseas());
+    assert!(overseas.clone().any(|t| t.kind == TpsKind::Ksk) && overseas.clone().any(|t| t.kind == TpsKind::Pos));
+    // KPU's overseas city codes run past 99 with letters: 99AA.
+    assert!(registry.region_name(Code::parse("99AA").unwrap()).is_some());
+}
