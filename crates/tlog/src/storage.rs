@@ -1,0 +1,301 @@
+//! Where a log's files live. The log needs three things of storage: read a file, list a directory, and
+//! write a set of files so that each is atomic and all are durable when the call returns.
+//!
+//! [`DirStorage`] does this on a real file system. For each batch of files:
+//!   1. write each file's bytes to a fresh temporary file (in a sibling directory, never served);
+//!   2. fsync every temporary file (so its data is on disk before its name is);
+//!   3. rename each temporary file over its final path (atomic: readers see old or new, never a mix);
+//!   4. fsync every directory that gained or changed a name, and the parents of directories just made.
+//! Only then does the call return. If any step fails the call returns the error and any subset of the
+//! files may have been replaced, each wholly; callers treat that as "not written".
+//!
+//! [`FaultyStorage`] keeps files in memory with the same contract and injects failures: an error, or a
+//! crash that applies a random subset of the batch and then refuses everything until restarted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Files fsynced concurrently in one batch: parallel fsyncs let the file system merge journal commits.
+const FSYNC_THREADS: usize = 4;
+
+pub trait Storage: Send + Sync {
+    /// The file's bytes, or `None` if there is no such file.
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Names of the files in a directory (not recursive); empty if it does not exist.
+    fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+    /// Writes all files, each atomically, durable on return (see the module docs).
+    fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()>;
+}
+
+/// A log directory on disk, laid out exactly as it is served (tlog-tiles paths).
+pub struct DirStorage {
+    root: PathBuf,
+    temp: PathBuf,
+    counter: AtomicU64,
+    /// Held for the life of the storage: one writer per log directory.
+    _lock: File,
+}
+
+impl DirStorage {
+    /// Opens (creating) `root`. Temporary files go to a hidden sibling directory, which is emptied here:
+    /// anything in it is a write that never completed. Takes an exclusive lock so that two processes
+    /// never write one log.
+    pub fn open(root: &Path) -> io::Result<DirStorage> {
+        fs::create_dir_all(root)?;
+        let name = root.file_name().and_then(|n| n.to_str()).unwrap_or("log");
+        let temp = root.with_file_name(format!(".{name}.tmp"));
+        fs::create_dir_all(&temp)?;
+        let lock = File::options().create(true).truncate(false).write(true).open(temp.join("lock"))?;
+        lock.try_lock().map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, format!("{} is in use by another process", root.display())))?;
+        for entry in fs::read_dir(&temp)? {
+            let entry = entry?;
+            if entry.file_name() != "lock" {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(DirStorage { root: root.to_path_buf(), temp, counter: AtomicU64::new(0), _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn full(&self, path: &str) -> io::Result<PathBuf> {
+        // Paths come from this crate (tile paths, checkpoint names), but check anyway: no escaping root.
+        if path.is_empty() || path.starts_with('/') || path.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad storage path {path:?}")));
+        }
+        Ok(self.root.join(path))
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for DirStorage {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        match File::open(self.full(path)?) {
+            Ok(mut file) => {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes)?;
+                Ok(Some(bytes))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let path = self.full(dir)?;
+        let entries = match fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                if let Some(name) = entry.file_name().to_str() {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        let mut dirs_to_sync: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut staged: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
+        // Step 1: write temporary files (and make missing directories, remembering what to fsync).
+        for (path, bytes) in files {
+            let target = self.full(path)?;
+            let parent = target.parent().expect("a joined path has a parent").to_path_buf();
+            if !parent.is_dir() {
+                let mut missing = parent.clone();
+                while !missing.is_dir() {
+                    dirs_to_sync.insert(missing.parent().expect("below root").to_path_buf());
+                    missing = missing.parent().expect("below root").to_path_buf();
+                }
+                fs::create_dir_all(&parent)?;
+            }
+            dirs_to_sync.insert(parent);
+            let temp = self.temp.join(format!("{}.tmp", self.counter.fetch_add(1, Ordering::Relaxed)));
+            let mut file = File::create(&temp)?;
+            file.write_all(bytes)?;
+            staged.push((temp, target));
+        }
+        // Step 2: fsync the data of every temporary file, several at a time.
+        let chunk = staged.len().div_ceil(FSYNC_THREADS).max(1);
+        std::thread::scope(|scope| -> io::Result<()> {
+            let handles: Vec<_> = staged
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().try_for_each(|(temp, _)| File::open(temp)?.sync_all())))
+                .collect();
+            for handle in handles {
+                handle.join().map_err(|_| io::Error::other("fsync thread panicked"))??;
+            }
+            Ok(())
+        })?;
+        // Step 3: move each into place.
+        for (temp, target) in &staged {
+            fs::rename(temp, target)?;
+        }
+        // Step 4: make the names durable.
+        for dir in &dirs_to_sync {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`FaultyStorage`] does on its `at`-th write call (counting from 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// The call fails; a random subset of its files was written.
+    Error { at: u64 },
+    /// The process "dies" during the call: a random subset of its files was written, and every later
+    /// call fails until [`FaultyStorage::restart`].
+    Crash { at: u64 },
+    /// The disk is full from the `at`-th call on: nothing more is written until cleared.
+    Full { at: u64 },
+}
+
+struct FaultyState {
+    files: BTreeMap<String, Vec<u8>>,
+    fault: Fault,
+    writes: u64,
+    crashed: bool,
+    rng: u64,
+}
+
+/// In-memory storage with the [`Storage`] contract and injected faults, for tests.
+pub struct FaultyStorage {
+    state: Mutex<FaultyState>,
+}
+
+impl FaultyStorage {
+    pub fn new(seed: u64) -> FaultyStorage {
+        FaultyStorage { state: Mutex::new(FaultyState { files: BTreeMap::new(), fault: Fault::None, writes: 0, crashed: false, rng: seed | 1 }) }
+    }
+
+    /// Arms a fault counted from the next write call.
+    pub fn set_fault(&self, fault: Fault) {
+        let mut state = self.state.lock().expect("not poisoned");
+        let base = state.writes;
+        state.fault = match fault {
+            Fault::None => Fault::None,
+            Fault::Error { at } => Fault::Error { at: base + at },
+            Fault::Crash { at } => Fault::Crash { at: base + at },
+            Fault::Full { at } => Fault::Full { at: base + at },
+        };
+    }
+
+    /// The process came back: durable files remain, the crash flag and any armed fault are cleared.
+    pub fn restart(&self) {
+        let mut state = self.state.lock().expect("not poisoned");
+        state.crashed = false;
+        state.fault = Fault::None;
+    }
+
+    /// Direct access for tests that corrupt files behind the log's back.
+    pub fn tamper(&self, path: &str, change: impl FnOnce(&mut Vec<u8>)) {
+        let mut state = self.state.lock().expect("not poisoned");
+        if let Some(bytes) = state.files.get_mut(path) {
+            change(bytes);
+        }
+    }
+
+    pub fn remove(&self, path: &str) {
+        self.state.lock().expect("not poisoned").files.remove(path);
+    }
+
+    pub fn paths(&self) -> Vec<String> {
+        self.state.lock().expect("not poisoned").files.keys().cloned().collect()
+    }
+}
+
+fn next_random(state: &mut u64) -> u64 {
+    // xorshift64*: enough to pick subsets.
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+impl Storage for FaultyStorage {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        let state = self.state.lock().expect("not poisoned");
+        if state.crashed {
+            return Err(io::Error::other("crashed"));
+        }
+        Ok(state.files.get(path).cloned())
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let state = self.state.lock().expect("not poisoned");
+        if state.crashed {
+            return Err(io::Error::other("crashed"));
+        }
+        let prefix = format!("{dir}/");
+        Ok(state
+            .files
+            .keys()
+            .filter_map(|p| p.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('/'))
+            .map(str::to_string)
+            .collect())
+    }
+
+    fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        let mut state = self.state.lock().expect("not poisoned");
+        if state.crashed {
+            return Err(io::Error::other("crashed"));
+        }
+        state.writes += 1;
+        let n = state.writes;
+        let partial = |state: &mut FaultyState| {
+            for (path, bytes) in files {
+                if next_random(&mut state.rng) % 2 == 0 {
+                    state.files.insert(path.clone(), bytes.clone());
+                }
+            }
+        };
+        match state.fault {
+            Fault::Error { at } if at == n => {
+                partial(&mut state);
+                Err(io::Error::other("injected write error"))
+            }
+            Fault::Crash { at } if at == n => {
+                partial(&mut state);
+                state.crashed = true;
+                Err(io::Error::other("injected crash"))
+            }
+            Fault::Full { at } if n >= at => Err(io::Error::new(io::ErrorKind::StorageFull, "injected: no space left on device")),
+            _ => {
+                for (path, bytes) in files {
+                    state.files.insert(path.clone(), bytes.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<T: Storage + ?Sized> Storage for std::sync::Arc<T> {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).read(path)
+    }
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        (**self).list(dir)
+    }
+    fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        (**self).write_durable(files)
+    }
+}
