@@ -5,6 +5,7 @@
 //! Spec-level modules (`hash`, `merkle`, `note`, `checkpoint`, `tile`, `tproof`) have no I/O; `storage`,
 //! `log` and `sequencer` add durability and group commit on top.
 
+pub mod audit;
 pub mod checkpoint;
 pub mod hash;
 pub mod log;

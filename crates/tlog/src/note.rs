@@ -77,8 +77,9 @@ impl Verifier {
     /// Parses `name+hash+base64(type || key)`; the hash must match the key.
     pub fn parse(vkey: &str) -> Result<Verifier, NoteError> {
         let bad = |why: &str| NoteError::BadKey(format!("{why}: {vkey:?}"));
-        let mut parts = vkey.split('+');
-        let (Some(name), Some(hash), Some(key64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        // Base64 may contain '+': the key is everything after the second '+'.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(hash), Some(key64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected name+hash+key"));
         };
         if !is_valid_name(name) || hash.len() != 8 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -172,8 +173,8 @@ impl Signer {
     pub fn parse(skey: &str) -> Result<Signer, NoteError> {
         let bad = |why: &str| NoteError::BadKey(why.to_string());
         let rest = skey.strip_prefix("PRIVATE+KEY+").ok_or_else(|| bad("a signer key starts with PRIVATE+KEY+"))?;
-        let mut parts = rest.split('+');
-        let (Some(name), Some(hash), Some(key64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(hash), Some(key64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected PRIVATE+KEY+name+hash+key"));
         };
         let raw = b64().decode(key64).map_err(|_| bad("key is not base64"))?;
