@@ -4,6 +4,7 @@
 //! - 1: done, and some form was rejected or malformed (a result, not a failure);
 //! - 2: could not do it (bad arguments, unreadable input).
 
+mod bench;
 mod check;
 mod progress;
 
@@ -72,11 +73,32 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         show: usize,
     },
+    /// Measure: `saksi bench log` appends a national-size log durably and prints entries/s.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
     /// Print the rulebook: every rule's code, severity, fields and messages.
     Rules {
         /// Print the canonical JSON that identifies this rulebook version.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// Durable appends to a transparency log.
+    Log {
+        #[arg(long, default_value = "data/bench-log")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = saksi_gen::NATIONAL_TPS as u64)]
+        entries: u64,
+        #[arg(long, default_value_t = 600)]
+        entry_bytes: usize,
+        /// Entries per commit (one round of fsyncs each).
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
     },
 }
 
@@ -134,6 +156,10 @@ fn run(cli: Cli) -> Result<u8> {
                 file.flush()?;
             }
             Ok(if report.rejected + report.malformed > 0 { EXIT_REJECTIONS } else { EXIT_OK })
+        }
+        Command::Bench { target: BenchTarget::Log { dir, entries, entry_bytes, batch } } => {
+            bench::log_append(&dir, entries, entry_bytes, batch)?;
+            Ok(EXIT_OK)
         }
         Command::Rules { json } => {
             let mut out = std::io::stdout().lock();

@@ -268,7 +268,8 @@ impl Log {
         // Step 1: the new edge and the files, in memory.
         let mut edge = self.edge.clone();
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        for entry in entries {
+        let leaves = leaf_hashes(entries);
+        for (entry, leaf) in entries.iter().zip(leaves) {
             tile::push_entry(&mut edge.bundle, entry);
             edge.bundle_entries += 1;
             edge.size += 1;
@@ -277,7 +278,7 @@ impl Log {
                 files.push((tile.path(), std::mem::take(&mut edge.bundle)));
                 edge.bundle_entries = 0;
             }
-            add_hash(&mut edge, 0, leaf_hash(entry), &mut files);
+            add_hash(&mut edge, 0, leaf, &mut files);
         }
         let old_partials = tile::partial_tiles(first);
         for tile in tile::partial_tiles(edge.size) {
@@ -320,6 +321,21 @@ impl Log {
     pub fn reader(&self) -> TileReader {
         TileReader::new(self.storage.clone(), self.edge.size)
     }
+}
+
+/// Leaf hashes of a batch, on every core when the batch is large enough to be worth a thread.
+fn leaf_hashes(entries: &[&[u8]]) -> Vec<Hash> {
+    const PER_THREAD_MIN: usize = 1024;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(entries.len() / PER_THREAD_MIN).max(1);
+    if threads == 1 {
+        return entries.iter().map(|e| leaf_hash(e)).collect();
+    }
+    let per = entries.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            entries.chunks(per).map(|part| scope.spawn(move || part.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("hashing thread panicked")).collect()
+    })
 }
 
 /// Pushes `hash` onto tile level `level`; a tile that fills is written and its root carried up.
