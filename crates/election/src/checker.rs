@@ -1,6 +1,7 @@
 //! Checking a stream of signed forms: decode, verify signatures in batches on every core, apply the
 //! rulebook, then the two rules that need the stream's history (`DUPLICATE`, `TPS_ALREADY_REPORTED`).
 //!
+//! A correction (signed by a commission) may follow an accepted form; a second original may not.
 //! History holds only authenticated forms (valid signature from an officer enrolled for the TPS), so a
 //! forger cannot block a TPS by sending something first. A TPS's slot is taken by its first *accepted*
 //! form: an officer whose form was rejected for its arithmetic may send a corrected one.
@@ -64,7 +65,7 @@ impl<'a> Checker<'a> {
             return Outcome::Checked { form, verdict };
         }
         self.seen.insert(digest, line);
-        if verdict.accepted() {
+        if verdict.accepted() && form.form.correction.is_none() {
             if let Some(first) = self.accepted_by_tps.get(&form.form.tps) {
                 let verdict = history_verdict("TPS_ALREADY_REPORTED", format!("accepted form: line {first}"));
                 return Outcome::Checked { form, verdict };

@@ -12,6 +12,7 @@
 //! ```json
 //! {"form": {"ballots": {"damaged": 2, "received": 291, "unused": 45, "used": 244},
 //!           "contest": "ppwp",
+//!           ["correction": {"reason": "..."},]   (only on a correction, signed by a commission)
 //!           "disability": {"registered": {"j": 3, "l": 1, "p": 2}, "voted": {"j": 2, "l": 1, "p": 1}},
 //!           "election": "pemilu-2024",
 //!           "evidence": ["sha256:<64 hex digits, photo of page 1>", "..."],
@@ -145,11 +146,24 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
     text.as_bytes().chunks(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
 }
 
-/// Form C.Hasil as its officer signed it.
+/// Longest correction reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 1000;
+
+/// Marks a form as a correction of a TPS's result, entered by a commission (a key enrolled as corrector
+/// for a region above the TPS) rather than the TPS's own officer. Signed with the rest of the form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Correction {
+    /// Why the result changes, for the public history: e.g. the plenary's finding.
+    pub reason: String,
+}
+
+/// Form C.Hasil as its officer (or, for a correction, a commission) signed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CHasil {
     pub election: String,
     pub contest: String,
+    /// Present only on a correction.
+    pub correction: Option<Correction>,
     pub tps: Code,
     /// Section A.
     pub registered: VoterRows,
@@ -269,6 +283,14 @@ struct WireForm {
     total: i64,
     evidence: Vec<String>,
     signer: String,
+    #[serde(default)]
+    correction: Option<WireCorrection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireCorrection {
+    reason: String,
 }
 
 #[derive(Deserialize)]
@@ -304,9 +326,19 @@ impl WireForm {
         if signer.to_base64() != self.signer {
             return bad("signer is not canonical base64".into());
         }
+        let correction = match self.correction {
+            None => None,
+            Some(WireCorrection { reason }) => {
+                if reason.trim().is_empty() || reason.len() > MAX_REASON_BYTES || reason.chars().any(char::is_control) {
+                    return bad(format!("a correction reason is 1..={MAX_REASON_BYTES} bytes of text without control characters"));
+                }
+                Some(Correction { reason })
+            }
+        };
         Ok(CHasil {
             election: self.election,
             contest: self.contest,
+            correction,
             tps,
             registered: self.registered,
             voted: self.voted,
@@ -374,6 +406,13 @@ impl CHasil {
         int(out, "used", self.ballots.used, true);
         out.extend_from_slice(b"},");
         text(out, "contest", &self.contest);
+        if let Some(correction) = &self.correction {
+            out.extend_from_slice(b"\"correction\":{");
+            canonical::write_str(out, "reason");
+            out.push(b':');
+            canonical::write_str(out, &correction.reason);
+            out.extend_from_slice(b"},");
+        }
         out.extend_from_slice(b"\"disability\":{");
         lpj(out, "registered", &self.disability.registered, false);
         lpj(out, "voted", &self.disability.voted, true);
@@ -462,6 +501,7 @@ pub(crate) mod tests {
         CHasil {
             election: "pemilu-2024".into(),
             contest: "ppwp".into(),
+            correction: None,
             tps: Code::parse("1101012001001").unwrap(),
             registered: VoterRows { dpt: lpj(139, 145), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(141, 146) },
             voted: VoterRows { dpt: lpj(110, 126), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(112, 127) },

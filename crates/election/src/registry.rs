@@ -122,6 +122,9 @@ pub struct Registry {
     regions: BTreeMap<Code, String>,
     tps: Vec<Tps>,
     tps_index: HashMap<Code, usize>,
+    /// Keys of commissions that may enter corrections for any TPS under a region (a kecamatan's PPK, a
+    /// kabupaten/kota's KPU, ...).
+    correctors: BTreeMap<Code, Vec<PublicKey>>,
 }
 
 impl Registry {
@@ -195,6 +198,34 @@ impl Registry {
         }
         officers.push(key);
         Ok(())
+    }
+
+    /// Enrols a corrector key for a region (provinsi, kabupaten/kota or kecamatan).
+    pub fn add_corrector(&mut self, region: Code, key: PublicKey) -> Result<(), RegistryError> {
+        key.check_enrollable().map_err(|error| RegistryError::Key { code: region, error })?;
+        if !self.regions.contains_key(&region) || region.level() == Level::Desa {
+            return Err(RegistryError::UnknownParent { code: region });
+        }
+        let keys = self.correctors.entry(region).or_default();
+        if !keys.contains(&key) {
+            if keys.len() >= MAX_OFFICERS_PER_TPS {
+                return Err(RegistryError::TooManyOfficers { code: region });
+            }
+            keys.push(key);
+        }
+        Ok(())
+    }
+
+    /// The region above `tps` for which `key` is an enrolled corrector, if any.
+    pub fn corrector_region(&self, tps: Code, key: &PublicKey) -> Option<Code> {
+        [Level::Kecamatan, Level::KabKota, Level::Provinsi]
+            .into_iter()
+            .filter_map(|level| tps.ancestor(level))
+            .find(|region| self.correctors.get(region).is_some_and(|keys| keys.contains(key)))
+    }
+
+    pub fn correctors(&self) -> impl Iterator<Item = (Code, &[PublicKey])> {
+        self.correctors.iter().map(|(code, keys)| (*code, keys.as_slice()))
     }
 
     pub fn region_name(&self, code: Code) -> Option<&str> {
@@ -320,6 +351,14 @@ impl Registry {
             writeln!(tps_file, "{},{},{l},{p},{}", tps.code, tps.kind.as_str(), officers.join(";"))?;
         }
         tps_file.flush()?;
+        let mut correctors = io::BufWriter::new(std::fs::File::create(dir.join("correctors.csv"))?);
+        writeln!(correctors, "kode,key")?;
+        for (code, keys) in &self.correctors {
+            for key in keys {
+                writeln!(correctors, "{code},{key}")?;
+            }
+        }
+        correctors.flush()?;
         Ok(())
     }
 
@@ -346,6 +385,15 @@ impl Registry {
         registry.tps_index.reserve(parsed.len());
         for tps in parsed {
             registry.insert_checked_tps(tps?)?;
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("correctors.csv")) {
+            for (number, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.is_empty()) {
+                let bad = |message: String| RegistryError::Line { source: "correctors.csv".into(), line: number + 1, message };
+                let (code, key) = line.split_once(',').ok_or_else(|| bad("expected kode,key".into()))?;
+                let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
+                let key = PublicKey::from_base64(key).map_err(|error| RegistryError::Key { code, error })?;
+                registry.add_corrector(code, key)?;
+            }
         }
         Ok(registry)
     }

@@ -227,8 +227,14 @@ pub fn check_signed_form(form: &CHasil, signature_valid: bool, registry: &Regist
         return Verdict { findings: vec![finding("SIGNATURE_INVALID", &["signature"], detail)] };
     }
     if let Some(tps) = tps {
-        if !tps.officers.contains(&form.signer) {
-            let detail = format!("signer = {}", form.signer);
+        let enrolled = match &form.correction {
+            // A correction comes from a commission above the TPS, never from the TPS's own officer.
+            Some(_) => registry.corrector_region(form.tps, &form.signer).is_some(),
+            None => tps.officers.contains(&form.signer),
+        };
+        if !enrolled {
+            let role = if form.correction.is_some() { "corrector" } else { "officer" };
+            let detail = format!("signer = {}, not an enrolled {role}", form.signer);
             return Verdict { findings: vec![finding("SIGNER_NOT_ENROLLED", &["signer"], detail)] };
         }
     }

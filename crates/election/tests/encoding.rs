@@ -34,6 +34,7 @@ fn form() -> impl Strategy<Value = (CHasil, [u8; 32])> {
             let form = CHasil {
                 election,
                 contest,
+                correction: if seed[0] % 3 == 0 { Some(saksi_election::form::Correction { reason: format!("reason {}", seed[1]) }) } else { None },
                 tps,
                 registered,
                 voted,

@@ -39,6 +39,8 @@ fn registry() -> Registry {
         let tps = Tps { code: Code::parse(code).unwrap(), kind, dpt, officers: vec![officer(code).public()] };
         registry.add_tps(tps).unwrap();
     }
+    registry.add_corrector(Code::parse("110101").unwrap(), officer("ppk-110101").public()).unwrap();
+    registry.add_corrector(Code::parse("9501").unwrap(), officer("kpu-9501").public()).unwrap();
     registry
 }
 
@@ -51,6 +53,7 @@ fn valid_form(tps: &str) -> CHasil {
     CHasil {
         election: "pemilu-2024".into(),
         contest: "ppwp".into(),
+        correction: None,
         tps: Code::parse(tps).unwrap(),
         registered: VoterRows { dpt: lpj(139, 145), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(141, 146) },
         voted: VoterRows { dpt: lpj(110, 126), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(112, 127) },
@@ -344,4 +347,34 @@ fn bloc_vote_is_a_warning_outside_noken_and_silent_inside() {
 #[test]
 fn rulebook_identity_is_stable() {
     insta::assert_snapshot!("rulebook_json", String::from_utf8(rules::rulebook_json()).unwrap());
+}
+
+fn correction(tps: &str, by: &str) -> (CHasil, Option<SecretKey>) {
+    let mut form = valid_form(tps);
+    form.votes[0].1 -= 5;
+    form.votes[1].1 += 5;
+    form.correction = Some(saksi_election::form::Correction { reason: "PPK plenary recount".into() });
+    form.signer = officer(by).public();
+    (form, Some(officer(by)))
+}
+
+#[test]
+fn corrections_come_from_commissions_above_the_tps() {
+    // The kecamatan's PPK corrects an accepted form: accepted, and it does not count as a second original.
+    let (verdict, text) = check_sequence(vec![(valid_form(TPS), None), correction(TPS, "ppk-110101")], |_| {});
+    assert!(verdict.accepted(), "{text}");
+    // The TPS's own officer cannot sign a correction.
+    let (verdict, _) = check_sequence(vec![(valid_form(TPS), None), correction(TPS, TPS)], |_| {});
+    assert_eq!(verdict.rejecting_codes(), vec!["SIGNER_NOT_ENROLLED"]);
+    // A commission elsewhere cannot either.
+    let (verdict, _) = check_sequence(vec![(valid_form(TPS), None), correction(TPS, "kpu-9501")], |_| {});
+    assert_eq!(verdict.rejecting_codes(), vec!["SIGNER_NOT_ENROLLED"]);
+    // But a corrector of a regency covers every TPS beneath it.
+    let (verdict, text) = check_sequence(vec![(valid_form(NOKEN_TPS), None), correction(NOKEN_TPS, "kpu-9501")], |_| {});
+    assert!(verdict.accepted(), "{text}");
+    // A correction still has to add up.
+    let (mut form, key) = correction(TPS, "ppk-110101");
+    form.valid += 1;
+    let (verdict, _) = check_sequence(vec![(valid_form(TPS), None), (form, key)], |_| {});
+    assert!(verdict.rejecting_codes().contains(&"VOTES_SUM"));
 }

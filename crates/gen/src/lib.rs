@@ -168,6 +168,12 @@ pub fn officer_key(seed: u64, tps: Code) -> SecretKey {
     derived_key(b"saksi-gen/officer/v1\n", seed, tps)
 }
 
+/// The correction key of a generated kabupaten/kota's KPU: like [`officer_key`] with purpose
+/// "saksi-gen/corrector/v1\n" and the region's code.
+pub fn corrector_key(seed: u64, region: Code) -> SecretKey {
+    derived_key(b"saksi-gen/corrector/v1\n", seed, region)
+}
+
 fn derived_key(purpose: &[u8], seed: u64, tps: Code) -> SecretKey {
     let mut hasher = Sha256::new();
     hasher.update(purpose);
@@ -383,8 +389,13 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
     if !(0.0..=1.0 / FaultKind::ALL.len() as f64).contains(&config.fault_rate) {
         return Err(GenError::Config(format!("fault rate must be between 0 and 1/{}", FaultKind::ALL.len())));
     }
-    let regions = Registry::embedded_regions();
+    let mut regions = Registry::embedded_regions();
     let planned = plan_tps(&regions, config)?;
+    // One corrector key per kabupaten/kota commission.
+    let kabkota: Vec<Code> = regions.regions_at(Level::KabKota).map(|(code, _)| code).collect();
+    for code in kabkota {
+        regions.add_corrector(code, corrector_key(config.seed, code).public())?;
+    }
     // Regions first (this also writes an empty tps.csv); TPS lines then stream out with the forms, in
     // the same order, replacing it.
     regions.write_dir(&dir.join("registry"))?;

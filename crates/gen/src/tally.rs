@@ -162,6 +162,7 @@ pub fn honest_form(seed: u64, code: Code, kind: TpsKind, dpt: Lp, signer: Public
     CHasil {
         election: "pemilu-2024".into(),
         contest: "ppwp".into(),
+        correction: None,
         tps: code,
         registered: VoterRows { dpt: registered_dpt, dptb: registered_dptb, dpk: registered_dpk, total: registered_total },
         voted: VoterRows { dpt: voted_dpt, dptb: voted_dptb, dpk: voted_dpk, total: voted_total },
