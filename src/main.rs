@@ -6,6 +6,7 @@
 
 mod bench;
 mod check;
+mod ops;
 mod progress;
 
 use std::io::Write;
@@ -31,14 +32,68 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build (or reuse) a synthetic national election and check every form in it.
+    /// The national demo: generate (or reuse) an election, ingest it into a log, serve API and log.
     Demo {
-        /// Where the generated election lives.
+        /// Where the demo keeps its generated election and its server data.
         #[arg(long, default_value = "data/demo")]
         data: PathBuf,
         /// Number of TPS (default: all 823,220 of 2024).
         #[arg(long, default_value_t = saksi_gen::NATIONAL_TPS)]
         tps: usize,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Build and ingest, then exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Create an election's data directory: keys, the log, genesis and registry entries.
+    Init {
+        #[arg(long)]
+        data: PathBuf,
+        /// A directory written by `saksi gen` (its registry, with officer and corrector keys).
+        #[arg(long, conflicts_with = "kpu_registry")]
+        gen: Option<PathBuf>,
+        /// KPU's Sirekap region list (kpu_sirekap_wilayah_ppwp.csv.gz), for replaying Sirekap.
+        #[arg(long)]
+        kpu_registry: Option<PathBuf>,
+        /// The log's origin (checkpoint first line and key name).
+        #[arg(long, default_value = "saksi.local/pemilu-2024")]
+        origin: String,
+    },
+    /// Ingest signed forms (one per line) or, with --sirekap, published Sirekap rows as transcriptions.
+    Import {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(required_unless_present = "sirekap", conflicts_with = "sirekap")]
+        file: Option<PathBuf>,
+        #[arg(long, num_args = 1..)]
+        sirekap: Vec<PathBuf>,
+    },
+    /// Serve the API and the log.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+    /// Sign a form as an officer (or a commission) and submit it to a server.
+    Submit {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The form: a form object, or an envelope whose form is re-signed.
+        #[arg(long)]
+        form: PathBuf,
+        /// A key file from `saksi keygen`.
+        #[arg(long, conflicts_with = "gen")]
+        key: Option<PathBuf>,
+        /// Sign as the officer of the form's TPS in an election made by `saksi gen` (demo only).
+        #[arg(long)]
+        gen: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key file and print its public key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Generate a deterministic synthetic election with injected faults.
     Gen {
@@ -119,7 +174,49 @@ fn run(cli: Cli) -> Result<u8> {
             generate(&out, &saksi_gen::Config { tps, seed, fault_rate })?;
             Ok(EXIT_OK)
         }
-        Command::Demo { data, tps } => demo(&data, tps),
+        Command::Demo { data, tps, addr, no_serve } => demo(&data, tps, addr, no_serve),
+        Command::Init { data, gen, kpu_registry, origin } => {
+            ops::init(&data, gen.as_deref(), kpu_registry.as_deref(), &origin)?;
+            Ok(EXIT_OK)
+        }
+        Command::Import { data, file, sirekap } => {
+            let started = Instant::now();
+            let mut engine = saksi_recap::Engine::open(&data)?;
+            let summary = match file {
+                Some(file) => ops::import_forms(&mut engine, &file)?,
+                None => ops::import_sirekap(&mut engine, &sirekap)?,
+            };
+            summary.print();
+            ops::print_totals(&engine);
+            println!("imported in {:.1}s", started.elapsed().as_secs_f64());
+            Ok(EXIT_OK)
+        }
+        Command::Serve { data, addr } => {
+            let started = Instant::now();
+            let engine = saksi_recap::Engine::open(&data)?;
+            println!("state rebuilt from the log in {:.1}s", started.elapsed().as_secs_f64());
+            serve(engine, addr)?;
+            Ok(EXIT_OK)
+        }
+        Command::Submit { url, form, key, gen } => {
+            let key = match (key, gen) {
+                (Some(path), None) => ops::read_key(&path)?,
+                (None, Some(dir)) => {
+                    let text = std::fs::read(&form)?;
+                    let value: serde_json::Value = serde_json::from_slice(&text)?;
+                    let tps = value.get("form").unwrap_or(&value)["tps"].as_str().context("the form has no tps")?.to_string();
+                    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("truth.json"))?)?;
+                    let seed = truth["seed"].as_u64().context("truth.json has no seed")?;
+                    saksi_gen::officer_key(seed, saksi_election::Code::parse(&tps).map_err(|e| anyhow::anyhow!("{e}"))?)
+                }
+                _ => bail!("give --key FILE or --gen DIR"),
+            };
+            ops::submit(&url, &form, &key)
+        }
+        Command::Keygen { out } => {
+            ops::keygen(&out)?;
+            Ok(EXIT_OK)
+        }
         Command::Check { file, registry, sirekap, kpu_registry, verdicts, show } => {
             let election = Election::pemilu_2024();
             let mut verdicts_file = match &verdicts {
@@ -205,32 +302,54 @@ fn generate(out: &Path, config: &saksi_gen::Config) -> Result<saksi_gen::Summary
     Ok(summary)
 }
 
-fn demo(data: &Path, tps: usize) -> Result<u8> {
-    let truth_path = data.join("truth.json");
-    let reuse = match std::fs::read(&truth_path) {
-        Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|truth| truth.get("tps").and_then(|t| t.as_u64()))
-            == Some(tps as u64),
-        Err(_) => false,
-    };
-    if reuse {
-        println!("reusing the election generated in {}", data.display());
-    } else {
+fn serve(engine: saksi_recap::Engine, addr: std::net::SocketAddr) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let app = saksi_server::app(engine);
+    runtime.block_on(saksi_server::serve(app, addr, |bound| {
+        println!("serving on http://{bound}/  (API: /api/v1/openapi.json, log: /log/checkpoint)");
+    }))?;
+    Ok(())
+}
+
+fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> Result<u8> {
+    let started = Instant::now();
+    let election = data.join("election");
+    let server = data.join("server");
+    let generated_tps = std::fs::read(election.join("truth.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|truth| truth["tps"].as_u64());
+    let fresh = generated_tps != Some(tps as u64) || !server.join("log/checkpoint").exists();
+    if fresh {
         if tps == 0 {
             bail!("--tps must be at least 1");
         }
-        generate(data, &saksi_gen::Config { tps, ..Default::default() })?;
+        let _ = std::fs::remove_dir_all(data);
+        println!("[1/3] generating a synthetic election of {tps} TPS on the real region hierarchy");
+        generate(&election, &saksi_gen::Config { tps, ..Default::default() })?;
+        println!("[2/3] creating the log: genesis, rulebook and registry entries");
+        ops::init(&server, Some(&election), None, "saksi.local/demo")?;
+        println!("[3/3] ingesting every signed form (signatures, rulebook, log)");
+        let mut engine = saksi_recap::Engine::open(&server)?;
+        let summary = ops::import_forms(&mut engine, &election.join("forms.ndjson"))?;
+        summary.print();
+        ops::print_totals(&engine);
+    } else {
+        println!("reusing the election in {} and its log in {}", election.display(), server.display());
     }
-    let registry = Registry::load_dir(&data.join("registry"))?;
-    let started = Instant::now();
-    let report = check::check_forms(&data.join("forms.ndjson"), &registry, &Election::pemilu_2024(), None, 2)?;
-    report.print(&mut std::io::stdout().lock(), &data.join("forms.ndjson").display().to_string())?;
-    println!("checked in {:.1}s", started.elapsed().as_secs_f64());
+    let engine = saksi_recap::Engine::open(&server)?;
+    println!("ready in {:.1}s", started.elapsed().as_secs_f64());
+    if no_serve {
+        ops::print_totals(&engine);
+        return Ok(EXIT_OK);
+    }
+    let vkey = engine.shared().vkey.clone();
     println!(
-        "\nEvery injected fault is listed in {} with the rule that must catch it.\n\
-         The transparency log, the server and independent verification are being built (issues 3-5).",
-        truth_path.display()
+        "\nOpen:\n  http://{addr}/api/v1/regions            national totals and provinces\n  http://{addr}/api/v1/regions/11         a province (Aceh)\n  http://{addr}/api/v1/tps/1101012001001  a TPS: its form, history, evidence\n  http://{addr}/api/v1/receipts/0         a receipt (c2sp.org/tlog-proof) for any entry\n  http://{addr}/log/checkpoint            the signed checkpoint; tiles under /log/tile/\n\nVerify independently: the log in {} is plain C2SP tlog-tiles; check it with Go's sumdb:\n  scripts/go-interop.sh {} '{vkey}'\nEvery injected fault is listed in {} with the rule that caught it.\n",
+        server.join("log").display(),
+        server.join("log").display(),
+        election.join("truth.json").display()
     );
+    serve(engine, addr)?;
     Ok(EXIT_OK)
 }

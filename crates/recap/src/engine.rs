@@ -1,0 +1,417 @@
+//! The engine: one writer that owns the log and keeps the state in step with it.
+//!
+//! A data directory holds:
+//! ```text
+//! DATA/log/               the transparency log (C2SP tlog-tiles layout, served as-is)
+//! DATA/log.vkey           the log's verifier key, one line
+//! DATA/keys/log.key       the log's signing key (Go note format), mode 0600
+//! DATA/keys/authority.key the election authority's key (signs genesis and registry entries)
+//! DATA/keys/operator.key  the operator's key (signs transcriptions of published data)
+//! ```
+//! Ingest order: verdicts are computed against the state *plus the earlier forms of the same batch*,
+//! the batch is appended (durably, see the log's commit protocol), and only then is the state updated,
+//! so a reader never sees a figure that is not yet in a published checkpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use saksi_election::code::Code;
+use saksi_election::form::SignedForm;
+use saksi_election::rules::{self, check_sheet, check_signed_form, Finding, TpsFacts, Verdict};
+use saksi_election::sheet::Sheet;
+use saksi_election::sign::SecretKey;
+use saksi_election::{Election, Registry};
+use saksi_tlog::log::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
+use saksi_tlog::merkle::inclusion_proof;
+use saksi_tlog::note::{Signer, TYPE_ED25519};
+use saksi_tlog::tproof::TlogProof;
+use saksi_tlog::{DirStorage, Log, LogError, Published, Storage, TileReader};
+
+use crate::entry::{registry_parts, Admin, Entry, EntryError, Genesis, RecordedVerdict};
+use crate::state::State;
+
+#[derive(Debug)]
+pub enum EngineError {
+    Io(String),
+    Log(LogError),
+    Entry(EntryError),
+    /// A data directory that is not what it should be (already initialised, missing keys, ...).
+    Setup(String),
+    /// An earlier failure left the state unsure; restart to rebuild it from the log.
+    Poisoned(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Io(e) => write!(f, "{e}"),
+            EngineError::Log(e) => write!(f, "log: {e}"),
+            EngineError::Entry(e) => write!(f, "{e}"),
+            EngineError::Setup(e) => write!(f, "{e}"),
+            EngineError::Poisoned(e) => write!(f, "refusing writes after an earlier failure ({e}); restart to recover"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<LogError> for EngineError {
+    fn from(e: LogError) -> Self {
+        EngineError::Log(e)
+    }
+}
+
+impl From<EntryError> for EngineError {
+    fn from(e: EntryError) -> Self {
+        EngineError::Entry(e)
+    }
+}
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |e| EngineError::Io(format!("{what}: {e}"))
+}
+
+/// What happened to one submitted form.
+#[derive(Clone, Debug)]
+pub enum IngestOutcome {
+    /// In the log at `index` (now, or earlier if `duplicate`).
+    Logged { index: u64, verdict: RecordedVerdict, duplicate: bool },
+    /// Not authenticated for its TPS: not logged.
+    Refused { code: &'static str, detail: String },
+}
+
+/// The state plus the checkpoint it reflects, shared with readers.
+pub struct Shared {
+    pub state: RwLock<State>,
+    pub published: RwLock<Arc<Published>>,
+    pub storage: Arc<dyn Storage>,
+    pub vkey: String,
+}
+
+impl Shared {
+    pub fn published(&self) -> Arc<Published> {
+        self.published.read().expect("not poisoned").clone()
+    }
+
+    /// A receipt (c2sp.org/tlog-proof) for leaf `index` in the latest checkpoint.
+    pub fn receipt(&self, index: u64) -> Result<TlogProof, EngineError> {
+        let published = self.published();
+        let size = published.checkpoint.size;
+        if index >= size {
+            return Err(EngineError::Setup(format!("no entry {index}: the log has {size}")));
+        }
+        let mut reader = TileReader::new(self.storage.clone(), size);
+        let proof = inclusion_proof(&mut reader, index, size).map_err(|e| EngineError::Io(e.to_string()))?;
+        Ok(TlogProof { extra: None, index, proof, checkpoint: published.note.clone() })
+    }
+
+    /// The log entry at `index`, if published.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, EngineError> {
+        let size = self.published().checkpoint.size;
+        if index >= size {
+            return Err(EngineError::Setup(format!("no entry {index}: the log has {size}")));
+        }
+        Ok(TileReader::new(self.storage.clone(), size).entry(index)?)
+    }
+}
+
+pub struct Engine {
+    log: Log,
+    shared: Arc<Shared>,
+    operator: Option<SecretKey>,
+    poisoned: Option<String>,
+}
+
+pub fn log_dir(data: &Path) -> PathBuf {
+    data.join("log")
+}
+
+pub fn vkey_path(data: &Path) -> PathBuf {
+    data.join("log.vkey")
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<(), EngineError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("creating a key file"))?;
+    file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(io("writing a key file"))
+}
+
+fn read_secret(path: &Path) -> Result<SecretKey, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EngineError::Setup(format!("{}: {e}", path.display())))?;
+    let seed = text
+        .trim()
+        .strip_prefix("saksi-secret-key-v1 ")
+        .and_then(base64_decode)
+        .ok_or_else(|| EngineError::Setup(format!("{}: not a saksi secret key", path.display())))?;
+    Ok(SecretKey::from_seed(seed))
+}
+
+fn base64_decode(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()?.try_into().ok()
+}
+
+fn secret_text(key: &SecretKey) -> String {
+    use base64::Engine as _;
+    format!("saksi-secret-key-v1 {}\n", base64::engine::general_purpose::STANDARD.encode(key.seed()))
+}
+
+/// Appends entries in batches within the log's limits; returns the first index.
+fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
+    let first = log.size();
+    let mut start = 0;
+    while start < entries.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < entries.len() && end - start < MAX_BATCH_ENTRIES && bytes + entries[end].len() <= MAX_BATCH_BYTES {
+            bytes += entries[end].len();
+            end += 1;
+        }
+        let refs: Vec<&[u8]> = entries[start..end].iter().map(Vec::as_slice).collect();
+        log.append(&refs)?;
+        start = end;
+    }
+    Ok(first)
+}
+
+impl Engine {
+    /// Creates a new election's data directory: keys, the log, and its first entries (genesis, then
+    /// the registry). Refuses a directory that already holds a log.
+    pub fn init(data: &Path, origin: &str, election: Election, registry: &Registry) -> Result<Engine, EngineError> {
+        if log_dir(data).join("checkpoint").exists() {
+            return Err(EngineError::Setup(format!("{} already holds a log", data.display())));
+        }
+        std::fs::create_dir_all(data.join("keys")).map_err(io("creating the data directory"))?;
+        let log_signer = Signer::generate(origin, TYPE_ED25519).map_err(|e| EngineError::Setup(e.to_string()))?;
+        let authority = SecretKey::generate();
+        let operator = SecretKey::generate();
+        write_secret(&data.join("keys/log.key"), &format!("{}\n", log_signer.encode()))?;
+        write_secret(&data.join("keys/authority.key"), &secret_text(&authority))?;
+        write_secret(&data.join("keys/operator.key"), &secret_text(&operator))?;
+        let vkey = log_signer.verifier().encode();
+        std::fs::write(vkey_path(data), format!("{vkey}\n")).map_err(io("writing log.vkey"))?;
+        let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
+        let mut log = Log::open(storage, log_signer)?;
+        let genesis = Genesis {
+            election,
+            authority: authority.public(),
+            operator: operator.public(),
+            log_vkey: vkey,
+            rulebook_version: rules::RULEBOOK_VERSION.to_string(),
+            rulebook_sha256: rules::digest(),
+        };
+        let mut entries = vec![Admin::Genesis(genesis).sign(&authority).encode()];
+        entries.extend(registry_parts(registry).into_iter().map(|part| Admin::Registry(part).sign(&authority).encode()));
+        append_all(&mut log, &entries)?;
+        drop(log);
+        Engine::open(data)
+    }
+
+    /// Opens a data directory: recovers the log (see its commit protocol) and rebuilds the state by
+    /// replaying every entry.
+    pub fn open(data: &Path) -> Result<Engine, EngineError> {
+        let key_text = std::fs::read_to_string(data.join("keys/log.key"))
+            .map_err(|e| EngineError::Setup(format!("{}: {e}", data.join("keys/log.key").display())))?;
+        let signer = Signer::parse(key_text.trim()).map_err(|e| EngineError::Setup(e.to_string()))?;
+        let vkey = signer.verifier().encode();
+        let operator = read_secret(&data.join("keys/operator.key")).ok();
+        let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
+        let log = Log::open(storage.clone(), signer)?;
+        let published = log.published();
+        let state = replay(storage.clone(), published.checkpoint.size)?;
+        let shared = Arc::new(Shared { state: RwLock::new(state), published: RwLock::new(published), storage, vkey });
+        Ok(Engine { log, shared, operator, poisoned: None })
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    fn check_poisoned(&self) -> Result<(), EngineError> {
+        match &self.poisoned {
+            Some(why) => Err(EngineError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends entries and applies them to the state; on failure the engine refuses further writes.
+    fn commit(&mut self, entries: Vec<Entry>) -> Result<u64, EngineError> {
+        let encoded: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
+        let first = match append_all(&mut self.log, &encoded) {
+            Ok(first) => first,
+            Err(e) => {
+                self.poisoned = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        let mut state = self.shared.state.write().expect("not poisoned");
+        for (i, entry) in entries.iter().enumerate() {
+            if let Err(e) = state.apply(first + i as u64, entry) {
+                self.poisoned = Some(e.to_string());
+                return Err(e.into());
+            }
+        }
+        *self.shared.published.write().expect("not poisoned") = self.log.published();
+        Ok(first)
+    }
+
+    /// Ingests forms whose signatures the caller has already verified (in batches, on all cores).
+    /// Checks enrolment and the rulebook in order, logs authenticated forms with their verdicts, and
+    /// returns one outcome per form.
+    pub fn ingest(&mut self, forms: Vec<SignedForm>) -> Result<Vec<IngestOutcome>, EngineError> {
+        self.check_poisoned()?;
+        /// Where each form's outcome comes from.
+        enum Slot {
+            Done(IngestOutcome),
+            /// The n-th entry of this batch.
+            Entry(usize),
+            /// The same bytes as the n-th entry of this batch.
+            SameAs(usize),
+        }
+        let mut slots = Vec::with_capacity(forms.len());
+        let mut entries = Vec::new();
+        {
+            let state = self.shared.state.read().expect("not poisoned");
+            let election = state.election().cloned().ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
+            let mut batch_digests: HashMap<[u8; 32], usize> = HashMap::new();
+            let mut batch_accepted: HashSet<Code> = HashSet::new();
+            for form in forms {
+                let digest = form.digest();
+                let tps = form.form.tps;
+                if let Some(index) = state.logged_digest(&digest) {
+                    slots.push(Slot::Done(duplicate_of(&state, tps, index)));
+                    continue;
+                }
+                if let Some(&n) = batch_digests.get(&digest) {
+                    slots.push(Slot::SameAs(n));
+                    continue;
+                }
+                if state.registry.tps(tps).is_none() {
+                    slots.push(Slot::Done(IngestOutcome::Refused { code: "TPS_UNKNOWN", detail: format!("no TPS {tps}") }));
+                    continue;
+                }
+                let mut verdict = check_signed_form(&form.form, true, &state.registry, &election);
+                if let Some(finding) = verdict.findings.iter().find(|f| f.code == "SIGNER_NOT_ENROLLED") {
+                    slots.push(Slot::Done(IngestOutcome::Refused { code: "SIGNER_NOT_ENROLLED", detail: finding.detail.clone() }));
+                    continue;
+                }
+                let second_original = form.form.correction.is_none() && (state.has_accepted(tps) || batch_accepted.contains(&tps));
+                if verdict.accepted() && second_original {
+                    let finding = Finding { code: "TPS_ALREADY_REPORTED", fields: vec!["tps".into()], detail: format!("tps = {tps}") };
+                    verdict = Verdict { findings: vec![finding] };
+                }
+                if verdict.accepted() {
+                    batch_accepted.insert(tps);
+                }
+                batch_digests.insert(digest, entries.len());
+                slots.push(Slot::Entry(entries.len()));
+                entries.push(Entry::Form { form, verdict: RecordedVerdict::from_verdict(&verdict) });
+            }
+        }
+        let verdicts: Vec<RecordedVerdict> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Form { verdict, .. } => verdict.clone(),
+                _ => unreachable!("only forms here"),
+            })
+            .collect();
+        let first = if entries.is_empty() { 0 } else { self.commit(entries)? };
+        let logged = |n: usize, duplicate: bool| IngestOutcome::Logged { index: first + n as u64, verdict: verdicts[n].clone(), duplicate };
+        Ok(slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::Done(outcome) => outcome,
+                Slot::Entry(n) => logged(n, false),
+                Slot::SameAs(n) => logged(n, true),
+            })
+            .collect())
+    }
+
+    /// Logs published rows (e.g. Sirekap's) as transcriptions signed by the operator key, each with
+    /// the rulebook's verdict. Returns the verdicts.
+    pub fn transcribe(&mut self, source: &str, sheets: Vec<Sheet>) -> Result<Vec<RecordedVerdict>, EngineError> {
+        self.check_poisoned()?;
+        let operator = self.operator.as_ref().ok_or_else(|| EngineError::Setup("keys/operator.key is missing".into()))?;
+        let entries: Vec<Entry> = {
+            let state = self.shared.state.read().expect("not poisoned");
+            let election = state.election().cloned().ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
+            sheets
+                .into_iter()
+                .map(|sheet| {
+                    let facts = state.registry.tps(sheet.tps).map(|t| TpsFacts { kind: t.kind, dpt: t.dpt });
+                    let verdict = RecordedVerdict::from_verdict(&check_sheet(&sheet, facts, &election));
+                    Entry::transcription(source, sheet, operator, verdict)
+                })
+                .collect()
+        };
+        let verdicts = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Transcription { verdict, .. } => verdict.clone(),
+                _ => unreachable!("only transcriptions here"),
+            })
+            .collect();
+        self.commit(entries)?;
+        Ok(verdicts)
+    }
+}
+
+fn duplicate_of(state: &State, tps: Code, index: u64) -> IngestOutcome {
+    let verdict = state
+        .tps_record(tps)
+        .and_then(|r| r.history.iter().find(|h| h.index == index))
+        .map(|h| h.verdict.clone())
+        .expect("invariant: a logged digest has its TPS history entry");
+    IngestOutcome::Logged { index, verdict, duplicate: true }
+}
+
+/// Entries decoded per parallel step of a replay.
+const REPLAY_CHUNK_BUNDLES: u64 = 128;
+
+/// Rebuilds the state from the first `size` entries of the log. Decoding runs on every core; applying
+/// runs in log order.
+pub fn replay(storage: Arc<dyn Storage>, size: u64) -> Result<State, EngineError> {
+    let mut state = State::default();
+    let bundles = size.div_ceil(256);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    let mut next = 0u64;
+    while next < bundles {
+        let end = (next + REPLAY_CHUNK_BUNDLES * workers).min(bundles);
+        let per = (end - next).div_ceil(workers);
+        let decoded: Vec<Result<Vec<Entry>, EngineError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let storage = storage.clone();
+                    let from = next + w * per;
+                    let to = (from + per).min(end);
+                    scope.spawn(move || -> Result<Vec<Entry>, EngineError> {
+                        let mut reader = TileReader::new(storage, size);
+                        let mut out = Vec::new();
+                        for bundle in from..to {
+                            for bytes in reader.bundle(bundle)? {
+                                out.push(Entry::decode(&bytes)?);
+                            }
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("replay worker panicked")).collect()
+        });
+        for part in decoded {
+            for entry in part? {
+                let index = state.size;
+                state.apply(index, &entry)?;
+            }
+        }
+        next = end;
+    }
+    Ok(state)
+}

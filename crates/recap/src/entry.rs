@@ -1,0 +1,362 @@
+//! What the log holds. Every entry is RFC 8785 canonical JSON, one object with a `type`:
+//!
+//! - `admin`: a statement by the election authority, signed with its key under the context
+//!   `saksi/sig/v1/admin\n`: the `genesis` (election definition, rulebook version and digest, the
+//!   authority, operator and log keys) and `registry` parts (regions, TPS with kind, DPT and officer keys,
+//!   corrector keys). There is no setting that is not one of these.
+//! - `form`: a form C.Hasil exactly as its officer (or, for a correction, a commission) signed it, and the
+//!   server's verdict on it (accepted, or the codes of the rules it broke, under the named rulebook).
+//!   Only authenticated forms are logged; a rejection is a logged result.
+//! - `transcription`: a published Sirekap row entered by the operator, signed with the operator key under
+//!   `saksi/sig/v1/transcription\n`, and its verdict. It carries no officer signature, and says so.
+
+use serde_json::{json, Map, Value};
+
+use saksi_election::canonical;
+use saksi_election::code::Code;
+use saksi_election::form::SignedForm;
+use saksi_election::registry::{Lp, Tps, TpsKind};
+use saksi_election::rules::Verdict;
+use saksi_election::sheet::{Field, Sheet};
+use saksi_election::sign::{self, PublicKey, SecretKey, Signature};
+use saksi_election::Election;
+
+pub const CONTEXT_ADMIN: &[u8] = b"saksi/sig/v1/admin\n";
+pub const CONTEXT_TRANSCRIPTION: &[u8] = b"saksi/sig/v1/transcription\n";
+
+/// TPS per registry entry: keeps each entry well under the log's 64 KiB entry limit (a TPS line with
+/// one key is about 90 bytes of JSON).
+pub const REGISTRY_TPS_PER_ENTRY: usize = 400;
+pub const REGISTRY_REGIONS_PER_ENTRY: usize = 800;
+
+#[derive(Debug)]
+pub struct EntryError(pub String);
+
+impl std::fmt::Display for EntryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bad log entry: {}", self.0)
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+fn err(message: impl Into<String>) -> EntryError {
+    EntryError(message.into())
+}
+
+/// The server's verdict as recorded with a form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedVerdict {
+    pub accepted: bool,
+    pub rejected_by: Vec<String>,
+    pub warnings: Vec<String>,
+    pub rulebook: String,
+}
+
+impl RecordedVerdict {
+    pub fn from_verdict(verdict: &Verdict) -> RecordedVerdict {
+        RecordedVerdict {
+            accepted: verdict.accepted(),
+            rejected_by: verdict.rejecting_codes().into_iter().map(String::from).collect(),
+            warnings: verdict.warning_codes().into_iter().map(String::from).collect(),
+            rulebook: saksi_election::rules::RULEBOOK_VERSION.to_string(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({"accepted": self.accepted, "rejected_by": self.rejected_by, "warnings": self.warnings, "rulebook": self.rulebook})
+    }
+
+    fn from_json(value: &Value) -> Result<RecordedVerdict, EntryError> {
+        let strings = |key: &str| -> Result<Vec<String>, EntryError> {
+            value[key]
+                .as_array()
+                .ok_or_else(|| err(format!("verdict.{key}")))?
+                .iter()
+                .map(|v| v.as_str().map(String::from).ok_or_else(|| err("verdict code")))
+                .collect()
+        };
+        Ok(RecordedVerdict {
+            accepted: value["accepted"].as_bool().ok_or_else(|| err("verdict.accepted"))?,
+            rejected_by: strings("rejected_by")?,
+            warnings: strings("warnings")?,
+            rulebook: value["rulebook"].as_str().ok_or_else(|| err("verdict.rulebook"))?.to_string(),
+        })
+    }
+}
+
+/// The genesis statement.
+#[derive(Clone, Debug)]
+pub struct Genesis {
+    pub election: Election,
+    pub authority: PublicKey,
+    pub operator: PublicKey,
+    pub log_vkey: String,
+    pub rulebook_version: String,
+    pub rulebook_sha256: String,
+}
+
+/// One part of the registry.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryPart {
+    pub regions: Vec<(Code, String)>,
+    pub tps: Vec<Tps>,
+    pub correctors: Vec<(Code, PublicKey)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Admin {
+    Genesis(Genesis),
+    Registry(RegistryPart),
+}
+
+#[derive(Clone, Debug)]
+pub enum Entry {
+    Admin { statement: Admin, signature: Signature },
+    Form { form: SignedForm, verdict: RecordedVerdict },
+    Transcription { source: String, sheet: Sheet, operator: PublicKey, signature: Signature, verdict: RecordedVerdict },
+}
+
+fn election_json(election: &Election) -> Value {
+    serde_json::to_value(election).expect("an election serialises")
+}
+
+fn election_from_json(value: &Value) -> Result<Election, EntryError> {
+    use saksi_election::contest::{Candidate, Contest, ContestKind};
+    let text = |v: &Value, key: &str| v[key].as_str().map(String::from).ok_or_else(|| err(format!("election.{key}")));
+    let contests = value["contests"]
+        .as_array()
+        .ok_or_else(|| err("election.contests"))?
+        .iter()
+        .map(|c| {
+            let kind = match c["kind"].as_str() {
+                Some("presidential") => ContestKind::Presidential,
+                other => return Err(err(format!("contest kind {other:?}"))),
+            };
+            let candidates = c["candidates"]
+                .as_array()
+                .ok_or_else(|| err("contest.candidates"))?
+                .iter()
+                .map(|p| {
+                    Ok(Candidate {
+                        number: text(p, "number")?,
+                        name: text(p, "name")?,
+                        sirekap_id: p["sirekap_id"].as_u64().map(|n| n as u32),
+                    })
+                })
+                .collect::<Result<Vec<_>, EntryError>>()?;
+            Ok(Contest { id: text(c, "id")?, kind, name: text(c, "name")?, candidates })
+        })
+        .collect::<Result<Vec<_>, EntryError>>()?;
+    Ok(Election { id: text(value, "id")?, name: text(value, "name")?, contests })
+}
+
+impl Admin {
+    /// The statement as JSON (what the authority signs, canonicalised).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Admin::Genesis(g) => json!({
+                "kind": "genesis",
+                "election": election_json(&g.election),
+                "authority": g.authority.to_base64(),
+                "operator": g.operator.to_base64(),
+                "log_vkey": g.log_vkey,
+                "rulebook": {"version": g.rulebook_version, "sha256": g.rulebook_sha256},
+            }),
+            Admin::Registry(part) => json!({
+                "kind": "registry",
+                "regions": part.regions.iter().map(|(c, n)| json!([c.as_str(), n])).collect::<Vec<_>>(),
+                "tps": part.tps.iter().map(|t| json!([
+                    t.code.as_str(),
+                    t.kind.as_str(),
+                    t.dpt.map(|d| d.l),
+                    t.dpt.map(|d| d.p),
+                    t.officers.iter().map(PublicKey::to_base64).collect::<Vec<_>>(),
+                ])).collect::<Vec<_>>(),
+                "correctors": part.correctors.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect::<Vec<_>>(),
+            }),
+        }
+    }
+
+    fn from_json(value: &Value) -> Result<Admin, EntryError> {
+        let key = |v: &Value, what: &str| {
+            v.as_str().and_then(|s| PublicKey::from_base64(s).ok()).ok_or_else(|| err(format!("{what} is not a key")))
+        };
+        match value["kind"].as_str() {
+            Some("genesis") => Ok(Admin::Genesis(Genesis {
+                election: election_from_json(&value["election"])?,
+                authority: key(&value["authority"], "authority")?,
+                operator: key(&value["operator"], "operator")?,
+                log_vkey: value["log_vkey"].as_str().ok_or_else(|| err("log_vkey"))?.to_string(),
+                rulebook_version: value["rulebook"]["version"].as_str().ok_or_else(|| err("rulebook.version"))?.to_string(),
+                rulebook_sha256: value["rulebook"]["sha256"].as_str().ok_or_else(|| err("rulebook.sha256"))?.to_string(),
+            })),
+            Some("registry") => {
+                let array = |k: &str| value[k].as_array().ok_or_else(|| err(format!("registry.{k}")));
+                let code = |v: &Value| v.as_str().and_then(|s| Code::parse(s).ok()).ok_or_else(|| err("bad code"));
+                let regions = array("regions")?
+                    .iter()
+                    .map(|r| Ok((code(&r[0])?, r[1].as_str().ok_or_else(|| err("region name"))?.to_string())))
+                    .collect::<Result<Vec<_>, EntryError>>()?;
+                let tps = array("tps")?
+                    .iter()
+                    .map(|t| {
+                        let kind = t[1].as_str().and_then(TpsKind::parse).ok_or_else(|| err("tps kind"))?;
+                        let dpt = match (t[2].as_u64(), t[3].as_u64()) {
+                            (Some(l), Some(p)) => Some(Lp { l: l as u32, p: p as u32 }),
+                            _ => None,
+                        };
+                        let officers = t[4]
+                            .as_array()
+                            .ok_or_else(|| err("tps officers"))?
+                            .iter()
+                            .map(|k| key(k, "officer"))
+                            .collect::<Result<Vec<_>, EntryError>>()?;
+                        Ok(Tps { code: code(&t[0])?, kind, dpt, officers })
+                    })
+                    .collect::<Result<Vec<_>, EntryError>>()?;
+                let correctors = array("correctors")?
+                    .iter()
+                    .map(|c| Ok((code(&c[0])?, key(&c[1], "corrector")?)))
+                    .collect::<Result<Vec<_>, EntryError>>()?;
+                Ok(Admin::Registry(RegistryPart { regions, tps, correctors }))
+            }
+            other => Err(err(format!("admin kind {other:?}"))),
+        }
+    }
+
+    pub fn sign(self, authority: &SecretKey) -> Entry {
+        let body = canonical::to_vec(&self.to_json()).expect("admin statements are canonicalisable");
+        let signature = authority.sign(CONTEXT_ADMIN, &body);
+        Entry::Admin { statement: self, signature }
+    }
+}
+
+/// A sheet as JSON: every fixed field by path (null when not reported) and the votes.
+pub fn sheet_json(sheet: &Sheet) -> Value {
+    let mut fields = Map::new();
+    for field in Field::all() {
+        fields.insert(field.path().to_string(), sheet.get(field).map_or(Value::Null, Value::from));
+    }
+    let votes: Map<String, Value> = sheet.votes.iter().map(|(p, v)| (p.clone(), v.map_or(Value::Null, Value::from))).collect();
+    json!({"tps": sheet.tps.as_str(), "fields": fields, "votes": votes})
+}
+
+fn sheet_from_json(value: &Value) -> Result<Sheet, EntryError> {
+    let tps = value["tps"].as_str().and_then(|s| Code::parse(s).ok()).ok_or_else(|| err("sheet.tps"))?;
+    let mut sheet = Sheet::empty(tps);
+    let fields = value["fields"].as_object().ok_or_else(|| err("sheet.fields"))?;
+    for field in Field::all() {
+        sheet.set(field, fields.get(field.path()).and_then(Value::as_i64));
+    }
+    let votes = value["votes"].as_object().ok_or_else(|| err("sheet.votes"))?;
+    sheet.votes = votes.iter().map(|(p, v)| (p.clone(), v.as_i64())).collect();
+    Ok(sheet)
+}
+
+/// What an operator signs for a transcription.
+pub fn transcription_payload(source: &str, sheet: &Sheet) -> Vec<u8> {
+    canonical::to_vec(&json!({"source": source, "sheet": sheet_json(sheet)})).expect("canonicalisable")
+}
+
+impl Entry {
+    pub fn transcription(source: &str, sheet: Sheet, operator: &SecretKey, verdict: RecordedVerdict) -> Entry {
+        let signature = operator.sign(CONTEXT_TRANSCRIPTION, &transcription_payload(source, &sheet));
+        Entry::Transcription { source: source.to_string(), sheet, operator: operator.public(), signature, verdict }
+    }
+
+    /// Canonical JSON bytes: what goes into the log.
+    pub fn encode(&self) -> Vec<u8> {
+        let value = match self {
+            Entry::Admin { statement, signature } => {
+                json!({"type": "admin", "statement": statement.to_json(), "signature": signature.to_base64()})
+            }
+            Entry::Form { form, verdict } => {
+                // The signed envelope is already canonical; splice it in to avoid re-encoding the form.
+                let mut out = b"{\"form\":".to_vec();
+                form.form.write_canonical(&mut out);
+                out.extend_from_slice(b",\"signature\":");
+                canonical::write_str(&mut out, &form.signature.to_base64());
+                out.extend_from_slice(b",\"type\":\"form\",\"verdict\":");
+                out.extend_from_slice(&canonical::to_vec(&verdict.to_json()).expect("canonicalisable"));
+                out.push(b'}');
+                return out;
+            }
+            Entry::Transcription { source, sheet, operator, signature, verdict } => json!({
+                "type": "transcription",
+                "source": source,
+                "sheet": sheet_json(sheet),
+                "operator": operator.to_base64(),
+                "signature": signature.to_base64(),
+                "verdict": verdict.to_json(),
+                "note": "transcribed from a publication by the operator; not signed by the TPS officer",
+            }),
+        };
+        canonical::to_vec(&value).expect("entries are canonicalisable")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+        let signature = |v: &Value| v.as_str().and_then(|s| Signature::from_base64(s).ok()).ok_or_else(|| err("bad signature"));
+        match value["type"].as_str() {
+            Some("admin") => Ok(Entry::Admin { statement: Admin::from_json(&value["statement"])?, signature: signature(&value["signature"])? }),
+            Some("form") => {
+                let envelope = json!({"form": value["form"], "signature": value["signature"]});
+                let form = SignedForm::decode(&serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?)
+                    .map_err(|e| err(e.to_string()))?;
+                Ok(Entry::Form { form, verdict: RecordedVerdict::from_json(&value["verdict"])? })
+            }
+            Some("transcription") => Ok(Entry::Transcription {
+                source: value["source"].as_str().ok_or_else(|| err("source"))?.to_string(),
+                sheet: sheet_from_json(&value["sheet"])?,
+                operator: value["operator"].as_str().and_then(|s| PublicKey::from_base64(s).ok()).ok_or_else(|| err("operator"))?,
+                signature: signature(&value["signature"])?,
+                verdict: RecordedVerdict::from_json(&value["verdict"])?,
+            }),
+            other => Err(err(format!("unknown entry type {other:?}"))),
+        }
+    }
+
+    /// Checks an admin entry's signature against the authority key.
+    pub fn admin_signature_valid(&self, authority: &PublicKey) -> bool {
+        match self {
+            Entry::Admin { statement, signature } => {
+                let body = canonical::to_vec(&statement.to_json()).expect("canonicalisable");
+                sign::verify(authority, CONTEXT_ADMIN, &body, signature)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn transcription_signature_valid(&self) -> bool {
+        match self {
+            Entry::Transcription { source, sheet, operator, signature, .. } => {
+                sign::verify(operator, CONTEXT_TRANSCRIPTION, &transcription_payload(source, sheet), signature)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Splits a registry into signed parts: regions (parents first), then TPS, then correctors.
+pub fn registry_parts(registry: &saksi_election::Registry) -> Vec<RegistryPart> {
+    let mut parts = Vec::new();
+    let regions: Vec<(Code, String)> = {
+        let mut all: Vec<(Code, String)> = registry.regions().map(|(c, n)| (c, n.to_string())).collect();
+        // Parents first: by level, then code.
+        all.sort_by_key(|(c, _)| (c.level(), *c));
+        all
+    };
+    for chunk in regions.chunks(REGISTRY_REGIONS_PER_ENTRY) {
+        parts.push(RegistryPart { regions: chunk.to_vec(), ..Default::default() });
+    }
+    for chunk in registry.all_tps().chunks(REGISTRY_TPS_PER_ENTRY) {
+        parts.push(RegistryPart { tps: chunk.to_vec(), ..Default::default() });
+    }
+    let correctors: Vec<(Code, PublicKey)> =
+        registry.correctors().flat_map(|(code, keys)| keys.iter().map(move |k| (code, *k))).collect();
+    for chunk in correctors.chunks(REGISTRY_TPS_PER_ENTRY) {
+        parts.push(RegistryPart { correctors: chunk.to_vec(), ..Default::default() });
+    }
+    parts
+}

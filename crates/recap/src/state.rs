@@ -1,0 +1,269 @@
+//! The state every published figure comes from, derived from the log alone: the registry, each TPS's
+//! history and current result, and the tallies of every region at every level. Applying the same
+//! entries in the same order always gives the same state.
+
+use std::collections::HashMap;
+
+use saksi_election::code::{Code, Level};
+use saksi_election::form::CHasil;
+use saksi_election::sheet::{Col, Field, Row, Sheet};
+use saksi_election::{Election, Registry};
+
+use crate::entry::{Admin, Entry, EntryError, Genesis, RecordedVerdict};
+
+/// Totals for a region (or the nation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Votes per candidate, in the contest's ballot order.
+    pub votes: Vec<i64>,
+    pub valid: i64,
+    pub invalid: i64,
+    /// Voters (B.4) of the TPS counted.
+    pub voters: i64,
+    /// Registered voters of every TPS in the region, as the registry says.
+    pub dpt: i64,
+    pub tps_total: u64,
+    /// TPS with an accepted result.
+    pub tps_reported: u64,
+    /// Logged entries that were rejected.
+    pub rejected_entries: u64,
+}
+
+/// What a TPS's current result adds to the tallies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counts {
+    pub votes: Vec<i64>,
+    pub valid: i64,
+    pub invalid: i64,
+    pub voters: i64,
+}
+
+impl Tally {
+    fn add(&mut self, counts: &Counts, sign: i64) {
+        if self.votes.len() < counts.votes.len() {
+            self.votes.resize(counts.votes.len(), 0);
+        }
+        for (total, v) in self.votes.iter_mut().zip(&counts.votes) {
+            *total += sign * v;
+        }
+        self.valid += sign * counts.valid;
+        self.invalid += sign * counts.invalid;
+        self.voters += sign * counts.voters;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Officer,
+    Correction,
+    Transcription,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Officer => "officer",
+            Source::Correction => "correction",
+            Source::Transcription => "transcription",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HistoryItem {
+    pub index: u64,
+    pub source: Source,
+    pub verdict: RecordedVerdict,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TpsRecord {
+    pub history: Vec<HistoryItem>,
+    /// Leaf index of the accepted version the tallies use (the latest accepted).
+    pub current: Option<u64>,
+    pub counts: Option<Counts>,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub genesis: Option<Genesis>,
+    pub registry: Registry,
+    /// Entries applied: the tree size this state reflects.
+    pub size: u64,
+    tps: HashMap<Code, TpsRecord>,
+    /// Digest of every logged form -> its leaf index (identical resubmissions get the original back).
+    digests: HashMap<[u8; 32], u64>,
+    tallies: HashMap<Code, Tally>,
+    national: Tally,
+    children: HashMap<Code, Vec<Code>>,
+    provinces: Vec<Code>,
+}
+
+impl State {
+    pub fn election(&self) -> Option<&Election> {
+        self.genesis.as_ref().map(|g| &g.election)
+    }
+
+    pub fn national(&self) -> &Tally {
+        &self.national
+    }
+
+    pub fn tally(&self, region: Code) -> Option<&Tally> {
+        self.tallies.get(&region)
+    }
+
+    pub fn provinces(&self) -> &[Code] {
+        &self.provinces
+    }
+
+    /// Child regions (or, for a desa, its TPS), in code order.
+    pub fn children(&self, region: Code) -> &[Code] {
+        self.children.get(&region).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn tps_record(&self, tps: Code) -> Option<&TpsRecord> {
+        self.tps.get(&tps)
+    }
+
+    pub fn logged_digest(&self, digest: &[u8; 32]) -> Option<u64> {
+        self.digests.get(digest).copied()
+    }
+
+    /// The TPS already has an accepted result.
+    pub fn has_accepted(&self, tps: Code) -> bool {
+        self.tps.get(&tps).is_some_and(|r| r.current.is_some())
+    }
+
+    fn ancestors(tps: Code) -> impl Iterator<Item = Code> {
+        [Level::Desa, Level::Kecamatan, Level::KabKota, Level::Provinsi].into_iter().filter_map(move |l| tps.ancestor(l))
+    }
+
+    fn for_each_tally(&mut self, tps: Code, mut f: impl FnMut(&mut Tally)) {
+        for region in State::ancestors(tps) {
+            f(self.tallies.entry(region).or_default());
+        }
+        f(&mut self.national);
+    }
+
+    /// Applies the entry at leaf `index`. Entries must come in log order, from 0.
+    pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<(), EntryError> {
+        if index != self.size {
+            return Err(EntryError(format!("entry {index} applied at size {}", self.size)));
+        }
+        match entry {
+            Entry::Admin { statement, .. } => {
+                let authority = match (&self.genesis, statement) {
+                    (None, Admin::Genesis(g)) if index == 0 => g.authority,
+                    (None, _) => return Err(EntryError("the first entry must be the genesis".into())),
+                    (Some(g), _) => g.authority,
+                };
+                if !entry.admin_signature_valid(&authority) {
+                    return Err(EntryError(format!("entry {index}: admin statement not signed by the authority")));
+                }
+                match statement {
+                    Admin::Genesis(g) => {
+                        if self.genesis.is_some() {
+                            return Err(EntryError(format!("entry {index}: a second genesis")));
+                        }
+                        self.genesis = Some(g.clone());
+                    }
+                    Admin::Registry(part) => self.apply_registry(part)?,
+                }
+            }
+            Entry::Form { form, verdict } => {
+                let source = if form.form.correction.is_some() { Source::Correction } else { Source::Officer };
+                self.digests.insert(form.digest(), index);
+                let counts = if verdict.accepted { Some(self.counts_of_form(&form.form)) } else { None };
+                self.record(form.form.tps, index, source, verdict.clone(), counts);
+            }
+            Entry::Transcription { sheet, verdict, .. } => {
+                let counts = if verdict.accepted { Some(self.counts_of_sheet(sheet)) } else { None };
+                self.record(sheet.tps, index, Source::Transcription, verdict.clone(), counts);
+            }
+        }
+        self.size += 1;
+        Ok(())
+    }
+
+    fn apply_registry(&mut self, part: &crate::entry::RegistryPart) -> Result<(), EntryError> {
+        for (code, name) in &part.regions {
+            self.registry.add_region(*code, name).map_err(|e| EntryError(e.to_string()))?;
+            self.tallies.entry(*code).or_default();
+            match code.parent() {
+                Some(parent) => self.children.entry(parent).or_default().push(*code),
+                None => self.provinces.push(*code),
+            }
+        }
+        for tps in &part.tps {
+            self.registry.add_tps(tps.clone()).map_err(|e| EntryError(e.to_string()))?;
+            let dpt = tps.dpt.map_or(0, |d| d.total() as i64);
+            self.for_each_tally(tps.code, |t| {
+                t.tps_total += 1;
+                t.dpt += dpt;
+            });
+            if let Some(parent) = tps.code.parent() {
+                self.children.entry(parent).or_default().push(tps.code);
+            }
+        }
+        for (region, key) in &part.correctors {
+            self.registry.add_corrector(*region, *key).map_err(|e| EntryError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, tps: Code, index: u64, source: Source, verdict: RecordedVerdict, counts: Option<Counts>) {
+        let accepted = verdict.accepted;
+        let record = self.tps.entry(tps).or_default();
+        record.history.push(HistoryItem { index, source, verdict });
+        let previous = if accepted { record.counts.take() } else { None };
+        if accepted {
+            record.current = Some(index);
+            record.counts = counts.clone();
+        }
+        match (accepted, previous, counts) {
+            (true, previous, Some(new)) => {
+                let first_time = previous.is_none();
+                self.for_each_tally(tps, |t| {
+                    if let Some(old) = &previous {
+                        t.add(old, -1);
+                    }
+                    t.add(&new, 1);
+                    if first_time {
+                        t.tps_reported += 1;
+                    }
+                });
+            }
+            _ => self.for_each_tally(tps, |t| t.rejected_entries += 1),
+        }
+    }
+
+    fn candidate_positions(&self) -> Vec<String> {
+        self.election()
+            .and_then(|e| e.contests.first())
+            .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn counts_of_form(&self, form: &CHasil) -> Counts {
+        let positions = self.candidate_positions();
+        Counts {
+            votes: positions.iter().map(|p| form.votes_for(p).unwrap_or(0)).collect(),
+            valid: form.valid,
+            invalid: form.invalid,
+            voters: form.voted.total.j,
+        }
+    }
+
+    fn counts_of_sheet(&self, sheet: &Sheet) -> Counts {
+        let positions = self.candidate_positions();
+        Counts {
+            votes: positions
+                .iter()
+                .map(|p| sheet.votes.iter().find(|(q, _)| q == p).and_then(|(_, v)| *v).unwrap_or(0))
+                .collect(),
+            valid: sheet.get(Field::VALID).unwrap_or(0),
+            invalid: sheet.get(Field::INVALID).unwrap_or(0),
+            voters: sheet.get(Field::voted(Row::Total, Col::J)).unwrap_or(0),
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The HTTP face of saksi: a versioned JSON API (described by `openapi.json`) and the log itself,
+//! served read-only in the C2SP tlog-tiles layout under `/log/`. This module is the only place that
+//! knows the API's JSON shapes and status codes.
+//!
+//! A submission goes: decode (400) -> signature, verified in batches with other requests on a pool of
+//! threads (401) -> the engine's single writer: enrolment (403), rulebook, history, group commit to the
+//! log -> a receipt (c2sp.org/tlog-proof) proving the entry is in the published checkpoint (201; 200
+//! for an identical resubmission, which returns the original entry).
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use saksi_election::code::{Code, Level};
+use saksi_election::form::{SignedForm, MAX_FORM_BYTES};
+use saksi_election::rules;
+use saksi_election::sign::{self, BatchItem};
+use saksi_recap::engine::{Engine, IngestOutcome, Shared};
+use saksi_recap::state::Tally;
+use saksi_tlog::tile::{self, Tile, TileKind, TILE_WIDTH};
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Submissions waiting for signature checks or for the writer, beyond which the server answers 503
+/// (back-pressure rather than unbounded queues).
+const QUEUE_CAPACITY: usize = 16_384;
+/// Signatures verified together.
+const SIGNATURE_BATCH: usize = 64;
+/// Forms committed together, and how long the first may wait for company.
+const INGEST_BATCH: usize = 4096;
+const INGEST_LINGER: Duration = Duration::from_millis(2);
+
+struct SignatureJob {
+    form: SignedForm,
+    reply: oneshot::Sender<(SignedForm, bool)>,
+}
+
+struct IngestJob {
+    form: SignedForm,
+    reply: oneshot::Sender<Result<IngestOutcome, String>>,
+}
+
+#[derive(Clone)]
+pub struct App {
+    shared: Arc<Shared>,
+    signatures: SyncSender<SignatureJob>,
+    ingest: SyncSender<IngestJob>,
+}
+
+/// Starts the signature pool and the writer thread around `engine`.
+pub fn app(engine: Engine) -> App {
+    let shared = engine.shared();
+    let (signatures, signature_jobs) = mpsc::sync_channel::<SignatureJob>(QUEUE_CAPACITY);
+    let signature_jobs = Arc::new(std::sync::Mutex::new(signature_jobs));
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for i in 0..workers {
+        let jobs = signature_jobs.clone();
+        std::thread::Builder::new()
+            .name(format!("saksi-verify-{i}"))
+            .spawn(move || verify_signatures(jobs))
+            .expect("spawning a verifier thread");
+    }
+    let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(QUEUE_CAPACITY);
+    std::thread::Builder::new().name("saksi-writer".into()).spawn(move || write_forms(engine, ingest_jobs)).expect("spawning the writer");
+    App { shared, signatures, ingest }
+}
+
+/// Takes up to SIGNATURE_BATCH waiting jobs and verifies them as one batch.
+fn verify_signatures(jobs: Arc<std::sync::Mutex<Receiver<SignatureJob>>>) {
+    loop {
+        let mut batch = Vec::with_capacity(SIGNATURE_BATCH);
+        {
+            let receiver = jobs.lock().expect("not poisoned");
+            match receiver.recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => return,
+            }
+            while batch.len() < SIGNATURE_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let messages: Vec<Vec<u8>> = batch.iter().map(|j| j.form.form.signed_message()).collect();
+        let items: Vec<BatchItem> = batch
+            .iter()
+            .zip(&messages)
+            .map(|(j, m)| BatchItem { key: j.form.form.signer, message: m, signature: j.form.signature })
+            .collect();
+        let verdicts = sign::verify_batch(&items);
+        for (job, ok) in batch.into_iter().zip(verdicts) {
+            let _ = job.reply.send((job.form, ok));
+        }
+    }
+}
+
+/// The single writer: group-commits whatever is waiting.
+fn write_forms(mut engine: Engine, jobs: Receiver<IngestJob>) {
+    while let Ok(first) = jobs.recv() {
+        let deadline = Instant::now() + INGEST_LINGER;
+        let mut batch = vec![first];
+        while batch.len() < INGEST_BATCH {
+            match jobs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(job) => batch.push(job),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let (forms, replies): (Vec<SignedForm>, Vec<_>) = batch.into_iter().map(|j| (j.form, j.reply)).unzip();
+        match engine.ingest(forms) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/api/v1/forms", post(submit))
+        .route("/api/v1/regions", get(national))
+        .route("/api/v1/regions/{code}", get(region))
+        .route("/api/v1/tps/{code}", get(tps))
+        .route("/api/v1/receipts/{index}", get(receipt))
+        .route("/api/v1/entries/{index}", get(entry))
+        .route("/api/v1/log", get(log_info))
+        .route("/api/v1/rulebook", get(rulebook))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/log/{*path}", get(log_file))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .with_state(app)
+}
+
+/// Serves until the process is told to stop (SIGINT or SIGTERM).
+pub async fn serve(app: App, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    ready(listener.local_addr()?);
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// An API error: a stable code, a message in English and Indonesian.
+fn error(status: StatusCode, code: &str, en: &str, id: &str, detail: Option<String>) -> Response {
+    let mut body = json!({"error": {"code": code, "message": en, "message_id": id}});
+    if let Some(detail) = detail {
+        body["error"]["detail"] = Value::String(detail);
+    }
+    (status, Json(body)).into_response()
+}
+
+fn checkpoint_json(shared: &Shared) -> Value {
+    let published = shared.published();
+    json!({"size": published.checkpoint.size, "root": published.checkpoint.root.to_base64()})
+}
+
+fn rule_messages(codes: &[String]) -> Value {
+    Value::Array(
+        codes
+            .iter()
+            .map(|code| match rules::rule(code) {
+                Some(rule) => json!({"code": code, "en": rule.en, "id": rule.id}),
+                None => json!({"code": code}),
+            })
+            .collect(),
+    )
+}
+
+async fn index() -> Json<Value> {
+    Json(json!({
+        "service": "saksi",
+        "api": "/api/v1/openapi.json",
+        "log": "/log/checkpoint",
+        "national": "/api/v1/regions",
+    }))
+}
+
+async fn submit(State(app): State<App>, body: Bytes) -> Response {
+    let form = match SignedForm::decode(&body) {
+        Ok(form) => form,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "MALFORMED", "the form is not valid JSON for saksi/c-hasil/v1", "formulir tidak sesuai format", Some(e.to_string())),
+    };
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.signatures.try_send(SignatureJob { form, reply }) {
+        return busy();
+    }
+    let Ok((form, signature_ok)) = answer.await else { return busy() };
+    if !signature_ok {
+        return error(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID", "the form's signature is not valid", "tanda tangan formulir tidak sah", None);
+    }
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.ingest.try_send(IngestJob { form, reply }) {
+        return busy();
+    }
+    let outcome = match answer.await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(message)) => return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "the log cannot accept writes", "log tidak dapat menerima data", Some(message)),
+        Err(_) => return busy(),
+    };
+    match outcome {
+        IngestOutcome::Refused { code, detail } => {
+            let (en, id) = rules::rule(code).map(|r| (r.en, r.id)).unwrap_or(("refused", "ditolak"));
+            error(StatusCode::FORBIDDEN, code, en, id, Some(detail))
+        }
+        IngestOutcome::Logged { index, verdict, duplicate } => {
+            let shared = app.shared.clone();
+            let receipt = tokio::task::spawn_blocking(move || shared.receipt(index).map(|r| r.encode())).await;
+            let receipt = match receipt {
+                Ok(Ok(text)) => text,
+                _ => return error(StatusCode::INTERNAL_SERVER_ERROR, "RECEIPT", "could not build the receipt", "tanda terima gagal dibuat", None),
+            };
+            let status = if duplicate { StatusCode::OK } else { StatusCode::CREATED };
+            let body = json!({
+                "index": index,
+                "duplicate": duplicate,
+                "accepted": verdict.accepted,
+                "rejected_by": rule_messages(&verdict.rejected_by),
+                "warnings": rule_messages(&verdict.warnings),
+                "rulebook": verdict.rulebook,
+                "checkpoint": checkpoint_json(&app.shared),
+                "receipt": receipt,
+            });
+            (status, Json(body)).into_response()
+        }
+    }
+}
+
+fn busy() -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "BUSY", "too many submissions waiting; retry shortly", "antrean penuh; coba lagi sebentar lagi", None);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn tally_json(tally: &Tally, positions: &[String]) -> Value {
+    let votes: serde_json::Map<String, Value> =
+        positions.iter().enumerate().map(|(i, p)| (p.clone(), Value::from(tally.votes.get(i).copied().unwrap_or(0)))).collect();
+    json!({
+        "votes": votes,
+        "valid": tally.valid,
+        "invalid": tally.invalid,
+        "voters": tally.voters,
+        "dpt": tally.dpt,
+        "tps_reported": tally.tps_reported,
+        "tps_total": tally.tps_total,
+        "rejected_entries": tally.rejected_entries,
+    })
+}
+
+fn positions(state: &saksi_recap::State) -> Vec<String> {
+    state
+        .election()
+        .and_then(|e| e.contests.first())
+        .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+        .unwrap_or_default()
+}
+
+async fn national(State(app): State<App>) -> Response {
+    let state = app.shared.state.read().expect("not poisoned");
+    let positions = positions(&state);
+    let children: Vec<Value> = state
+        .provinces()
+        .iter()
+        .map(|code| {
+            json!({
+                "code": code.as_str(),
+                "name": state.registry.region_name(*code),
+                "tally": tally_json(state.tally(*code).unwrap_or(&Tally::default()), &positions),
+            })
+        })
+        .collect();
+    Json(json!({
+        "code": null,
+        "name": "Nasional",
+        "level": "nasional",
+        "tally": tally_json(state.national(), &positions),
+        "children": children,
+        "checkpoint": checkpoint_json(&app.shared),
+        "log_size": state.size,
+    }))
+    .into_response()
+}
+
+async fn region(State(app): State<App>, Path(code): Path<String>) -> Response {
+    let Ok(code) = Code::parse(&code) else {
+        return error(StatusCode::BAD_REQUEST, "BAD_CODE", "not a region code", "kode wilayah tidak sah", None);
+    };
+    if code.level() == Level::Tps {
+        return error(StatusCode::BAD_REQUEST, "BAD_CODE", "a TPS code: use /api/v1/tps/{code}", "kode TPS: gunakan /api/v1/tps/{code}", None);
+    }
+    let state = app.shared.state.read().expect("not poisoned");
+    let (Some(name), Some(tally)) = (state.registry.region_name(code), state.tally(code)) else {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such region", "wilayah tidak ditemukan", None);
+    };
+    let positions = positions(&state);
+    let children: Vec<Value> = state
+        .children(code)
+        .iter()
+        .map(|child| {
+            if child.level() == Level::Tps {
+                let record = state.tps_record(*child);
+                let kind = state.registry.tps(*child).map(|t| t.kind.as_str());
+                json!({
+                    "code": child.as_str(),
+                    "kind": kind,
+                    "current": record.and_then(|r| r.current),
+                    "counts": record.and_then(|r| r.counts.as_ref()).map(|c| {
+                        let votes: serde_json::Map<String, Value> =
+                            positions.iter().cloned().zip(c.votes.iter().map(|v| Value::from(*v))).collect();
+                        json!({"votes": votes, "valid": c.valid, "invalid": c.invalid, "voters": c.voters})
+                    }),
+                    "entries": record.map_or(0, |r| r.history.len()),
+                })
+            } else {
+                json!({
+                    "code": child.as_str(),
+                    "name": state.registry.region_name(*child),
+                    "tally": tally_json(state.tally(*child).unwrap_or(&Tally::default()), &positions),
+                })
+            }
+        })
+        .collect();
+    Json(json!({
+        "code": code.as_str(),
+        "name": name,
+        "level": code.level().as_str(),
+        "parent": code.parent().map(|p| p.to_string()),
+        "tally": tally_json(tally, &positions),
+        "children": children,
+        "checkpoint": checkpoint_json(&app.shared),
+        "log_size": state.size,
+    }))
+    .into_response()
+}
+
+async fn tps(State(app): State<App>, Path(code): Path<String>) -> Response {
+    let Ok(code) = Code::parse(&code) else {
+        return error(StatusCode::BAD_REQUEST, "BAD_CODE", "not a TPS code", "kode TPS tidak sah", None);
+    };
+    let (registry_entry, history, current) = {
+        let state = app.shared.state.read().expect("not poisoned");
+        let Some(entry) = state.registry.tps(code).cloned() else {
+            return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such TPS", "TPS tidak ditemukan", None);
+        };
+        let record = state.tps_record(code).cloned().unwrap_or_default();
+        (entry, record.history, record.current)
+    };
+    let shared = app.shared.clone();
+    let current_entry = match current {
+        Some(index) => tokio::task::spawn_blocking(move || shared.entry(index)).await.ok().and_then(Result::ok),
+        None => None,
+    };
+    let current_json = current_entry.and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+    let evidence = current_json.as_ref().and_then(|e| e["form"]["evidence"].as_array().cloned());
+    Json(json!({
+        "code": code.as_str(),
+        "kind": registry_entry.kind.as_str(),
+        "dpt": registry_entry.dpt.map(|d| json!({"l": d.l, "p": d.p, "j": d.total()})),
+        "officers": registry_entry.officers.iter().map(|k| k.to_base64()).collect::<Vec<_>>(),
+        "current": current.map(|index| json!({"index": index, "entry": current_json, "evidence": evidence})),
+        "history": history.iter().map(|h| json!({
+            "index": h.index,
+            "source": h.source.as_str(),
+            "accepted": h.verdict.accepted,
+            "rejected_by": rule_messages(&h.verdict.rejected_by),
+            "warnings": h.verdict.warnings,
+            "rulebook": h.verdict.rulebook,
+        })).collect::<Vec<_>>(),
+        "checkpoint": checkpoint_json(&app.shared),
+    }))
+    .into_response()
+}
+
+async fn receipt(State(app): State<App>, Path(index): Path<u64>) -> Response {
+    let shared = app.shared.clone();
+    match tokio::task::spawn_blocking(move || shared.receipt(index)).await {
+        Ok(Ok(proof)) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], proof.encode()).into_response(),
+        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such entry", "entri tidak ditemukan", None),
+    }
+}
+
+async fn entry(State(app): State<App>, Path(index): Path<u64>) -> Response {
+    let shared = app.shared.clone();
+    match tokio::task::spawn_blocking(move || shared.entry(index)).await {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such entry", "entri tidak ditemukan", None),
+    }
+}
+
+async fn log_info(State(app): State<App>) -> Response {
+    let published = app.shared.published();
+    Json(json!({
+        "origin": published.checkpoint.origin,
+        "vkey": app.shared.vkey,
+        "checkpoint": {"size": published.checkpoint.size, "root": published.checkpoint.root.to_base64(), "note": published.note},
+        "tiles": "/log/",
+    }))
+    .into_response()
+}
+
+async fn rulebook() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], rules::rulebook_json()).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Serves a file of the log directory, if the published checkpoint covers it.
+async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response {
+    let size = app.shared.published().checkpoint.size;
+    let (allowed, immutable, text) = if path == "checkpoint" {
+        (true, false, true)
+    } else if let Some(n) = path.strip_prefix("checkpoints/") {
+        (n.parse::<u64>().is_ok_and(|v| v <= size && v.to_string() == n), true, true)
+    } else {
+        match Tile::parse(&path) {
+            Ok(tile) => (covered(&tile, size), true, false),
+            Err(_) => (false, true, false),
+        }
+    };
+    if !allowed {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "not in the published log", "tidak ada dalam log yang diterbitkan", None);
+    }
+    let storage = app.shared.storage.clone();
+    let bytes = match tokio::task::spawn_blocking(move || storage.read(&path)).await {
+        Ok(Ok(Some(bytes))) => bytes,
+        _ => return error(StatusCode::NOT_FOUND, "NOT_FOUND", "not found", "tidak ditemukan", None),
+    };
+    let content_type = if text { "text/plain; charset=utf-8" } else { "application/octet-stream" };
+    // Full and partial tiles never change once published: let CDNs keep them. The checkpoint does.
+    let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=2" };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], bytes).into_response()
+}
+
+/// Whether the tree at `size` has this tile (full, or this exact partial width or an older one).
+fn covered(tile: &Tile, size: u64) -> bool {
+    let available = match tile.kind {
+        TileKind::Entries => size,
+        TileKind::Hashes { level } => tile::stored_hashes_at(level, size),
+    };
+    tile.index * TILE_WIDTH + tile.width as u64 <= available
+}

@@ -1,0 +1,301 @@
+//! The server-side commands: init, import (signed forms or Sirekap rows), serve, submit, keygen.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use saksi_election::form::SignedForm;
+use saksi_election::sign::{self, BatchItem, SecretKey};
+use saksi_election::sirekap::{SirekapColumns, SirekapRow};
+use saksi_election::{Election, Registry};
+use saksi_recap::engine::{Engine, IngestOutcome};
+
+use crate::progress::Progress;
+
+/// Lines decoded, verified and committed together during an import.
+const IMPORT_CHUNK: usize = 32 * 1024;
+
+pub fn init(data: &Path, gen: Option<&Path>, kpu_registry: Option<&Path>, origin: &str) -> Result<()> {
+    let started = Instant::now();
+    let registry = match (gen, kpu_registry) {
+        (Some(dir), None) => Registry::load_dir(&dir.join("registry")).with_context(|| format!("loading {}/registry", dir.display()))?,
+        (None, Some(file)) => {
+            let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+                std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+            ));
+            Registry::from_kpu_wilayah(reader, &file.display().to_string())?
+        }
+        _ => bail!("give exactly one of --gen DIR or --kpu-registry FILE"),
+    };
+    let engine = Engine::init(data, origin, Election::pemilu_2024(), &registry)?;
+    let shared = engine.shared();
+    let published = shared.published();
+    println!(
+        "initialised {} in {:.1}s: {} regions, {} TPS, {} log entries (genesis and registry)",
+        data.display(),
+        started.elapsed().as_secs_f64(),
+        registry.regions().count(),
+        registry.all_tps().len(),
+        published.checkpoint.size
+    );
+    println!("log verifier key ({}): {}", saksi_recap::engine::vkey_path(data).display(), shared.vkey);
+    Ok(())
+}
+
+/// Counts of an import, by outcome and rule.
+#[derive(Default)]
+pub struct ImportSummary {
+    pub lines: usize,
+    pub logged: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub duplicates: usize,
+    pub refused: BTreeMap<String, usize>,
+    pub by_rule: BTreeMap<String, usize>,
+}
+
+impl ImportSummary {
+    pub fn print(&self) {
+        println!(
+            "{} lines: {} logged ({} accepted, {} rejected by the rulebook), {} already in the log",
+            self.lines, self.logged, self.accepted, self.rejected, self.duplicates
+        );
+        for (code, n) in &self.refused {
+            println!("  not logged, {code}: {n}");
+        }
+        if !self.by_rule.is_empty() {
+            println!("rejections by rule:");
+            for rule in saksi_election::rules::RULES {
+                if let Some(n) = self.by_rule.get(rule.code) {
+                    println!("  {:<24} {:>8}  {}", rule.code, n, rule.en);
+                }
+            }
+        }
+    }
+}
+
+/// Decodes and verifies a chunk of lines on every core: (line number, form with a valid signature)
+/// or the code of why it was not.
+fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static str>> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = lines.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    let decoded: Vec<Result<SignedForm, &'static str>> =
+                        part.iter().map(|l| SignedForm::decode(l.as_bytes()).map_err(|_| "MALFORMED")).collect();
+                    let messages: Vec<Vec<u8>> = decoded.iter().map(|d| d.as_ref().map(|f| f.form.signed_message()).unwrap_or_default()).collect();
+                    let (positions, items): (Vec<usize>, Vec<BatchItem>) = decoded
+                        .iter()
+                        .zip(&messages)
+                        .enumerate()
+                        .filter_map(|(i, (d, m))| d.as_ref().ok().map(|f| (i, BatchItem { key: f.form.signer, message: m, signature: f.signature })))
+                        .unzip();
+                    let verdicts = sign::verify_batch(&items);
+                    let mut out = decoded;
+                    for (i, ok) in positions.into_iter().zip(verdicts) {
+                        if !ok {
+                            out[i] = Err("SIGNATURE_INVALID");
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a verifier thread panicked")).collect()
+    })
+}
+
+pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
+    let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
+    let mut summary = ImportSummary::default();
+    let mut progress = Progress::new("importing", total);
+    let mut read = 0u64;
+    loop {
+        let mut lines = Vec::with_capacity(IMPORT_CHUNK);
+        let mut text = String::new();
+        while lines.len() < IMPORT_CHUNK {
+            text.clear();
+            let n = reader.read_line(&mut text)?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            let line = text.trim_end_matches(['\n', '\r']);
+            if !line.is_empty() {
+                lines.push(line.to_string());
+            }
+        }
+        if lines.is_empty() {
+            break;
+        }
+        summary.lines += lines.len();
+        let mut forms = Vec::with_capacity(lines.len());
+        for result in decode_and_verify(&lines) {
+            match result {
+                Ok(form) => forms.push(form),
+                Err(code) => *summary.refused.entry(code.to_string()).or_default() += 1,
+            }
+        }
+        for outcome in engine.ingest(forms)? {
+            match outcome {
+                IngestOutcome::Refused { code, .. } => *summary.refused.entry(code.to_string()).or_default() += 1,
+                IngestOutcome::Logged { duplicate: true, .. } => summary.duplicates += 1,
+                IngestOutcome::Logged { verdict, .. } => {
+                    summary.logged += 1;
+                    if verdict.accepted {
+                        summary.accepted += 1;
+                    } else {
+                        summary.rejected += 1;
+                        for code in verdict.rejected_by {
+                            *summary.by_rule.entry(code).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+        progress.update(read);
+    }
+    progress.finish();
+    Ok(summary)
+}
+
+pub fn import_sirekap(engine: &mut Engine, files: &[std::path::PathBuf]) -> Result<ImportSummary> {
+    let mut summary = ImportSummary::default();
+    let mut not_reported = 0usize;
+    for file in files {
+        let reader: Box<dyn Read> = if file.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?))
+        } else {
+            Box::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?)
+        };
+        let mut lines = std::io::BufReader::new(reader).lines();
+        let header = lines.next().context("empty file")??;
+        let columns = SirekapColumns::from_header(&header)?;
+        let mut sheets = Vec::new();
+        for (i, line) in lines.enumerate() {
+            let line = line?;
+            summary.lines += 1;
+            match columns.parse(&line, i + 2) {
+                Ok(SirekapRow::Reported(sheet)) => sheets.push(sheet),
+                Ok(SirekapRow::NotReported(_)) => not_reported += 1,
+                Err(_) => *summary.refused.entry("MALFORMED".into()).or_default() += 1,
+            }
+        }
+        for chunk in sheets.chunks(IMPORT_CHUNK) {
+            for verdict in engine.transcribe("sirekap", chunk.to_vec())? {
+                summary.logged += 1;
+                if verdict.accepted {
+                    summary.accepted += 1;
+                } else {
+                    summary.rejected += 1;
+                    for code in verdict.rejected_by {
+                        *summary.by_rule.entry(code).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    *summary.refused.entry("NOT_REPORTED".into()).or_default() += not_reported;
+    Ok(summary)
+}
+
+pub fn print_totals(engine: &Engine) {
+    let shared = engine.shared();
+    let state = shared.state.read().expect("not poisoned");
+    let national = state.national();
+    let positions: Vec<String> = state.election().and_then(|e| e.contests.first()).map(|c| c.candidates.iter().map(|p| p.number.clone()).collect()).unwrap_or_default();
+    let votes: Vec<String> = positions.iter().zip(&national.votes).map(|(p, v)| format!("{p}: {v}")).collect();
+    println!(
+        "national totals from the log: {}; valid {}, invalid {}; TPS reported {} of {}; rejected entries {}",
+        votes.join(", "),
+        national.valid,
+        national.invalid,
+        national.tps_reported,
+        national.tps_total,
+        national.rejected_entries
+    );
+    let published = shared.published();
+    println!("checkpoint: size {}, root {}", published.checkpoint.size, published.checkpoint.root);
+}
+
+pub fn keygen(out: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = SecretKey::generate();
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(out).with_context(|| format!("cannot create {}", out.display()))?;
+    use base64::Engine as _;
+    writeln!(file, "saksi-secret-key-v1 {}", base64::engine::general_purpose::STANDARD.encode(key.seed()))?;
+    println!("{}", key.public());
+    Ok(())
+}
+
+pub fn read_key(path: &Path) -> Result<SecretKey> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let b64 = text.trim().strip_prefix("saksi-secret-key-v1 ").context("not a saksi secret key file")?;
+    let seed: [u8; 32] = base64::engine::general_purpose::STANDARD.decode(b64)?.try_into().map_err(|_| anyhow::anyhow!("bad key length"))?;
+    Ok(SecretKey::from_seed(seed))
+}
+
+/// A minimal HTTP/1.1 exchange over a fresh connection (plain http only): enough for `submit` and
+/// for scripts on the same machine, without a client library.
+pub fn http(method: &str, url: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(host)?.next().context("no address")?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").context("no header end")?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    let mut payload = response[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        payload = dechunk(&payload)?;
+    }
+    Ok((status, payload))
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").context("bad chunk")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end])?.trim(), 16)?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// Signs a form (the `form` object, or a whole envelope whose form is re-signed) and posts it.
+pub fn submit(url: &str, form_file: &Path, key: &SecretKey) -> Result<u8> {
+    let text = std::fs::read(form_file).with_context(|| format!("cannot read {}", form_file.display()))?;
+    let mut value: serde_json::Value = serde_json::from_slice(&text).context("the form file is not JSON")?;
+    if value.get("form").is_some() {
+        value = value["form"].take();
+    }
+    value["signer"] = serde_json::Value::String(key.public().to_base64());
+    let envelope = serde_json::json!({"form": value, "signature": "A".repeat(86) + "=="});
+    let unsigned = SignedForm::decode(&serde_json::to_vec(&envelope)?).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let signed = unsigned.form.sign(key);
+    let (status, body) = http("POST", &format!("{}/api/v1/forms", url.trim_end_matches('/')), &signed.encode())?;
+    println!("{status}");
+    println!("{}", String::from_utf8_lossy(&body));
+    Ok(if (200..300).contains(&status) { 0 } else { 1 })
+}
