@@ -320,7 +320,7 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .and_then(|truth| truth["tps"].as_u64());
     let fresh = generated_tps != Some(tps as u64) || !server.join("log/checkpoint").exists();
-    if fresh {
+    let engine = if fresh {
         if tps == 0 {
             bail!("--tps must be at least 1");
         }
@@ -328,16 +328,23 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         println!("[1/3] generating a synthetic election of {tps} TPS on the real region hierarchy");
         generate(&election, &saksi_gen::Config { tps, ..Default::default() })?;
         println!("[2/3] creating the log: genesis, rulebook and registry entries");
-        ops::init(&server, Some(&election), None, "saksi.local/demo")?;
+        let step = Instant::now();
+        let mut engine = ops::init(&server, Some(&election), None, "saksi.local/demo")?;
+        println!("      {:.1}s", step.elapsed().as_secs_f64());
         println!("[3/3] ingesting every signed form (signatures, rulebook, log)");
-        let mut engine = saksi_recap::Engine::open(&server)?;
+        let step = Instant::now();
         let summary = ops::import_forms(&mut engine, &election.join("forms.ndjson"))?;
         summary.print();
         ops::print_totals(&engine);
+        println!("      ingested in {:.1}s", step.elapsed().as_secs_f64());
+        engine
     } else {
         println!("reusing the election in {} and its log in {}", election.display(), server.display());
-    }
-    let engine = saksi_recap::Engine::open(&server)?;
+        let step = Instant::now();
+        let engine = saksi_recap::Engine::open(&server)?;
+        println!("state rebuilt from the log in {:.1}s", step.elapsed().as_secs_f64());
+        engine
+    };
     println!("ready in {:.1}s", started.elapsed().as_secs_f64());
     if no_serve {
         ops::print_totals(&engine);

@@ -470,6 +470,16 @@ impl SignedForm {
         Ok(SignedForm { form: wire.form.into_form()?, signature })
     }
 
+    /// Decodes a form object and its base64 signature given separately (as a log entry holds them).
+    pub fn from_parts(form_json: &[u8], signature: &str) -> Result<SignedForm, DecodeError> {
+        if form_json.len() > MAX_FORM_BYTES {
+            return Err(DecodeError::TooLarge { bytes: form_json.len() });
+        }
+        let wire: WireForm = serde_json::from_slice(form_json).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let signature = Signature::from_base64(signature).map_err(|e| DecodeError::Format(format!("signature: {e}")))?;
+        Ok(SignedForm { form: wire.into_form()?, signature })
+    }
+
     /// Canonical JSON of the envelope: `{"form":<JCS form>,"signature":"..."}`. One line, no newline.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1200);

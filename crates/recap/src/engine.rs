@@ -312,7 +312,7 @@ impl Engine {
                 }
                 batch_digests.insert(digest, entries.len());
                 slots.push(Slot::Entry(entries.len()));
-                entries.push(Entry::Form { form, verdict: RecordedVerdict::from_verdict(&verdict) });
+                entries.push(Entry::Form { form, verdict: RecordedVerdict::from_verdict(&verdict), digest });
             }
         }
         let verdicts: Vec<RecordedVerdict> = entries

@@ -50,7 +50,8 @@ pub struct RecordedVerdict {
     pub accepted: bool,
     pub rejected_by: Vec<String>,
     pub warnings: Vec<String>,
-    pub rulebook: String,
+    /// Shared: every verdict names one of very few rulebook versions.
+    pub rulebook: std::sync::Arc<str>,
 }
 
 impl RecordedVerdict {
@@ -59,12 +60,33 @@ impl RecordedVerdict {
             accepted: verdict.accepted(),
             rejected_by: verdict.rejecting_codes().into_iter().map(String::from).collect(),
             warnings: verdict.warning_codes().into_iter().map(String::from).collect(),
-            rulebook: saksi_election::rules::RULEBOOK_VERSION.to_string(),
+            rulebook: current_rulebook(),
         }
     }
 
     fn to_json(&self) -> Value {
-        json!({"accepted": self.accepted, "rejected_by": self.rejected_by, "warnings": self.warnings, "rulebook": self.rulebook})
+        json!({"accepted": self.accepted, "rejected_by": self.rejected_by, "warnings": self.warnings, "rulebook": &*self.rulebook})
+    }
+
+    /// JCS of [`RecordedVerdict::to_json`], written directly (one per logged form).
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        let list = |out: &mut Vec<u8>, items: &[String]| {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical::write_str(out, item);
+            }
+            out.push(b']');
+        };
+        out.extend_from_slice(if self.accepted { b"{\"accepted\":true,\"rejected_by\":" } else { b"{\"accepted\":false,\"rejected_by\":" });
+        list(out, &self.rejected_by);
+        out.extend_from_slice(b",\"rulebook\":");
+        canonical::write_str(out, &self.rulebook);
+        out.extend_from_slice(b",\"warnings\":");
+        list(out, &self.warnings);
+        out.push(b'}');
     }
 
     fn from_json(value: &Value) -> Result<RecordedVerdict, EntryError> {
@@ -80,8 +102,22 @@ impl RecordedVerdict {
             accepted: value["accepted"].as_bool().ok_or_else(|| err("verdict.accepted"))?,
             rejected_by: strings("rejected_by")?,
             warnings: strings("warnings")?,
-            rulebook: value["rulebook"].as_str().ok_or_else(|| err("verdict.rulebook"))?.to_string(),
+            rulebook: intern_rulebook(value["rulebook"].as_str().ok_or_else(|| err("verdict.rulebook"))?),
         })
+    }
+}
+
+fn current_rulebook() -> std::sync::Arc<str> {
+    static CURRENT: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
+    CURRENT.get_or_init(|| std::sync::Arc::from(saksi_election::rules::RULEBOOK_VERSION)).clone()
+}
+
+fn intern_rulebook(name: &str) -> std::sync::Arc<str> {
+    let current = current_rulebook();
+    if *current == *name {
+        current
+    } else {
+        std::sync::Arc::from(name)
     }
 }
 
@@ -113,7 +149,8 @@ pub enum Admin {
 #[derive(Clone, Debug)]
 pub enum Entry {
     Admin { statement: Admin, signature: Signature },
-    Form { form: SignedForm, verdict: RecordedVerdict },
+    /// `digest` is the form's [`SignedForm::digest`], computed once where it is cheapest.
+    Form { form: SignedForm, verdict: RecordedVerdict, digest: [u8; 32] },
     Transcription { source: String, sheet: Sheet, operator: PublicKey, signature: Signature, verdict: RecordedVerdict },
 }
 
@@ -179,8 +216,12 @@ impl Admin {
     }
 
     fn from_json(value: &Value) -> Result<Admin, EntryError> {
+        // Keys are checked for enrolment here, where decoding runs on every core.
         let key = |v: &Value, what: &str| {
-            v.as_str().and_then(|s| PublicKey::from_base64(s).ok()).ok_or_else(|| err(format!("{what} is not a key")))
+            v.as_str()
+                .and_then(|s| PublicKey::from_base64(s).ok())
+                .filter(|k| k.check_enrollable().is_ok())
+                .ok_or_else(|| err(format!("{what} is not an enrollable key")))
         };
         match value["kind"].as_str() {
             Some("genesis") => Ok(Admin::Genesis(Genesis {
@@ -271,14 +312,14 @@ impl Entry {
             Entry::Admin { statement, signature } => {
                 json!({"type": "admin", "statement": statement.to_json(), "signature": signature.to_base64()})
             }
-            Entry::Form { form, verdict } => {
+            Entry::Form { form, verdict, .. } => {
                 // The signed envelope is already canonical; splice it in to avoid re-encoding the form.
                 let mut out = b"{\"form\":".to_vec();
                 form.form.write_canonical(&mut out);
                 out.extend_from_slice(b",\"signature\":");
                 canonical::write_str(&mut out, &form.signature.to_base64());
                 out.extend_from_slice(b",\"type\":\"form\",\"verdict\":");
-                out.extend_from_slice(&canonical::to_vec(&verdict.to_json()).expect("canonicalisable"));
+                verdict.write_canonical(&mut out);
                 out.push(b'}');
                 return out;
             }
@@ -296,6 +337,20 @@ impl Entry {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+        // Forms are nearly every entry: read them without building a JSON tree.
+        if let Ok(wire) = serde_json::from_slice::<WireFormEntry>(bytes) {
+            if wire.kind == "form" {
+                let form = SignedForm::from_parts(wire.form.get().as_bytes(), &wire.signature).map_err(|e| err(e.to_string()))?;
+                let verdict = RecordedVerdict {
+                    accepted: wire.verdict.accepted,
+                    rejected_by: wire.verdict.rejected_by,
+                    warnings: wire.verdict.warnings,
+                    rulebook: intern_rulebook(&wire.verdict.rulebook),
+                };
+                let digest = form.digest();
+                return Ok(Entry::Form { form, verdict, digest });
+            }
+        }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
         let signature = |v: &Value| v.as_str().and_then(|s| Signature::from_base64(s).ok()).ok_or_else(|| err("bad signature"));
         match value["type"].as_str() {
@@ -304,7 +359,8 @@ impl Entry {
                 let envelope = json!({"form": value["form"], "signature": value["signature"]});
                 let form = SignedForm::decode(&serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?)
                     .map_err(|e| err(e.to_string()))?;
-                Ok(Entry::Form { form, verdict: RecordedVerdict::from_json(&value["verdict"])? })
+                let digest = form.digest();
+                Ok(Entry::Form { form, verdict: RecordedVerdict::from_json(&value["verdict"])?, digest })
             }
             Some("transcription") => Ok(Entry::Transcription {
                 source: value["source"].as_str().ok_or_else(|| err("source"))?.to_string(),
@@ -338,6 +394,26 @@ impl Entry {
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireFormEntry<'a> {
+    #[serde(borrow)]
+    form: &'a serde_json::value::RawValue,
+    signature: String,
+    #[serde(rename = "type")]
+    kind: String,
+    verdict: WireVerdict,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireVerdict {
+    accepted: bool,
+    rejected_by: Vec<String>,
+    warnings: Vec<String>,
+    rulebook: String,
+}
+
 /// Splits a registry into signed parts: regions (parents first), then TPS, then correctors.
 pub fn registry_parts(registry: &saksi_election::Registry) -> Vec<RegistryPart> {
     let mut parts = Vec::new();
@@ -359,4 +435,21 @@ pub fn registry_parts(registry: &saksi_election::Registry) -> Vec<RegistryPart> 
         parts.push(RegistryPart { correctors: chunk.to_vec(), ..Default::default() });
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_writer_is_jcs() {
+        for verdict in [
+            RecordedVerdict { accepted: true, rejected_by: vec![], warnings: vec!["W_BLOC_VOTE".into()], rulebook: current_rulebook() },
+            RecordedVerdict { accepted: false, rejected_by: vec!["LP_SUM".into(), "VOTES_SUM".into()], warnings: vec![], rulebook: intern_rulebook("x") },
+        ] {
+            let mut direct = Vec::new();
+            verdict.write_canonical(&mut direct);
+            assert_eq!(direct, canonical::to_vec(&verdict.to_json()).unwrap());
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! entries in the same order always gives the same state.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use saksi_election::code::{Code, Level};
 use saksi_election::form::CHasil;
@@ -10,6 +11,28 @@ use saksi_election::sheet::{Col, Field, Row, Sheet};
 use saksi_election::{Election, Registry};
 
 use crate::entry::{Admin, Entry, EntryError, Genesis, RecordedVerdict};
+
+/// A fast multiplicative hash for maps keyed by region and TPS codes. Those keys come from the
+/// authority's registry, not from submitters, so flooding attacks on the hash do not apply; maps keyed
+/// by submitted data (form digests) keep the standard keyed hash.
+#[derive(Default, Clone, Copy)]
+pub struct CodeHasher(u64);
+
+impl Hasher for CodeHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type CodeMap<V> = HashMap<Code, V, BuildHasherDefault<CodeHasher>>;
 
 /// Totals for a region (or the nation).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,13 +113,15 @@ pub struct State {
     pub registry: Registry,
     /// Entries applied: the tree size this state reflects.
     pub size: u64,
-    tps: HashMap<Code, TpsRecord>,
+    tps: CodeMap<TpsRecord>,
     /// Digest of every logged form -> its leaf index (identical resubmissions get the original back).
     digests: HashMap<[u8; 32], u64>,
-    tallies: HashMap<Code, Tally>,
+    tallies: CodeMap<Tally>,
     national: Tally,
-    children: HashMap<Code, Vec<Code>>,
+    children: CodeMap<Vec<Code>>,
     provinces: Vec<Code>,
+    /// The contest's ballot positions, in order, once the genesis is applied.
+    positions: Vec<String>,
 }
 
 impl State {
@@ -165,14 +190,15 @@ impl State {
                         if self.genesis.is_some() {
                             return Err(EntryError(format!("entry {index}: a second genesis")));
                         }
+                        self.positions = g.election.contests.first().map(|c| c.candidates.iter().map(|p| p.number.clone()).collect()).unwrap_or_default();
                         self.genesis = Some(g.clone());
                     }
                     Admin::Registry(part) => self.apply_registry(part)?,
                 }
             }
-            Entry::Form { form, verdict } => {
+            Entry::Form { form, verdict, digest } => {
                 let source = if form.form.correction.is_some() { Source::Correction } else { Source::Officer };
-                self.digests.insert(form.digest(), index);
+                self.digests.insert(*digest, index);
                 let counts = if verdict.accepted { Some(self.counts_of_form(&form.form)) } else { None };
                 self.record(form.form.tps, index, source, verdict.clone(), counts);
             }
@@ -195,7 +221,8 @@ impl State {
             }
         }
         for tps in &part.tps {
-            self.registry.add_tps(tps.clone()).map_err(|e| EntryError(e.to_string()))?;
+            // Entry::decode checked every key.
+            self.registry.add_tps_with_checked_keys(tps.clone()).map_err(|e| EntryError(e.to_string()))?;
             let dpt = tps.dpt.map_or(0, |d| d.total() as i64);
             self.for_each_tally(tps.code, |t| {
                 t.tps_total += 1;
@@ -237,17 +264,10 @@ impl State {
         }
     }
 
-    fn candidate_positions(&self) -> Vec<String> {
-        self.election()
-            .and_then(|e| e.contests.first())
-            .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
-            .unwrap_or_default()
-    }
 
     fn counts_of_form(&self, form: &CHasil) -> Counts {
-        let positions = self.candidate_positions();
         Counts {
-            votes: positions.iter().map(|p| form.votes_for(p).unwrap_or(0)).collect(),
+            votes: self.positions.iter().map(|p| form.votes_for(p).unwrap_or(0)).collect(),
             valid: form.valid,
             invalid: form.invalid,
             voters: form.voted.total.j,
@@ -255,9 +275,9 @@ impl State {
     }
 
     fn counts_of_sheet(&self, sheet: &Sheet) -> Counts {
-        let positions = self.candidate_positions();
         Counts {
-            votes: positions
+            votes: self
+                .positions
                 .iter()
                 .map(|p| sheet.votes.iter().find(|(q, _)| q == p).and_then(|(_, v)| *v).unwrap_or(0))
                 .collect(),

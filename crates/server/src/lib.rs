@@ -242,7 +242,7 @@ async fn submit(State(app): State<App>, body: Bytes) -> Response {
                 "accepted": verdict.accepted,
                 "rejected_by": rule_messages(&verdict.rejected_by),
                 "warnings": rule_messages(&verdict.warnings),
-                "rulebook": verdict.rulebook,
+                "rulebook": &*verdict.rulebook,
                 "checkpoint": checkpoint_json(&app.shared),
                 "receipt": receipt,
             });
@@ -389,7 +389,7 @@ async fn tps(State(app): State<App>, Path(code): Path<String>) -> Response {
             "accepted": h.verdict.accepted,
             "rejected_by": rule_messages(&h.verdict.rejected_by),
             "warnings": h.verdict.warnings,
-            "rulebook": h.verdict.rulebook,
+            "rulebook": &*h.verdict.rulebook,
         })).collect::<Vec<_>>(),
         "checkpoint": checkpoint_json(&app.shared),
     }))

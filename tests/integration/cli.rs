@@ -1,55 +1,7 @@
-//! End-to-end tests through the real `saksi` binary: arguments in, files and exit codes out.
+//! The offline commands: gen, check (signed forms and Sirekap rows), rules, the demo's building steps.
 //! Tests on KPU's real data skip (with a message) when `../shared` is absent.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn saksi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_saksi")).args(args).output().expect("the saksi binary runs")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("saksi-cli-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `../shared/data` beside the repository, or `None` (and a note on stderr) when it is absent.
-fn shared_data() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if path.join("sirekap-2024").is_dir() {
-        Some(path)
-    } else {
-        eprintln!("skipping: {} is absent", path.display());
-        None
-    }
-}
-
-fn count_in(report: &str, label: &str) -> usize {
-    report
-        .lines()
-        .find_map(|line| line.trim().strip_prefix(label).map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap()))
-        .unwrap_or_else(|| panic!("no {label:?} in:\n{report}"))
-}
+use crate::util::{count_in, saksi, shared_data, text, TempDir};
 
 #[test]
 fn gen_then_check_catches_every_fault() {

@@ -1,0 +1,6 @@
+//! The one integration-test binary: drives the real `saksi` binary (arguments in; files, exit codes,
+//! HTTP out). Modules by area; shared helpers in `util`.
+
+mod cli;
+mod server;
+mod util;

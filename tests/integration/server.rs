@@ -1,0 +1,255 @@
+//! The server end to end: a real `saksi serve` process over a real socket. Each kind of submission
+//! gets its documented answer; totals at every level equal a recomputation from the log's entries;
+//! receipts verify offline; the served log verifies with Go's sumdb where Go is installed; a restart
+//! rebuilds the same state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use saksi_election::form::{Correction, SignedForm};
+use saksi_election::Code;
+use saksi_tlog::hash::leaf_hash;
+use saksi_tlog::note::Verifier;
+use saksi_tlog::tile::{self, Tile, TileKind};
+use saksi_tlog::tproof::TlogProof;
+use serde_json::Value;
+
+use crate::util::{get_json, http, saksi, text, Server, TempDir};
+
+const SEED: u64 = 77;
+
+fn forms(dir: &TempDir) -> Vec<SignedForm> {
+    std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| SignedForm::decode(l.as_bytes()).unwrap())
+        .collect()
+}
+
+fn post(server: &Server, body: &[u8]) -> (u16, Value) {
+    let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), body);
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Recomputes every region's totals from the log's entries, the way an observer would.
+fn recompute(server: &Server, size: u64) -> BTreeMap<String, [i64; 5]> {
+    let mut current: HashMap<String, [i64; 5]> = HashMap::new();
+    for index in 0..size {
+        let (status, _, body) = http("GET", &format!("{}/api/v1/entries/{index}", server.base), b"");
+        assert_eq!(status, 200);
+        let entry: Value = serde_json::from_slice(&body).unwrap();
+        if entry["type"] == "form" && entry["verdict"]["accepted"] == true {
+            let form = &entry["form"];
+            let counts = [
+                form["votes"]["01"].as_i64().unwrap(),
+                form["votes"]["02"].as_i64().unwrap(),
+                form["votes"]["03"].as_i64().unwrap(),
+                form["valid"].as_i64().unwrap(),
+                form["invalid"].as_i64().unwrap(),
+            ];
+            current.insert(form["tps"].as_str().unwrap().to_string(), counts);
+        }
+    }
+    let mut totals: BTreeMap<String, [i64; 5]> = BTreeMap::new();
+    for (tps, counts) in current {
+        for region in [String::new(), tps[..2].to_string(), tps[..4].to_string(), tps[..6].to_string(), tps[..10].to_string()] {
+            let total = totals.entry(region).or_default();
+            for (t, c) in total.iter_mut().zip(counts) {
+                *t += c;
+            }
+        }
+    }
+    totals
+}
+
+fn api_counts(region: &Value) -> [i64; 5] {
+    let t = &region["tally"];
+    [
+        t["votes"]["01"].as_i64().unwrap(),
+        t["votes"]["02"].as_i64().unwrap(),
+        t["votes"]["03"].as_i64().unwrap(),
+        t["valid"].as_i64().unwrap(),
+        t["invalid"].as_i64().unwrap(),
+    ]
+}
+
+/// Copies the served log over HTTP into a directory, as a mirror would.
+fn mirror(server: &Server, into: &Path) -> u64 {
+    let (_, _, checkpoint) = http("GET", &format!("{}/log/checkpoint", server.base), b"");
+    let text = String::from_utf8(checkpoint.clone()).unwrap();
+    let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
+    std::fs::create_dir_all(into.join("checkpoints")).unwrap();
+    std::fs::write(into.join("checkpoint"), &checkpoint).unwrap();
+    std::fs::write(into.join(format!("checkpoints/{size}")), &checkpoint).unwrap();
+    let mut wanted = Vec::new();
+    for level in 0..=tile::MAX_TILE_LEVEL {
+        let count = tile::stored_hashes_at(level, size);
+        if count == 0 {
+            break;
+        }
+        for n in 0..count.div_ceil(256) {
+            let width = (count - n * 256).min(256) as u16;
+            wanted.push(Tile { kind: TileKind::Hashes { level }, index: n, width });
+        }
+    }
+    for n in 0..size.div_ceil(256) {
+        wanted.push(Tile { kind: TileKind::Entries, index: n, width: (size - n * 256).min(256) as u16 });
+    }
+    for tile in wanted {
+        let (status, head, bytes) = http("GET", &format!("{}/log/{}", server.base, tile.path()), b"");
+        assert_eq!(status, 200, "{}", tile.path());
+        assert!(head.to_ascii_lowercase().contains("immutable"), "tiles are cacheable: {head}");
+        let path = into.join(tile.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    size
+}
+
+#[test]
+fn submissions_totals_receipts_and_restart() {
+    let dir = TempDir::new("server");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    let gen = saksi(&["gen", "--out", &election, "--tps", "400", "--seed", &SEED.to_string(), "--fault-rate", "0"]);
+    assert!(gen.status.success(), "{}", text(&gen));
+    let init = saksi(&["init", "--data", &data, "--gen", &election, "--origin", "saksi.test/e2e"]);
+    assert!(init.status.success(), "{}", text(&init));
+    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap().trim().to_string();
+    let verifier = Verifier::parse(&vkey).unwrap();
+
+    let server = Server::start(&data);
+    let forms = forms(&dir);
+    let officer = |tps: Code| saksi_gen::officer_key(SEED, tps);
+
+    // Valid: logged and accepted, with a receipt that verifies offline.
+    let valid = &forms[0];
+    let (status, body) = post(&server, &valid.encode());
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["accepted"], true);
+    let index = body["index"].as_u64().unwrap();
+    let receipt = TlogProof::parse(body["receipt"].as_str().unwrap()).unwrap();
+    let (_, _, entry) = http("GET", &format!("{}/api/v1/entries/{index}", server.base), b"");
+    receipt.verify(&leaf_hash(&entry), &verifier, &[], 0).unwrap();
+
+    // Identical resubmission: the original entry, no new one.
+    let (status, again) = post(&server, &valid.encode());
+    assert_eq!((status, again["index"].as_u64(), again["duplicate"].as_bool()), (200, Some(index), Some(true)));
+
+    // Invalid arithmetic from the right officer: logged, rejected, with the rule and messages.
+    let mut broken = forms[1].form.clone();
+    broken.votes[0].1 += 10;
+    let (status, body) = post(&server, &broken.clone().sign(&officer(broken.tps)).encode());
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["accepted"], false);
+    assert!(body["rejected_by"].as_array().unwrap().iter().any(|r| r["code"] == "VOTES_SUM" && r["id"].is_string()), "{body}");
+
+    // Forged signature: 401, not logged.
+    let mut forged = forms[2].clone();
+    forged.signature.0[5] ^= 1;
+    let (status, body) = post(&server, &forged.encode());
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("SIGNATURE_INVALID")));
+
+    // Signed by another TPS's officer: 403, not logged.
+    let mut wrong = forms[3].form.clone();
+    let other = forms[4].form.tps;
+    wrong.signer = officer(other).public();
+    let (status, body) = post(&server, &wrong.sign(&officer(other)).encode());
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("SIGNER_NOT_ENROLLED")));
+
+    // Unknown TPS, malformed, oversized.
+    let mut unknown = forms[5].form.clone();
+    unknown.tps = Code::parse("1101012001999").unwrap();
+    let (status, body) = post(&server, &unknown.sign(&officer(forms[5].form.tps)).encode());
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("TPS_UNKNOWN")));
+    let (status, body) = post(&server, b"{\"form\": 1}");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("MALFORMED")));
+    let (status, _) = post(&server, &vec![b' '; 20_000]);
+    assert_eq!(status, 413);
+
+    // A second, different original for an accepted TPS: logged and rejected.
+    let mut second = valid.form.clone();
+    second.evidence.pop();
+    let (status, body) = post(&server, &second.clone().sign(&officer(second.tps)).encode());
+    assert_eq!(status, 201, "{body}");
+    assert!(body["rejected_by"].as_array().unwrap().iter().any(|r| r["code"] == "TPS_ALREADY_REPORTED"), "{body}");
+
+    // A correction by the kabupaten/kota commission: accepted, and the TPS's current result.
+    let mut corrected = valid.form.clone();
+    corrected.votes[0].1 -= 3;
+    corrected.votes[1].1 += 3;
+    corrected.correction = Some(Correction { reason: "recount in the PPK plenary".into() });
+    let corrector = saksi_gen::corrector_key(SEED, corrected.tps.ancestor(saksi_election::Level::KabKota).unwrap());
+    corrected.signer = corrector.public();
+    let (status, body) = post(&server, &corrected.sign(&corrector).encode());
+    assert_eq!((status, body["accepted"].as_bool()), (201, Some(true)), "{body}");
+    let correction_index = body["index"].as_u64().unwrap();
+    let tps = get_json(&format!("{}/api/v1/tps/{}", server.base, valid.form.tps));
+    assert_eq!(tps["current"]["index"].as_u64(), Some(correction_index));
+    let sources: Vec<&str> = tps["history"].as_array().unwrap().iter().map(|h| h["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, vec!["officer", "officer", "correction"]);
+    assert_eq!(tps["current"]["evidence"].as_array().unwrap().len(), 3);
+
+    // The rest of the honest forms.
+    for form in &forms[4..60] {
+        let (status, body) = post(&server, &form.encode());
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // Totals at every level equal a recomputation from the log.
+    let national = get_json(&format!("{}/api/v1/regions", server.base));
+    let size = national["checkpoint"]["size"].as_u64().unwrap();
+    let expected = recompute(&server, size);
+    assert_eq!(api_counts(&national), expected[""]);
+    for region in expected.keys().filter(|k| !k.is_empty()) {
+        let api = get_json(&format!("{}/api/v1/regions/{region}", server.base));
+        assert_eq!(api_counts(&api), expected[region], "region {region}");
+        assert_eq!(api["checkpoint"]["size"].as_u64(), Some(size));
+    }
+    assert_eq!(national["tally"]["tps_total"], 400);
+    assert_eq!(national["tally"]["rejected_entries"], 2);
+
+    // The served log, mirrored over HTTP, verifies with Go's sumdb where Go is installed.
+    let mirror_dir = dir.0.join("mirror");
+    assert_eq!(mirror(&server, &mirror_dir), size);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-interop.sh");
+    if std::process::Command::new("go").arg("version").output().is_ok_and(|o| o.status.success()) {
+        let out = std::process::Command::new("bash").arg(script).arg(&mirror_dir).arg(&vkey).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    } else {
+        assert!(std::env::var("CI").is_err(), "CI must have Go");
+        eprintln!("skipping the Go check: Go is not installed");
+    }
+    // Nothing beyond the checkpoint is served.
+    let (status, _, _) = http("GET", &format!("{}/log/checkpoints/{}", server.base, size + 1), b"");
+    assert_eq!(status, 404);
+
+    // Restart: the state is rebuilt from the log, identical.
+    drop(server);
+    let server = Server::start(&data);
+    let after = get_json(&format!("{}/api/v1/regions", server.base));
+    assert_eq!(after["tally"], national["tally"]);
+    assert_eq!(after["checkpoint"], national["checkpoint"]);
+    let (status, again) = post(&server, &valid.encode());
+    assert_eq!((status, again["index"].as_u64()), (200, Some(index)), "duplicates are still recognised after a restart");
+}
+
+#[test]
+fn import_is_idempotent_and_reports_by_rule() {
+    let dir = TempDir::new("import");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    assert!(saksi(&["gen", "--out", &election, "--tps", "3000", "--seed", "5", "--fault-rate", "0.01"]).status.success());
+    assert!(saksi(&["init", "--data", &data, "--gen", &election]).status.success());
+    let forms = format!("{election}/forms.ndjson");
+    let first = saksi(&["import", "--data", &data, &forms]);
+    let report = text(&first);
+    assert!(first.status.success(), "{report}");
+    assert!(report.contains("rejections by rule:") && report.contains("VOTES_SUM"), "{report}");
+    let truth: Value = serde_json::from_slice(&std::fs::read(dir.0.join("election/truth.json")).unwrap()).unwrap();
+    let honest = truth["honest_forms"].as_u64().unwrap();
+    assert!(report.contains(&format!("({honest} accepted")), "{report}");
+    let second = saksi(&["import", "--data", &data, &forms]);
+    let report = text(&second);
+    assert!(report.contains(" 0 logged (0 accepted, 0 rejected"), "re-import adds nothing: {report}");
+}
