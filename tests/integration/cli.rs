@@ -80,10 +80,10 @@ fn rules_json_is_the_published_rulebook() {
 fn demo_generates_and_checks() {
     let dir = TempDir::new("demo");
     let data = dir.path("demo");
-    let first = saksi(&["demo", "--data", &data, "--tps", "300"]);
+    let first = saksi(&["demo", "--data", &data, "--tps", "300", "--no-serve"]);
     assert!(first.status.success(), "{}", text(&first));
     assert!(text(&first).contains("generated 300 TPS"));
-    let again = saksi(&["demo", "--data", &data, "--tps", "300"]);
+    let again = saksi(&["demo", "--data", &data, "--tps", "300", "--no-serve"]);
     assert!(text(&again).contains("reusing"), "{}", text(&again));
 }
 
