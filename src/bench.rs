@@ -50,3 +50,131 @@ pub fn log_append(dir: &Path, entries: u64, entry_bytes: usize, batch: usize) ->
     println!("  final checkpoint: size {}, root {}", log.size(), log.published().checkpoint.root);
     Ok(())
 }
+
+/// A keep-alive HTTP/1.1 connection, just enough for load generation against our own server.
+struct Connection {
+    stream: std::io::BufReader<std::net::TcpStream>,
+    host: String,
+}
+
+impl Connection {
+    fn open(host: &str) -> Result<Connection> {
+        let stream = std::net::TcpStream::connect(host)?;
+        stream.set_nodelay(true)?;
+        Ok(Connection { stream: std::io::BufReader::new(stream), host: host.to_string() })
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Result<u16> {
+        use std::io::{BufRead, Read, Write};
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n", self.host, body.len()).into_bytes();
+        head.extend_from_slice(body);
+        self.stream.get_mut().write_all(&head)?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line)?;
+        let status: u16 = line.split_whitespace().nth(1).context("no status")?.parse()?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line)?;
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = trimmed.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse()?;
+                }
+            }
+        }
+        let mut sink = vec![0u8; length];
+        self.stream.read_exact(&mut sink)?;
+        Ok(status)
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Posts `requests` forms from `forms` (one signed form per line) with `concurrency` keep-alive
+/// clients; prints submissions/s and latency percentiles. Durability is on: every 201 is fsynced.
+pub fn http_submit(host: &str, forms: &Path, skip: usize, requests: usize, concurrency: usize) -> Result<()> {
+    let text = std::fs::read_to_string(forms)?;
+    let lines: Vec<&str> = text.lines().skip(skip).take(requests).collect();
+    let per = lines.len().div_ceil(concurrency.max(1));
+    let started = Instant::now();
+    let results: Vec<(u16, f64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(per.max(1))
+            .map(|part| {
+                scope.spawn(move || -> Result<Vec<(u16, f64)>> {
+                    let mut connection = Connection::open(host)?;
+                    let mut out = Vec::with_capacity(part.len());
+                    for line in part {
+                        let t = Instant::now();
+                        let status = connection.request("POST", "/api/v1/forms", line.as_bytes())?;
+                        out.push((status, t.elapsed().as_secs_f64() * 1e3));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("client thread")).collect::<Result<Vec<_>>>().map(|v| v.concat())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut latencies: Vec<f64> = results.iter().map(|r| r.1).collect();
+    latencies.sort_by(f64::total_cmp);
+    let mut statuses = std::collections::BTreeMap::new();
+    for (status, _) in &results {
+        *statuses.entry(*status).or_insert(0usize) += 1;
+    }
+    println!("HTTP submissions: {} requests, {concurrency} concurrent keep-alive clients, durable (fsync before every answer)", results.len());
+    println!(
+        "  {:.0} submissions/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; statuses {statuses:?}",
+        results.len() as f64 / seconds,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0.0)
+    );
+    Ok(())
+}
+
+/// GETs region pages (`codes`, round robin) with `concurrency` keep-alive clients.
+pub fn http_regions(host: &str, codes: &[String], requests: usize, concurrency: usize) -> Result<()> {
+    let per = requests.div_ceil(concurrency.max(1));
+    let started = Instant::now();
+    let results: Vec<(u16, f64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..concurrency)
+            .map(|c| {
+                scope.spawn(move || -> Result<Vec<(u16, f64)>> {
+                    let mut connection = Connection::open(host)?;
+                    let mut out = Vec::with_capacity(per);
+                    for i in 0..per {
+                        let code = &codes[(c * per + i) % codes.len()];
+                        let path = if code.is_empty() { "/api/v1/regions".to_string() } else { format!("/api/v1/regions/{code}") };
+                        let t = Instant::now();
+                        let status = connection.request("GET", &path, b"")?;
+                        out.push((status, t.elapsed().as_secs_f64() * 1e3));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("client thread")).collect::<Result<Vec<_>>>().map(|v| v.concat())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut latencies: Vec<f64> = results.iter().map(|r| r.1).collect();
+    latencies.sort_by(f64::total_cmp);
+    let ok = results.iter().filter(|r| r.0 == 200).count();
+    println!("HTTP region queries: {} requests ({ok} ok) over {} regions, {concurrency} concurrent clients", results.len(), codes.len());
+    println!(
+        "  {:.0} queries/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        results.len() as f64 / seconds,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+    Ok(())
+}

@@ -155,6 +155,33 @@ enum BenchTarget {
         #[arg(long, default_value_t = 4096)]
         batch: usize,
     },
+    /// Signed-form submissions over HTTP to a running server (load generator on this machine).
+    Submit {
+        /// host:port of a running `saksi serve`.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        host: String,
+        /// Signed forms, one per line (e.g. a `saksi gen` forms.ndjson).
+        #[arg(long)]
+        forms: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
+        #[arg(long, default_value_t = 50_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Region queries over HTTP to a running server.
+    Regions {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        host: String,
+        /// The registry directory of the election being served (for region codes).
+        #[arg(long)]
+        registry: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -256,6 +283,18 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Bench { target: BenchTarget::Log { dir, entries, entry_bytes, batch } } => {
             bench::log_append(&dir, entries, entry_bytes, batch)?;
+            Ok(EXIT_OK)
+        }
+        Command::Bench { target: BenchTarget::Submit { host, forms, skip, requests, concurrency } } => {
+            bench::http_submit(&host, &forms, skip, requests, concurrency)?;
+            Ok(EXIT_OK)
+        }
+        Command::Bench { target: BenchTarget::Regions { host, registry, requests, concurrency } } => {
+            let text = std::fs::read_to_string(registry.join("regions.csv"))?;
+            // Provinces, regencies and districts: the pages a dashboard asks for; plus the nation.
+            let mut codes: Vec<String> = text.lines().skip(1).filter_map(|l| l.split(',').next()).filter(|c| c.len() <= 6).map(String::from).collect();
+            codes.push(String::new());
+            bench::http_regions(&host, &codes, requests, concurrency)?;
             Ok(EXIT_OK)
         }
         Command::Rules { json } => {

@@ -73,12 +73,12 @@ impl PublicKey {
 
     /// The checks a key must pass before anyone may enrol it.
     pub fn check_enrollable(&self) -> Result<(), KeyError> {
+        // One decompression serves both checks (it is the expensive part: a field inversion).
         let point = curve25519_point(&self.0).ok_or(KeyError::NotAPoint)?;
         if point.compress().to_bytes() != self.0 {
             return Err(KeyError::NotAPoint);
         }
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::NotAPoint)?;
-        if key.is_weak() {
+        if point.is_small_order() {
             return Err(KeyError::Weak);
         }
         Ok(())

@@ -221,7 +221,7 @@ impl State {
             }
         }
         for tps in &part.tps {
-            // Entry::decode checked every key.
+            // Keys were checked before the authority signed the entry (see Engine::init).
             self.registry.add_tps_with_checked_keys(tps.clone()).map_err(|e| EntryError(e.to_string()))?;
             let dpt = tps.dpt.map_or(0, |d| d.total() as i64);
             self.for_each_tally(tps.code, |t| {
