@@ -90,6 +90,18 @@ enum Command {
         #[arg(long)]
         gen: Option<PathBuf>,
     },
+    /// Enrol a key after the genesis, as an authority-signed registry entry: an officer for a TPS, or
+    /// a corrector for a region. Run while the server is stopped (the log allows one writer).
+    Enroll {
+        #[arg(long)]
+        data: PathBuf,
+        /// A TPS code (enrols an officer) or a region code (enrols a corrector).
+        #[arg(long)]
+        code: String,
+        /// The public key (base64).
+        #[arg(long)]
+        key: String,
+    },
     /// Make an Ed25519 key file and print its public key.
     Keygen {
         #[arg(long)]
@@ -239,6 +251,20 @@ fn run(cli: Cli) -> Result<u8> {
                 _ => bail!("give --key FILE or --gen DIR"),
             };
             ops::submit(&url, &form, &key)
+        }
+        Command::Enroll { data, code, key } => {
+            let code = saksi_election::Code::parse(&code).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let key = saksi_election::sign::PublicKey::from_base64(&key).map_err(|e| anyhow::anyhow!("key: {e}"))?;
+            let mut part = saksi_recap::entry::RegistryPart::default();
+            if code.level() == saksi_election::Level::Tps {
+                part.enrollments.push((code, key));
+            } else {
+                part.correctors.push((code, key));
+            }
+            let mut engine = saksi_recap::Engine::open(&data)?;
+            let index = engine.change_registry(&data, part)?;
+            println!("enrolled {key} for {code}: log entry {index}");
+            Ok(EXIT_OK)
         }
         Command::Keygen { out } => {
             ops::keygen(&out)?;

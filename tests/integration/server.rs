@@ -253,3 +253,43 @@ fn import_is_idempotent_and_reports_by_rule() {
     let report = text(&second);
     assert!(report.contains(" 0 logged (0 accepted, 0 rejected"), "re-import adds nothing: {report}");
 }
+
+#[test]
+fn registry_changes_are_signed_log_entries() {
+    let dir = TempDir::new("enroll");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    assert!(saksi(&["gen", "--out", &election, "--tps", "50", "--seed", "9", "--fault-rate", "0"]).status.success());
+    assert!(saksi(&["init", "--data", &data, "--gen", &election]).status.success());
+    let keygen = saksi(&["keygen", "--out", &dir.path("new.key")]);
+    let public = String::from_utf8(keygen.stdout).unwrap().trim().to_string();
+    let forms = forms(&dir);
+    let mut form = forms[0].form.clone();
+    let new_key = {
+        use base64::Engine as _;
+        let text = std::fs::read_to_string(dir.0.join("new.key")).unwrap();
+        let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(text.trim().strip_prefix("saksi-secret-key-v1 ").unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        saksi_election::sign::SecretKey::from_seed(seed)
+    };
+    form.signer = new_key.public();
+    let signed = form.sign(&new_key).encode();
+    {
+        let server = Server::start(&data);
+        assert_eq!(post(&server, &signed).0, 403, "not enrolled yet");
+    }
+    let enroll = saksi(&["enroll", "--data", &data, "--code", forms[0].form.tps.as_str(), "--key", &public]);
+    assert!(enroll.status.success(), "{}", text(&enroll));
+    assert!(saksi(&["enroll", "--data", &data, "--code", "1101012001999", "--key", &public]).status.code() == Some(2), "unknown TPS refused");
+    let server = Server::start(&data);
+    let (status, body) = post(&server, &signed);
+    assert_eq!((status, body["accepted"].as_bool()), (201, Some(true)), "{body}");
+    // The enrolment is itself in the log, signed by the authority.
+    let index = body["index"].as_u64().unwrap() - 1;
+    let entry = get_json(&format!("{}/api/v1/entries/{index}", server.base));
+    assert_eq!(entry["type"], "admin");
+    assert_eq!(entry["statement"]["enrollments"][0][1], public);
+}

@@ -334,6 +334,31 @@ impl Engine {
             .collect())
     }
 
+    /// Records a change of the registry (new officer or corrector keys, new regions or TPS) as an
+    /// entry signed by the authority key in `DATA/keys/authority.key`. Checks it applies first.
+    pub fn change_registry(&mut self, data: &Path, part: crate::entry::RegistryPart) -> Result<u64, EngineError> {
+        self.check_poisoned()?;
+        let authority = read_secret(&data.join("keys/authority.key"))?;
+        for (_, key) in part.enrollments.iter().chain(&part.correctors) {
+            key.check_enrollable().map_err(|e| EngineError::Setup(format!("key {key}: {e}")))?;
+        }
+        {
+            // Dry run on a copy of the registry, so a bad change is refused before it is logged.
+            let state = self.shared.state.read().expect("not poisoned");
+            if state.genesis.as_ref().map(|g| g.authority) != Some(authority.public()) {
+                return Err(EngineError::Setup("keys/authority.key is not the authority named in the genesis".into()));
+            }
+            let mut registry = state.registry.clone();
+            for (tps, key) in &part.enrollments {
+                registry.enroll(*tps, *key).map_err(|e| EngineError::Setup(e.to_string()))?;
+            }
+            for (region, key) in &part.correctors {
+                registry.add_corrector(*region, *key).map_err(|e| EngineError::Setup(e.to_string()))?;
+            }
+        }
+        self.commit(vec![Admin::Registry(part).sign(&authority)])
+    }
+
     /// Logs published rows (e.g. Sirekap's) as transcriptions signed by the operator key, each with
     /// the rulebook's verdict. Returns the verdicts.
     pub fn transcribe(&mut self, source: &str, sheets: Vec<Sheet>) -> Result<Vec<RecordedVerdict>, EngineError> {

@@ -138,6 +138,8 @@ pub struct RegistryPart {
     pub regions: Vec<(Code, String)>,
     pub tps: Vec<Tps>,
     pub correctors: Vec<(Code, PublicKey)>,
+    /// Officer keys enrolled for TPS already in the registry (a later change, e.g. a replaced KPPS).
+    pub enrollments: Vec<(Code, PublicKey)>,
 }
 
 #[derive(Clone, Debug)]
@@ -211,6 +213,7 @@ impl Admin {
                     t.officers.iter().map(PublicKey::to_base64).collect::<Vec<_>>(),
                 ])).collect::<Vec<_>>(),
                 "correctors": part.correctors.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect::<Vec<_>>(),
+                "enrollments": part.enrollments.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect::<Vec<_>>(),
             }),
         }
     }
@@ -258,7 +261,11 @@ impl Admin {
                     .iter()
                     .map(|c| Ok((code(&c[0])?, key(&c[1], "corrector")?)))
                     .collect::<Result<Vec<_>, EntryError>>()?;
-                Ok(Admin::Registry(RegistryPart { regions, tps, correctors }))
+                let enrollments = match value.get("enrollments").and_then(Value::as_array) {
+                    Some(items) => items.iter().map(|c| Ok((code(&c[0])?, key(&c[1], "officer")?))).collect::<Result<Vec<_>, EntryError>>()?,
+                    None => Vec::new(),
+                };
+                Ok(Admin::Registry(RegistryPart { regions, tps, correctors, enrollments }))
             }
             other => Err(err(format!("admin kind {other:?}"))),
         }

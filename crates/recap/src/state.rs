@@ -235,6 +235,9 @@ impl State {
         for (region, key) in &part.correctors {
             self.registry.add_corrector(*region, *key).map_err(|e| EntryError(e.to_string()))?;
         }
+        for (tps, key) in &part.enrollments {
+            self.registry.enroll(*tps, *key).map_err(|e| EntryError(e.to_string()))?;
+        }
         Ok(())
     }
 
