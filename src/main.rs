@@ -8,6 +8,7 @@ mod bench;
 mod check;
 mod ops;
 mod progress;
+mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,34 @@ enum Command {
         /// The public key (base64).
         #[arg(long)]
         key: String,
+    },
+    /// Verify a log independently: checkpoint, tiles, every entry and signature, verdicts, tallies, and
+    /// consistency with every checkpoint seen before. Exit 0 all good, 1 a problem found, 2 could not check.
+    Verify {
+        /// A server's root URL (its log is read from URL/log/, its totals from URL/api/v1/).
+        #[arg(long, conflicts_with = "dir")]
+        url: Option<String>,
+        /// A log directory (a data directory's log/, or a mirror).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Compare the totals this API publishes (default: --url).
+        #[arg(long)]
+        api: Option<String>,
+        /// The log's verifier key, or a file holding it.
+        #[arg(long)]
+        vkey: String,
+        /// Where this verifier keeps the checkpoints it has seen (catches rollbacks and forks).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Keep an incremental, verified copy of a served log in DIR (servable as-is).
+    Mirror {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        vkey: String,
     },
     /// Make an Ed25519 key file and print its public key.
     Keygen {
@@ -266,6 +295,8 @@ fn run(cli: Cli) -> Result<u8> {
             println!("enrolled {key} for {code}: log entry {index}");
             Ok(EXIT_OK)
         }
+        Command::Verify { url, dir, api, vkey, state } => verify::run(dir.as_deref(), url.as_deref(), api.as_deref(), &vkey, state.as_deref()),
+        Command::Mirror { url, dir, vkey } => verify::mirror(&url, &dir, &vkey),
         Command::Keygen { out } => {
             ops::keygen(&out)?;
             Ok(EXIT_OK)

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod entry;
 pub mod state;
+pub mod verify;
 
 pub use engine::{Engine, EngineError, IngestOutcome, Shared};
 pub use entry::Entry;

@@ -18,4 +18,4 @@ pub mod tproof;
 
 pub use hash::{leaf_hash, node_hash, Hash};
 pub use log::{Log, LogError, Published, TileReader};
-pub use storage::{DirStorage, FaultyStorage, Storage};
+pub use storage::{DirStorage, FaultyStorage, ReadOnlyDir, Storage};

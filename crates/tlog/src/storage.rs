@@ -154,6 +154,42 @@ impl Storage for DirStorage {
     }
 }
 
+/// A log directory opened only to read it (a mirror, or another party's copy): no lock, no writes.
+pub struct ReadOnlyDir {
+    root: PathBuf,
+}
+
+impl ReadOnlyDir {
+    pub fn new(root: &Path) -> ReadOnlyDir {
+        ReadOnlyDir { root: root.to_path_buf() }
+    }
+}
+
+impl Storage for ReadOnlyDir {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        if path.split('/').any(|p| p.is_empty() || p == "..") {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad path"));
+        }
+        match fs::read(self.root.join(path)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        match fs::read_dir(self.root.join(dir)) {
+            Ok(entries) => Ok(entries.filter_map(|e| e.ok()?.file_name().to_str().map(String::from)).collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_durable(&self, _: &[(String, Vec<u8>)]) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only log directory"))
+    }
+}
+
 /// What [`FaultyStorage`] does on its `at`-th write call (counting from 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {

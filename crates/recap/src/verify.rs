@@ -1,0 +1,220 @@
+//! Independent verification of a saksi log, from its files alone (a directory, a mirror, or a server's
+//! `/log/` through any [`Storage`]): the checkpoint's signature; every tile and entry bundle against
+//! the root; every authority, officer and operator signature; every enrolment against the registry as
+//! logged up to that entry; every verdict re-derived with the rulebook; and the tallies recomputed.
+//! Problems are collected with exactly what and where; only "could not check" stops it.
+
+use std::collections::HashSet;
+
+use saksi_election::rules::{check_sheet, check_signed_form, Finding, TpsFacts, Verdict};
+use saksi_election::sign::{self, BatchItem};
+use saksi_tlog::audit::audit;
+use saksi_tlog::checkpoint::Checkpoint;
+use saksi_tlog::note::Verifier;
+use saksi_tlog::{LogError, Storage};
+
+use crate::entry::{Admin, Entry, RecordedVerdict};
+use crate::state::State;
+
+/// Entries decoded and signature-checked together.
+const CHUNK: usize = 16 * 1024;
+
+pub struct Verified {
+    pub checkpoint: Checkpoint,
+    pub state: State,
+    pub forms_checked: u64,
+    pub problems: Vec<String>,
+}
+
+struct Replayer {
+    state: State,
+    pending: Vec<(u64, Vec<u8>)>,
+    problems: Vec<String>,
+    forms_checked: u64,
+    digests: HashSet<[u8; 32]>,
+    stopped: bool,
+}
+
+/// Limits the problems listed: past this, the log is plainly not trustworthy and the list says so.
+const MAX_PROBLEMS: usize = 1000;
+
+impl Replayer {
+    fn problem(&mut self, text: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(text);
+        } else if self.problems.len() == MAX_PROBLEMS {
+            self.problems.push("... more problems not listed".into());
+        }
+    }
+
+    fn push(&mut self, index: u64, bytes: &[u8]) {
+        self.pending.push((index, bytes.to_vec()));
+        if self.pending.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() || self.stopped {
+            return;
+        }
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let per = pending.len().div_ceil(workers).max(1);
+        // Decode and check form signatures on every core.
+        let decoded: Vec<(u64, Result<Entry, String>, bool)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pending
+                .chunks(per)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let entries: Vec<(u64, Result<Entry, String>)> =
+                            part.iter().map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string()))).collect();
+                        let messages: Vec<Vec<u8>> = entries
+                            .iter()
+                            .map(|(_, e)| match e {
+                                Ok(Entry::Form { form, .. }) => form.form.signed_message(),
+                                _ => Vec::new(),
+                            })
+                            .collect();
+                        let (positions, items): (Vec<usize>, Vec<BatchItem>) = entries
+                            .iter()
+                            .zip(&messages)
+                            .enumerate()
+                            .filter_map(|(n, ((_, e), m))| match e {
+                                Ok(Entry::Form { form, .. }) => Some((n, BatchItem { key: form.form.signer, message: m, signature: form.signature })),
+                                _ => None,
+                            })
+                            .unzip();
+                        let mut ok = vec![true; entries.len()];
+                        for (n, valid) in positions.into_iter().zip(sign::verify_batch(&items)) {
+                            ok[n] = valid;
+                        }
+                        entries.into_iter().zip(ok).map(|((i, e), ok)| (i, e, ok)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("verifier thread panicked")).collect()
+        });
+        for (index, entry, signature_ok) in decoded {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    self.problem(format!("entry {index}: cannot be read: {e}"));
+                    continue;
+                }
+            };
+            self.check(index, &entry, signature_ok);
+            if let Err(e) = self.state.apply(index, &entry) {
+                // The state cannot follow a log that breaks its own rules (e.g. an admin entry not signed
+                // by the authority): report and stop replaying; tallies would be meaningless.
+                self.problem(format!("entry {index}: {e}; replay stopped here"));
+                self.stopped = true;
+                return;
+            }
+        }
+    }
+
+    /// Re-derives what the server should have decided about `entry`, before it is applied.
+    fn check(&mut self, index: u64, entry: &Entry, signature_ok: bool) {
+        match entry {
+            Entry::Admin { statement: Admin::Registry(part), .. } => {
+                for key in part.tps.iter().flat_map(|t| &t.officers).chain(part.correctors.iter().map(|(_, k)| k)).chain(part.enrollments.iter().map(|(_, k)| k)) {
+                    if let Err(e) = key.check_enrollable() {
+                        self.problem(format!("entry {index}: registry enrols a bad key {key}: {e}"));
+                    }
+                }
+            }
+            Entry::Admin { .. } => {}
+            Entry::Form { form, verdict, digest } => {
+                self.forms_checked += 1;
+                let tps = form.form.tps;
+                if !signature_ok {
+                    self.problem(format!("entry {index}: TPS {tps}: the form's signature does not verify (signer {})", form.form.signer));
+                    return;
+                }
+                let Some(election) = self.state.election().cloned() else {
+                    self.problem(format!("entry {index}: a form before the genesis"));
+                    return;
+                };
+                if self.state.registry.tps(tps).is_none() {
+                    self.problem(format!("entry {index}: TPS {tps} is not in the logged registry"));
+                    return;
+                }
+                if !self.digests.insert(*digest) {
+                    self.problem(format!("entry {index}: TPS {tps}: the same signed form was logged twice"));
+                }
+                let mut expected = check_signed_form(&form.form, true, &self.state.registry, &election);
+                if expected.findings.iter().any(|f| f.code == "SIGNER_NOT_ENROLLED") {
+                    self.problem(format!(
+                        "entry {index}: TPS {tps}: signed by {}, who is not enrolled for it in the logged registry",
+                        form.form.signer
+                    ));
+                    return;
+                }
+                if expected.accepted() && form.form.correction.is_none() && self.state.has_accepted(tps) {
+                    expected = Verdict { findings: vec![Finding { code: "TPS_ALREADY_REPORTED", fields: vec![], detail: String::new() }] };
+                }
+                self.compare_verdict(index, &format!("TPS {tps}"), &expected, verdict);
+            }
+            Entry::Transcription { sheet, verdict, operator, .. } => {
+                let genesis_operator = self.state.genesis.as_ref().map(|g| g.operator);
+                if genesis_operator != Some(*operator) || !entry.transcription_signature_valid() {
+                    self.problem(format!("entry {index}: TPS {}: transcription not signed by the operator named in the genesis", sheet.tps));
+                    return;
+                }
+                let Some(election) = self.state.election().cloned() else { return };
+                let facts = self.state.registry.tps(sheet.tps).map(|t| TpsFacts { kind: t.kind, dpt: t.dpt });
+                let expected = check_sheet(sheet, facts, &election);
+                self.compare_verdict(index, &format!("TPS {}", sheet.tps), &expected, verdict);
+            }
+        }
+    }
+
+    fn compare_verdict(&mut self, index: u64, what: &str, expected: &Verdict, recorded: &RecordedVerdict) {
+        let codes: Vec<String> = expected.rejecting_codes().into_iter().map(String::from).collect();
+        if expected.accepted() != recorded.accepted || codes != recorded.rejected_by {
+            self.problem(format!(
+                "entry {index}: {what}: logged verdict {} {:?}, the rulebook gives {} {:?}",
+                if recorded.accepted { "accept" } else { "reject" },
+                recorded.rejected_by,
+                if expected.accepted() { "accept" } else { "reject" },
+                codes
+            ));
+        }
+    }
+}
+
+/// Verifies the log in `storage` at its published checkpoint. `Err` means it could not be checked
+/// at all (unreachable, no checkpoint); problems found are in the result.
+pub fn verify(storage: &dyn Storage, log_key: &Verifier, progress: &mut dyn FnMut(u64, u64)) -> Result<Verified, LogError> {
+    let mut replayer = Replayer { state: State::default(), pending: Vec::new(), problems: Vec::new(), forms_checked: 0, digests: HashSet::new(), stopped: false };
+    let mut size_hint = 0u64;
+    let audited = audit(storage, log_key, |index, entry| {
+        replayer.push(index, entry);
+        if index % 65_536 == 0 {
+            progress(index, size_hint);
+        }
+    });
+    let audited = match audited {
+        Ok(audited) => audited,
+        // A signature or tile problem is a finding, not a failure to check.
+        Err(LogError::Corrupt(why)) => {
+            replayer.flush();
+            let mut problems = replayer.problems;
+            problems.insert(0, why);
+            let note = storage.read("checkpoint").ok().flatten().unwrap_or_default();
+            let checkpoint = saksi_tlog::checkpoint::open(&note, log_key, &[]).map(|s| s.checkpoint).unwrap_or(Checkpoint {
+                origin: log_key.name.clone(),
+                size: 0,
+                root: saksi_tlog::hash::empty_root(),
+                extensions: vec![],
+            });
+            return Ok(Verified { checkpoint, state: replayer.state, forms_checked: replayer.forms_checked, problems });
+        }
+        Err(e) => return Err(e),
+    };
+    size_hint = audited.checkpoint.size;
+    replayer.flush();
+    progress(size_hint, size_hint);
+    Ok(Verified { checkpoint: audited.checkpoint, state: replayer.state, forms_checked: replayer.forms_checked, problems: replayer.problems })
+}

@@ -1,0 +1,263 @@
+//! `saksi verify` and `saksi mirror`: what an observer runs, trusting only the log's verifier key.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use saksi_election::code::Level;
+use saksi_recap::state::Tally;
+use saksi_recap::verify::verify;
+use saksi_tlog::checkpoint::{self, Checkpoint};
+use saksi_tlog::merkle::{consistency_proof, verify_consistency};
+use saksi_tlog::note::Verifier;
+use saksi_tlog::tile::{self, Tile, TileKind, TILE_WIDTH};
+use saksi_tlog::{DirStorage, ReadOnlyDir, Storage, TileReader};
+
+use crate::ops::http;
+use crate::progress::Progress;
+
+/// A server's `/log/`, read over HTTP.
+pub struct HttpStorage {
+    base: String,
+}
+
+impl HttpStorage {
+    pub fn new(url: &str) -> HttpStorage {
+        HttpStorage { base: url.trim_end_matches('/').to_string() }
+    }
+}
+
+impl Storage for HttpStorage {
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match http("GET", &format!("{}/log/{path}", self.base), b"") {
+            Ok((200, body)) => Ok(Some(body)),
+            Ok((404, _)) => Ok(None),
+            Ok((status, _)) => Err(std::io::Error::other(format!("GET /log/{path}: HTTP {status}"))),
+            Err(e) => Err(std::io::Error::other(format!("GET /log/{path}: {e}"))),
+        }
+    }
+
+    fn list(&self, _: &str) -> std::io::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    fn write_durable(&self, _: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+        Err(std::io::Error::other("a server's log is read-only"))
+    }
+}
+
+pub fn read_vkey(vkey: &str) -> Result<Verifier> {
+    let text = if Path::new(vkey).is_file() { std::fs::read_to_string(vkey)?.trim().to_string() } else { vkey.to_string() };
+    Verifier::parse(&text).map_err(|e| anyhow::anyhow!("--vkey: {e}"))
+}
+
+/// Checkpoints this verifier has seen, kept in `state/<key id>/<size>` (the whole signed note).
+fn seen_dir(state: &Path, key: &Verifier) -> PathBuf {
+    state.join(format!("{:08x}", key.id))
+}
+
+/// Compares the current checkpoint with every one seen before; records it. Returns problems.
+fn check_history(state: &Path, key: &Verifier, storage: Arc<dyn Storage>, current: &Checkpoint, note: &[u8]) -> Result<Vec<String>> {
+    let dir = seen_dir(state, key);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut problems = Vec::new();
+    let mut reader = TileReader::new(storage, current.size);
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let Ok(old_note) = std::fs::read(&path) else { continue };
+        let Ok(old) = checkpoint::open(&old_note, key, &[]) else {
+            problems.push(format!("{}: a saved checkpoint no longer verifies", path.display()));
+            continue;
+        };
+        let old = old.checkpoint;
+        if old.size > current.size {
+            problems.push(format!(
+                "rollback: the log now shows size {} but this verifier saw size {} (root {}) before",
+                current.size, old.size, old.root
+            ));
+        } else if old.size == current.size {
+            if old.root != current.root {
+                problems.push(format!(
+                    "split view: two checkpoints of size {} signed by the log key, roots {} (seen before) and {} (now)",
+                    old.size, old.root, current.root
+                ));
+            }
+        } else if old.size > 0 {
+            let consistent = consistency_proof(&mut reader, old.size, current.size)
+                .map_err(|e| e.to_string())
+                .and_then(|proof| verify_consistency(old.size, current.size, &proof, &old.root, &current.root).map_err(|e| e.to_string()));
+            if let Err(e) = consistent {
+                problems.push(format!("fork: the checkpoint of size {} seen before is not a prefix of size {}: {e}", old.size, current.size));
+            }
+        }
+    }
+    let path = dir.join(current.size.to_string());
+    if !path.exists() {
+        std::fs::write(&path, note)?;
+    }
+    Ok(problems)
+}
+
+fn compare_tally(what: &str, published: &Value, log: &Tally, positions: &[String], problems: &mut Vec<String>) {
+    let mut check = |field: String, published: Option<i64>, log: i64| {
+        if published != Some(log) {
+            problems.push(format!("{what}: {field} published {}, the log gives {log}", published.map_or("nothing".into(), |v| v.to_string())));
+        }
+    };
+    for (i, position) in positions.iter().enumerate() {
+        check(format!("votes.{position}"), published["votes"][position].as_i64(), log.votes.get(i).copied().unwrap_or(0));
+    }
+    check("valid".into(), published["valid"].as_i64(), log.valid);
+    check("invalid".into(), published["invalid"].as_i64(), log.invalid);
+    check("voters".into(), published["voters"].as_i64(), log.voters);
+    check("tps_reported".into(), published["tps_reported"].as_i64(), log.tps_reported as i64);
+    check("rejected_entries".into(), published["rejected_entries"].as_i64(), log.rejected_entries as i64);
+}
+
+/// Verifies a log (and, with `api`, the totals a server publishes). Exit 0 all good, 1 problems, 2 could not check.
+pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str, state: Option<&Path>) -> Result<u8> {
+    let started = Instant::now();
+    let key = read_vkey(vkey)?;
+    let storage: Arc<dyn Storage> = match (dir, url) {
+        (Some(dir), None) => Arc::new(ReadOnlyDir::new(dir)),
+        (None, Some(url)) => Arc::new(HttpStorage::new(url)),
+        _ => bail!("give exactly one of --dir DIR or --url URL"),
+    };
+    let note = storage.read("checkpoint").context("fetching the checkpoint")?.context("no checkpoint")?;
+    let mut problems = Vec::new();
+    let current = match checkpoint::open(&note, &key, &[]) {
+        Ok(signed) => Some(signed.checkpoint),
+        Err(e) => {
+            problems.push(format!("checkpoint: {e}"));
+            None
+        }
+    };
+    if let (Some(state), Some(current)) = (state, &current) {
+        problems.extend(check_history(state, &key, storage.clone(), current, &note)?);
+    }
+    let mut progress = Progress::new("verifying", current.as_ref().map_or(0, |c| c.size));
+    let verified = verify(storage.as_ref(), &key, &mut |done, _| progress.update(done)).map_err(|e| anyhow::anyhow!("could not check: {e}"))?;
+    progress.finish();
+    problems.extend(verified.problems.iter().cloned());
+    let mut regions_compared = 0usize;
+    if let Some(api) = api.or(url) {
+        let api = api.trim_end_matches('/');
+        let state = &verified.state;
+        let positions: Vec<String> = state.election().and_then(|e| e.contests.first()).map(|c| c.candidates.iter().map(|p| p.number.clone()).collect()).unwrap_or_default();
+        let get = |path: &str| -> Result<Value> {
+            let (status, body) = http("GET", &format!("{api}{path}"), b"")?;
+            if status != 200 {
+                bail!("GET {path}: HTTP {status}");
+            }
+            Ok(serde_json::from_slice(&body)?)
+        };
+        let national = get("/api/v1/regions")?;
+        let api_size = national["checkpoint"]["size"].as_u64();
+        if api_size != Some(verified.checkpoint.size) {
+            problems.push(format!(
+                "the API reflects checkpoint size {api_size:?} but the log's checkpoint is {}; compare again when both agree",
+                verified.checkpoint.size
+            ));
+        }
+        compare_tally("national", &national["tally"], state.national(), &positions, &mut problems);
+        regions_compared += 1;
+        let codes: Vec<_> = state.registry.regions().map(|(c, _)| c).filter(|c| c.level() <= Level::Kecamatan).collect();
+        for code in codes {
+            let published = get(&format!("/api/v1/regions/{code}"))?;
+            compare_tally(&format!("region {code} ({})", state.registry.region_name(code).unwrap_or("?")), &published["tally"], state.tally(code).unwrap_or(&Tally::default()), &positions, &mut problems);
+            regions_compared += 1;
+        }
+    }
+    let cp = &verified.checkpoint;
+    if problems.is_empty() {
+        println!(
+            "saksi verify: OK: {} size {} root {}; every tile, entry and signature checked, {} forms re-verified against the logged registry and rulebook{}; {:.1}s",
+            cp.origin,
+            cp.size,
+            cp.root,
+            verified.forms_checked,
+            if regions_compared > 0 { format!(", {regions_compared} published region totals equal the log's") } else { String::new() },
+            started.elapsed().as_secs_f64()
+        );
+        Ok(0)
+    } else {
+        println!("saksi verify: {} PROBLEM(S) in {} at size {}:", problems.len(), cp.origin, cp.size);
+        for problem in &problems {
+            println!("  - {problem}");
+        }
+        Ok(1)
+    }
+}
+
+/// Brings a local copy of a served log up to date, checking each step: the new checkpoint verifies,
+/// its tiles give its root, and it is consistent with the copy's previous checkpoint. The copy is a
+/// tlog-tiles directory any static server can serve.
+pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
+    let started = Instant::now();
+    let key = read_vkey(vkey)?;
+    let remote = HttpStorage::new(url);
+    let note = remote.read("checkpoint")?.context("the server has no checkpoint")?;
+    let current = checkpoint::open(&note, &key, &[]).map_err(|e| anyhow::anyhow!("the served checkpoint does not verify: {e}"))?.checkpoint;
+    let local = DirStorage::open(dir)?;
+    let previous = match local.read("checkpoint")? {
+        Some(old) => Some(checkpoint::open(&old, &key, &[]).map_err(|e| anyhow::anyhow!("the mirror's own checkpoint does not verify: {e}"))?.checkpoint),
+        None => None,
+    };
+    let from = previous.as_ref().map_or(0, |p| p.size);
+    if current.size < from {
+        println!("saksi mirror: the server shows size {} but this mirror already has {from}: rollback, not copied", current.size);
+        return Ok(1);
+    }
+    // Everything the new size needs that the old one did not have: full tiles completed since, and the
+    // new partial ones.
+    let mut wanted = Vec::new();
+    for level in 0..=tile::MAX_TILE_LEVEL {
+        let count = tile::stored_hashes_at(level, current.size);
+        if count == 0 {
+            break;
+        }
+        let have_full = tile::stored_hashes_at(level, from) / TILE_WIDTH;
+        for n in have_full..count.div_ceil(TILE_WIDTH) {
+            let width = (count - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
+            wanted.push(Tile { kind: TileKind::Hashes { level }, index: n, width });
+        }
+    }
+    for n in from / TILE_WIDTH..current.size.div_ceil(TILE_WIDTH) {
+        wanted.push(Tile { kind: TileKind::Entries, index: n, width: (current.size - n * TILE_WIDTH).min(TILE_WIDTH) as u16 });
+    }
+    let mut files = Vec::with_capacity(wanted.len());
+    for tile in &wanted {
+        let bytes = remote.read(&tile.path())?.with_context(|| format!("{} is missing on the server", tile.path()))?;
+        files.push((tile.path(), bytes));
+    }
+    local.write_durable(&files)?;
+    // Check before publishing locally: the copy's tiles must give the new root, consistently.
+    let storage: Arc<dyn Storage> = Arc::new(local);
+    let mut reader = TileReader::new(storage.clone(), current.size);
+    let root = saksi_tlog::merkle::NodeSource::range_hash(&mut reader, 0, current.size).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if root != current.root {
+        bail!("the served tiles give root {root}, the checkpoint says {}: not copied", current.root);
+    }
+    if let Some(previous) = &previous {
+        if previous.size > 0 {
+            let proof = consistency_proof(&mut reader, previous.size, current.size).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Err(e) = verify_consistency(previous.size, current.size, &proof, &previous.root, &current.root) {
+                println!("saksi mirror: the server's log is not an extension of this mirror's ({e}): fork, not published");
+                return Ok(1);
+            }
+        }
+    }
+    storage.write_durable(&[(format!("checkpoints/{}", current.size), note.clone())])?;
+    storage.write_durable(&[("checkpoint".into(), note)])?;
+    println!(
+        "saksi mirror: {} now at size {} (was {from}), {} files fetched and checked in {:.1}s",
+        dir.display(),
+        current.size,
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
