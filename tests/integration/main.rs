@@ -4,3 +4,4 @@
 mod cli;
 mod server;
 mod util;
+mod verify;

@@ -202,7 +202,8 @@ impl Admin {
                 "log_vkey": g.log_vkey,
                 "rulebook": {"version": g.rulebook_version, "sha256": g.rulebook_sha256},
             }),
-            Admin::Registry(part) => json!({
+            Admin::Registry(part) => {
+                let mut value = json!({
                 "kind": "registry",
                 "regions": part.regions.iter().map(|(c, n)| json!([c.as_str(), n])).collect::<Vec<_>>(),
                 "tps": part.tps.iter().map(|t| json!([
@@ -213,8 +214,14 @@ impl Admin {
                     t.officers.iter().map(PublicKey::to_base64).collect::<Vec<_>>(),
                 ])).collect::<Vec<_>>(),
                 "correctors": part.correctors.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect::<Vec<_>>(),
-                "enrollments": part.enrollments.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect::<Vec<_>>(),
-            }),
+                });
+                // Present only when used, so statements written before it existed still verify.
+                if !part.enrollments.is_empty() {
+                    value["enrollments"] =
+                        Value::Array(part.enrollments.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect());
+                }
+                value
+            }
         }
     }
 

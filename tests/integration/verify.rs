@@ -1,0 +1,198 @@
+//! `saksi verify` and `saksi mirror` against honest and tampered logs: each kind of tampering is
+//! caught with a precise message and exit code 1; an honest log verifies clean with exit code 0.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use saksi_election::sign::SecretKey;
+use saksi_recap::entry::{Entry, RecordedVerdict};
+use saksi_tlog::note::Signer;
+use saksi_tlog::{DirStorage, Log, Storage};
+
+use crate::util::{http, saksi, text, Server, TempDir};
+
+/// A small election, initialised and imported: (dir, data path, vkey).
+fn election(name: &str) -> (TempDir, String, String) {
+    let dir = TempDir::new(name);
+    let election = dir.path("election");
+    let data = dir.path("data");
+    assert!(saksi(&["gen", "--out", &election, "--tps", "600", "--seed", "3", "--fault-rate", "0.01"]).status.success());
+    assert!(saksi(&["init", "--data", &data, "--gen", &election]).status.success());
+    assert!(saksi(&["import", "--data", &data, &format!("{election}/forms.ndjson")]).status.success());
+    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap().trim().to_string();
+    (dir, data, vkey)
+}
+
+fn verify(args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    let out = saksi(&all);
+    (out.status.code(), text(&out))
+}
+
+fn copy(from: &str, to: &str) {
+    let status = std::process::Command::new("cp").args(["-a", from, to]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn honest_log_verifies_and_flipped_bytes_are_located() {
+    let (dir, data, vkey) = election("verify-bytes");
+    let log = format!("{data}/log");
+    let (code, out) = verify(&["--dir", &log, "--vkey", &vkey]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("saksi verify: OK"), "{out}");
+
+    // A byte flipped inside an entry of a full bundle.
+    let bundle = dir.0.join("data/log/tile/entries/001");
+    let original = std::fs::read(&bundle).unwrap();
+    let mut bytes = original.clone();
+    bytes[100] ^= 1;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let (code, out) = verify(&["--dir", &log, "--vkey", &vkey]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("tile/0/001 does not match the entries"), "{out}");
+    std::fs::write(&bundle, &original).unwrap();
+
+    // A byte flipped in a hash tile.
+    let tile = dir.0.join("data/log/tile/0/000");
+    let original = std::fs::read(&tile).unwrap();
+    let mut bytes = original.clone();
+    bytes[64] ^= 0x80;
+    std::fs::write(&tile, &bytes).unwrap();
+    let (code, out) = verify(&["--dir", &log, "--vkey", &vkey]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("tile/0/000 does not match the entries"), "{out}");
+    std::fs::write(&tile, &original).unwrap();
+
+    // Could not check at all: exit 2.
+    let (code, _) = verify(&["--dir", &dir.path("nothing-here"), "--vkey", &vkey]);
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn rollback_and_split_view_are_caught_by_a_verifier_with_memory() {
+    let (dir, data, vkey) = election("verify-history");
+    let state = dir.path("verifier-state");
+    let before = dir.path("before");
+    copy(&data, &before);
+    // The log grows by one registry change; the verifier sees it.
+    let officer = SecretKey::from_seed([1; 32]).public().to_base64();
+    let tps = std::fs::read_to_string(dir.0.join("election/registry/tps.csv")).unwrap().lines().nth(1).unwrap().split(',').next().unwrap().to_string();
+    assert!(saksi(&["enroll", "--data", &data, "--code", &tps, "--key", &officer]).status.success());
+    let (code, out) = verify(&["--dir", &format!("{data}/log"), "--vkey", &vkey, "--state", &state]);
+    assert_eq!(code, Some(0), "{out}");
+    // Shown the older copy later: a rollback.
+    let (code, out) = verify(&["--dir", &format!("{before}/log"), "--vkey", &vkey, "--state", &state]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("rollback: the log now shows size"), "{out}");
+    // The older copy grows differently to the same size, signed with the same log key: a split view.
+    let other = SecretKey::from_seed([2; 32]).public().to_base64();
+    assert!(saksi(&["enroll", "--data", &before, "--code", &tps, "--key", &other]).status.success());
+    let (code, out) = verify(&["--dir", &format!("{before}/log"), "--vkey", &vkey, "--state", &state]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("split view: two checkpoints of size"), "{out}");
+    // A mirror refuses to follow it too.
+    let server = Server::start(&before);
+    let mirror = dir.path("mirror");
+    let first = saksi(&["mirror", "--url", &server.base, "--dir", &mirror, "--vkey", &vkey]);
+    assert!(first.status.success(), "{}", text(&first));
+    drop(server);
+    let server = Server::start(&data);
+    let out = saksi(&["mirror", "--url", &server.base, "--dir", &mirror, "--vkey", &vkey]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not an extension") || text(&out).contains("fork"), "{}", text(&out));
+}
+
+/// Appends entries with the log's own key, as an operator with full access could.
+fn operator_appends(data: &str, entries: Vec<Entry>) {
+    let key = std::fs::read_to_string(format!("{data}/keys/log.key")).unwrap();
+    let signer = Signer::parse(key.trim()).unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(std::path::Path::new(&format!("{data}/log"))).unwrap());
+    let mut log = Log::open(storage, signer).unwrap();
+    let encoded: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
+    log.append(&encoded.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+}
+
+#[test]
+fn entries_slipped_in_by_an_operator_are_caught() {
+    let (dir, data, vkey) = election("verify-operator");
+    let forms: Vec<saksi_election::SignedForm> = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
+        .collect();
+    let accepted = RecordedVerdict::from_verdict(&saksi_election::rules::Verdict::default());
+    // A forged signature on a real officer's form, recorded as accepted.
+    let mut forged = forms[10].clone();
+    forged.form.votes[1].1 += 50;
+    forged.form.valid += 50;
+    let forged_digest = forged.digest();
+    // A form signed by a key that was never enrolled (a registry change never logged).
+    let rogue = SecretKey::from_seed([9; 32]);
+    let mut unenrolled = forms[11].form.clone();
+    unenrolled.correction = Some(saksi_election::form::Correction { reason: "x".into() });
+    unenrolled.signer = rogue.public();
+    let unenrolled = unenrolled.sign(&rogue);
+    let unenrolled_digest = unenrolled.digest();
+    operator_appends(
+        &data,
+        vec![
+            Entry::Form { form: forged, verdict: accepted.clone(), digest: forged_digest },
+            Entry::Form { form: unenrolled, verdict: accepted, digest: unenrolled_digest },
+        ],
+    );
+    let (code, out) = verify(&["--dir", &format!("{data}/log"), "--vkey", &vkey]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("the form's signature does not verify"), "{out}");
+    assert!(out.contains("who is not enrolled for it in the logged registry"), "{out}");
+}
+
+/// A proxy in front of a server that changes one region's published total.
+fn altering_proxy(upstream: String, region: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let Ok(n) = stream.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let line = String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_string();
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, _, mut body) = http("GET", &format!("{upstream}{path}"), b"");
+                if path == format!("/api/v1/regions/{region}") {
+                    let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let votes = value["tally"]["votes"]["02"].as_i64().unwrap();
+                    value["tally"]["votes"]["02"] = (votes + 1000).into();
+                    body = serde_json::to_vec(&value).unwrap();
+                }
+                let head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    base
+}
+
+#[test]
+fn an_altered_published_total_is_caught() {
+    let (_dir, data, vkey) = election("verify-api");
+    let server = Server::start(&data);
+    let (code, out) = verify(&["--url", &server.base, "--vkey", &vkey]);
+    assert_eq!(code, Some(0), "{out}");
+    let proxy = altering_proxy(server.base.clone(), "11");
+    let (code, out) = verify(&["--dir", &format!("{data}/log"), "--api", &proxy, "--vkey", &vkey]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("region 11 (Aceh): votes.02 published"), "{out}");
+}
