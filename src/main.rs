@@ -131,6 +131,20 @@ enum Command {
         #[arg(long)]
         vkey: String,
     },
+    /// Run a C2SP tlog-witness for the given logs: cosigns checkpoints that are consistent with the
+    /// latest one it cosigned. Its key (witness.key) and state live in DIR.
+    Witness {
+        #[arg(long)]
+        data: PathBuf,
+        /// The witness's name (its key name).
+        #[arg(long)]
+        name: String,
+        /// Verifier keys (or files) of the logs it follows.
+        #[arg(long = "log-vkey", num_args = 1..)]
+        log_vkeys: Vec<String>,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        addr: std::net::SocketAddr,
+    },
     /// Make an Ed25519 key file and print its public key.
     Keygen {
         #[arg(long)]
@@ -297,6 +311,30 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Verify { url, dir, api, vkey, state } => verify::run(dir.as_deref(), url.as_deref(), api.as_deref(), &vkey, state.as_deref()),
         Command::Mirror { url, dir, vkey } => verify::mirror(&url, &dir, &vkey),
+        Command::Witness { data, name, log_vkeys, addr } => {
+            std::fs::create_dir_all(&data)?;
+            let key_path = data.join("witness.key");
+            let signer = match std::fs::read_to_string(&key_path) {
+                Ok(text) => saksi_tlog::note::Signer::parse(text.trim()).map_err(|e| anyhow::anyhow!("{e}"))?,
+                Err(_) => {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let signer = saksi_tlog::note::Signer::generate(&name, saksi_tlog::note::TYPE_COSIGNATURE_V1).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&key_path)?;
+                    writeln!(file, "{}", signer.encode())?;
+                    file.sync_all()?;
+                    signer
+                }
+            };
+            let logs = log_vkeys.iter().map(|v| verify::read_vkey(v)).collect::<Result<Vec<_>>>()?;
+            let storage = saksi_tlog::DirStorage::open(&data.join("state"))?;
+            let witness = saksi_tlog::witness::Witness::new(signer, logs, Box::new(storage)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("witness vkey: {}", witness.verifier().encode());
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(saksi_server::serve_witness(std::sync::Arc::new(witness), addr, |bound| {
+                println!("witness listening on http://{bound}/add-checkpoint");
+            }))?;
+            Ok(EXIT_OK)
+        }
         Command::Keygen { out } => {
             ops::keygen(&out)?;
             Ok(EXIT_OK)

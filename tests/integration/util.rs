@@ -61,17 +61,24 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &str) -> Server {
+        Server::spawn(&["serve", "--data", data, "--addr", "127.0.0.1:0"], "serving on ")
+    }
+
+    /// Runs `saksi ARGS` and waits for the line starting with `prefix` that names its URL.
+    pub fn spawn(args: &[&str], prefix: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_saksi"))
-            .args(["serve", "--data", data, "--addr", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("saksi serve starts");
+            .expect("saksi starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = loop {
-            let line = lines.next().expect("serve printed its address").unwrap();
-            if let Some(rest) = line.strip_prefix("serving on ") {
-                break rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+            let line = lines.next().expect("the process printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let url = rest.split_whitespace().next().unwrap();
+                let url = url.strip_suffix("/add-checkpoint").unwrap_or(url);
+                break url.trim_end_matches('/').to_string();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.

@@ -196,3 +196,23 @@ fn an_altered_published_total_is_caught() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("region 11 (Aceh): votes.02 published"), "{out}");
 }
+
+#[test]
+fn a_witness_cosigns_over_http_and_refuses_what_the_spec_refuses() {
+    let (dir, data, vkey) = election("witness");
+    let witness = Server::spawn(
+        &["witness", "--data", &dir.path("witness"), "--name", "witness.test/w1", "--log-vkey", &vkey, "--addr", "127.0.0.1:0"],
+        "witness listening on ",
+    );
+    let checkpoint = std::fs::read_to_string(format!("{data}/log/checkpoint")).unwrap();
+    let body = format!("old 0\n\n{checkpoint}");
+    let (status, _, lines) = http("POST", &format!("{}/add-checkpoint", witness.base), body.as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&lines));
+    assert!(String::from_utf8(lines).unwrap().starts_with("\u{2014} witness.test/w1 "));
+    let (status, head, size) = http("POST", &format!("{}/add-checkpoint", witness.base), body.as_bytes());
+    assert_eq!(status, 409);
+    assert!(head.contains("text/x.tlog.size"), "{head}");
+    assert!(String::from_utf8(size).unwrap().ends_with('\n'));
+    let (status, _, _) = http("POST", &format!("{}/add-checkpoint", witness.base), b"not a request");
+    assert_eq!(status, 400);
+}

@@ -466,3 +466,29 @@ fn covered(tile: &Tile, size: u64) -> bool {
     };
     tile.index * TILE_WIDTH + tile.width as u64 <= available
 }
+
+/// A tlog-witness over HTTP: `POST /add-checkpoint` (c2sp.org/tlog-witness).
+pub async fn serve_witness(witness: Arc<saksi_tlog::witness::Witness>, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/add-checkpoint", post(add_checkpoint))
+        .layer(DefaultBodyLimit::max(saksi_tlog::witness::MAX_REQUEST_BYTES))
+        .with_state(witness);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    ready(listener.local_addr()?);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await
+}
+
+async fn add_checkpoint(State(witness): State<Arc<saksi_tlog::witness::Witness>>, body: Bytes) -> Response {
+    let result = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;
+    match result {
+        Ok(Ok(lines)) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], lines).into_response(),
+        Ok(Err(refusal)) => {
+            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            match refusal.latest_size {
+                Some(size) => (status, [(header::CONTENT_TYPE, "text/x.tlog.size")], format!("{size}\n")).into_response(),
+                None => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", refusal.message)).into_response(),
+            }
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

@@ -15,6 +15,7 @@ pub mod sequencer;
 pub mod storage;
 pub mod tile;
 pub mod tproof;
+pub mod witness;
 
 pub use hash::{leaf_hash, node_hash, Hash};
 pub use log::{Log, LogError, Published, TileReader};
