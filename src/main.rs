@@ -145,6 +145,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8090")]
         addr: std::net::SocketAddr,
     },
+    /// Set the witness policy (logged, signed by the authority): checkpoints are published only once
+    /// QUORUM of these witnesses cosigned them. Run while the server is stopped.
+    Witnesses {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        quorum: u32,
+        /// VKEY@URL: a witness's verifier key (type 0x04) and its submission URL.
+        #[arg(long = "witness", num_args = 1..)]
+        witnesses: Vec<String>,
+    },
     /// Make an Ed25519 key file and print its public key.
     Keygen {
         #[arg(long)]
@@ -333,6 +344,20 @@ fn run(cli: Cli) -> Result<u8> {
             runtime.block_on(saksi_server::serve_witness(std::sync::Arc::new(witness), addr, |bound| {
                 println!("witness listening on http://{bound}/add-checkpoint");
             }))?;
+            Ok(EXIT_OK)
+        }
+        Command::Witnesses { data, quorum, witnesses } => {
+            let witnesses = witnesses
+                .iter()
+                .map(|w| w.rsplit_once('@').map(|(v, u)| (v.to_string(), u.to_string())).context("--witness takes VKEY@URL"))
+                .collect::<Result<Vec<_>>>()?;
+            let mut engine = saksi_recap::Engine::open(&data)?;
+            let n = witnesses.len();
+            let index = engine.change_witness_policy(&data, saksi_recap::entry::WitnessPolicy { quorum, witnesses })?;
+            println!("witness policy {quorum} of {n}: log entry {index}");
+            if let Some(problem) = &engine.witness_problem {
+                println!("not yet published: {problem}");
+            }
             Ok(EXIT_OK)
         }
         Command::Keygen { out } => {

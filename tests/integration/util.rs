@@ -57,6 +57,8 @@ pub fn count_in(report: &str, label: &str) -> usize {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// What the process printed before its address.
+    pub preamble: Vec<String>,
 }
 
 impl Server {
@@ -73,8 +75,10 @@ impl Server {
             .spawn()
             .expect("saksi starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut preamble = Vec::new();
         let base = loop {
             let line = lines.next().expect("the process printed its address").unwrap();
+            preamble.push(line.clone());
             if let Some(rest) = line.strip_prefix(prefix) {
                 let url = rest.split_whitespace().next().unwrap();
                 let url = url.strip_suffix("/add-checkpoint").unwrap_or(url);
@@ -83,7 +87,7 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
+        Server { child, base, preamble }
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use saksi_election::sign::SecretKey;
 use saksi_recap::entry::{Entry, RecordedVerdict};
-use saksi_tlog::note::Signer;
+use saksi_tlog::note::{self, Signer, Verifier};
+use saksi_tlog::tproof::TlogProof;
 use saksi_tlog::{DirStorage, Log, Storage};
 
 use crate::util::{http, saksi, text, Server, TempDir};
@@ -215,4 +216,72 @@ fn a_witness_cosigns_over_http_and_refuses_what_the_spec_refuses() {
     assert!(String::from_utf8(size).unwrap().ends_with('\n'));
     let (status, _, _) = http("POST", &format!("{}/add-checkpoint", witness.base), b"not a request");
     assert_eq!(status, 400);
+}
+
+#[test]
+fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
+    use saksi_election::form::Correction;
+    let (dir, data, vkey) = election("witness-policy");
+    let start_witness = |n: usize, addr: &str| {
+        Server::spawn(
+            &["witness", "--data", &dir.path(&format!("w{n}")), "--name", &format!("witness.test/w{n}"), "--log-vkey", &vkey, "--addr", addr],
+            "witness listening on ",
+        )
+    };
+    let mut witnesses: Vec<Option<Server>> = (1..=3).map(|n| Some(start_witness(n, "127.0.0.1:0"))).collect();
+    let keys: Vec<String> = witnesses
+        .iter()
+        .map(|w| w.as_ref().unwrap().preamble.iter().find_map(|l| l.strip_prefix("witness vkey: ")).unwrap().to_string())
+        .collect();
+    let spec: Vec<String> = keys.iter().zip(&witnesses).map(|(k, w)| format!("{k}@{}", w.as_ref().unwrap().base)).collect();
+    let mut args = vec!["witnesses", "--data", &data, "--quorum", "2", "--witness"];
+    args.extend(spec.iter().map(String::as_str));
+    let set = saksi(&args);
+    assert!(set.status.success(), "{}", text(&set));
+    assert!(!text(&set).contains("not yet published"), "{}", text(&set));
+
+    let witness_keys: Vec<Verifier> = keys.iter().map(|k| Verifier::parse(k).unwrap()).collect();
+    let log_key = Verifier::parse(&vkey).unwrap();
+    let server = Server::start(&data);
+    let (_, _, checkpoint) = http("GET", &format!("{}/log/checkpoint", server.base), b"");
+    let mut known = vec![log_key.clone()];
+    known.extend(witness_keys.iter().cloned());
+    assert_eq!(note::open(&checkpoint, &known).unwrap().verified.len(), 4, "the log and three witnesses");
+
+    // A correction (a new entry) now comes back with a receipt carrying at least two cosignatures.
+    let forms: Vec<saksi_election::SignedForm> = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
+        .collect();
+    let correct = |n: usize, reason: &str| {
+        let mut form = forms[n].form.clone();
+        form.correction = Some(Correction { reason: reason.into() });
+        let key = saksi_gen::corrector_key(3, form.tps.ancestor(saksi_election::Level::KabKota).unwrap());
+        form.signer = key.public();
+        form.sign(&key).encode()
+    };
+    let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), &correct(0, "first"));
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let receipt = TlogProof::parse(body["receipt"].as_str().unwrap()).unwrap();
+    let (_, _, entry) = http("GET", &format!("{}/api/v1/entries/{}", server.base, receipt.index), b"");
+    receipt.verify(&saksi_tlog::leaf_hash(&entry), &log_key, &witness_keys, 2).unwrap();
+
+    // Two witnesses down: the entry is recorded but nothing new is published.
+    let size_before = note::open(&http("GET", &format!("{}/log/checkpoint", server.base), b"").2, &known).unwrap().text;
+    let address_of_2 = witnesses[1].as_ref().unwrap().base.trim_start_matches("http://").to_string();
+    witnesses[1] = None;
+    witnesses[2] = None;
+    let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), &correct(1, "second"));
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("WITNESS_PENDING")), "{body}");
+    let size_after = note::open(&http("GET", &format!("{}/log/checkpoint", server.base), b"").2, &known).unwrap().text;
+    assert_eq!(size_before, size_after, "no checkpoint published without a quorum");
+
+    // One comes back (same key, same state): the next commit publishes both entries.
+    witnesses[1] = Some(start_witness(2, &address_of_2));
+    let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), &correct(2, "third"));
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    drop(witnesses);
 }

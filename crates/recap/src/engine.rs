@@ -29,6 +29,7 @@ use saksi_tlog::note::{Signer, TYPE_ED25519};
 use saksi_tlog::tproof::TlogProof;
 use saksi_tlog::{DirStorage, Log, LogError, Published, Storage, TileReader};
 
+
 use crate::entry::{registry_parts, Admin, Entry, EntryError, Genesis, RecordedVerdict};
 use crate::state::State;
 
@@ -122,6 +123,10 @@ pub struct Engine {
     shared: Arc<Shared>,
     operator: Option<SecretKey>,
     poisoned: Option<String>,
+    /// The tree size each witness (by key id) last cosigned, as far as we know.
+    witness_sizes: HashMap<u32, u64>,
+    /// Why the latest committed checkpoint is not published, if it is not.
+    pub witness_problem: Option<String>,
 }
 
 pub fn log_dir(data: &Path) -> PathBuf {
@@ -223,11 +228,24 @@ impl Engine {
         let vkey = signer.verifier().encode();
         let operator = read_secret(&data.join("keys/operator.key")).ok();
         let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
-        let log = Log::open(storage.clone(), signer)?;
-        let published = log.published();
-        let state = replay(storage.clone(), published.checkpoint.size)?;
-        let shared = Arc::new(Shared { state: RwLock::new(state), published: RwLock::new(published), storage, vkey });
-        Ok(Engine { log, shared, operator, poisoned: None })
+        // Step 4 of the log's commit protocol (publish) is ours: with a witness policy, a checkpoint is
+        // published only with enough cosignatures.
+        let log = Log::open_with(storage.clone(), signer, false)?;
+        let committed = log.published();
+        let state = replay(storage.clone(), committed.checkpoint.size)?;
+        let served = match storage.read("checkpoint").map_err(io("reading the checkpoint"))? {
+            Some(note) => {
+                let checkpoint = saksi_tlog::checkpoint::open(&note, log.verifier(), &[])
+                    .map_err(|e| EngineError::Setup(format!("the published checkpoint does not verify: {e}")))?
+                    .checkpoint;
+                Arc::new(Published { checkpoint, note: String::from_utf8(note).expect("a verified note is UTF-8") })
+            }
+            None => committed.clone(),
+        };
+        let shared = Arc::new(Shared { state: RwLock::new(state), published: RwLock::new(served), storage, vkey });
+        let mut engine = Engine { log, shared, operator, poisoned: None, witness_sizes: HashMap::new(), witness_problem: None };
+        engine.publish_latest();
+        Ok(engine)
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -258,8 +276,107 @@ impl Engine {
                 return Err(e.into());
             }
         }
-        *self.shared.published.write().expect("not poisoned") = self.log.published();
+        drop(state);
+        self.publish_latest();
         Ok(first)
+    }
+
+    /// Publishes the latest committed checkpoint: at once without a witness policy; with one, only
+    /// once `quorum` of its witnesses cosigned it (their lines are appended to the note). A checkpoint
+    /// left unpublished is retried with the next commit or restart; its entries stay committed.
+    fn publish_latest(&mut self) {
+        let committed = self.log.published();
+        if self.shared.published().checkpoint.size >= committed.checkpoint.size {
+            return;
+        }
+        let policy = self.shared.state.read().expect("not poisoned").witness_policy.clone();
+        let note = match policy {
+            None => committed.note.clone(),
+            Some(policy) => {
+                let lines = self.gather_cosignatures(&committed, &policy);
+                if lines.len() < policy.quorum as usize {
+                    self.witness_problem = Some(format!(
+                        "checkpoint {} has {} of the {} witness cosignatures the policy requires",
+                        committed.checkpoint.size,
+                        lines.len(),
+                        policy.quorum
+                    ));
+                    return;
+                }
+                format!("{}{}", committed.note, lines.concat())
+            }
+        };
+        match self.log.publish(&note) {
+            Ok(()) => {
+                self.witness_problem = None;
+                *self.shared.published.write().expect("not poisoned") = Arc::new(Published { checkpoint: committed.checkpoint.clone(), note });
+            }
+            Err(e) => self.poisoned = Some(e.to_string()),
+        }
+    }
+
+    /// Asks every witness of the policy to cosign; returns the valid cosignature lines.
+    fn gather_cosignatures(&mut self, committed: &Published, policy: &crate::entry::WitnessPolicy) -> Vec<String> {
+        let size = committed.checkpoint.size;
+        let mut lines = Vec::new();
+        for (vkey, url) in &policy.witnesses {
+            let Ok(witness) = saksi_tlog::note::Verifier::parse(vkey) else { continue };
+            let mut old = self.witness_sizes.get(&witness.id).copied().unwrap_or(0);
+            for _attempt in 0..2 {
+                let proof = if old == 0 || old >= size {
+                    Vec::new()
+                } else {
+                    let mut reader = TileReader::new(self.shared.storage.clone(), size);
+                    match saksi_tlog::merkle::consistency_proof(&mut reader, old, size) {
+                        Ok(proof) => proof,
+                        Err(_) => break,
+                    }
+                };
+                let mut body = format!("old {old}\n");
+                for hash in &proof {
+                    body.push_str(&hash.to_base64());
+                    body.push('\n');
+                }
+                body.push('\n');
+                body.push_str(&committed.note);
+                match post(&format!("{}/add-checkpoint", url.trim_end_matches('/')), body.as_bytes()) {
+                    Ok((200, reply)) => {
+                        let reply = String::from_utf8_lossy(&reply).to_string();
+                        let cosigned = format!("{}{reply}", committed.note);
+                        let known = [self.log.verifier().clone(), witness.clone()];
+                        if let Ok(note) = saksi_tlog::note::open(cosigned.as_bytes(), &known) {
+                            if let Some(line) = note.verified.iter().find(|s| s.name == witness.name && s.id == witness.id) {
+                                lines.push(line.encode());
+                                self.witness_sizes.insert(witness.id, size);
+                            }
+                        }
+                        break;
+                    }
+                    Ok((409, reply)) => match String::from_utf8_lossy(&reply).trim().parse::<u64>() {
+                        Ok(latest) if latest <= size && latest != old => old = latest,
+                        _ => break,
+                    },
+                    _ => break,
+                }
+            }
+        }
+        lines
+    }
+
+    /// Records a new witness policy as an authority-signed entry.
+    pub fn change_witness_policy(&mut self, data: &Path, policy: crate::entry::WitnessPolicy) -> Result<u64, EngineError> {
+        self.check_poisoned()?;
+        if policy.quorum as usize > policy.witnesses.len() {
+            return Err(EngineError::Setup("the quorum is larger than the number of witnesses".into()));
+        }
+        for (vkey, _) in &policy.witnesses {
+            let key = saksi_tlog::note::Verifier::parse(vkey).map_err(|e| EngineError::Setup(format!("witness key: {e}")))?;
+            if key.kind != saksi_tlog::note::TYPE_COSIGNATURE_V1 {
+                return Err(EngineError::Setup(format!("{vkey}: a witness key has type 0x04")));
+            }
+        }
+        let authority = read_secret(&data.join("keys/authority.key"))?;
+        self.commit(vec![Admin::Witnesses(policy).sign(&authority)])
     }
 
     /// Ingests forms whose signatures the caller has already verified (in batches, on all cores).
@@ -386,6 +503,29 @@ impl Engine {
         self.commit(entries)?;
         Ok(verdicts)
     }
+}
+
+/// A plain-HTTP POST for talking to witnesses, bounded in time (a witness that hangs must not stall
+/// the writer for long).
+fn post(url: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    let rest = url.strip_prefix("http://").ok_or_else(|| std::io::Error::other("only http:// witness URLs"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr = host.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("no address"))?;
+    let timeout = std::time::Duration::from_secs(2);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let path = if path.is_empty() { "/" } else { path };
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut response)?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("bad response"))?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
+    Ok((status, response[split + 4..].to_vec()))
 }
 
 fn duplicate_of(state: &State, tps: Code, index: u64) -> IngestOutcome {

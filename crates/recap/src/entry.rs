@@ -142,10 +142,19 @@ pub struct RegistryPart {
     pub enrollments: Vec<(Code, PublicKey)>,
 }
 
+/// Which witnesses must cosign a checkpoint before it is published, and how many of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessPolicy {
+    pub quorum: u32,
+    /// (verifier key with type 0x04, submission URL).
+    pub witnesses: Vec<(String, String)>,
+}
+
 #[derive(Clone, Debug)]
 pub enum Admin {
     Genesis(Genesis),
     Registry(RegistryPart),
+    Witnesses(WitnessPolicy),
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +210,11 @@ impl Admin {
                 "operator": g.operator.to_base64(),
                 "log_vkey": g.log_vkey,
                 "rulebook": {"version": g.rulebook_version, "sha256": g.rulebook_sha256},
+            }),
+            Admin::Witnesses(policy) => json!({
+                "kind": "witnesses",
+                "quorum": policy.quorum,
+                "witnesses": policy.witnesses.iter().map(|(vkey, url)| json!({"vkey": vkey, "url": url})).collect::<Vec<_>>(),
             }),
             Admin::Registry(part) => {
                 let mut value = json!({
@@ -273,6 +287,23 @@ impl Admin {
                     None => Vec::new(),
                 };
                 Ok(Admin::Registry(RegistryPart { regions, tps, correctors, enrollments }))
+            }
+            Some("witnesses") => {
+                let witnesses = value["witnesses"]
+                    .as_array()
+                    .ok_or_else(|| err("witnesses"))?
+                    .iter()
+                    .map(|w| {
+                        let vkey = w["vkey"].as_str().ok_or_else(|| err("witness vkey"))?.to_string();
+                        saksi_tlog::note::Verifier::parse(&vkey).map_err(|e| err(format!("witness vkey: {e}")))?;
+                        Ok((vkey, w["url"].as_str().ok_or_else(|| err("witness url"))?.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, EntryError>>()?;
+                let quorum = value["quorum"].as_u64().ok_or_else(|| err("quorum"))? as u32;
+                if quorum as usize > witnesses.len() {
+                    return Err(err("quorum larger than the number of witnesses"));
+                }
+                Ok(Admin::Witnesses(WitnessPolicy { quorum, witnesses }))
             }
             other => Err(err(format!("admin kind {other:?}"))),
         }

@@ -122,6 +122,8 @@ pub struct State {
     provinces: Vec<Code>,
     /// The contest's ballot positions, in order, once the genesis is applied.
     positions: Vec<String>,
+    /// The witness policy in force (the latest logged), if any.
+    pub witness_policy: Option<crate::entry::WitnessPolicy>,
 }
 
 impl State {
@@ -194,6 +196,7 @@ impl State {
                         self.genesis = Some(g.clone());
                     }
                     Admin::Registry(part) => self.apply_registry(part)?,
+                    Admin::Witnesses(policy) => self.witness_policy = Some(policy.clone()),
                 }
             }
             Entry::Form { form, verdict, digest } => {

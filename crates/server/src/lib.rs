@@ -229,6 +229,19 @@ async fn submit(State(app): State<App>, body: Bytes) -> Response {
             error(StatusCode::FORBIDDEN, code, en, id, Some(detail))
         }
         IngestOutcome::Logged { index, verdict, duplicate } => {
+            if index >= app.shared.published().checkpoint.size {
+                // Durable in the log, but the witness policy has not let its checkpoint be published.
+                let detail = format!("logged at index {index}; the receipt follows once witnesses cosign its checkpoint");
+                let mut response = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "WITNESS_PENDING",
+                    "recorded, but not yet cosigned by enough witnesses to be published",
+                    "tercatat, tetapi belum ditandatangani cukup saksi independen untuk diterbitkan",
+                    Some(detail),
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return response;
+            }
             let shared = app.shared.clone();
             let receipt = tokio::task::spawn_blocking(move || shared.receipt(index).map(|r| r.encode())).await;
             let receipt = match receipt {
@@ -419,6 +432,10 @@ async fn log_info(State(app): State<App>) -> Response {
         "vkey": app.shared.vkey,
         "checkpoint": {"size": published.checkpoint.size, "root": published.checkpoint.root.to_base64(), "note": published.note},
         "tiles": "/log/",
+        "witnesses": app.shared.state.read().expect("not poisoned").witness_policy.as_ref().map(|p| json!({
+            "quorum": p.quorum,
+            "witnesses": p.witnesses.iter().map(|(vkey, url)| json!({"vkey": vkey, "url": url})).collect::<Vec<_>>(),
+        })),
     }))
     .into_response()
 }

@@ -147,8 +147,10 @@ pub struct Log {
     signer: Signer,
     verifier: Verifier,
     edge: Edge,
+    /// The latest committed checkpoint (published too, unless `auto_publish` is off).
     published: Arc<Published>,
     poisoned: Option<String>,
+    auto_publish: bool,
 }
 
 fn checkpoint_path(size: u64) -> String {
@@ -159,6 +161,12 @@ impl Log {
     /// Opens the log in `storage`, recovering from any interrupted batch, or creates it empty.
     /// `signer` is the log's key; its name is the checkpoint origin.
     pub fn open(storage: Arc<dyn Storage>, signer: Signer) -> Result<Log, LogError> {
+        Log::open_with(storage, signer, true)
+    }
+
+    /// Like [`Log::open`]; with `auto_publish` false, step 4 is left to the caller (who may first
+    /// gather witness cosignatures, see [`Log::publish`]), on open as after each batch.
+    pub fn open_with(storage: Arc<dyn Storage>, signer: Signer, auto_publish: bool) -> Result<Log, LogError> {
         if signer.kind != note::TYPE_ED25519 {
             return Err(LogError::Note(NoteError::BadKey("a log signs with an Ed25519 (type 0x01) key".into())));
         }
@@ -209,17 +217,31 @@ impl Log {
                 if current.checkpoint.size == committed && current.checkpoint != published.checkpoint {
                     return Err(LogError::Corrupt(format!("two different checkpoints of size {committed}")));
                 }
-                if current.checkpoint.size < committed {
+                if current.checkpoint.size < committed && auto_publish {
                     storage
                         .write_durable(&[("checkpoint".into(), published.note.clone().into_bytes())])
                         .map_err(io_err("republishing the checkpoint"))?;
                 }
             }
-            None => storage
+            None if auto_publish => storage
                 .write_durable(&[("checkpoint".into(), published.note.clone().into_bytes())])
                 .map_err(io_err("republishing the checkpoint"))?,
+            None => {}
         }
-        Ok(Log { storage, signer, verifier, edge, published: Arc::new(published), poisoned: None })
+        Ok(Log { storage, signer, verifier, edge, published: Arc::new(published), poisoned: None, auto_publish })
+    }
+
+    /// Step 4 done by the caller: publishes `note`, which must be the latest committed checkpoint's
+    /// note with any cosignature lines appended (checked: same text, log signature valid).
+    pub fn publish(&mut self, note: &str) -> Result<(), LogError> {
+        let signed = checkpoint::open(note.as_bytes(), &self.verifier, &[]).map_err(LogError::Note)?;
+        if signed.checkpoint != self.published.checkpoint {
+            return Err(LogError::Corrupt("publishing a checkpoint that is not the latest committed one".into()));
+        }
+        if let Err(e) = self.storage.write_durable(&[("checkpoint".into(), note.as_bytes().to_vec())]) {
+            return Err(self.poison("publishing the checkpoint", e));
+        }
+        Ok(())
     }
 
     fn create(storage: Arc<dyn Storage>, signer: Signer, verifier: Verifier) -> Result<Log, LogError> {
@@ -229,7 +251,7 @@ impl Log {
             .write_durable(&[(checkpoint_path(0), note.clone().into_bytes())])
             .map_err(io_err("writing the first checkpoint"))?;
         storage.write_durable(&[("checkpoint".into(), note.clone().into_bytes())]).map_err(io_err("publishing"))?;
-        Ok(Log { storage, signer, verifier, edge: Edge::empty(), published: Arc::new(Published { checkpoint, note }), poisoned: None })
+        Ok(Log { storage, signer, verifier, edge: Edge::empty(), published: Arc::new(Published { checkpoint, note }), poisoned: None, auto_publish: true })
     }
 
     pub fn size(&self) -> u64 {
@@ -301,9 +323,11 @@ impl Log {
         if let Err(e) = self.storage.write_durable(&[(checkpoint_path(edge.size), note.clone().into_bytes())]) {
             return Err(self.poison("writing the checkpoint", e));
         }
-        // Step 4: publish.
-        if let Err(e) = self.storage.write_durable(&[("checkpoint".into(), note.clone().into_bytes())]) {
-            return Err(self.poison("publishing the checkpoint", e));
+        // Step 4: publish (unless the caller publishes, after witnessing).
+        if self.auto_publish {
+            if let Err(e) = self.storage.write_durable(&[("checkpoint".into(), note.clone().into_bytes())]) {
+                return Err(self.poison("publishing the checkpoint", e));
+            }
         }
         // Step 5.
         self.edge = edge;
