@@ -142,6 +142,22 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
     let verified = verify(storage.as_ref(), &key, &mut |done, _| progress.update(done)).map_err(|e| anyhow::anyhow!("could not check: {e}"))?;
     progress.finish();
     problems.extend(verified.problems.iter().cloned());
+    // The checkpoint must carry the cosignatures the logged witness policy requires.
+    let mut witnessed = None;
+    if let Some(policy) = &verified.state.witness_policy {
+        let keys: Vec<Verifier> = policy.witnesses.iter().filter_map(|(v, _)| Verifier::parse(v).ok()).collect();
+        let count = checkpoint::open(&note, &key, &keys)
+            .map(|s| s.note.verified.iter().filter(|sig| keys.iter().any(|k| k.name == sig.name && k.id == sig.id)).count())
+            .unwrap_or(0);
+        if count < policy.quorum as usize {
+            problems.push(format!(
+                "the checkpoint carries {count} valid witness cosignatures; the logged policy requires {} of {}",
+                policy.quorum,
+                keys.len()
+            ));
+        }
+        witnessed = Some((count, policy.quorum));
+    }
     let mut regions_compared = 0usize;
     if let Some(api) = api.or(url) {
         let api = api.trim_end_matches('/');
@@ -179,7 +195,8 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
             cp.size,
             cp.root,
             verified.forms_checked,
-            if regions_compared > 0 { format!(", {regions_compared} published region totals equal the log's") } else { String::new() },
+            if regions_compared > 0 { format!(", {regions_compared} published region totals equal the log's") } else { String::new() }
+                + &witnessed.map_or(String::new(), |(n, k)| format!(", {n} witness cosignatures (policy {k})")),
             started.elapsed().as_secs_f64()
         );
         Ok(0)

@@ -283,5 +283,9 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
     witnesses[1] = Some(start_witness(2, &address_of_2));
     let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), &correct(2, "third"));
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    // An observer's verification includes the policy.
+    let (code, out) = verify(&["--url", &server.base, "--vkey", &vkey]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("witness cosignatures (policy 2)"), "{out}");
     drop(witnesses);
 }
