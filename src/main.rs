@@ -156,6 +156,11 @@ enum Command {
         #[arg(long = "witness", num_args = 1..)]
         witnesses: Vec<String>,
     },
+    /// Audits: `saksi audit recap` reports every recapitulation figure that differs from the sum below it.
+    Audit {
+        #[command(subcommand)]
+        what: AuditTarget,
+    },
     /// Make an Ed25519 key file and print its public key.
     Keygen {
         #[arg(long)]
@@ -202,6 +207,18 @@ enum Command {
     /// Print the rulebook: every rule's code, severity, fields and messages.
     Rules {
         /// Print the canonical JSON that identifies this rulebook version.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditTarget {
+    /// Discrepancies between each level's recap forms and the figures below (exit 1 if any).
+    Recap {
+        #[arg(long)]
+        data: PathBuf,
+        /// A JSON array (each item with level, region, child, kind, fields).
         #[arg(long)]
         json: bool,
     },
@@ -276,6 +293,7 @@ fn run(cli: Cli) -> Result<u8> {
             let started = Instant::now();
             let mut engine = saksi_recap::Engine::open(&data)?;
             let summary = match file {
+                Some(file) if ops::is_recap_file(&file) => ops::import_recaps(&mut engine, &file)?,
                 Some(file) => ops::import_forms(&mut engine, &file)?,
                 None => ops::import_sirekap(&mut engine, &sirekap)?,
             };
@@ -359,6 +377,10 @@ fn run(cli: Cli) -> Result<u8> {
                 println!("not yet published: {problem}");
             }
             Ok(EXIT_OK)
+        }
+        Command::Audit { what: AuditTarget::Recap { data, json } } => {
+            let engine = saksi_recap::Engine::open(&data)?;
+            ops::audit_recap(&engine, json)
         }
         Command::Keygen { out } => {
             ops::keygen(&out)?;
@@ -494,6 +516,8 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         let step = Instant::now();
         let summary = ops::import_forms(&mut engine, &election.join("forms.ndjson"))?;
         summary.print();
+        let recaps = ops::import_recaps(&mut engine, &election.join("recap.ndjson"))?;
+        println!("recapitulation forms: {} logged ({} accepted, {} rejected)", recaps.logged, recaps.accepted, recaps.rejected);
         ops::print_totals(&engine);
         println!("      ingested in {:.1}s", step.elapsed().as_secs_f64());
         engine

@@ -119,6 +119,77 @@ fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static str>> 
     })
 }
 
+/// Imports recapitulation forms (D.Hasil), one signed form per line.
+pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
+    use saksi_election::recap::SignedRecap;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut summary = ImportSummary::default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    for chunk in lines.chunks(4096) {
+        summary.lines += chunk.len();
+        let mut forms = Vec::new();
+        for line in chunk {
+            match SignedRecap::decode(line.as_bytes()) {
+                Ok(form) if form.signature_valid() => forms.push(form),
+                Ok(_) => *summary.refused.entry("SIGNATURE_INVALID".into()).or_default() += 1,
+                Err(_) => *summary.refused.entry("MALFORMED".into()).or_default() += 1,
+            }
+        }
+        for outcome in engine.ingest_recaps(forms)? {
+            match outcome {
+                IngestOutcome::Refused { code, .. } => *summary.refused.entry(code.to_string()).or_default() += 1,
+                IngestOutcome::Logged { duplicate: true, .. } => summary.duplicates += 1,
+                IngestOutcome::Logged { verdict, .. } => {
+                    summary.logged += 1;
+                    if verdict.accepted {
+                        summary.accepted += 1;
+                    } else {
+                        summary.rejected += 1;
+                        for code in verdict.rejected_by {
+                            *summary.by_rule.entry(code).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Whether a file holds recapitulation forms (by its first line's format).
+pub fn is_recap_file(file: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(file) else { return false };
+    let mut first = String::new();
+    let _ = std::io::BufReader::new(f).read_line(&mut first);
+    first.contains("\"format\":\"saksi/d-hasil/v1\"")
+}
+
+/// Prints the inflation report: discrepancies largest first, and coverage gaps.
+pub fn audit_recap(engine: &Engine, json: bool) -> Result<u8> {
+    let shared = engine.shared();
+    let state = shared.state.read().expect("not poisoned");
+    let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
+    if json {
+        let items: Vec<serde_json::Value> = found.iter().map(saksi_recap::inflation::discrepancy_json).collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else {
+        println!("{} discrepancies between recap forms and the figures below them; {} rows with TPS still missing (coverage, not inflation)", found.len(), coverage.len());
+        for d in &found {
+            let fields: Vec<String> = d.fields.iter().map(|(k, f)| format!("{k} {} vs {} ({:+})", f.recap, f.below, f.delta)).collect();
+            println!(
+                "  {:<9} {:<10} child {:<10} {:<22} basis {:<5} {}",
+                d.level.as_str(),
+                d.region.map_or("nasional".to_string(), |c| c.to_string()),
+                d.child.map_or("-".to_string(), |c| c.to_string()),
+                d.kind,
+                d.basis,
+                fields.join(", ")
+            );
+        }
+    }
+    Ok(if found.is_empty() { 0 } else { 1 })
+}
+
 /// Imports signed forms. Two stages overlap: a reader decodes and verifies the next chunk on every
 /// core while the single writer checks, logs and counts the current one.
 pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {

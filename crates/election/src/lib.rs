@@ -7,6 +7,7 @@ pub mod code;
 pub mod contest;
 mod csv;
 pub mod form;
+pub mod recap;
 pub mod registry;
 pub mod rules;
 pub mod sheet;

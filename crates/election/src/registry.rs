@@ -125,6 +125,8 @@ pub struct Registry {
     /// Keys of commissions that may enter corrections for any TPS under a region (a kecamatan's PPK, a
     /// kabupaten/kota's KPU, ...).
     correctors: BTreeMap<Code, Vec<PublicKey>>,
+    /// Keys of the recapitulation committees that sign a region's D.Hasil (None: the national one).
+    recap_officers: BTreeMap<Option<Code>, Vec<PublicKey>>,
 }
 
 impl Registry {
@@ -216,6 +218,48 @@ impl Registry {
             keys.push(key);
         }
         Ok(())
+    }
+
+    /// Enrols a recapitulation officer for a kecamatan, kabupaten/kota, provinsi, or (None) the nation.
+    pub fn add_recap_officer(&mut self, region: Option<Code>, key: PublicKey) -> Result<(), RegistryError> {
+        let at = region.unwrap_or(Code::parse("99").expect("a valid code"));
+        key.check_enrollable().map_err(|error| RegistryError::Key { code: at, error })?;
+        if let Some(code) = region {
+            if !self.regions.contains_key(&code) || !matches!(code.level(), Level::Kecamatan | Level::KabKota | Level::Provinsi) {
+                return Err(RegistryError::UnknownParent { code });
+            }
+        }
+        let keys = self.recap_officers.entry(region).or_default();
+        if !keys.contains(&key) {
+            if keys.len() >= MAX_OFFICERS_PER_TPS {
+                return Err(RegistryError::TooManyOfficers { code: at });
+            }
+            keys.push(key);
+        }
+        Ok(())
+    }
+
+    pub fn recap_officers(&self) -> impl Iterator<Item = (Option<Code>, &[PublicKey])> {
+        self.recap_officers.iter().map(|(code, keys)| (*code, keys.as_slice()))
+    }
+
+    pub fn is_recap_officer(&self, region: Option<Code>, key: &PublicKey) -> bool {
+        self.recap_officers.get(&region).is_some_and(|keys| keys.contains(key))
+    }
+
+    /// The child regions of a region (None: the provinces), in code order.
+    pub fn child_regions(&self, region: Option<Code>) -> Vec<Code> {
+        match region {
+            None => self.regions.keys().filter(|c| c.level() == Level::Provinsi).copied().collect(),
+            Some(code) => {
+                let Some(level) = Level::ALL.into_iter().find(|l| l.parent() == Some(code.level())) else { return Vec::new() };
+                if level == Level::Tps {
+                    return Vec::new();
+                }
+                let prefix = code.as_str();
+                self.regions.range(code..).skip(1).take_while(|(c, _)| c.as_str().starts_with(prefix)).filter(|(c, _)| c.level() == level).map(|(c, _)| *c).collect()
+            }
+        }
     }
 
     /// The region above `tps` for which `key` is an enrolled corrector, if any.
@@ -361,6 +405,14 @@ impl Registry {
             }
         }
         correctors.flush()?;
+        let mut recap = io::BufWriter::new(std::fs::File::create(dir.join("recap_officers.csv"))?);
+        writeln!(recap, "kode,key")?;
+        for (code, keys) in &self.recap_officers {
+            for key in keys {
+                writeln!(recap, "{},{key}", code.map_or("nasional".to_string(), |c| c.to_string()))?;
+            }
+        }
+        recap.flush()?;
         Ok(())
     }
 
@@ -395,6 +447,15 @@ impl Registry {
                 let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
                 let key = PublicKey::from_base64(key).map_err(|error| RegistryError::Key { code, error })?;
                 registry.add_corrector(code, key)?;
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("recap_officers.csv")) {
+            for (number, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.is_empty()) {
+                let bad = |message: String| RegistryError::Line { source: "recap_officers.csv".into(), line: number + 1, message };
+                let (code, key) = line.split_once(',').ok_or_else(|| bad("expected kode,key".into()))?;
+                let region = if code == "nasional" { None } else { Some(Code::parse(code).map_err(|e| bad(e.to_string()))?) };
+                let key = PublicKey::from_base64(key).map_err(|e| bad(e.to_string()))?;
+                registry.add_recap_officer(region, key)?;
             }
         }
         Ok(registry)

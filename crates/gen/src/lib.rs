@@ -11,6 +11,7 @@
 //! Officer keys are derived from the seed ([`officer_key`]), so anyone with the seed can sign as any
 //! officer: generated elections are for demos and tests only.
 
+pub mod recap;
 pub mod rng;
 pub mod tally;
 
@@ -25,6 +26,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use saksi_election::code::{Code, Level, OVERSEAS_PROVINCE};
+use saksi_election::recap::Figures;
 use saksi_election::registry::{Registry, RegistryError, TpsKind};
 use saksi_election::rules::REGULAR_DPT_CAP;
 use saksi_election::sign::SecretKey;
@@ -160,6 +162,8 @@ pub struct Truth {
     /// How officer keys derive from the seed.
     pub officer_key_derivation: &'static str,
     pub faults: Vec<Fault>,
+    /// Every inflation injected into the recapitulation forms (`recap.ndjson`).
+    pub recap_inflation: Vec<recap::Inflation>,
 }
 
 /// The officer enrolled for a generated TPS: Ed25519 seed = SHA-256("saksi-gen/officer/v1\n" ||
@@ -257,6 +261,8 @@ struct BlockOut {
     /// (line within block, 0-based; fault)
     faults: Vec<(usize, Fault)>,
     lines: usize,
+    /// Each TPS's true figures, and whether its form will be counted (no fault other than a duplicate).
+    honest: Vec<(Code, Figures, bool)>,
 }
 
 /// Decides whether a TPS gets a fault, and which.
@@ -276,13 +282,14 @@ fn misread(value: i64, from: u8, to: u8) -> Option<i64> {
 }
 
 fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
-    let mut out = BlockOut { forms: Vec::with_capacity(block.len() * 1100), tps_csv: Vec::new(), faults: Vec::new(), lines: 0 };
+    let mut out = BlockOut { forms: Vec::with_capacity(block.len() * 1100), tps_csv: Vec::new(), faults: Vec::new(), lines: 0, honest: Vec::with_capacity(block.len()) };
     for &(code, kind) in block {
         let key = officer_key(config.seed, code);
         let dpt = tally::draw_dpt(config.seed, code, kind);
         writeln!(out.tps_csv, "{code},{},{},{},{}", kind.as_str(), dpt.l, dpt.p, key.public().to_base64())
             .expect("writing to a Vec cannot fail");
         let mut form = tally::honest_form(config.seed, code, kind, dpt, key.public());
+        let figures = Figures { votes: form.votes.clone(), valid: form.valid, invalid: form.invalid, voters: form.voted.total.j };
         let mut rng = Rng::new(config.seed, code.as_u64(), 7);
         let fault = pick_fault(config, code);
         let record = |kind: FaultKind, rule: &'static str, detail: String, line: usize| {
@@ -375,6 +382,8 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
             injected = record(FaultKind::Duplicate, "DUPLICATE", format!("copy of line {}", line + 1), out.lines);
             out.lines += 1;
         }
+        let counted = injected.as_ref().is_none_or(|(_, f)| f.kind == FaultKind::Duplicate);
+        out.honest.push((code, figures, counted));
         out.faults.extend(injected);
     }
     out
@@ -391,11 +400,17 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
     }
     let mut regions = Registry::embedded_regions();
     let planned = plan_tps(&regions, config)?;
-    // One corrector key per kabupaten/kota commission.
+    // One corrector key per kabupaten/kota commission; one recapitulation key per committee.
     let kabkota: Vec<Code> = regions.regions_at(Level::KabKota).map(|(code, _)| code).collect();
     for code in kabkota {
         regions.add_corrector(code, corrector_key(config.seed, code).public())?;
     }
+    let committees: Vec<Code> =
+        regions.regions().map(|(code, _)| code).filter(|c| matches!(c.level(), Level::Kecamatan | Level::KabKota | Level::Provinsi)).collect();
+    for code in committees {
+        regions.add_recap_officer(Some(code), recap::recap_officer_key(config.seed, Some(code)).public())?;
+    }
+    regions.add_recap_officer(None, recap::recap_officer_key(config.seed, None).public())?;
     // Regions first (this also writes an empty tps.csv); TPS lines then stream out with the forms, in
     // the same order, replacing it.
     regions.write_dir(&dir.join("registry"))?;
@@ -408,6 +423,7 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(blocks.len().max(1));
     let (sender, receiver) = mpsc::sync_channel::<(usize, BlockOut)>(workers * 2);
     let mut faults = Vec::new();
+    let mut honest: Vec<(Code, Figures, bool)> = Vec::with_capacity(planned.len());
     let mut lines = 0usize;
     let mut done = 0usize;
     std::thread::scope(|scope| -> Result<(), GenError> {
@@ -436,6 +452,7 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
                     faults.push(fault);
                 }
                 lines += block.lines;
+                honest.extend(block.honest);
                 done += blocks[want].len();
                 progress(done, planned.len());
                 want += 1;
@@ -450,6 +467,7 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
     for fault in &faults {
         *fault_counts.get_mut(&fault.kind).expect("all kinds present") += 1;
     }
+    let recap_inflation = recap::write_recaps(config, dir, &regions, &honest)?;
     let overseas = planned.iter().filter(|(_, kind)| kind.is_overseas()).count();
     let duplicates = fault_counts[&FaultKind::Duplicate];
     let truth = Truth {
@@ -465,6 +483,7 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
         fault_counts,
         officer_key_derivation: "Ed25519 seed = SHA-256(\"saksi-gen/officer/v1\\n\" || seed (u64 little-endian) || TPS code)",
         faults,
+        recap_inflation,
     };
     std::fs::write(dir.join("truth.json"), serde_json::to_vec_pretty(&truth).map_err(io::Error::other)?)?;
     std::fs::write(

@@ -476,6 +476,48 @@ impl Engine {
         self.commit(vec![Admin::Registry(part).sign(&authority)])
     }
 
+    /// Ingests recapitulation forms whose signatures the caller verified: the signer must be enrolled
+    /// for that level and region; the verdict is the form's own arithmetic and shape.
+    pub fn ingest_recaps(&mut self, forms: Vec<saksi_election::recap::SignedRecap>) -> Result<Vec<IngestOutcome>, EngineError> {
+        self.check_poisoned()?;
+        let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(forms.len());
+        let mut entries = Vec::new();
+        let mut slots = Vec::new();
+        {
+            let state = self.shared.state.read().expect("not poisoned");
+            let mut batch: HashMap<[u8; 32], usize> = HashMap::new();
+            for form in forms {
+                let digest = form.digest();
+                if let Some(index) = state.logged_recap(&digest) {
+                    let verdict = state.recaps.get(&(form.form.level, form.form.region))
+                        .and_then(|r| r.history.iter().find(|(i, _)| *i == index)).map(|(_, v)| v.clone())
+                        .expect("a logged recap digest has its history entry");
+                    outcomes.push(Some(IngestOutcome::Logged { index, verdict, duplicate: true }));
+                    continue;
+                }
+                if batch.contains_key(&digest) {
+                    outcomes.push(Some(IngestOutcome::Refused { code: "DUPLICATE", detail: "the same recap twice in one batch".into() }));
+                    continue;
+                }
+                if !state.registry.is_recap_officer(form.form.region, &form.form.signer) {
+                    outcomes.push(Some(IngestOutcome::Refused { code: "SIGNER_NOT_ENROLLED", detail: format!("signer = {}, not a recapitulation officer for this region", form.form.signer) }));
+                    continue;
+                }
+                let verdict = recap_verdict(&state, &form.form);
+                batch.insert(digest, entries.len());
+                slots.push((outcomes.len(), entries.len()));
+                outcomes.push(None);
+                entries.push(Entry::Recap { form, verdict, digest });
+            }
+        }
+        let verdicts: Vec<RecordedVerdict> = entries.iter().map(|e| match e { Entry::Recap { verdict, .. } => verdict.clone(), _ => unreachable!("recaps") }).collect();
+        let first = if entries.is_empty() { 0 } else { self.commit(entries)? };
+        for (slot, n) in slots {
+            outcomes[slot] = Some(IngestOutcome::Logged { index: first + n as u64, verdict: verdicts[n].clone(), duplicate: false });
+        }
+        Ok(outcomes.into_iter().map(|o| o.expect("every outcome is set")).collect())
+    }
+
     /// Logs published rows (e.g. Sirekap's) as transcriptions signed by the operator key, each with
     /// the rulebook's verdict. Returns the verdicts.
     pub fn transcribe(&mut self, source: &str, sheets: Vec<Sheet>) -> Result<Vec<RecordedVerdict>, EngineError> {
@@ -503,6 +545,22 @@ impl Engine {
         self.commit(entries)?;
         Ok(verdicts)
     }
+}
+
+/// The verdict on a recap form: its own arithmetic and rows against the logged registry.
+pub fn recap_verdict(state: &State, form: &saksi_election::recap::RecapForm) -> RecordedVerdict {
+    let mut codes: Vec<String> = Vec::new();
+    let election_ok = state.election().is_some_and(|e| e.id == form.election && e.contest(&form.contest).is_some());
+    if !election_ok {
+        codes.push("CONTEST_MISMATCH".into());
+    }
+    let children = state.registry.child_regions(form.region);
+    for finding in saksi_election::recap::check_recap(form, &children, state.positions()) {
+        if !codes.iter().any(|c| c == finding.code) {
+            codes.push(finding.code.to_string());
+        }
+    }
+    RecordedVerdict { accepted: codes.is_empty(), rejected_by: codes, warnings: Vec::new(), rulebook: Arc::from(rules::RULEBOOK_VERSION) }
 }
 
 /// A plain-HTTP POST for talking to witnesses, bounded in time (a witness that hangs must not stall

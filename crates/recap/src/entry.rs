@@ -140,6 +140,8 @@ pub struct RegistryPart {
     pub correctors: Vec<(Code, PublicKey)>,
     /// Officer keys enrolled for TPS already in the registry (a later change, e.g. a replaced KPPS).
     pub enrollments: Vec<(Code, PublicKey)>,
+    /// Recapitulation committees' keys, by region (None: the national committee).
+    pub recap_officers: Vec<(Option<Code>, PublicKey)>,
 }
 
 /// Which witnesses must cosign a checkpoint before it is published, and how many of them.
@@ -163,6 +165,8 @@ pub enum Entry {
     /// `digest` is the form's [`SignedForm::digest`], computed once where it is cheapest.
     Form { form: SignedForm, verdict: RecordedVerdict, digest: [u8; 32] },
     Transcription { source: String, sheet: Sheet, operator: PublicKey, signature: Signature, verdict: RecordedVerdict },
+    /// A recapitulation form (D.Hasil) as its committee signed it, and the verdict on its arithmetic.
+    Recap { form: saksi_election::recap::SignedRecap, verdict: RecordedVerdict, digest: [u8; 32] },
 }
 
 fn election_json(election: &Election) -> Value {
@@ -229,10 +233,15 @@ impl Admin {
                 ])).collect::<Vec<_>>(),
                 "correctors": part.correctors.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect::<Vec<_>>(),
                 });
-                // Present only when used, so statements written before it existed still verify.
+                // Present only when used, so statements written before they existed still verify.
                 if !part.enrollments.is_empty() {
                     value["enrollments"] =
                         Value::Array(part.enrollments.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect());
+                }
+                if !part.recap_officers.is_empty() {
+                    value["recap_officers"] = Value::Array(
+                        part.recap_officers.iter().map(|(c, k)| json!([c.map_or("nasional".to_string(), |c| c.to_string()), k.to_base64()])).collect(),
+                    );
                 }
                 value
             }
@@ -286,7 +295,20 @@ impl Admin {
                     Some(items) => items.iter().map(|c| Ok((code(&c[0])?, key(&c[1], "officer")?))).collect::<Result<Vec<_>, EntryError>>()?,
                     None => Vec::new(),
                 };
-                Ok(Admin::Registry(RegistryPart { regions, tps, correctors, enrollments }))
+                let recap_officers = match value.get("recap_officers").and_then(Value::as_array) {
+                    Some(items) => items
+                        .iter()
+                        .map(|c| {
+                            let region = match c[0].as_str() {
+                                Some("nasional") => None,
+                                _ => Some(code(&c[0])?),
+                            };
+                            Ok((region, key(&c[1], "recap officer")?))
+                        })
+                        .collect::<Result<Vec<_>, EntryError>>()?,
+                    None => Vec::new(),
+                };
+                Ok(Admin::Registry(RegistryPart { regions, tps, correctors, enrollments, recap_officers }))
             }
             Some("witnesses") => {
                 let witnesses = value["witnesses"]
@@ -366,6 +388,12 @@ impl Entry {
                 out.push(b'}');
                 return out;
             }
+            Entry::Recap { form, verdict, .. } => json!({
+                "type": "recap",
+                "form": form.form.to_json(),
+                "signature": form.signature.to_base64(),
+                "verdict": verdict.to_json(),
+            }),
             Entry::Transcription { source, sheet, operator, signature, verdict } => json!({
                 "type": "transcription",
                 "source": source,
@@ -413,6 +441,13 @@ impl Entry {
                     .map_err(|e| err(e.to_string()))?;
                 let digest = form.digest();
                 Ok(Entry::Form { form, verdict: RecordedVerdict::from_json(&value["verdict"])?, digest })
+            }
+            Some("recap") => {
+                let envelope = json!({"form": value["form"], "signature": value["signature"]});
+                let form = saksi_election::recap::SignedRecap::decode(&serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?)
+                    .map_err(|e| err(e.to_string()))?;
+                let digest = form.digest();
+                Ok(Entry::Recap { form, verdict: RecordedVerdict::from_json(&value["verdict"])?, digest })
             }
             Some("transcription") => Ok(Entry::Transcription {
                 source: value["source"].as_str().ok_or_else(|| err("source"))?.to_string(),
@@ -485,6 +520,11 @@ pub fn registry_parts(registry: &saksi_election::Registry) -> Vec<RegistryPart> 
         registry.correctors().flat_map(|(code, keys)| keys.iter().map(move |k| (code, *k))).collect();
     for chunk in correctors.chunks(REGISTRY_TPS_PER_ENTRY) {
         parts.push(RegistryPart { correctors: chunk.to_vec(), ..Default::default() });
+    }
+    let recap_officers: Vec<(Option<Code>, PublicKey)> =
+        registry.recap_officers().flat_map(|(code, keys)| keys.iter().map(move |k| (code, *k))).collect();
+    for chunk in recap_officers.chunks(REGISTRY_TPS_PER_ENTRY) {
+        parts.push(RegistryPart { recap_officers: chunk.to_vec(), ..Default::default() });
     }
     parts
 }

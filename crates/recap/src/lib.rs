@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod entry;
+pub mod inflation;
 pub mod state;
 pub mod verify;
 

@@ -8,6 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use saksi_election::code::{Code, Level};
 use saksi_election::form::CHasil;
 use saksi_election::sheet::{Col, Field, Row, Sheet};
+use saksi_election::recap::{RecapForm, RecapLevel};
 use saksi_election::{Election, Registry};
 
 use crate::entry::{Admin, Entry, EntryError, Genesis, RecordedVerdict};
@@ -124,6 +125,19 @@ pub struct State {
     positions: Vec<String>,
     /// The witness policy in force (the latest logged), if any.
     pub witness_policy: Option<crate::entry::WitnessPolicy>,
+    /// Recapitulation forms by (level, region).
+    pub recaps: std::collections::BTreeMap<(RecapLevel, Option<Code>), RecapRecord>,
+    recap_digests: HashMap<[u8; 32], u64>,
+}
+
+/// A region's recapitulation forms.
+#[derive(Clone, Debug, Default)]
+pub struct RecapRecord {
+    pub history: Vec<(u64, RecordedVerdict)>,
+    /// The latest accepted version.
+    pub current: Option<(u64, RecapForm)>,
+    /// The latest version, accepted or not.
+    pub latest: Option<(u64, RecapForm, RecordedVerdict)>,
 }
 
 impl State {
@@ -154,6 +168,14 @@ impl State {
 
     pub fn logged_digest(&self, digest: &[u8; 32]) -> Option<u64> {
         self.digests.get(digest).copied()
+    }
+
+    pub fn logged_recap(&self, digest: &[u8; 32]) -> Option<u64> {
+        self.recap_digests.get(digest).copied()
+    }
+
+    pub fn positions(&self) -> &[String] {
+        &self.positions
     }
 
     /// The TPS already has an accepted result.
@@ -205,6 +227,15 @@ impl State {
                 let counts = if verdict.accepted { Some(self.counts_of_form(&form.form)) } else { None };
                 self.record(form.form.tps, index, source, verdict.clone(), counts);
             }
+            Entry::Recap { form, verdict, digest } => {
+                self.recap_digests.insert(*digest, index);
+                let record = self.recaps.entry((form.form.level, form.form.region)).or_default();
+                record.history.push((index, verdict.clone()));
+                record.latest = Some((index, form.form.clone(), verdict.clone()));
+                if verdict.accepted {
+                    record.current = Some((index, form.form.clone()));
+                }
+            }
             Entry::Transcription { sheet, verdict, .. } => {
                 let counts = if verdict.accepted { Some(self.counts_of_sheet(sheet)) } else { None };
                 self.record(sheet.tps, index, Source::Transcription, verdict.clone(), counts);
@@ -240,6 +271,9 @@ impl State {
         }
         for (tps, key) in &part.enrollments {
             self.registry.enroll(*tps, *key).map_err(|e| EntryError(e.to_string()))?;
+        }
+        for (region, key) in &part.recap_officers {
+            self.registry.add_recap_officer(*region, *key).map_err(|e| EntryError(e.to_string()))?;
         }
         Ok(())
     }

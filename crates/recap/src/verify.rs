@@ -156,6 +156,20 @@ impl Replayer {
                 }
                 self.compare_verdict(index, &format!("TPS {tps}"), &expected, verdict);
             }
+            Entry::Recap { form, verdict, .. } => {
+                if !form.signature_valid() {
+                    self.problem(format!("entry {index}: the recap form's signature does not verify (signer {})", form.form.signer));
+                    return;
+                }
+                if !self.state.registry.is_recap_officer(form.form.region, &form.form.signer) {
+                    self.problem(format!("entry {index}: recap signed by {}, who is not enrolled for that region", form.form.signer));
+                    return;
+                }
+                let expected = crate::engine::recap_verdict(&self.state, &form.form);
+                if expected.accepted != verdict.accepted || expected.rejected_by != verdict.rejected_by {
+                    self.problem(format!("entry {index}: recap verdict {:?}, its arithmetic gives {:?}", verdict.rejected_by, expected.rejected_by));
+                }
+            }
             Entry::Transcription { sheet, verdict, operator, .. } => {
                 let genesis_operator = self.state.genesis.as_ref().map(|g| g.operator);
                 if genesis_operator != Some(*operator) || !entry.transcription_signature_valid() {
