@@ -187,6 +187,7 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
             regions_compared += 1;
         }
     }
+    let (discrepancies, _) = saksi_recap::inflation::discrepancies(&verified.state);
     let cp = &verified.checkpoint;
     if problems.is_empty() {
         println!(
@@ -196,7 +197,8 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
             cp.root,
             verified.forms_checked,
             if regions_compared > 0 { format!(", {regions_compared} published region totals equal the log's") } else { String::new() }
-                + &witnessed.map_or(String::new(), |(n, k)| format!(", {n} witness cosignatures (policy {k})")),
+                + &witnessed.map_or(String::new(), |(n, k)| format!(", {n} witness cosignatures (policy {k})"))
+                + &format!(", {} recapitulation discrepancies re-derived", discrepancies.len()),
             started.elapsed().as_secs_f64()
         );
         Ok(0)

@@ -2,6 +2,7 @@
 //! HTTP out). Modules by area; shared helpers in `util`.
 
 mod cli;
+mod recap;
 mod server;
 mod util;
 mod verify;

@@ -106,44 +106,57 @@ pub fn classify(fields: &BTreeMap<String, FieldDelta>) -> &'static str {
 
 /// Every discrepancy in the state, largest first, and the coverage gaps met on the way.
 pub fn discrepancies(state: &State) -> (Vec<Discrepancy>, Vec<Coverage>) {
-    let positions = state.positions().to_vec();
     let mut found = Vec::new();
     let mut coverage = Vec::new();
-    for ((level, region), record) in &state.recaps {
-        if let Some((index, form, verdict)) = &record.latest {
-            if !verdict.accepted && verdict.rejected_by.iter().any(|c| c == "RECAP_TOTAL_SUM") {
-                let mut rows = Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() };
-                for row in &form.rows {
-                    rows.add(&row.figures);
-                }
-                let fields = compare(&form.total, &rows, &positions, true);
-                found.push(Discrepancy { level: *level, region: *region, child: None, basis: "rows", kind: "total_not_sum_of_rows", fields, index: *index });
-            }
-        }
-        let Some((index, form)) = &record.current else { continue };
-        for row in &form.rows {
-            let empty = Tally::default();
-            let tally = state.tally(row.child).unwrap_or(&empty);
-            let complete = tally.tps_reported == tally.tps_total;
-            let child_recap = state.recaps.get(&(child_level(*level), Some(row.child))).and_then(|r| r.current.as_ref()).map(|(_, f)| f.total.clone());
-            let (basis, below) = if complete {
-                ("tps", figures_of_tally(tally, &positions))
-            } else {
-                coverage.push(Coverage { level: *level, region: *region, child: row.child, tps_reported: tally.tps_reported, tps_total: tally.tps_total });
-                match child_recap {
-                    Some(total) => ("recap", total),
-                    None => continue,
-                }
-            };
-            let fields = compare(&row.figures, &below, &positions, false);
-            if !fields.is_empty() {
-                let kind = classify(&fields);
-                found.push(Discrepancy { level: *level, region: *region, child: Some(row.child), basis, kind, fields, index: *index });
-            }
-        }
+    for key in state.recaps.keys() {
+        check_region(state, *key, &mut found, &mut coverage);
     }
     found.sort_by(|a, b| b.magnitude().cmp(&a.magnitude()).then(a.level.cmp(&b.level)).then(a.region.cmp(&b.region)));
     (found, coverage)
+}
+
+/// The discrepancies of one region's recap form (for a region's page).
+pub fn discrepancies_of(state: &State, level: RecapLevel, region: Option<Code>) -> Vec<Discrepancy> {
+    let (mut found, mut coverage) = (Vec::new(), Vec::new());
+    check_region(state, (level, region), &mut found, &mut coverage);
+    found
+}
+
+fn check_region(state: &State, key: (RecapLevel, Option<Code>), found: &mut Vec<Discrepancy>, coverage: &mut Vec<Coverage>) {
+    let positions = state.positions().to_vec();
+    let (level, region) = key;
+    let Some(record) = state.recaps.get(&key) else { return };
+    if let Some((index, form, verdict)) = &record.latest {
+        if !verdict.accepted && verdict.rejected_by.iter().any(|c| c == "RECAP_TOTAL_SUM") {
+            let mut rows = Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() };
+            for row in &form.rows {
+                rows.add(&row.figures);
+            }
+            let fields = compare(&form.total, &rows, &positions, true);
+            found.push(Discrepancy { level, region, child: None, basis: "rows", kind: "total_not_sum_of_rows", fields, index: *index });
+        }
+    }
+    let Some((index, form)) = &record.current else { return };
+    for row in &form.rows {
+        let empty = Tally::default();
+        let tally = state.tally(row.child).unwrap_or(&empty);
+        let complete = tally.tps_reported == tally.tps_total;
+        let child_recap = state.recaps.get(&(child_level(level), Some(row.child))).and_then(|r| r.current.as_ref()).map(|(_, f)| f.total.clone());
+        let (basis, below) = if complete {
+            ("tps", figures_of_tally(tally, &positions))
+        } else {
+            coverage.push(Coverage { level, region, child: row.child, tps_reported: tally.tps_reported, tps_total: tally.tps_total });
+            match child_recap {
+                Some(total) => ("recap", total),
+                None => continue,
+            }
+        };
+        let fields = compare(&row.figures, &below, &positions, false);
+        if !fields.is_empty() {
+            let kind = classify(&fields);
+            found.push(Discrepancy { level, region, child: Some(row.child), basis, kind, fields, index: *index });
+        }
+    }
 }
 
 /// The recap level of a row's child (kecamatan rows are desa: no recap form of their own).

@@ -46,8 +46,14 @@ struct SignatureJob {
 }
 
 struct IngestJob {
-    form: SignedForm,
+    form: Submission,
     reply: oneshot::Sender<Result<IngestOutcome, String>>,
+}
+
+/// What the writer takes: a TPS form or a recapitulation form.
+enum Submission {
+    Tps(SignedForm),
+    Recap(saksi_election::recap::SignedRecap),
 }
 
 #[derive(Clone)]
@@ -116,8 +122,20 @@ fn write_forms(mut engine: Engine, jobs: Receiver<IngestJob>) {
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        let (forms, replies): (Vec<SignedForm>, Vec<_>) = batch.into_iter().map(|j| (j.form, j.reply)).unzip();
-        match engine.ingest(forms) {
+        let (mut forms, mut form_replies, mut recaps, mut recap_replies) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for job in batch {
+            match job.form {
+                Submission::Tps(form) => {
+                    forms.push(form);
+                    form_replies.push(job.reply);
+                }
+                Submission::Recap(form) => {
+                    recaps.push(form);
+                    recap_replies.push(job.reply);
+                }
+            }
+        }
+        let answer = |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>, replies: Vec<oneshot::Sender<Result<IngestOutcome, String>>>| match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -129,6 +147,12 @@ fn write_forms(mut engine: Engine, jobs: Receiver<IngestJob>) {
                     let _ = reply.send(Err(message.clone()));
                 }
             }
+        };
+        if !forms.is_empty() {
+            answer(engine.ingest(forms), form_replies);
+        }
+        if !recaps.is_empty() {
+            answer(engine.ingest_recaps(recaps), recap_replies);
         }
     }
 }
@@ -137,6 +161,8 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/api/v1/forms", post(submit))
+        .route("/api/v1/recaps", post(submit_recap))
+        .route("/api/v1/discrepancies", get(discrepancies))
         .route("/api/v1/regions", get(national))
         .route("/api/v1/regions/{code}", get(region))
         .route("/api/v1/tps/{code}", get(tps))
@@ -215,9 +241,31 @@ async fn submit(State(app): State<App>, body: Bytes) -> Response {
         return error(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID", "the form's signature is not valid", "tanda tangan formulir tidak sah", None);
     }
     let (reply, answer) = oneshot::channel();
-    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.ingest.try_send(IngestJob { form, reply }) {
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.ingest.try_send(IngestJob { form: Submission::Tps(form), reply }) {
         return busy();
     }
+    respond(&app, answer).await
+}
+
+/// Submitting a recapitulation form (D.Hasil): same answers as a TPS form.
+async fn submit_recap(State(app): State<App>, body: Bytes) -> Response {
+    let form = match saksi_election::recap::SignedRecap::decode(&body) {
+        Ok(form) => form,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "MALFORMED", "not a valid saksi/d-hasil/v1 form", "formulir rekapitulasi tidak sesuai format", Some(e.to_string())),
+    };
+    let form = match tokio::task::spawn_blocking(move || form.signature_valid().then_some(form)).await {
+        Ok(Some(form)) => form,
+        Ok(None) => return error(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID", "the form's signature is not valid", "tanda tangan formulir tidak sah", None),
+        Err(_) => return busy(),
+    };
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.ingest.try_send(IngestJob { form: Submission::Recap(form), reply }) {
+        return busy();
+    }
+    respond(&app, answer).await
+}
+
+async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, String>>) -> Response {
     let outcome = match answer.await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(message)) => return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "the log cannot accept writes", "log tidak dapat menerima data", Some(message)),
@@ -358,10 +406,19 @@ async fn region(State(app): State<App>, Path(code): Path<String>) -> Response {
             }
         })
         .collect();
+    let recap_level = saksi_election::recap::RecapLevel::of_region(Some(code));
+    let recap_discrepancies: Vec<Value> = recap_level
+        .map(|level| saksi_recap::inflation::discrepancies_of(&state, level, Some(code)).iter().map(saksi_recap::inflation::discrepancy_json).collect())
+        .unwrap_or_default();
     Json(json!({
         "code": code.as_str(),
         "name": name,
         "level": code.level().as_str(),
+        "recap": recap_level.map(|level| json!({
+            "current": state.recaps.get(&(level, Some(code))).and_then(|r| r.current.as_ref()).map(|(i, _)| *i),
+            "versions": state.recaps.get(&(level, Some(code))).map_or(0, |r| r.history.len()),
+            "discrepancies": recap_discrepancies,
+        })),
         "parent": code.parent().map(|p| p.to_string()),
         "tally": tally_json(tally, &positions),
         "children": children,
@@ -436,6 +493,48 @@ async fn log_info(State(app): State<App>) -> Response {
             "quorum": p.quorum,
             "witnesses": p.witnesses.iter().map(|(vkey, url)| json!({"vkey": vkey, "url": url})).collect::<Vec<_>>(),
         })),
+    }))
+    .into_response()
+}
+
+#[derive(Default)]
+struct DiscrepancyFilter {
+    level: Option<String>,
+    region: Option<String>,
+}
+
+fn parse_query(query: Option<&str>) -> DiscrepancyFilter {
+    let mut filter = DiscrepancyFilter::default();
+    for pair in query.unwrap_or_default().split('&') {
+        match pair.split_once('=') {
+            Some(("level", v)) => filter.level = Some(v.to_string()),
+            Some(("region", v)) => filter.region = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    filter
+}
+
+/// Every discrepancy between a recap figure and what is below it, largest first; `?level=` and
+/// `?region=` (a region code: its own forms and those of regions under it) filter.
+async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) -> Response {
+    let filter = parse_query(uri.query());
+    let state = app.shared.state.read().expect("not poisoned");
+    let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
+    let items: Vec<Value> = found
+        .iter()
+        .filter(|d| filter.level.as_deref().is_none_or(|l| l == d.level.as_str()))
+        .filter(|d| match &filter.region {
+            None => true,
+            Some(r) => d.region.is_some_and(|c| c.as_str().starts_with(r.as_str())) || (r == "nasional" && d.region.is_none()),
+        })
+        .map(saksi_recap::inflation::discrepancy_json)
+        .collect();
+    Json(json!({
+        "discrepancies": items,
+        "coverage_gaps": coverage.len(),
+        "checkpoint": checkpoint_json(&app.shared),
+        "log_size": state.size,
     }))
     .into_response()
 }
