@@ -168,12 +168,20 @@ pub fn is_recap_file(file: &Path) -> bool {
 pub fn audit_recap(engine: &Engine, json: bool) -> Result<u8> {
     let shared = engine.shared();
     let state = shared.state.read().expect("not poisoned");
+    let started = Instant::now();
     let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
+    let seconds = started.elapsed().as_secs_f64();
     if json {
         let items: Vec<serde_json::Value> = found.iter().map(saksi_recap::inflation::discrepancy_json).collect();
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else {
-        println!("{} discrepancies between recap forms and the figures below them; {} rows with TPS still missing (coverage, not inflation)", found.len(), coverage.len());
+        println!(
+            "{} discrepancies between recap forms and the figures below them; {} rows with TPS still missing (coverage, not inflation); cross-checked {} recap forms in {:.3}s",
+            found.len(),
+            coverage.len(),
+            state.recaps.len(),
+            seconds
+        );
         for d in &found {
             let fields: Vec<String> = d.fields.iter().map(|(k, f)| format!("{k} {} vs {} ({:+})", f.recap, f.below, f.delta)).collect();
             println!(
