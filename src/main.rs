@@ -216,8 +216,14 @@ enum Command {
 enum AuditTarget {
     /// Discrepancies between each level's recap forms and the figures below (exit 1 if any).
     Recap {
+        /// A data directory (its log is replayed).
+        #[arg(long, required_unless_present = "dir")]
+        data: Option<PathBuf>,
+        /// Or any copy of the log (a mirror), verified with --vkey as it is read.
+        #[arg(long, conflicts_with = "data", requires = "vkey")]
+        dir: Option<PathBuf>,
         #[arg(long)]
-        data: PathBuf,
+        vkey: Option<String>,
         /// A JSON array (each item with level, region, child, kind, fields).
         #[arg(long)]
         json: bool,
@@ -268,6 +274,12 @@ enum BenchTarget {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, which turns a closed pipe into a panic on the next print; a command-line
+    // tool should just stop, as `head` expects.
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -378,10 +390,24 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(EXIT_OK)
         }
-        Command::Audit { what: AuditTarget::Recap { data, json } } => {
-            let engine = saksi_recap::Engine::open(&data)?;
-            ops::audit_recap(&engine, json)
-        }
+        Command::Audit { what: AuditTarget::Recap { data, dir, vkey, json } } => match (data, dir, vkey) {
+            (Some(data), None, _) => {
+                let engine = saksi_recap::Engine::open(&data)?;
+                let shared = engine.shared();
+                let state = shared.state.read().expect("not poisoned");
+                ops::audit_recap(&state, json)
+            }
+            (None, Some(dir), Some(vkey)) => {
+                let key = verify::read_vkey(&vkey)?;
+                let storage = saksi_tlog::ReadOnlyDir::new(&dir);
+                let verified = saksi_recap::verify::verify(&storage, &key, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("could not read the log: {e}"))?;
+                if !verified.problems.is_empty() {
+                    bail!("the log does not verify ({} problems; run saksi verify); refusing to audit it", verified.problems.len());
+                }
+                ops::audit_recap(&verified.state, json)
+            }
+            _ => bail!("give --data DIR, or --dir DIR with --vkey"),
+        },
         Command::Keygen { out } => {
             ops::keygen(&out)?;
             Ok(EXIT_OK)

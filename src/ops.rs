@@ -165,11 +165,9 @@ pub fn is_recap_file(file: &Path) -> bool {
 }
 
 /// Prints the inflation report: discrepancies largest first, and coverage gaps.
-pub fn audit_recap(engine: &Engine, json: bool) -> Result<u8> {
-    let shared = engine.shared();
-    let state = shared.state.read().expect("not poisoned");
+pub fn audit_recap(state: &saksi_recap::State, json: bool) -> Result<u8> {
     let started = Instant::now();
-    let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
+    let (found, coverage) = saksi_recap::inflation::discrepancies(state);
     let seconds = started.elapsed().as_secs_f64();
     if json {
         let items: Vec<serde_json::Value> = found.iter().map(saksi_recap::inflation::discrepancy_json).collect();

@@ -37,6 +37,9 @@ fn every_injected_inflation_is_reported_with_its_delta_and_nothing_else() {
         assert_eq!(delta, expected, "{item}");
     }
     assert_eq!(found.len(), injected.len(), "nothing reported beyond what was injected");
+    // The same report from a copy of the log, verified as it is read.
+    let from_copy = saksi(&["audit", "recap", "--dir", &format!("{data}/log"), "--vkey", &format!("{data}/log.vkey"), "--json"]);
+    assert_eq!(from_copy.stdout, audit.stdout);
 
     // An honest election: nothing at all.
     let honest = dir.path("honest");
@@ -97,6 +100,26 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
     forged.signer = stranger.public();
     let (status, _, _) = http("POST", &format!("{}/api/v1/recaps", server.base), &forged.sign(&stranger).encode());
     assert_eq!(status, 403);
+    // A desa left out of a kabupaten/kota... here a kecamatan recap without one of its desa: rejected,
+    // and the missing child is reported with the votes that vanished.
+    let mut partial = recaps.iter().find(|r| r.form.level == saksi_election::recap::RecapLevel::Kecamatan && r.form.rows.iter().filter(|row| row.figures.valid > 0).count() >= 1 && r.form.region != honest.form.region).unwrap().form.clone();
+    let dropped = partial.rows.iter().position(|r| r.figures.valid > 0).unwrap();
+    let dropped_row = partial.rows.remove(dropped);
+    let dropped_valid = dropped_row.figures.valid;
+    let mut total = saksi_election::recap::Figures { votes: vec![("01".into(), 0), ("02".into(), 0), ("03".into(), 0)], ..Default::default() };
+    for row in &partial.rows {
+        total.add(&row.figures);
+    }
+    partial.total = total;
+    let partial_key = saksi_gen::recap::recap_officer_key(4, partial.region);
+    let (status, _, body) = http("POST", &format!("{}/api/v1/recaps", server.base), &partial.clone().sign(&partial_key).encode());
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(status == 201 && body["rejected_by"].as_array().unwrap().iter().any(|r| r["code"] == "RECAP_CHILDREN"), "{body}");
+    let found = get_json(&format!("{}/api/v1/discrepancies?region={}", server.base, partial.region.unwrap()));
+    let missing = &found["discrepancies"][0];
+    assert_eq!((missing["kind"].as_str(), missing["child"].as_str()), (Some("child_missing"), Some(dropped_row.child.as_str())), "{found}");
+    assert_eq!(missing["fields"]["valid"]["delta"].as_i64(), Some(-dropped_valid));
+
     let mut broken = honest.form.clone();
     broken.total.invalid += 1;
     let (status, _, body) = http("POST", &format!("{}/api/v1/recaps", server.base), &broken.sign(&key).encode());

@@ -135,6 +135,24 @@ fn check_region(state: &State, key: (RecapLevel, Option<Code>), found: &mut Vec<
             let fields = compare(&form.total, &rows, &positions, true);
             found.push(Discrepancy { level, region, child: None, basis: "rows", kind: "total_not_sum_of_rows", fields, index: *index });
         }
+        if !verdict.accepted && verdict.rejected_by.iter().any(|c| c == "RECAP_CHILDREN") {
+            // A child left out (its votes vanish) or one that does not belong (votes from nowhere).
+            let children = state.registry.child_regions(region);
+            let empty = Tally::default();
+            for child in &children {
+                if !form.rows.iter().any(|r| r.child == *child) {
+                    let below = figures_of_tally(state.tally(*child).unwrap_or(&empty), &positions);
+                    let zero = Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() };
+                    let fields = compare(&zero, &below, &positions, false);
+                    found.push(Discrepancy { level, region, child: Some(*child), basis: "tps", kind: "child_missing", fields, index: *index });
+                }
+            }
+            for row in form.rows.iter().filter(|r| !children.contains(&r.child)) {
+                let zero = Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() };
+                let fields = compare(&row.figures, &zero, &positions, false);
+                found.push(Discrepancy { level, region, child: Some(row.child), basis: "tps", kind: "child_extra", fields, index: *index });
+            }
+        }
     }
     let Some((index, form)) = &record.current else { return };
     for row in &form.rows {
