@@ -3,6 +3,7 @@
 
 mod cli;
 mod recap;
+mod resilience;
 mod server;
 mod util;
 mod verify;
