@@ -76,6 +76,12 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
+        /// Requests per second allowed per client address (0: no limit).
+        #[arg(long, default_value_t = 20_000)]
+        rate_limit: u32,
+        /// Seconds a request may take, body included.
+        #[arg(long, default_value_t = 10)]
+        request_timeout: u64,
     },
     /// Sign a form as an officer (or a commission) and submit it to a server.
     Submit {
@@ -314,11 +320,12 @@ fn run(cli: Cli) -> Result<u8> {
             println!("imported in {:.1}s", started.elapsed().as_secs_f64());
             Ok(EXIT_OK)
         }
-        Command::Serve { data, addr } => {
+        Command::Serve { data, addr, rate_limit, request_timeout } => {
             let started = Instant::now();
             let engine = saksi_recap::Engine::open(&data)?;
             println!("state rebuilt from the log in {:.1}s", started.elapsed().as_secs_f64());
-            serve(engine, addr)?;
+            let limits = saksi_server::Limits { requests_per_second: rate_limit, request_timeout: std::time::Duration::from_secs(request_timeout) };
+            serve(engine, addr, limits)?;
             Ok(EXIT_OK)
         }
         Command::Submit { url, form, key, gen } => {
@@ -509,9 +516,9 @@ fn generate(out: &Path, config: &saksi_gen::Config) -> Result<saksi_gen::Summary
     Ok(summary)
 }
 
-fn serve(engine: saksi_recap::Engine, addr: std::net::SocketAddr) -> Result<()> {
+fn serve(engine: saksi_recap::Engine, addr: std::net::SocketAddr, limits: saksi_server::Limits) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let app = saksi_server::app(engine);
+    let app = saksi_server::app_with_limits(engine, limits);
     runtime.block_on(saksi_server::serve(app, addr, |bound| {
         println!("serving on http://{bound}/  (API: /api/v1/openapi.json, log: /log/checkpoint)");
     }))?;
@@ -566,6 +573,6 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         server.join("log").display(),
         election.join("truth.json").display()
     );
-    serve(engine, addr)?;
+    serve(engine, addr, saksi_server::Limits::default())?;
     Ok(EXIT_OK)
 }

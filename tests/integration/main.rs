@@ -1,6 +1,7 @@
 //! The one integration-test binary: drives the real `saksi` binary (arguments in; files, exit codes,
 //! HTTP out). Modules by area; shared helpers in `util`.
 
+mod bad_input;
 mod cli;
 mod recap;
 mod resilience;

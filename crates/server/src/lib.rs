@@ -61,10 +61,35 @@ pub struct App {
     shared: Arc<Shared>,
     signatures: SyncSender<SignatureJob>,
     ingest: SyncSender<IngestJob>,
+    limits: Limits,
+    buckets: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, Instant)>>>,
 }
+
+/// Bounds on what one client can ask of the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Requests per second per client address (a token bucket with one second of burst); 0 for none.
+    pub requests_per_second: u32,
+    /// A request (reading its body included) that takes longer is answered 408: a client that sends
+    /// slowly cannot hold a connection and its memory indefinitely.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { requests_per_second: 20_000, request_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Clients tracked by the rate limiter; past this, idle ones are forgotten.
+const MAX_TRACKED_CLIENTS: usize = 100_000;
 
 /// Starts the signature pool and the writer thread around `engine`.
 pub fn app(engine: Engine) -> App {
+    app_with_limits(engine, Limits::default())
+}
+
+pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     let shared = engine.shared();
     let (signatures, signature_jobs) = mpsc::sync_channel::<SignatureJob>(QUEUE_CAPACITY);
     let signature_jobs = Arc::new(std::sync::Mutex::new(signature_jobs));
@@ -78,7 +103,7 @@ pub fn app(engine: Engine) -> App {
     }
     let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(QUEUE_CAPACITY);
     std::thread::Builder::new().name("saksi-writer".into()).spawn(move || write_forms(engine, ingest_jobs)).expect("spawning the writer");
-    App { shared, signatures, ingest }
+    App { shared, signatures, ingest, limits, buckets: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())) }
 }
 
 /// Takes up to SIGNATURE_BATCH waiting jobs and verifies them as one batch.
@@ -173,14 +198,46 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/log/{*path}", get(log_file))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
+}
+
+/// Rate limit per client address, then a deadline on the whole request.
+async fn guard(
+    State(app): State<App>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if app.limits.requests_per_second > 0 {
+        let rate = app.limits.requests_per_second as f64;
+        let mut buckets = app.buckets.lock().expect("not poisoned");
+        if buckets.len() >= MAX_TRACKED_CLIENTS {
+            buckets.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(1));
+        }
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(peer.ip()).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
+        *last = now;
+        if *tokens < 1.0 {
+            drop(buckets);
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this address", "terlalu banyak permintaan dari alamat ini", None);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+        *tokens -= 1.0;
+    }
+    match tokio::time::timeout(app.limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error(StatusCode::REQUEST_TIMEOUT, "TIMEOUT", "the request took too long", "permintaan terlalu lama", None),
+    }
 }
 
 /// Serves until the process is told to stop (SIGINT or SIGTERM).
 pub async fn serve(app: App, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown()).await
 }
 
 async fn shutdown() {
