@@ -265,6 +265,11 @@ enum BenchTarget {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The signature floor: decode and batch-verify every form on all cores, nothing else.
+    Signatures {
+        #[arg(long)]
+        forms: PathBuf,
+    },
     /// Region queries over HTTP to a running server.
     Regions {
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -458,6 +463,10 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Bench { target: BenchTarget::Log { dir, entries, entry_bytes, batch } } => {
             bench::log_append(&dir, entries, entry_bytes, batch)?;
+            Ok(EXIT_OK)
+        }
+        Command::Bench { target: BenchTarget::Signatures { forms } } => {
+            bench::signatures(&forms)?;
             Ok(EXIT_OK)
         }
         Command::Bench { target: BenchTarget::Submit { host, forms, skip, requests, concurrency } } => {
