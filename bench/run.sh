@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs saksi's benchmarks in one go and prints a markdown table with the paired figures and ratios:
+# national ingest vs the signature floor and vs a naive PostgreSQL load; HTTP submissions; region
+# queries; verification; peak memory. Not a test: it asserts nothing.
+# Usage: bench/run.sh [TPS]   (default: the national 823,220). Needs about 3 GB of disk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tps="${1:-823220}"
+work="${SAKSI_BENCH_DIR:-data/bench}"
+cargo build --release -q
+saksi=target/release/saksi
+rm -rf "$work" && mkdir -p "$work"
+seconds() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$2"; }
+now() { date +%s.%N; }
+
+t0=$(now); $saksi gen --out "$work/election" --tps "$tps" > /dev/null; t1=$(now); gen=$(seconds "$t0" "$t1")
+floor=$($saksi bench signatures --forms "$work/election/forms.ndjson" | sed -n 's/.* in \([0-9.]*\)s .*/\1/p')
+$saksi init --data "$work/data" --gen "$work/election" > /dev/null
+/usr/bin/time -v -o "$work/time.txt" $saksi import --data "$work/data" "$work/election/forms.ndjson" > "$work/import.txt"
+ingest=$(sed -n 's/imported in \([0-9.]*\)s/\1/p' "$work/import.txt")
+rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
+pg=$(bash bench/postgres-baseline.sh "$work/election/forms.ndjson" | sed -n 's/.*total \([0-9.]*\)s;.*/\1/p')
+t0=$(now); $saksi verify --dir "$work/data/log" --vkey "$work/data/log.vkey" > /dev/null; t1=$(now); verify=$(seconds "$t0" "$t1")
+
+# HTTP on a fresh log with the same registry (every form is new to it).
+$saksi init --data "$work/http" --gen "$work/election" > /dev/null
+$saksi serve --data "$work/http" --addr 127.0.0.1:18555 > "$work/serve.txt" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+until grep -q "serving on" "$work/serve.txt"; do sleep 0.5; done
+restart=$(sed -n 's/state rebuilt from the log in \([0-9.]*\)s/\1/p' "$work/serve.txt")
+submit=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --requests 50000 --concurrency 64 | tail -1)
+regions=$($saksi bench regions --host 127.0.0.1:18555 --registry "$work/election/registry" --requests 200000 --concurrency 32 | tail -1)
+kill $server
+
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "$1" "$2"; }
+cat <<TABLE
+| measure ($tps TPS) | saksi | paired with | ratio |
+|---|---|---|---|
+| generation | ${gen} s | | |
+| national ingest (signatures, rulebook, durable log, tallies) | ${ingest} s | signature floor ${floor} s | $(ratio "$ingest" "$floor") |
+| national ingest | ${ingest} s | PostgreSQL COPY + CHECK + GROUP BY ${pg} s (no signatures, no proofs) | $(ratio "$ingest" "$pg") |
+| peak memory during ingest | $((rss_kb / 1024)) MiB | target 1536 MiB | |
+| independent verification (saksi verify --dir) | ${verify} s | ingest ${ingest} s | $(ratio "$verify" "$ingest") |
+| restart of an initialised log | ${restart} s | | |
+| HTTP submissions, 64 clients, durable | ${submit} | target 10,000/s, p99 < 50 ms | |
+| region queries, 32 clients | ${regions} | target 50,000/s | |
+TABLE
