@@ -63,6 +63,7 @@ pub struct App {
     ingest: SyncSender<IngestJob>,
     limits: Limits,
     buckets: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, Instant)>>>,
+    pages: Arc<PageCache>,
 }
 
 /// Bounds on what one client can ask of the server.
@@ -103,7 +104,14 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     }
     let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(QUEUE_CAPACITY);
     std::thread::Builder::new().name("saksi-writer".into()).spawn(move || write_forms(engine, ingest_jobs)).expect("spawning the writer");
-    App { shared, signatures, ingest, limits, buckets: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())) }
+    App {
+        shared,
+        signatures,
+        ingest,
+        limits,
+        buckets: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
+        pages: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
+    }
 }
 
 /// Takes up to SIGNATURE_BATCH waiting jobs and verifies them as one batch.
@@ -398,7 +406,47 @@ fn positions(state: &saksi_recap::State) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Region pages, serialised, keyed by region and valid for the (state size, published size) they were
+/// built at: between commits every request for a page is a lookup.
+type PageCache = std::sync::RwLock<std::collections::HashMap<String, ((u64, u64), Bytes)>>;
+
+/// Pages kept at most (there are about 92,000 regions); past it the cache starts over.
+const MAX_CACHED_PAGES: usize = 100_000;
+
+async fn cached(app: &App, key: String, build: impl FnOnce() -> Response) -> Response {
+    let version = (app.shared.state.read().expect("not poisoned").size, app.shared.published().checkpoint.size);
+    if let Some((at, body)) = app.pages.read().expect("not poisoned").get(&key) {
+        if *at == version {
+            return ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response();
+        }
+    }
+    let response = build();
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut pages = app.pages.write().expect("not poisoned");
+    if pages.len() >= MAX_CACHED_PAGES {
+        pages.clear();
+    }
+    pages.insert(key, (version, bytes.clone()));
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 async fn national(State(app): State<App>) -> Response {
+    let page = app.clone();
+    cached(&app, String::new(), move || national_page(&page)).await
+}
+
+async fn region(State(app): State<App>, Path(code): Path<String>) -> Response {
+    let page = app.clone();
+    cached(&app, code.clone(), move || region_page(&page, code)).await
+}
+
+fn national_page(app: &App) -> Response {
     let state = app.shared.state.read().expect("not poisoned");
     let positions = positions(&state);
     let children: Vec<Value> = state
@@ -424,7 +472,7 @@ async fn national(State(app): State<App>) -> Response {
     .into_response()
 }
 
-async fn region(State(app): State<App>, Path(code): Path<String>) -> Response {
+fn region_page(app: &App, code: String) -> Response {
     let Ok(code) = Code::parse(&code) else {
         return error(StatusCode::BAD_REQUEST, "BAD_CODE", "not a region code", "kode wilayah tidak sah", None);
     };
