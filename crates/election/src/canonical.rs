@@ -73,11 +73,33 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
 
 pub fn write_int(out: &mut Vec<u8>, value: i64) {
     debug_assert!(value.abs() <= MAX_SAFE_INTEGER);
-    out.extend_from_slice(value.to_string().as_bytes());
+    // Digits into a stack buffer, right to left: no allocation (a form has some sixty integers).
+    let mut buffer = [0u8; 20];
+    let mut at = buffer.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        at -= 1;
+        buffer[at] = b'-';
+    }
+    out.extend_from_slice(&buffer[at..]);
 }
 
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
+    // Nearly every string we write (keys, codes, base64, hex) needs no escaping: copy it whole.
+    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for &byte in text.as_bytes() {
         match byte {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -114,6 +136,15 @@ mod tests {
             String::from_utf8(to_vec(&value).unwrap()).unwrap(),
             "{\"a\":-5,\"b\":[true,null,\"x\\n\\u0001\"],\"\u{1f600}\":2,\"\u{fb33}\":1}"
         );
+    }
+
+    #[test]
+    fn integers_print_as_json_numbers() {
+        for value in [0i64, 1, -1, 9, 10, -10, 306, 1_000_000, MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER] {
+            let mut out = Vec::new();
+            write_int(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), value.to_string());
+        }
     }
 
     #[test]
