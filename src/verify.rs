@@ -47,6 +47,10 @@ impl Storage for HttpStorage {
     fn write_durable(&self, _: &[(String, Vec<u8>)]) -> std::io::Result<()> {
         Err(std::io::Error::other("a server's log is read-only"))
     }
+
+    fn remove_dir(&self, _: &str) -> std::io::Result<()> {
+        Err(std::io::Error::other("a server's log is read-only"))
+    }
 }
 
 pub fn read_vkey(vkey: &str) -> Result<Verifier> {

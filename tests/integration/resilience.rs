@@ -116,3 +116,81 @@ fn sigkill_at_random_moments_loses_no_acknowledged_submission() {
     let out = saksi(&["verify", "--url", &server.base, "--vkey", vkey.trim()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// A small file system, mounted for one test and unmounted after it.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &std::path::Path, megabytes: u32) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).ok()?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| SmallDisk(path.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_writes_cleanly_and_recovers() {
+    let dir = TempDir::new("disk-full");
+    let election = dir.path("election");
+    assert!(saksi(&["gen", "--out", &election, "--tps", "3000", "--seed", "51", "--fault-rate", "0"]).status.success());
+    let Some(_disk) = SmallDisk::mount(&dir.0.join("disk"), 48) else {
+        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    let data = dir.path("disk/data");
+    let init = saksi(&["init", "--data", &data, "--gen", &election]);
+    assert!(init.status.success(), "{}", text(&init));
+    // Leave room for a few commits: the partial entry bundle at the edge holds large registry entries,
+    // and each commit writes a new version of it.
+    let free = {
+        let out = std::process::Command::new("df").args(["--output=avail", "-B1"]).arg(dir.0.join("disk")).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
+    };
+    let filler = dir.0.join("disk/filler");
+    std::fs::write(&filler, vec![0u8; (free - 24 * 1024 * 1024) as usize]).unwrap();
+
+    let server = Server::start(&data);
+    let forms: Vec<Vec<u8>> = std::fs::read_to_string(dir.0.join("election/forms.ndjson")).unwrap().lines().map(|l| l.as_bytes().to_vec()).collect();
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for form in &forms {
+        match try_post(&server.base, form) {
+            Some((201, body)) => acknowledged.push(body["index"].as_u64().unwrap()),
+            Some((503, body)) => {
+                assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
+                refused += 1;
+                if refused >= 20 {
+                    break;
+                }
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(refused >= 20, "the disk never filled ({} acknowledged)", acknowledged.len());
+    assert!(!acknowledged.is_empty());
+    // Still serving reads while refusing writes.
+    assert_eq!(crate::util::http("GET", &format!("{}/api/v1/regions", server.base), b"").0, 200);
+    drop(server);
+
+    // Space comes back; after a restart every acknowledged entry is there and writes work again.
+    std::fs::remove_file(&filler).unwrap();
+    let server = Server::start(&data);
+    let size = crate::util::get_json(&format!("{}/api/v1/log", server.base))["checkpoint"]["size"].as_u64().unwrap();
+    assert!(acknowledged.iter().all(|i| *i < size), "an acknowledged entry is missing after the fault");
+    let next = &forms[acknowledged.len() + refused];
+    assert!(matches!(try_post(&server.base, next), Some((200 | 201, _))), "writes work again");
+    let vkey = std::fs::read_to_string(dir.0.join("disk/data/log.vkey")).unwrap();
+    let out = saksi(&["verify", "--url", &server.base, "--vkey", vkey.trim()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -332,6 +332,14 @@ impl Log {
         // Step 5.
         self.edge = edge;
         self.published = Arc::new(Published { checkpoint, note });
+        // Partial versions of a tile are needed only until the full tile exists (tlog-tiles allows
+        // deleting them then). Without this a log committing small batches would keep up to 255
+        // growing copies of every tile and bundle.
+        for (path, _) in &files {
+            if !path.contains(".p/") && path.starts_with("tile/") {
+                let _ = self.storage.remove_dir(&format!("{path}.p"));
+            }
+        }
         Ok((first, self.published.clone()))
     }
 

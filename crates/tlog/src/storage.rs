@@ -29,6 +29,9 @@ pub trait Storage: Send + Sync {
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
     /// Writes all files, each atomically, durable on return (see the module docs).
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()>;
+    /// Removes a directory and everything in it, if it exists. Best effort, not durable: used only to
+    /// drop files no checkpoint needs any more.
+    fn remove_dir(&self, dir: &str) -> io::Result<()>;
 }
 
 /// A log directory on disk, laid out exactly as it is served (tlog-tiles paths).
@@ -152,6 +155,13 @@ impl Storage for DirStorage {
         }
         Ok(())
     }
+
+    fn remove_dir(&self, dir: &str) -> io::Result<()> {
+        match fs::remove_dir_all(self.full(dir)?) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A log directory opened only to read it (a mirror, or another party's copy): no lock, no writes.
@@ -186,6 +196,10 @@ impl Storage for ReadOnlyDir {
     }
 
     fn write_durable(&self, _: &[(String, Vec<u8>)]) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only log directory"))
+    }
+
+    fn remove_dir(&self, _: &str) -> io::Result<()> {
         Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only log directory"))
     }
 }
@@ -322,6 +336,16 @@ impl Storage for FaultyStorage {
             }
         }
     }
+
+    fn remove_dir(&self, dir: &str) -> io::Result<()> {
+        let mut state = self.state.lock().expect("not poisoned");
+        if state.crashed {
+            return Err(io::Error::other("crashed"));
+        }
+        let prefix = format!("{dir}/");
+        state.files.retain(|path, _| !path.starts_with(&prefix));
+        Ok(())
+    }
 }
 
 impl<T: Storage + ?Sized> Storage for std::sync::Arc<T> {
@@ -333,5 +357,8 @@ impl<T: Storage + ?Sized> Storage for std::sync::Arc<T> {
     }
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
         (**self).write_durable(files)
+    }
+    fn remove_dir(&self, dir: &str) -> io::Result<()> {
+        (**self).remove_dir(dir)
     }
 }
