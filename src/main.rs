@@ -577,7 +577,8 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
     }
     let vkey = engine.shared().vkey.clone();
     println!(
-        "\nOpen:\n  http://{addr}/api/v1/regions            national totals and provinces\n  http://{addr}/api/v1/regions/11         a province (Aceh)\n  http://{addr}/api/v1/tps/1101012001001  a TPS: its form, history, evidence\n  http://{addr}/api/v1/receipts/0         a receipt (c2sp.org/tlog-proof) for any entry\n  http://{addr}/log/checkpoint            the signed checkpoint; tiles under /log/tile/\n\nVerify independently: the log in {} is plain C2SP tlog-tiles; check it with Go's sumdb:\n  scripts/go-interop.sh {} '{vkey}'\nEvery injected fault is listed in {} with the rule that caught it.\n",
+        "\nOpen:\n  http://{addr}/api/v1/regions            national totals and provinces\n  http://{addr}/api/v1/regions/11         a province (Aceh)\n  http://{addr}/api/v1/tps/1101012001001  a TPS: its form, history, evidence\n  http://{addr}/api/v1/receipts/0         a receipt (c2sp.org/tlog-proof) for any entry\n  http://{addr}/log/checkpoint            the signed checkpoint; tiles under /log/tile/\n\nVerify independently: the log in {} is plain C2SP tlog-tiles; check it with Go's sumdb:\n  scripts/go-interop.sh {} '{vkey}'\nor re-derive everything (signatures, verdicts, totals, inflation) from the served log:\n  saksi verify --url http://{addr} --vkey '{vkey}' --state verifier-state\n  saksi audit recap --dir {} --vkey '{vkey}'\nEvery injected fault is listed in {} with the rule that caught it.\n",
+        server.join("log").display(),
         server.join("log").display(),
         server.join("log").display(),
         election.join("truth.json").display()
