@@ -89,7 +89,12 @@ pub struct Shared {
     pub published: RwLock<Arc<Published>>,
     pub storage: Arc<dyn Storage>,
     pub vkey: String,
+    /// Hash tiles with their inner nodes, shared by every receipt and entry read.
+    pub tiles: Arc<saksi_tlog::TileCache>,
 }
+
+/// Tiles kept for receipts: 8,192 x 16 KiB = 128 MiB at most (a national log has about 6,500).
+const RECEIPT_TILE_CACHE: usize = 8192;
 
 impl Shared {
     pub fn published(&self) -> Arc<Published> {
@@ -103,7 +108,7 @@ impl Shared {
         if index >= size {
             return Err(EngineError::Setup(format!("no entry {index}: the log has {size}")));
         }
-        let mut reader = TileReader::new(self.storage.clone(), size);
+        let mut reader = TileReader::with_cache(self.storage.clone(), size, self.tiles.clone());
         let proof = inclusion_proof(&mut reader, index, size).map_err(|e| EngineError::Io(e.to_string()))?;
         Ok(TlogProof { extra: None, index, proof, checkpoint: published.note.clone() })
     }
@@ -242,7 +247,8 @@ impl Engine {
             }
             None => committed.clone(),
         };
-        let shared = Arc::new(Shared { state: RwLock::new(state), published: RwLock::new(served), storage, vkey });
+        let tiles = Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE));
+        let shared = Arc::new(Shared { state: RwLock::new(state), published: RwLock::new(served), storage, vkey, tiles });
         let mut engine = Engine { log, shared, operator, poisoned: None, witness_sizes: HashMap::new(), witness_problem: None };
         engine.publish_latest();
         Ok(engine)

@@ -18,5 +18,5 @@ pub mod tproof;
 pub mod witness;
 
 pub use hash::{leaf_hash, node_hash, Hash};
-pub use log::{Log, LogError, Published, TileReader};
+pub use log::{Log, LogError, Published, TileCache, TileReader};
 pub use storage::{DirStorage, FaultyStorage, ReadOnlyDir, Storage};

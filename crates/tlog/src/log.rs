@@ -420,7 +420,48 @@ fn read_edge(storage: &dyn Storage, size: u64) -> Result<Edge, LogError> {
 pub struct TileReader {
     storage: Arc<dyn Storage>,
     size: u64,
-    cache: Vec<(Tile, Arc<Vec<Hash>>)>,
+    cache: Vec<(Tile, Arc<TileLevels>)>,
+    shared: Option<Arc<TileCache>>,
+}
+
+/// A hash tile with every node inside it: `levels[0]` is the stored hashes, `levels[k]` the nodes
+/// k levels above them (complete pairs only). A node lookup is then one index, not up to 127 hashes.
+pub type TileLevels = Vec<Vec<Hash>>;
+
+fn tile_levels(hashes: Vec<Hash>) -> TileLevels {
+    let mut levels = vec![hashes];
+    while levels.last().is_some_and(|l| l.len() > 1) {
+        let next: Vec<Hash> = levels.last().expect("non-empty").chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        levels.push(next);
+    }
+    levels
+}
+
+/// Tiles (with their inner nodes) shared by every reader of one log, so that serving many receipts
+/// does not rebuild the same nodes. A tile's content never changes under its path, so entries never
+/// go stale; the cache is bounded and starts over when full.
+pub struct TileCache {
+    tiles: std::sync::Mutex<std::collections::HashMap<Tile, Arc<TileLevels>>>,
+    capacity: usize,
+}
+
+impl TileCache {
+    /// `capacity` tiles of up to 511 hashes each (16 KiB).
+    pub fn new(capacity: usize) -> TileCache {
+        TileCache { tiles: std::sync::Mutex::new(std::collections::HashMap::new()), capacity }
+    }
+
+    fn get(&self, tile: &Tile) -> Option<Arc<TileLevels>> {
+        self.tiles.lock().expect("not poisoned").get(tile).cloned()
+    }
+
+    fn put(&self, tile: Tile, levels: Arc<TileLevels>) {
+        let mut tiles = self.tiles.lock().expect("not poisoned");
+        if tiles.len() >= self.capacity {
+            tiles.clear();
+        }
+        tiles.insert(tile, levels);
+    }
 }
 
 /// Tiles kept by one reader.
@@ -428,28 +469,43 @@ const READER_CACHE_TILES: usize = 16;
 
 impl TileReader {
     pub fn new(storage: Arc<dyn Storage>, size: u64) -> TileReader {
-        TileReader { storage, size, cache: Vec::new() }
+        TileReader { storage, size, cache: Vec::new(), shared: None }
+    }
+
+    /// A reader that also uses (and fills) a cache shared with other readers of the same log.
+    pub fn with_cache(storage: Arc<dyn Storage>, size: u64, shared: Arc<TileCache>) -> TileReader {
+        TileReader { storage, size, cache: Vec::new(), shared: Some(shared) }
     }
 
     pub fn size(&self) -> u64 {
         self.size
     }
 
-    fn tile_hashes(&mut self, tile: Tile) -> Result<Arc<Vec<Hash>>, LogError> {
-        if let Some((_, hashes)) = self.cache.iter().find(|(t, _)| *t == tile) {
-            return Ok(hashes.clone());
+    fn tile_levels(&mut self, tile: Tile) -> Result<Arc<TileLevels>, LogError> {
+        if let Some((_, levels)) = self.cache.iter().find(|(t, _)| *t == tile) {
+            return Ok(levels.clone());
         }
-        let bytes = self
-            .storage
-            .read(&tile.path())
-            .map_err(io_err(format!("reading {}", tile.path())))?
-            .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))?;
-        let hashes = Arc::new(tile::decode_hashes(&bytes, tile.width).map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?);
+        let levels = match self.shared.as_ref().and_then(|shared| shared.get(&tile)) {
+            Some(levels) => levels,
+            None => {
+                let bytes = self
+                    .storage
+                    .read(&tile.path())
+                    .map_err(io_err(format!("reading {}", tile.path())))?
+                    .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))?;
+                let hashes = tile::decode_hashes(&bytes, tile.width).map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
+                let levels = Arc::new(tile_levels(hashes));
+                if let Some(shared) = &self.shared {
+                    shared.put(tile, levels.clone());
+                }
+                levels
+            }
+        };
         if self.cache.len() >= READER_CACHE_TILES {
             self.cache.remove(0);
         }
-        self.cache.push((tile, hashes.clone()));
-        Ok(hashes)
+        self.cache.push((tile, levels.clone()));
+        Ok(levels)
     }
 
     /// The entries of bundle `index` as of this tree size.
@@ -488,8 +544,9 @@ impl NodeSource for TileReader {
         let last = first + count - 1;
         let tile = tile::tile_for(tile_level, last, self.size)
             .ok_or_else(|| LogError::Corrupt(format!("node ({level}, {index}) is not in a tree of size {}", self.size)))?;
-        let hashes = self.tile_hashes(tile)?;
+        let levels = self.tile_levels(tile)?;
         let offset = (first % TILE_WIDTH) as usize;
-        Ok(perfect_root(&hashes[offset..offset + count as usize]))
+        debug_assert!(offset + count as usize <= levels[0].len());
+        Ok(levels[height as usize][offset >> height])
     }
 }
