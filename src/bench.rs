@@ -12,7 +12,8 @@ use saksi_tlog::{DirStorage, Log, Storage};
 /// commit, and prints entries/s, MB/s and the time per commit.
 pub fn log_append(dir: &Path, entries: u64, entry_bytes: usize, batch: usize) -> Result<()> {
     let _ = std::fs::remove_dir_all(dir);
-    let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&dir.join("log")).context("opening the bench log")?);
+    let storage: Arc<dyn Storage> =
+        Arc::new(DirStorage::open(&dir.join("log")).context("opening the bench log")?);
     let signer = Signer::generate("bench.saksi.invalid/log", TYPE_ED25519)?;
     let mut log = Log::open(storage, signer)?;
     // Distinct entries so that nothing could be deduplicated or cached.
@@ -26,7 +27,8 @@ pub fn log_append(dir: &Path, entries: u64, entry_bytes: usize, batch: usize) ->
     for e in &sample {
         std::hint::black_box(saksi_tlog::leaf_hash(e));
     }
-    let hash_rate = (sample.len() * entry_bytes) as f64 / hash_started.elapsed().as_secs_f64() / 1e6;
+    let hash_rate =
+        (sample.len() * entry_bytes) as f64 / hash_started.elapsed().as_secs_f64() / 1e6;
     // Only the appends are timed, not making the entries.
     let mut seconds = 0.0;
     let mut commits = 0u64;
@@ -47,7 +49,11 @@ pub fn log_append(dir: &Path, entries: u64, entry_bytes: usize, batch: usize) ->
         (entries as f64 * entry_bytes as f64) / seconds / 1e6,
         seconds * 1e3 / commits as f64);
     println!("  SHA-256 leaf hashing alone: {hash_rate:.0} MB/s (sha2 0.10)");
-    println!("  final checkpoint: size {}, root {}", log.size(), log.published().checkpoint.root);
+    println!(
+        "  final checkpoint: size {}, root {}",
+        log.size(),
+        log.published().checkpoint.root
+    );
     Ok(())
 }
 
@@ -61,17 +67,29 @@ impl Connection {
     fn open(host: &str) -> Result<Connection> {
         let stream = std::net::TcpStream::connect(host)?;
         stream.set_nodelay(true)?;
-        Ok(Connection { stream: std::io::BufReader::new(stream), host: host.to_string() })
+        Ok(Connection {
+            stream: std::io::BufReader::new(stream),
+            host: host.to_string(),
+        })
     }
 
     fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Result<u16> {
         use std::io::{BufRead, Read, Write};
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n", self.host, body.len()).into_bytes();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        )
+        .into_bytes();
         head.extend_from_slice(body);
         self.stream.get_mut().write_all(&head)?;
         let mut line = String::new();
         self.stream.read_line(&mut line)?;
-        let status: u16 = line.split_whitespace().nth(1).context("no status")?.parse()?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .context("no status")?
+            .parse()?;
         let mut length = 0usize;
         loop {
             line.clear();
@@ -101,7 +119,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Posts `requests` forms from `forms` (one signed form per line) with `concurrency` keep-alive
 /// clients; prints submissions/s and latency percentiles. Durability is on: every 201 is fsynced.
-pub fn http_submit(host: &str, forms: &Path, skip: usize, requests: usize, concurrency: usize) -> Result<()> {
+pub fn http_submit(
+    host: &str,
+    forms: &Path,
+    skip: usize,
+    requests: usize,
+    concurrency: usize,
+) -> Result<()> {
     let text = std::fs::read_to_string(forms)?;
     let lines: Vec<&str> = text.lines().skip(skip).take(requests).collect();
     let per = lines.len().div_ceil(concurrency.max(1));
@@ -115,14 +139,19 @@ pub fn http_submit(host: &str, forms: &Path, skip: usize, requests: usize, concu
                     let mut out = Vec::with_capacity(part.len());
                     for line in part {
                         let t = Instant::now();
-                        let status = connection.request("POST", "/api/v1/forms", line.as_bytes())?;
+                        let status =
+                            connection.request("POST", "/api/v1/forms", line.as_bytes())?;
                         out.push((status, t.elapsed().as_secs_f64() * 1e3));
                     }
                     Ok(out)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("client thread")).collect::<Result<Vec<_>>>().map(|v| v.concat())
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect::<Result<Vec<_>>>()
+            .map(|v| v.concat())
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let mut latencies: Vec<f64> = results.iter().map(|r| r.1).collect();
@@ -143,7 +172,12 @@ pub fn http_submit(host: &str, forms: &Path, skip: usize, requests: usize, concu
 }
 
 /// GETs region pages (`codes`, round robin) with `concurrency` keep-alive clients.
-pub fn http_regions(host: &str, codes: &[String], requests: usize, concurrency: usize) -> Result<()> {
+pub fn http_regions(
+    host: &str,
+    codes: &[String],
+    requests: usize,
+    concurrency: usize,
+) -> Result<()> {
     let per = requests.div_ceil(concurrency.max(1));
     let started = Instant::now();
     let results: Vec<(u16, f64)> = std::thread::scope(|scope| {
@@ -154,7 +188,11 @@ pub fn http_regions(host: &str, codes: &[String], requests: usize, concurrency: 
                     let mut out = Vec::with_capacity(per);
                     for i in 0..per {
                         let code = &codes[(c * per + i) % codes.len()];
-                        let path = if code.is_empty() { "/api/v1/regions".to_string() } else { format!("/api/v1/regions/{code}") };
+                        let path = if code.is_empty() {
+                            "/api/v1/regions".to_string()
+                        } else {
+                            format!("/api/v1/regions/{code}")
+                        };
                         let t = Instant::now();
                         let status = connection.request("GET", &path, b"")?;
                         out.push((status, t.elapsed().as_secs_f64() * 1e3));
@@ -163,7 +201,11 @@ pub fn http_regions(host: &str, codes: &[String], requests: usize, concurrency: 
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("client thread")).collect::<Result<Vec<_>>>().map(|v| v.concat())
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect::<Result<Vec<_>>>()
+            .map(|v| v.concat())
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let mut latencies: Vec<f64> = results.iter().map(|r| r.1).collect();
@@ -192,18 +234,32 @@ pub fn signatures(forms: &Path) -> Result<()> {
             .chunks(per)
             .map(|part| {
                 scope.spawn(move || {
-                    let forms: Vec<saksi_election::SignedForm> = part.iter().filter_map(|l| saksi_election::SignedForm::decode(l.as_bytes()).ok()).collect();
-                    let messages: Vec<Vec<u8>> = forms.iter().map(|f| f.form.signed_message()).collect();
+                    let forms: Vec<saksi_election::SignedForm> = part
+                        .iter()
+                        .filter_map(|l| saksi_election::SignedForm::decode(l.as_bytes()).ok())
+                        .collect();
+                    let messages: Vec<Vec<u8>> =
+                        forms.iter().map(|f| f.form.signed_message()).collect();
                     let items: Vec<saksi_election::sign::BatchItem> = forms
                         .iter()
                         .zip(&messages)
-                        .map(|(f, m)| saksi_election::sign::BatchItem { key: f.form.signer, message: m, signature: f.signature })
+                        .map(|(f, m)| saksi_election::sign::BatchItem {
+                            key: f.form.signer,
+                            message: m,
+                            signature: f.signature,
+                        })
                         .collect();
-                    saksi_election::sign::verify_batch(&items).into_iter().filter(|ok| *ok).count()
+                    saksi_election::sign::verify_batch(&items)
+                        .into_iter()
+                        .filter(|ok| *ok)
+                        .count()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("verifier thread")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("verifier thread"))
+            .sum()
     });
     let seconds = started.elapsed().as_secs_f64();
     println!("signature floor: {} forms decoded and batch-verified on {workers} cores in {seconds:.2}s ({:.0} forms/s), {valid} valid", lines.len(), lines.len() as f64 / seconds);

@@ -38,14 +38,23 @@ impl Report {
         } else {
             self.rejected += 1;
             if self.examples.len() < keep_examples {
-                let findings = verdict.findings.iter().filter(|f| f.severity() == rules::Severity::Reject).cloned().collect();
+                let findings = verdict
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity() == rules::Severity::Reject)
+                    .cloned()
+                    .collect();
                 self.examples.push((line, tps.to_string(), findings));
             }
         }
         if !verdict.warning_codes().is_empty() {
             self.with_warnings += 1;
         }
-        for code in verdict.rejecting_codes().into_iter().chain(verdict.warning_codes()) {
+        for code in verdict
+            .rejecting_codes()
+            .into_iter()
+            .chain(verdict.warning_codes())
+        {
             *self.by_rule.entry(code).or_default() += 1;
         }
     }
@@ -60,8 +69,17 @@ impl Report {
         if self.malformed > 0 {
             writeln!(out, "  malformed     {:>9}", self.malformed)?;
         }
-        writeln!(out, "  with warnings {:>9}  (warnings never reject)", self.with_warnings)?;
-        writeln!(out, "rulebook {} (sha256 {})", rules::RULEBOOK_VERSION, &rules::digest()[..16])?;
+        writeln!(
+            out,
+            "  with warnings {:>9}  (warnings never reject)",
+            self.with_warnings
+        )?;
+        writeln!(
+            out,
+            "rulebook {} (sha256 {})",
+            rules::RULEBOOK_VERSION,
+            &rules::digest()[..16]
+        )?;
         if !self.by_rule.is_empty() {
             writeln!(out, "\n{:<24} {:>9}  rule", "code", "forms")?;
             for rule in rules::RULES {
@@ -85,7 +103,8 @@ impl Report {
 }
 
 fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
@@ -118,7 +137,9 @@ pub fn check_forms(
         let mut text = String::new();
         while chunk.len() < CHUNK_LINES {
             text.clear();
-            let n = reader.read_line(&mut text).with_context(|| format!("reading {}", path.display()))?;
+            let n = reader
+                .read_line(&mut text)
+                .with_context(|| format!("reading {}", path.display()))?;
             if n == 0 {
                 break;
             }
@@ -132,7 +153,10 @@ pub fn check_forms(
         if chunk.is_empty() {
             break;
         }
-        let lines: Vec<(usize, &[u8])> = chunk.iter().map(|(n, text)| (*n, text.as_bytes())).collect();
+        let lines: Vec<(usize, &[u8])> = chunk
+            .iter()
+            .map(|(n, text)| (*n, text.as_bytes()))
+            .collect();
         for (&(line, _), outcome) in lines.iter().zip(checker.check(&lines)) {
             report.lines += 1;
             match outcome {
@@ -149,8 +173,16 @@ pub fn check_forms(
                     let tps = form.form.tps;
                     report.record(line, tps, &verdict, keep_examples);
                     if let Some(out) = verdicts_out.as_deref_mut() {
-                        let word = if verdict.accepted() { "accept" } else { "reject" };
-                        writeln!(out, "{line},{tps},{word},{}", verdict.rejecting_codes().join(";"))?;
+                        let word = if verdict.accepted() {
+                            "accept"
+                        } else {
+                            "reject"
+                        };
+                        writeln!(
+                            out,
+                            "{line},{tps},{word},{}",
+                            verdict.rejecting_codes().join(";")
+                        )?;
                     }
                 }
             }
@@ -188,8 +220,12 @@ pub fn check_sirekap(
     for path in paths {
         let reader = open_maybe_gz(path)?;
         let mut lines = reader.lines();
-        let header = lines.next().context("empty file")?.with_context(|| format!("reading {}", path.display()))?;
-        let columns = SirekapColumns::from_header(&header).with_context(|| format!("{}", path.display()))?;
+        let header = lines
+            .next()
+            .context("empty file")?
+            .with_context(|| format!("reading {}", path.display()))?;
+        let columns =
+            SirekapColumns::from_header(&header).with_context(|| format!("{}", path.display()))?;
         for (index, line) in lines.enumerate() {
             let line = line.with_context(|| format!("reading {}", path.display()))?;
             let number = index + 2;
@@ -201,7 +237,9 @@ pub fn check_sirekap(
                 Err(e) => {
                     report.malformed += 1;
                     if report.malformed_examples.len() < keep_examples {
-                        report.malformed_examples.push((number, format!("{}: {e}", path.display())));
+                        report
+                            .malformed_examples
+                            .push((number, format!("{}: {e}", path.display())));
                     }
                 }
                 Ok(SirekapRow::NotReported(tps)) => {
@@ -212,14 +250,26 @@ pub fn check_sirekap(
                 }
                 Ok(SirekapRow::Reported(sheet)) => {
                     let facts = match registry {
-                        Some(registry) => registry.tps(sheet.tps).map(|t| TpsFacts { kind: t.kind, dpt: t.dpt }),
+                        Some(registry) => registry.tps(sheet.tps).map(|t| TpsFacts {
+                            kind: t.kind,
+                            dpt: t.dpt,
+                        }),
                         None => Some(facts_from_code(sheet.tps)),
                     };
                     let verdict = check_sheet(&sheet, facts, election);
                     report.record(number, sheet.tps, &verdict, keep_examples);
                     if let Some(out) = verdicts_out.as_deref_mut() {
-                        let word = if verdict.accepted() { "accept" } else { "reject" };
-                        writeln!(out, "{},{word},{}", sheet.tps, verdict.rejecting_codes().join(";"))?;
+                        let word = if verdict.accepted() {
+                            "accept"
+                        } else {
+                            "reject"
+                        };
+                        writeln!(
+                            out,
+                            "{},{word},{}",
+                            sheet.tps,
+                            verdict.rejecting_codes().join(";")
+                        )?;
                     }
                 }
             }

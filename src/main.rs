@@ -25,7 +25,11 @@ const EXIT_REJECTIONS: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "saksi", version, about = "saksi (\"witness\"): election recapitulation that nobody can change unseen")]
+#[command(
+    name = "saksi",
+    version,
+    about = "saksi (\"witness\"): election recapitulation that nobody can change unseen"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -303,16 +307,42 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Gen { out, tps, seed, fault_rate } => {
-            generate(&out, &saksi_gen::Config { tps, seed, fault_rate })?;
+        Command::Gen {
+            out,
+            tps,
+            seed,
+            fault_rate,
+        } => {
+            generate(
+                &out,
+                &saksi_gen::Config {
+                    tps,
+                    seed,
+                    fault_rate,
+                },
+            )?;
             Ok(EXIT_OK)
         }
-        Command::Demo { data, tps, addr, no_serve } => demo(&data, tps, addr, no_serve),
-        Command::Init { data, gen, kpu_registry, origin } => {
+        Command::Demo {
+            data,
+            tps,
+            addr,
+            no_serve,
+        } => demo(&data, tps, addr, no_serve),
+        Command::Init {
+            data,
+            gen,
+            kpu_registry,
+            origin,
+        } => {
             ops::init(&data, gen.as_deref(), kpu_registry.as_deref(), &origin)?;
             Ok(EXIT_OK)
         }
-        Command::Import { data, file, sirekap } => {
+        Command::Import {
+            data,
+            file,
+            sirekap,
+        } => {
             let started = Instant::now();
             let mut engine = saksi_recap::Engine::open(&data)?;
             let summary = match file {
@@ -325,24 +355,47 @@ fn run(cli: Cli) -> Result<u8> {
             println!("imported in {:.1}s", started.elapsed().as_secs_f64());
             Ok(EXIT_OK)
         }
-        Command::Serve { data, addr, rate_limit, request_timeout } => {
+        Command::Serve {
+            data,
+            addr,
+            rate_limit,
+            request_timeout,
+        } => {
             let started = Instant::now();
             let engine = saksi_recap::Engine::open(&data)?;
-            println!("state rebuilt from the log in {:.1}s", started.elapsed().as_secs_f64());
-            let limits = saksi_server::Limits { requests_per_second: rate_limit, request_timeout: std::time::Duration::from_secs(request_timeout) };
+            println!(
+                "state rebuilt from the log in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            let limits = saksi_server::Limits {
+                requests_per_second: rate_limit,
+                request_timeout: std::time::Duration::from_secs(request_timeout),
+            };
             serve(engine, addr, limits)?;
             Ok(EXIT_OK)
         }
-        Command::Submit { url, form, key, gen } => {
+        Command::Submit {
+            url,
+            form,
+            key,
+            gen,
+        } => {
             let key = match (key, gen) {
                 (Some(path), None) => ops::read_key(&path)?,
                 (None, Some(dir)) => {
                     let text = std::fs::read(&form)?;
                     let value: serde_json::Value = serde_json::from_slice(&text)?;
-                    let tps = value.get("form").unwrap_or(&value)["tps"].as_str().context("the form has no tps")?.to_string();
-                    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("truth.json"))?)?;
+                    let tps = value.get("form").unwrap_or(&value)["tps"]
+                        .as_str()
+                        .context("the form has no tps")?
+                        .to_string();
+                    let truth: serde_json::Value =
+                        serde_json::from_slice(&std::fs::read(dir.join("truth.json"))?)?;
                     let seed = truth["seed"].as_u64().context("truth.json has no seed")?;
-                    saksi_gen::officer_key(seed, saksi_election::Code::parse(&tps).map_err(|e| anyhow::anyhow!("{e}"))?)
+                    saksi_gen::officer_key(
+                        seed,
+                        saksi_election::Code::parse(&tps).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    )
                 }
                 _ => bail!("give --key FILE or --gen DIR"),
             };
@@ -350,7 +403,8 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Enroll { data, code, key } => {
             let code = saksi_election::Code::parse(&code).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let key = saksi_election::sign::PublicKey::from_base64(&key).map_err(|e| anyhow::anyhow!("key: {e}"))?;
+            let key = saksi_election::sign::PublicKey::from_base64(&key)
+                .map_err(|e| anyhow::anyhow!("key: {e}"))?;
             let mut part = saksi_recap::entry::RegistryPart::default();
             if code.level() == saksi_election::Level::Tps {
                 part.enrollments.push((code, key));
@@ -362,47 +416,102 @@ fn run(cli: Cli) -> Result<u8> {
             println!("enrolled {key} for {code}: log entry {index}");
             Ok(EXIT_OK)
         }
-        Command::Verify { url, dir, api, vkey, state } => verify::run(dir.as_deref(), url.as_deref(), api.as_deref(), &vkey, state.as_deref()),
+        Command::Verify {
+            url,
+            dir,
+            api,
+            vkey,
+            state,
+        } => verify::run(
+            dir.as_deref(),
+            url.as_deref(),
+            api.as_deref(),
+            &vkey,
+            state.as_deref(),
+        ),
         Command::Mirror { url, dir, vkey } => verify::mirror(&url, &dir, &vkey),
-        Command::Witness { data, name, log_vkeys, addr } => {
+        Command::Witness {
+            data,
+            name,
+            log_vkeys,
+            addr,
+        } => {
             std::fs::create_dir_all(&data)?;
             let key_path = data.join("witness.key");
             let signer = match std::fs::read_to_string(&key_path) {
-                Ok(text) => saksi_tlog::note::Signer::parse(text.trim()).map_err(|e| anyhow::anyhow!("{e}"))?,
+                Ok(text) => saksi_tlog::note::Signer::parse(text.trim())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
                 Err(_) => {
                     use std::os::unix::fs::OpenOptionsExt;
-                    let signer = saksi_tlog::note::Signer::generate(&name, saksi_tlog::note::TYPE_COSIGNATURE_V1).map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&key_path)?;
+                    let signer = saksi_tlog::note::Signer::generate(
+                        &name,
+                        saksi_tlog::note::TYPE_COSIGNATURE_V1,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&key_path)?;
                     writeln!(file, "{}", signer.encode())?;
                     file.sync_all()?;
                     signer
                 }
             };
-            let logs = log_vkeys.iter().map(|v| verify::read_vkey(v)).collect::<Result<Vec<_>>>()?;
+            let logs = log_vkeys
+                .iter()
+                .map(|v| verify::read_vkey(v))
+                .collect::<Result<Vec<_>>>()?;
             let storage = saksi_tlog::DirStorage::open(&data.join("state"))?;
-            let witness = saksi_tlog::witness::Witness::new(signer, logs, Box::new(storage)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let witness = saksi_tlog::witness::Witness::new(signer, logs, Box::new(storage))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("witness vkey: {}", witness.verifier().encode());
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(saksi_server::serve_witness(std::sync::Arc::new(witness), addr, |bound| {
-                println!("witness listening on http://{bound}/add-checkpoint");
-            }))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(saksi_server::serve_witness(
+                std::sync::Arc::new(witness),
+                addr,
+                |bound| {
+                    println!("witness listening on http://{bound}/add-checkpoint");
+                },
+            ))?;
             Ok(EXIT_OK)
         }
-        Command::Witnesses { data, quorum, witnesses } => {
+        Command::Witnesses {
+            data,
+            quorum,
+            witnesses,
+        } => {
             let witnesses = witnesses
                 .iter()
-                .map(|w| w.rsplit_once('@').map(|(v, u)| (v.to_string(), u.to_string())).context("--witness takes VKEY@URL"))
+                .map(|w| {
+                    w.rsplit_once('@')
+                        .map(|(v, u)| (v.to_string(), u.to_string()))
+                        .context("--witness takes VKEY@URL")
+                })
                 .collect::<Result<Vec<_>>>()?;
             let mut engine = saksi_recap::Engine::open(&data)?;
             let n = witnesses.len();
-            let index = engine.change_witness_policy(&data, saksi_recap::entry::WitnessPolicy { quorum, witnesses })?;
+            let index = engine.change_witness_policy(
+                &data,
+                saksi_recap::entry::WitnessPolicy { quorum, witnesses },
+            )?;
             println!("witness policy {quorum} of {n}: log entry {index}");
             if let Some(problem) = &engine.witness_problem {
                 println!("not yet published: {problem}");
             }
             Ok(EXIT_OK)
         }
-        Command::Audit { what: AuditTarget::Recap { data, dir, vkey, json } } => match (data, dir, vkey) {
+        Command::Audit {
+            what:
+                AuditTarget::Recap {
+                    data,
+                    dir,
+                    vkey,
+                    json,
+                },
+        } => match (data, dir, vkey) {
             (Some(data), None, _) => {
                 let engine = saksi_recap::Engine::open(&data)?;
                 let shared = engine.shared();
@@ -412,7 +521,8 @@ fn run(cli: Cli) -> Result<u8> {
             (None, Some(dir), Some(vkey)) => {
                 let key = verify::read_vkey(&vkey)?;
                 let storage = saksi_tlog::ReadOnlyDir::new(&dir);
-                let verified = saksi_recap::verify::verify(&storage, &key, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("could not read the log: {e}"))?;
+                let verified = saksi_recap::verify::verify(&storage, &key, &mut |_, _| {})
+                    .map_err(|e| anyhow::anyhow!("could not read the log: {e}"))?;
                 if !verified.problems.is_empty() {
                     bail!("the log does not verify ({} problems; run saksi verify); refusing to audit it", verified.problems.len());
                 }
@@ -424,59 +534,122 @@ fn run(cli: Cli) -> Result<u8> {
             ops::keygen(&out)?;
             Ok(EXIT_OK)
         }
-        Command::Check { file, registry, sirekap, kpu_registry, verdicts, show } => {
+        Command::Check {
+            file,
+            registry,
+            sirekap,
+            kpu_registry,
+            verdicts,
+            show,
+        } => {
             let election = Election::pemilu_2024();
             let mut verdicts_file = match &verdicts {
                 Some(path) => Some(std::io::BufWriter::new(
-                    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
                 )),
                 None => None,
             };
             let verdicts_out = verdicts_file.as_mut().map(|w| w as &mut dyn Write);
             let report = if let Some(file) = file {
-                let registry_dir = registry.unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("registry"));
-                let registry = Registry::load_dir(&registry_dir)
-                    .with_context(|| format!("cannot load the registry in {}", registry_dir.display()))?;
+                let registry_dir = registry
+                    .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("registry"));
+                let registry = Registry::load_dir(&registry_dir).with_context(|| {
+                    format!("cannot load the registry in {}", registry_dir.display())
+                })?;
                 let started = Instant::now();
                 let report = check::check_forms(&file, &registry, &election, verdicts_out, show)?;
-                report.print(&mut std::io::stdout().lock(), &format!("{}", file.display()))?;
+                report.print(
+                    &mut std::io::stdout().lock(),
+                    &format!("{}", file.display()),
+                )?;
                 println!("checked in {:.1}s", started.elapsed().as_secs_f64());
                 report
             } else {
                 let registry = match kpu_registry {
                     Some(path) => {
                         let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-                            std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?,
+                            std::fs::File::open(&path)
+                                .with_context(|| format!("cannot open {}", path.display()))?,
                         ));
-                        Some(Registry::from_kpu_wilayah(reader, &path.display().to_string())?)
+                        Some(Registry::from_kpu_wilayah(
+                            reader,
+                            &path.display().to_string(),
+                        )?)
                     }
                     None => None,
                 };
-                let report = check::check_sirekap(&sirekap, registry.as_ref(), &election, verdicts_out, show)?;
-                report.print(&mut std::io::stdout().lock(), &format!("Sirekap ({} files)", sirekap.len()))?;
+                let report = check::check_sirekap(
+                    &sirekap,
+                    registry.as_ref(),
+                    &election,
+                    verdicts_out,
+                    show,
+                )?;
+                report.print(
+                    &mut std::io::stdout().lock(),
+                    &format!("Sirekap ({} files)", sirekap.len()),
+                )?;
                 report
             };
             if let Some(mut file) = verdicts_file {
                 file.flush()?;
             }
-            Ok(if report.rejected + report.malformed > 0 { EXIT_REJECTIONS } else { EXIT_OK })
+            Ok(if report.rejected + report.malformed > 0 {
+                EXIT_REJECTIONS
+            } else {
+                EXIT_OK
+            })
         }
-        Command::Bench { target: BenchTarget::Log { dir, entries, entry_bytes, batch } } => {
+        Command::Bench {
+            target:
+                BenchTarget::Log {
+                    dir,
+                    entries,
+                    entry_bytes,
+                    batch,
+                },
+        } => {
             bench::log_append(&dir, entries, entry_bytes, batch)?;
             Ok(EXIT_OK)
         }
-        Command::Bench { target: BenchTarget::Signatures { forms } } => {
+        Command::Bench {
+            target: BenchTarget::Signatures { forms },
+        } => {
             bench::signatures(&forms)?;
             Ok(EXIT_OK)
         }
-        Command::Bench { target: BenchTarget::Submit { host, forms, skip, requests, concurrency } } => {
+        Command::Bench {
+            target:
+                BenchTarget::Submit {
+                    host,
+                    forms,
+                    skip,
+                    requests,
+                    concurrency,
+                },
+        } => {
             bench::http_submit(&host, &forms, skip, requests, concurrency)?;
             Ok(EXIT_OK)
         }
-        Command::Bench { target: BenchTarget::Regions { host, registry, requests, concurrency } } => {
+        Command::Bench {
+            target:
+                BenchTarget::Regions {
+                    host,
+                    registry,
+                    requests,
+                    concurrency,
+                },
+        } => {
             let text = std::fs::read_to_string(registry.join("regions.csv"))?;
             // Provinces, regencies and districts: the pages a dashboard asks for; plus the nation.
-            let mut codes: Vec<String> = text.lines().skip(1).filter_map(|l| l.split(',').next()).filter(|c| c.len() <= 6).map(String::from).collect();
+            let mut codes: Vec<String> = text
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split(',').next())
+                .filter(|c| c.len() <= 6)
+                .map(String::from)
+                .collect();
             codes.push(String::new());
             bench::http_regions(&host, &codes, requests, concurrency)?;
             Ok(EXIT_OK)
@@ -487,9 +660,18 @@ fn run(cli: Cli) -> Result<u8> {
                 out.write_all(&rules::rulebook_json())?;
                 writeln!(out)?;
             } else {
-                writeln!(out, "{} (sha256 {})\n", rules::RULEBOOK_VERSION, rules::digest())?;
+                writeln!(
+                    out,
+                    "{} (sha256 {})\n",
+                    rules::RULEBOOK_VERSION,
+                    rules::digest()
+                )?;
                 for rule in rules::RULES {
-                    writeln!(out, "{:<24} {:?}  [{}]", rule.code, rule.severity, rule.fields)?;
+                    writeln!(
+                        out,
+                        "{:<24} {:?}  [{}]",
+                        rule.code, rule.severity, rule.fields
+                    )?;
                     writeln!(out, "    en: {}", rule.en)?;
                     writeln!(out, "    id: {}", rule.id)?;
                 }
@@ -525,8 +707,14 @@ fn generate(out: &Path, config: &saksi_gen::Config) -> Result<saksi_gen::Summary
     Ok(summary)
 }
 
-fn serve(engine: saksi_recap::Engine, addr: std::net::SocketAddr, limits: saksi_server::Limits) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+fn serve(
+    engine: saksi_recap::Engine,
+    addr: std::net::SocketAddr,
+    limits: saksi_server::Limits,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let app = saksi_server::app_with_limits(engine, limits);
     runtime.block_on(saksi_server::serve(app, addr, |bound| {
         println!("serving on http://{bound}/  (API: /api/v1/openapi.json, log: /log/checkpoint)");
@@ -549,7 +737,13 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         }
         let _ = std::fs::remove_dir_all(data);
         println!("[1/3] generating a synthetic election of {tps} TPS on the real region hierarchy");
-        generate(&election, &saksi_gen::Config { tps, ..Default::default() })?;
+        generate(
+            &election,
+            &saksi_gen::Config {
+                tps,
+                ..Default::default()
+            },
+        )?;
         println!("[2/3] creating the log: genesis, rulebook and registry entries");
         let step = Instant::now();
         let mut engine = ops::init(&server, Some(&election), None, "saksi.local/demo")?;
@@ -559,15 +753,25 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         let summary = ops::import_forms(&mut engine, &election.join("forms.ndjson"))?;
         summary.print();
         let recaps = ops::import_recaps(&mut engine, &election.join("recap.ndjson"))?;
-        println!("recapitulation forms: {} logged ({} accepted, {} rejected)", recaps.logged, recaps.accepted, recaps.rejected);
+        println!(
+            "recapitulation forms: {} logged ({} accepted, {} rejected)",
+            recaps.logged, recaps.accepted, recaps.rejected
+        );
         ops::print_totals(&engine);
         println!("      ingested in {:.1}s", step.elapsed().as_secs_f64());
         engine
     } else {
-        println!("reusing the election in {} and its log in {}", election.display(), server.display());
+        println!(
+            "reusing the election in {} and its log in {}",
+            election.display(),
+            server.display()
+        );
         let step = Instant::now();
         let engine = saksi_recap::Engine::open(&server)?;
-        println!("state rebuilt from the log in {:.1}s", step.elapsed().as_secs_f64());
+        println!(
+            "state rebuilt from the log in {:.1}s",
+            step.elapsed().as_secs_f64()
+        );
         engine
     };
     println!("ready in {:.1}s", started.elapsed().as_secs_f64());

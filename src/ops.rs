@@ -19,13 +19,20 @@ use crate::progress::Progress;
 /// Lines decoded, verified and committed together during an import.
 const IMPORT_CHUNK: usize = 32 * 1024;
 
-pub fn init(data: &Path, gen: Option<&Path>, kpu_registry: Option<&Path>, origin: &str) -> Result<Engine> {
+pub fn init(
+    data: &Path,
+    gen: Option<&Path>,
+    kpu_registry: Option<&Path>,
+    origin: &str,
+) -> Result<Engine> {
     let started = Instant::now();
     let registry = match (gen, kpu_registry) {
-        (Some(dir), None) => Registry::load_dir(&dir.join("registry")).with_context(|| format!("loading {}/registry", dir.display()))?,
+        (Some(dir), None) => Registry::load_dir(&dir.join("registry"))
+            .with_context(|| format!("loading {}/registry", dir.display()))?,
         (None, Some(file)) => {
             let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-                std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
             ));
             Registry::from_kpu_wilayah(reader, &file.display().to_string())?
         }
@@ -42,7 +49,11 @@ pub fn init(data: &Path, gen: Option<&Path>, kpu_registry: Option<&Path>, origin
         registry.all_tps().len(),
         published.checkpoint.size
     );
-    println!("log verifier key ({}): {}", saksi_recap::engine::vkey_path(data).display(), shared.vkey);
+    println!(
+        "log verifier key ({}): {}",
+        saksi_recap::engine::vkey_path(data).display(),
+        shared.vkey
+    );
     drop(published);
     Ok(engine)
 }
@@ -95,14 +106,34 @@ fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static str>> 
             .chunks(per)
             .map(|part| {
                 scope.spawn(move || {
-                    let decoded: Vec<Result<SignedForm, &'static str>> =
-                        part.iter().map(|l| SignedForm::decode(l.as_bytes()).map_err(|_| "MALFORMED")).collect();
-                    let messages: Vec<Vec<u8>> = decoded.iter().map(|d| d.as_ref().map(|f| f.form.signed_message()).unwrap_or_default()).collect();
+                    let decoded: Vec<Result<SignedForm, &'static str>> = part
+                        .iter()
+                        .map(|l| SignedForm::decode(l.as_bytes()).map_err(|_| "MALFORMED"))
+                        .collect();
+                    let messages: Vec<Vec<u8>> = decoded
+                        .iter()
+                        .map(|d| {
+                            d.as_ref()
+                                .map(|f| f.form.signed_message())
+                                .unwrap_or_default()
+                        })
+                        .collect();
                     let (positions, items): (Vec<usize>, Vec<BatchItem>) = decoded
                         .iter()
                         .zip(&messages)
                         .enumerate()
-                        .filter_map(|(i, (d, m))| d.as_ref().ok().map(|f| (i, BatchItem { key: f.form.signer, message: m, signature: f.signature })))
+                        .filter_map(|(i, (d, m))| {
+                            d.as_ref().ok().map(|f| {
+                                (
+                                    i,
+                                    BatchItem {
+                                        key: f.form.signer,
+                                        message: m,
+                                        signature: f.signature,
+                                    },
+                                )
+                            })
+                        })
                         .unzip();
                     let verdicts = sign::verify_batch(&items);
                     let mut out = decoded;
@@ -115,14 +146,18 @@ fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static str>> 
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("a verifier thread panicked")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a verifier thread panicked"))
+            .collect()
     })
 }
 
 /// Imports recapitulation forms (D.Hasil), one signed form per line.
 pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
     use saksi_election::recap::SignedRecap;
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut summary = ImportSummary::default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
     for chunk in lines.chunks(4096) {
@@ -131,14 +166,23 @@ pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> 
         for line in chunk {
             match SignedRecap::decode(line.as_bytes()) {
                 Ok(form) if form.signature_valid() => forms.push(form),
-                Ok(_) => *summary.refused.entry("SIGNATURE_INVALID".into()).or_default() += 1,
+                Ok(_) => {
+                    *summary
+                        .refused
+                        .entry("SIGNATURE_INVALID".into())
+                        .or_default() += 1
+                }
                 Err(_) => *summary.refused.entry("MALFORMED".into()).or_default() += 1,
             }
         }
         for outcome in engine.ingest_recaps(forms)? {
             match outcome {
-                IngestOutcome::Refused { code, .. } => *summary.refused.entry(code.to_string()).or_default() += 1,
-                IngestOutcome::Logged { duplicate: true, .. } => summary.duplicates += 1,
+                IngestOutcome::Refused { code, .. } => {
+                    *summary.refused.entry(code.to_string()).or_default() += 1
+                }
+                IngestOutcome::Logged {
+                    duplicate: true, ..
+                } => summary.duplicates += 1,
                 IngestOutcome::Logged { verdict, .. } => {
                     summary.logged += 1;
                     if verdict.accepted {
@@ -158,7 +202,9 @@ pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> 
 
 /// Whether a file holds recapitulation forms (by its first line's format).
 pub fn is_recap_file(file: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(file) else { return false };
+    let Ok(f) = std::fs::File::open(file) else {
+        return false;
+    };
     let mut first = String::new();
     let _ = std::io::BufReader::new(f).read_line(&mut first);
     first.contains("\"format\":\"saksi/d-hasil/v1\"")
@@ -170,7 +216,10 @@ pub fn audit_recap(state: &saksi_recap::State, json: bool) -> Result<u8> {
     let (found, coverage) = saksi_recap::inflation::discrepancies(state);
     let seconds = started.elapsed().as_secs_f64();
     if json {
-        let items: Vec<serde_json::Value> = found.iter().map(saksi_recap::inflation::discrepancy_json).collect();
+        let items: Vec<serde_json::Value> = found
+            .iter()
+            .map(saksi_recap::inflation::discrepancy_json)
+            .collect();
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else {
         println!(
@@ -181,7 +230,11 @@ pub fn audit_recap(state: &saksi_recap::State, json: bool) -> Result<u8> {
             seconds
         );
         for d in &found {
-            let fields: Vec<String> = d.fields.iter().map(|(k, f)| format!("{k} {} vs {} ({:+})", f.recap, f.below, f.delta)).collect();
+            let fields: Vec<String> = d
+                .fields
+                .iter()
+                .map(|(k, f)| format!("{k} {} vs {} ({:+})", f.recap, f.below, f.delta))
+                .collect();
             println!(
                 "  {:<9} {:<10} child {:<10} {:<22} basis {:<5} {}",
                 d.level.as_str(),
@@ -200,7 +253,10 @@ pub fn audit_recap(state: &saksi_recap::State, json: bool) -> Result<u8> {
 /// core while the single writer checks, logs and counts the current one.
 pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
     let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
+    let mut reader = std::io::BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
     let mut summary = ImportSummary::default();
     let mut progress = Progress::new("importing", total);
     type Chunk = (usize, Vec<Result<SignedForm, &'static str>>, u64, f64);
@@ -231,7 +287,15 @@ pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
                 }
                 let step = Instant::now();
                 let verified = decode_and_verify(&lines);
-                if sender.send(Ok((lines.len(), verified, read, step.elapsed().as_secs_f64()))).is_err() {
+                if sender
+                    .send(Ok((
+                        lines.len(),
+                        verified,
+                        read,
+                        step.elapsed().as_secs_f64(),
+                    )))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -250,8 +314,12 @@ pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
             }
             for outcome in engine.ingest(forms)? {
                 match outcome {
-                    IngestOutcome::Refused { code, .. } => *summary.refused.entry(code.to_string()).or_default() += 1,
-                    IngestOutcome::Logged { duplicate: true, .. } => summary.duplicates += 1,
+                    IngestOutcome::Refused { code, .. } => {
+                        *summary.refused.entry(code.to_string()).or_default() += 1
+                    }
+                    IngestOutcome::Logged {
+                        duplicate: true, ..
+                    } => summary.duplicates += 1,
                     IngestOutcome::Logged { verdict, .. } => {
                         summary.logged += 1;
                         if verdict.accepted {
@@ -279,9 +347,15 @@ pub fn import_sirekap(engine: &mut Engine, files: &[std::path::PathBuf]) -> Resu
     let mut not_reported = 0usize;
     for file in files {
         let reader: Box<dyn Read> = if file.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?))
+            Box::new(flate2::read::MultiGzDecoder::new(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
+            ))
         } else {
-            Box::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?)
+            Box::new(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
+            )
         };
         let mut lines = std::io::BufReader::new(reader).lines();
         let header = lines.next().context("empty file")??;
@@ -318,8 +392,16 @@ pub fn print_totals(engine: &Engine) {
     let shared = engine.shared();
     let state = shared.state.read().expect("not poisoned");
     let national = state.national();
-    let positions: Vec<String> = state.election().and_then(|e| e.contests.first()).map(|c| c.candidates.iter().map(|p| p.number.clone()).collect()).unwrap_or_default();
-    let votes: Vec<String> = positions.iter().zip(&national.votes).map(|(p, v)| format!("{p}: {v}")).collect();
+    let positions: Vec<String> = state
+        .election()
+        .and_then(|e| e.contests.first())
+        .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+        .unwrap_or_default();
+    let votes: Vec<String> = positions
+        .iter()
+        .zip(&national.votes)
+        .map(|(p, v)| format!("{p}: {v}"))
+        .collect();
     println!(
         "national totals from the log: {}; valid {}, invalid {}; TPS reported {} of {}; rejected entries {}",
         votes.join(", "),
@@ -330,24 +412,43 @@ pub fn print_totals(engine: &Engine) {
         national.rejected_entries
     );
     let published = shared.published();
-    println!("checkpoint: size {}, root {}", published.checkpoint.size, published.checkpoint.root);
+    println!(
+        "checkpoint: size {}, root {}",
+        published.checkpoint.size, published.checkpoint.root
+    );
 }
 
 pub fn keygen(out: &Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let key = SecretKey::generate();
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
     use base64::Engine as _;
-    writeln!(file, "saksi-secret-key-v1 {}", base64::engine::general_purpose::STANDARD.encode(key.seed()))?;
+    writeln!(
+        file,
+        "saksi-secret-key-v1 {}",
+        base64::engine::general_purpose::STANDARD.encode(key.seed())
+    )?;
     println!("{}", key.public());
     Ok(())
 }
 
 pub fn read_key(path: &Path) -> Result<SecretKey> {
     use base64::Engine as _;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let b64 = text.trim().strip_prefix("saksi-secret-key-v1 ").context("not a saksi secret key file")?;
-    let seed: [u8; 32] = base64::engine::general_purpose::STANDARD.decode(b64)?.try_into().map_err(|_| anyhow::anyhow!("bad key length"))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let b64 = text
+        .trim()
+        .strip_prefix("saksi-secret-key-v1 ")
+        .context("not a saksi secret key file")?;
+    let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(b64)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("bad key length"))?;
     Ok(SecretKey::from_seed(seed))
 }
 
@@ -359,18 +460,30 @@ pub fn http(method: &str, url: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(host)?.next().context("no address")?;
+    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(host)?
+        .next()
+        .context("no address")?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
     stream.write_all(body)?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").context("no header end")?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no header end")?;
     let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
     let mut payload = response[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         payload = dechunk(&payload)?;
     }
     Ok((status, payload))
@@ -379,7 +492,10 @@ pub fn http(method: &str, url: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").context("bad chunk")?;
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk")?;
         let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end])?.trim(), 16)?;
         data = &data[line_end + 2..];
         if size == 0 {
@@ -392,16 +508,23 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
 
 /// Signs a form (the `form` object, or a whole envelope whose form is re-signed) and posts it.
 pub fn submit(url: &str, form_file: &Path, key: &SecretKey) -> Result<u8> {
-    let text = std::fs::read(form_file).with_context(|| format!("cannot read {}", form_file.display()))?;
-    let mut value: serde_json::Value = serde_json::from_slice(&text).context("the form file is not JSON")?;
+    let text =
+        std::fs::read(form_file).with_context(|| format!("cannot read {}", form_file.display()))?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&text).context("the form file is not JSON")?;
     if value.get("form").is_some() {
         value = value["form"].take();
     }
     value["signer"] = serde_json::Value::String(key.public().to_base64());
     let envelope = serde_json::json!({"form": value, "signature": "A".repeat(86) + "=="});
-    let unsigned = SignedForm::decode(&serde_json::to_vec(&envelope)?).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let unsigned =
+        SignedForm::decode(&serde_json::to_vec(&envelope)?).map_err(|e| anyhow::anyhow!("{e}"))?;
     let signed = unsigned.form.sign(key);
-    let (status, body) = http("POST", &format!("{}/api/v1/forms", url.trim_end_matches('/')), &signed.encode())?;
+    let (status, body) = http(
+        "POST",
+        &format!("{}/api/v1/forms", url.trim_end_matches('/')),
+        &signed.encode(),
+    )?;
     println!("{status}");
     println!("{}", String::from_utf8_lossy(&body));
     Ok(if (200..300).contains(&status) { 0 } else { 1 })

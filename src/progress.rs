@@ -16,7 +16,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: &'static str, total: u64) -> Progress {
-        Progress { label, total, started: Instant::now(), last_draw: None, enabled: std::io::stderr().is_terminal() }
+        Progress {
+            label,
+            total,
+            started: Instant::now(),
+            last_draw: None,
+            enabled: std::io::stderr().is_terminal(),
+        }
     }
 
     pub fn update(&mut self, done: u64) {
@@ -24,7 +30,11 @@ impl Progress {
             return;
         }
         self.last_draw = Some(Instant::now());
-        let percent = if self.total == 0 { 100.0 } else { done as f64 * 100.0 / self.total as f64 };
+        let percent = if self.total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / self.total as f64
+        };
         let width = 30usize;
         let filled = ((percent / 100.0) * width as f64).round().min(width as f64) as usize;
         let mut err = std::io::stderr().lock();

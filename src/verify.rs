@@ -26,7 +26,9 @@ pub struct HttpStorage {
 
 impl HttpStorage {
     pub fn new(url: &str) -> HttpStorage {
-        HttpStorage { base: url.trim_end_matches('/').to_string() }
+        HttpStorage {
+            base: url.trim_end_matches('/').to_string(),
+        }
     }
 }
 
@@ -35,7 +37,9 @@ impl Storage for HttpStorage {
         match http("GET", &format!("{}/log/{path}", self.base), b"") {
             Ok((200, body)) => Ok(Some(body)),
             Ok((404, _)) => Ok(None),
-            Ok((status, _)) => Err(std::io::Error::other(format!("GET /log/{path}: HTTP {status}"))),
+            Ok((status, _)) => Err(std::io::Error::other(format!(
+                "GET /log/{path}: HTTP {status}"
+            ))),
             Err(e) => Err(std::io::Error::other(format!("GET /log/{path}: {e}"))),
         }
     }
@@ -54,7 +58,11 @@ impl Storage for HttpStorage {
 }
 
 pub fn read_vkey(vkey: &str) -> Result<Verifier> {
-    let text = if Path::new(vkey).is_file() { std::fs::read_to_string(vkey)?.trim().to_string() } else { vkey.to_string() };
+    let text = if Path::new(vkey).is_file() {
+        std::fs::read_to_string(vkey)?.trim().to_string()
+    } else {
+        vkey.to_string()
+    };
     Verifier::parse(&text).map_err(|e| anyhow::anyhow!("--vkey: {e}"))
 }
 
@@ -64,16 +72,27 @@ fn seen_dir(state: &Path, key: &Verifier) -> PathBuf {
 }
 
 /// Compares the current checkpoint with every one seen before; records it. Returns problems.
-fn check_history(state: &Path, key: &Verifier, storage: Arc<dyn Storage>, current: &Checkpoint, note: &[u8]) -> Result<Vec<String>> {
+fn check_history(
+    state: &Path,
+    key: &Verifier,
+    storage: Arc<dyn Storage>,
+    current: &Checkpoint,
+    note: &[u8],
+) -> Result<Vec<String>> {
     let dir = seen_dir(state, key);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut problems = Vec::new();
     let mut reader = TileReader::new(storage, current.size);
     for entry in std::fs::read_dir(&dir)? {
         let path = entry?.path();
-        let Ok(old_note) = std::fs::read(&path) else { continue };
+        let Ok(old_note) = std::fs::read(&path) else {
+            continue;
+        };
         let Ok(old) = checkpoint::open(&old_note, key, &[]) else {
-            problems.push(format!("{}: a saved checkpoint no longer verifies", path.display()));
+            problems.push(format!(
+                "{}: a saved checkpoint no longer verifies",
+                path.display()
+            ));
             continue;
         };
         let old = old.checkpoint;
@@ -92,9 +111,15 @@ fn check_history(state: &Path, key: &Verifier, storage: Arc<dyn Storage>, curren
         } else if old.size > 0 {
             let consistent = consistency_proof(&mut reader, old.size, current.size)
                 .map_err(|e| e.to_string())
-                .and_then(|proof| verify_consistency(old.size, current.size, &proof, &old.root, &current.root).map_err(|e| e.to_string()));
+                .and_then(|proof| {
+                    verify_consistency(old.size, current.size, &proof, &old.root, &current.root)
+                        .map_err(|e| e.to_string())
+                });
             if let Err(e) = consistent {
-                problems.push(format!("fork: the checkpoint of size {} seen before is not a prefix of size {}: {e}", old.size, current.size));
+                problems.push(format!(
+                    "fork: the checkpoint of size {} seen before is not a prefix of size {}: {e}",
+                    old.size, current.size
+                ));
             }
         }
     }
@@ -105,24 +130,51 @@ fn check_history(state: &Path, key: &Verifier, storage: Arc<dyn Storage>, curren
     Ok(problems)
 }
 
-fn compare_tally(what: &str, published: &Value, log: &Tally, positions: &[String], problems: &mut Vec<String>) {
+fn compare_tally(
+    what: &str,
+    published: &Value,
+    log: &Tally,
+    positions: &[String],
+    problems: &mut Vec<String>,
+) {
     let mut check = |field: String, published: Option<i64>, log: i64| {
         if published != Some(log) {
-            problems.push(format!("{what}: {field} published {}, the log gives {log}", published.map_or("nothing".into(), |v| v.to_string())));
+            problems.push(format!(
+                "{what}: {field} published {}, the log gives {log}",
+                published.map_or("nothing".into(), |v| v.to_string())
+            ));
         }
     };
     for (i, position) in positions.iter().enumerate() {
-        check(format!("votes.{position}"), published["votes"][position].as_i64(), log.votes.get(i).copied().unwrap_or(0));
+        check(
+            format!("votes.{position}"),
+            published["votes"][position].as_i64(),
+            log.votes.get(i).copied().unwrap_or(0),
+        );
     }
     check("valid".into(), published["valid"].as_i64(), log.valid);
     check("invalid".into(), published["invalid"].as_i64(), log.invalid);
     check("voters".into(), published["voters"].as_i64(), log.voters);
-    check("tps_reported".into(), published["tps_reported"].as_i64(), log.tps_reported as i64);
-    check("rejected_entries".into(), published["rejected_entries"].as_i64(), log.rejected_entries as i64);
+    check(
+        "tps_reported".into(),
+        published["tps_reported"].as_i64(),
+        log.tps_reported as i64,
+    );
+    check(
+        "rejected_entries".into(),
+        published["rejected_entries"].as_i64(),
+        log.rejected_entries as i64,
+    );
 }
 
 /// Verifies a log (and, with `api`, the totals a server publishes). Exit 0 all good, 1 problems, 2 could not check.
-pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str, state: Option<&Path>) -> Result<u8> {
+pub fn run(
+    dir: Option<&Path>,
+    url: Option<&str>,
+    api: Option<&str>,
+    vkey: &str,
+    state: Option<&Path>,
+) -> Result<u8> {
     let started = Instant::now();
     let key = read_vkey(vkey)?;
     let storage: Arc<dyn Storage> = match (dir, url) {
@@ -130,7 +182,10 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
         (None, Some(url)) => Arc::new(HttpStorage::new(url)),
         _ => bail!("give exactly one of --dir DIR or --url URL"),
     };
-    let note = storage.read("checkpoint").context("fetching the checkpoint")?.context("no checkpoint")?;
+    let note = storage
+        .read("checkpoint")
+        .context("fetching the checkpoint")?
+        .context("no checkpoint")?;
     let mut problems = Vec::new();
     let current = match checkpoint::open(&note, &key, &[]) {
         Ok(signed) => Some(signed.checkpoint),
@@ -143,15 +198,26 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
         problems.extend(check_history(state, &key, storage.clone(), current, &note)?);
     }
     let mut progress = Progress::new("verifying", current.as_ref().map_or(0, |c| c.size));
-    let verified = verify(storage.as_ref(), &key, &mut |done, _| progress.update(done)).map_err(|e| anyhow::anyhow!("could not check: {e}"))?;
+    let verified = verify(storage.as_ref(), &key, &mut |done, _| progress.update(done))
+        .map_err(|e| anyhow::anyhow!("could not check: {e}"))?;
     progress.finish();
     problems.extend(verified.problems.iter().cloned());
     // The checkpoint must carry the cosignatures the logged witness policy requires.
     let mut witnessed = None;
     if let Some(policy) = &verified.state.witness_policy {
-        let keys: Vec<Verifier> = policy.witnesses.iter().filter_map(|(v, _)| Verifier::parse(v).ok()).collect();
+        let keys: Vec<Verifier> = policy
+            .witnesses
+            .iter()
+            .filter_map(|(v, _)| Verifier::parse(v).ok())
+            .collect();
         let count = checkpoint::open(&note, &key, &keys)
-            .map(|s| s.note.verified.iter().filter(|sig| keys.iter().any(|k| k.name == sig.name && k.id == sig.id)).count())
+            .map(|s| {
+                s.note
+                    .verified
+                    .iter()
+                    .filter(|sig| keys.iter().any(|k| k.name == sig.name && k.id == sig.id))
+                    .count()
+            })
             .unwrap_or(0);
         if count < policy.quorum as usize {
             problems.push(format!(
@@ -166,7 +232,11 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
     if let Some(api) = api.or(url) {
         let api = api.trim_end_matches('/');
         let state = &verified.state;
-        let positions: Vec<String> = state.election().and_then(|e| e.contests.first()).map(|c| c.candidates.iter().map(|p| p.number.clone()).collect()).unwrap_or_default();
+        let positions: Vec<String> = state
+            .election()
+            .and_then(|e| e.contests.first())
+            .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+            .unwrap_or_default();
         let get = |path: &str| -> Result<Value> {
             let (status, body) = http("GET", &format!("{api}{path}"), b"")?;
             if status != 200 {
@@ -182,12 +252,32 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
                 verified.checkpoint.size
             ));
         }
-        compare_tally("national", &national["tally"], state.national(), &positions, &mut problems);
+        compare_tally(
+            "national",
+            &national["tally"],
+            state.national(),
+            &positions,
+            &mut problems,
+        );
         regions_compared += 1;
-        let codes: Vec<_> = state.registry.regions().map(|(c, _)| c).filter(|c| c.level() <= Level::Kecamatan).collect();
+        let codes: Vec<_> = state
+            .registry
+            .regions()
+            .map(|(c, _)| c)
+            .filter(|c| c.level() <= Level::Kecamatan)
+            .collect();
         for code in codes {
             let published = get(&format!("/api/v1/regions/{code}"))?;
-            compare_tally(&format!("region {code} ({})", state.registry.region_name(code).unwrap_or("?")), &published["tally"], state.tally(code).unwrap_or(&Tally::default()), &positions, &mut problems);
+            compare_tally(
+                &format!(
+                    "region {code} ({})",
+                    state.registry.region_name(code).unwrap_or("?")
+                ),
+                &published["tally"],
+                state.tally(code).unwrap_or(&Tally::default()),
+                &positions,
+                &mut problems,
+            );
             regions_compared += 1;
         }
     }
@@ -207,7 +297,12 @@ pub fn run(dir: Option<&Path>, url: Option<&str>, api: Option<&str>, vkey: &str,
         );
         Ok(0)
     } else {
-        println!("saksi verify: {} PROBLEM(S) in {} at size {}:", problems.len(), cp.origin, cp.size);
+        println!(
+            "saksi verify: {} PROBLEM(S) in {} at size {}:",
+            problems.len(),
+            cp.origin,
+            cp.size
+        );
         for problem in &problems {
             println!("  - {problem}");
         }
@@ -222,11 +317,19 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
     let started = Instant::now();
     let key = read_vkey(vkey)?;
     let remote = HttpStorage::new(url);
-    let note = remote.read("checkpoint")?.context("the server has no checkpoint")?;
-    let current = checkpoint::open(&note, &key, &[]).map_err(|e| anyhow::anyhow!("the served checkpoint does not verify: {e}"))?.checkpoint;
+    let note = remote
+        .read("checkpoint")?
+        .context("the server has no checkpoint")?;
+    let current = checkpoint::open(&note, &key, &[])
+        .map_err(|e| anyhow::anyhow!("the served checkpoint does not verify: {e}"))?
+        .checkpoint;
     let local = DirStorage::open(dir)?;
     let previous = match local.read("checkpoint")? {
-        Some(old) => Some(checkpoint::open(&old, &key, &[]).map_err(|e| anyhow::anyhow!("the mirror's own checkpoint does not verify: {e}"))?.checkpoint),
+        Some(old) => Some(
+            checkpoint::open(&old, &key, &[])
+                .map_err(|e| anyhow::anyhow!("the mirror's own checkpoint does not verify: {e}"))?
+                .checkpoint,
+        ),
         None => None,
     };
     let from = previous.as_ref().map_or(0, |p| p.size);
@@ -245,29 +348,50 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
         let have_full = tile::stored_hashes_at(level, from) / TILE_WIDTH;
         for n in have_full..count.div_ceil(TILE_WIDTH) {
             let width = (count - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
-            wanted.push(Tile { kind: TileKind::Hashes { level }, index: n, width });
+            wanted.push(Tile {
+                kind: TileKind::Hashes { level },
+                index: n,
+                width,
+            });
         }
     }
     for n in from / TILE_WIDTH..current.size.div_ceil(TILE_WIDTH) {
-        wanted.push(Tile { kind: TileKind::Entries, index: n, width: (current.size - n * TILE_WIDTH).min(TILE_WIDTH) as u16 });
+        wanted.push(Tile {
+            kind: TileKind::Entries,
+            index: n,
+            width: (current.size - n * TILE_WIDTH).min(TILE_WIDTH) as u16,
+        });
     }
     let mut files = Vec::with_capacity(wanted.len());
     for tile in &wanted {
-        let bytes = remote.read(&tile.path())?.with_context(|| format!("{} is missing on the server", tile.path()))?;
+        let bytes = remote
+            .read(&tile.path())?
+            .with_context(|| format!("{} is missing on the server", tile.path()))?;
         files.push((tile.path(), bytes));
     }
     local.write_durable(&files)?;
     // Check before publishing locally: the copy's tiles must give the new root, consistently.
     let storage: Arc<dyn Storage> = Arc::new(local);
     let mut reader = TileReader::new(storage.clone(), current.size);
-    let root = saksi_tlog::merkle::NodeSource::range_hash(&mut reader, 0, current.size).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let root = saksi_tlog::merkle::NodeSource::range_hash(&mut reader, 0, current.size)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if root != current.root {
-        bail!("the served tiles give root {root}, the checkpoint says {}: not copied", current.root);
+        bail!(
+            "the served tiles give root {root}, the checkpoint says {}: not copied",
+            current.root
+        );
     }
     if let Some(previous) = &previous {
         if previous.size > 0 {
-            let proof = consistency_proof(&mut reader, previous.size, current.size).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Err(e) = verify_consistency(previous.size, current.size, &proof, &previous.root, &current.root) {
+            let proof = consistency_proof(&mut reader, previous.size, current.size)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Err(e) = verify_consistency(
+                previous.size,
+                current.size,
+                &proof,
+                &previous.root,
+                &current.root,
+            ) {
                 println!("saksi mirror: the server's log is not an extension of this mirror's ({e}): fork, not published");
                 return Ok(1);
             }

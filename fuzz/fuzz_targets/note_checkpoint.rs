@@ -4,7 +4,9 @@ use libfuzzer_sys::fuzz_target;
 use saksi_tlog::note::{Signer, Verifier, TYPE_ED25519};
 
 fuzz_target!(|data: &[u8]| {
-    let key: Verifier = Signer::new("fuzz.example/log", TYPE_ED25519, [1; 32]).unwrap().verifier();
+    let key: Verifier = Signer::new("fuzz.example/log", TYPE_ED25519, [1; 32])
+        .unwrap()
+        .verifier();
     let _ = saksi_tlog::note::open(data, &[key.clone()]);
     let _ = saksi_tlog::checkpoint::open(data, &key, &[]);
     if let Ok(text) = std::str::from_utf8(data) {

@@ -12,7 +12,9 @@ use crate::util::{get_json, http, saksi, Server, TempDir};
 const SEED: u64 = 41;
 
 fn size(server: &Server) -> u64 {
-    get_json(&format!("{}/api/v1/log", server.base))["checkpoint"]["size"].as_u64().unwrap()
+    get_json(&format!("{}/api/v1/log", server.base))["checkpoint"]["size"]
+        .as_u64()
+        .unwrap()
 }
 
 fn post(server: &Server, body: &[u8]) -> (u16, Value) {
@@ -25,31 +27,132 @@ fn every_bad_input_gets_its_documented_answer() {
     let dir = TempDir::new("bad-input");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&["gen", "--out", &election, "--tps", "200", "--seed", &SEED.to_string(), "--fault-rate", "0"]).status.success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election]).status.success());
-    let forms: Vec<SignedForm> =
-        std::fs::read_to_string(dir.0.join("election/forms.ndjson")).unwrap().lines().map(|l| SignedForm::decode(l.as_bytes()).unwrap()).collect();
+    assert!(saksi(&[
+        "gen",
+        "--out",
+        &election,
+        "--tps",
+        "200",
+        "--seed",
+        &SEED.to_string(),
+        "--fault-rate",
+        "0"
+    ])
+    .status
+    .success());
+    assert!(saksi(&["init", "--data", &data, "--gen", &election])
+        .status
+        .success());
+    let forms: Vec<SignedForm> = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| SignedForm::decode(l.as_bytes()).unwrap())
+        .collect();
     let officer = |tps: Code| saksi_gen::officer_key(SEED, tps);
-    let mut server = Server::spawn(&["serve", "--data", &data, "--addr", "127.0.0.1:0", "--rate-limit", "0", "--request-timeout", "1"], "serving on ");
+    let mut server = Server::spawn(
+        &[
+            "serve",
+            "--data",
+            &data,
+            "--addr",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+            "--request-timeout",
+            "1",
+        ],
+        "serving on ",
+    );
     let valid = String::from_utf8(forms[0].encode()).unwrap();
     let before = size(&server);
 
     // Not authenticated or not well-formed: refused and never logged.
     let refused: Vec<(Vec<u8>, u16, &str)> = vec![
         (b"{".to_vec(), 400, "MALFORMED"),
-        (valid.replacen("\"invalid\":", "\"invalid\":\"x\",\"ignored\":", 1).into_bytes(), 400, "MALFORMED"),
-        (valid.replacen(&format!("\"valid\":{}", forms[0].form.valid), "\"valid\":\"many\"", 1).into_bytes(), 400, "MALFORMED"),
-        (valid.replacen(&format!("\"valid\":{}", forms[0].form.valid), "\"valid\":1152921504606846976", 1).into_bytes(), 400, "MALFORMED"),
-        (valid.replacen(&format!("\"valid\":{}", forms[0].form.valid), "\"valid\":1e30", 1).into_bytes(), 400, "MALFORMED"),
-        (valid.replacen(&format!("\"valid\":{}", forms[0].form.valid), "\"valid\":99999999999999999999999999", 1).into_bytes(), 400, "MALFORMED"),
-        (valid.replacen("\"contest\":\"ppwp\",", "", 1).into_bytes(), 400, "MALFORMED"),
-        (valid.replacen("\"contest\":\"ppwp\"", "\"contest\":\"ppwp\",\"extra\":1", 1).into_bytes(), 400, "MALFORMED"),
+        (
+            valid
+                .replacen("\"invalid\":", "\"invalid\":\"x\",\"ignored\":", 1)
+                .into_bytes(),
+            400,
+            "MALFORMED",
+        ),
+        (
+            valid
+                .replacen(
+                    &format!("\"valid\":{}", forms[0].form.valid),
+                    "\"valid\":\"many\"",
+                    1,
+                )
+                .into_bytes(),
+            400,
+            "MALFORMED",
+        ),
+        (
+            valid
+                .replacen(
+                    &format!("\"valid\":{}", forms[0].form.valid),
+                    "\"valid\":1152921504606846976",
+                    1,
+                )
+                .into_bytes(),
+            400,
+            "MALFORMED",
+        ),
+        (
+            valid
+                .replacen(
+                    &format!("\"valid\":{}", forms[0].form.valid),
+                    "\"valid\":1e30",
+                    1,
+                )
+                .into_bytes(),
+            400,
+            "MALFORMED",
+        ),
+        (
+            valid
+                .replacen(
+                    &format!("\"valid\":{}", forms[0].form.valid),
+                    "\"valid\":99999999999999999999999999",
+                    1,
+                )
+                .into_bytes(),
+            400,
+            "MALFORMED",
+        ),
+        (
+            valid.replacen("\"contest\":\"ppwp\",", "", 1).into_bytes(),
+            400,
+            "MALFORMED",
+        ),
+        (
+            valid
+                .replacen(
+                    "\"contest\":\"ppwp\"",
+                    "\"contest\":\"ppwp\",\"extra\":1",
+                    1,
+                )
+                .into_bytes(),
+            400,
+            "MALFORMED",
+        ),
         (vec![0xff, 0xfe, b'{', b'}'], 400, "MALFORMED"),
-        (valid.replacen("\"tps\":\"", "\"tps\":\"\u{0}", 1).into_bytes(), 400, "MALFORMED"),
+        (
+            valid
+                .replacen("\"tps\":\"", "\"tps\":\"\u{0}", 1)
+                .into_bytes(),
+            400,
+            "MALFORMED",
+        ),
     ];
     for (body, status, code) in &refused {
         let (got, answer) = post(&server, body);
-        assert_eq!((got, answer["error"]["code"].as_str()), (*status, Some(*code)), "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (*status, Some(*code)),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
     let (got, _) = post(&server, &vec![b'x'; 100_000]);
     assert_eq!(got, 413, "oversized");
@@ -58,48 +161,109 @@ fn every_bad_input_gets_its_documented_answer() {
     assert_eq!(post(&server, &forged.encode()).0, 401, "forged");
     let mut wrong_tps = forms[2].form.clone();
     wrong_tps.signer = officer(forms[3].form.tps).public();
-    assert_eq!(post(&server, &wrong_tps.sign(&officer(forms[3].form.tps)).encode()).1["error"]["code"], "SIGNER_NOT_ENROLLED");
+    assert_eq!(
+        post(
+            &server,
+            &wrong_tps.sign(&officer(forms[3].form.tps)).encode()
+        )
+        .1["error"]["code"],
+        "SIGNER_NOT_ENROLLED"
+    );
     let mut unknown = forms[4].form.clone();
     unknown.tps = Code::parse("1101012001998").unwrap();
-    assert_eq!(post(&server, &unknown.sign(&officer(forms[4].form.tps)).encode()).1["error"]["code"], "TPS_UNKNOWN");
+    assert_eq!(
+        post(&server, &unknown.sign(&officer(forms[4].form.tps)).encode()).1["error"]["code"],
+        "TPS_UNKNOWN"
+    );
     assert_eq!(size(&server), before, "nothing refused was logged");
 
     // Authenticated but wrong: logged with the rule that broke. Replays: the original entry.
     let mut negative = forms[5].form.clone();
     negative.invalid = -1;
-    let (status, body) = post(&server, &negative.clone().sign(&officer(negative.tps)).encode());
+    let (status, body) = post(
+        &server,
+        &negative.clone().sign(&officer(negative.tps)).encode(),
+    );
     assert_eq!(status, 201);
-    assert!(body["rejected_by"].as_array().unwrap().iter().any(|r| r["code"] == "COUNT_RANGE"), "{body}");
+    assert!(
+        body["rejected_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "COUNT_RANGE"),
+        "{body}"
+    );
     let (status, first) = post(&server, &forms[6].encode());
     assert_eq!(status, 201);
     let (status, replay) = post(&server, &forms[6].encode());
-    assert_eq!((status, replay["index"].clone()), (200, first["index"].clone()), "a replay returns the original");
+    assert_eq!(
+        (status, replay["index"].clone()),
+        (200, first["index"].clone()),
+        "a replay returns the original"
+    );
     let mut conflicting = forms[6].form.clone();
     conflicting.evidence.clear();
-    let (status, body) = post(&server, &conflicting.clone().sign(&officer(conflicting.tps)).encode());
+    let (status, body) = post(
+        &server,
+        &conflicting.clone().sign(&officer(conflicting.tps)).encode(),
+    );
     assert_eq!(status, 201);
-    assert!(body["rejected_by"].as_array().unwrap().iter().any(|r| r["code"] == "TPS_ALREADY_REPORTED"), "{body}");
+    assert!(
+        body["rejected_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "TPS_ALREADY_REPORTED"),
+        "{body}"
+    );
     assert_eq!(size(&server), before + 3);
 
     // A body sent slowly: answered 408 once the request deadline passes, the connection released.
     let host = server.base.trim_start_matches("http://").to_string();
     let mut slow = std::net::TcpStream::connect(&host).unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(slow, "POST /api/v1/forms HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000\r\n\r\n{{\"fo").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        slow,
+        "POST /api/v1/forms HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000\r\n\r\n{{\"fo"
+    )
+    .unwrap();
     let mut answer = String::new();
     let _ = slow.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 
     // The server is alive and healthy after all of it.
-    assert!(server.child.try_wait().unwrap().is_none(), "the server exited");
-    assert_eq!(get_json(&format!("{}/api/v1/regions", server.base))["tally"]["tps_reported"], 1);
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited"
+    );
+    assert_eq!(
+        get_json(&format!("{}/api/v1/regions", server.base))["tally"]["tps_reported"],
+        1
+    );
     drop(server);
 
     // A flood from one address meets the rate limit.
-    server = Server::spawn(&["serve", "--data", &data, "--addr", "127.0.0.1:0", "--rate-limit", "20"], "serving on ");
-    let statuses: Vec<u16> = (0..100).map(|_| http("GET", &format!("{}/api/v1/log", server.base), b"").0).collect();
+    server = Server::spawn(
+        &[
+            "serve",
+            "--data",
+            &data,
+            "--addr",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "20",
+        ],
+        "serving on ",
+    );
+    let statuses: Vec<u16> = (0..100)
+        .map(|_| http("GET", &format!("{}/api/v1/log", server.base), b"").0)
+        .collect();
     assert!(statuses.contains(&429), "{statuses:?}");
-    assert!(statuses.iter().filter(|s| **s == 200).count() >= 20, "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 20,
+        "{statuses:?}"
+    );
     let (status, _, body) = http("GET", &format!("{}/api/v1/log", server.base), b"");
     if status == 429 {
         let body: Value = serde_json::from_slice(&body).unwrap();

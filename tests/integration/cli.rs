@@ -7,7 +7,17 @@ use crate::util::{count_in, saksi, shared_data, text, TempDir};
 fn gen_then_check_catches_every_fault() {
     let dir = TempDir::new("gen-check");
     let out = dir.path("election");
-    let gen = saksi(&["gen", "--out", &out, "--tps", "4000", "--seed", "11", "--fault-rate", "0.01"]);
+    let gen = saksi(&[
+        "gen",
+        "--out",
+        &out,
+        "--tps",
+        "4000",
+        "--seed",
+        "11",
+        "--fault-rate",
+        "0.01",
+    ]);
     assert!(gen.status.success(), "{}", text(&gen));
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.0.join("election/truth.json")).unwrap()).unwrap();
@@ -15,16 +25,37 @@ fn gen_then_check_catches_every_fault() {
     assert!(faults.len() > 100);
 
     let verdicts = dir.path("verdicts.csv");
-    let check = saksi(&["check", &format!("{out}/forms.ndjson"), "--verdicts", &verdicts, "--show", "1"]);
+    let check = saksi(&[
+        "check",
+        &format!("{out}/forms.ndjson"),
+        "--verdicts",
+        &verdicts,
+        "--show",
+        "1",
+    ]);
     let report = text(&check);
-    assert_eq!(check.status.code(), Some(1), "rejections give exit code 1:\n{report}");
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "rejections give exit code 1:\n{report}"
+    );
     assert_eq!(count_in(&report, "rejected"), faults.len(), "{report}");
-    assert_eq!(count_in(&report, "accepted"), truth["honest_forms"].as_u64().unwrap() as usize);
-    assert!(report.contains("en: ") && report.contains("id: "), "explanations in both languages:\n{report}");
+    assert_eq!(
+        count_in(&report, "accepted"),
+        truth["honest_forms"].as_u64().unwrap() as usize
+    );
+    assert!(
+        report.contains("en: ") && report.contains("id: "),
+        "explanations in both languages:\n{report}"
+    );
 
     // The verdict file names, for each faulty line, the rule truth.json expects.
     let verdicts = std::fs::read_to_string(&verdicts).unwrap();
-    let rows: Vec<Vec<&str>> = verdicts.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = verdicts
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     assert_eq!(rows.len(), truth["forms_lines"].as_u64().unwrap() as usize);
     for fault in faults {
         let line = fault["line"].as_u64().unwrap() as usize;
@@ -32,7 +63,12 @@ fn gen_then_check_catches_every_fault() {
         assert_eq!(row[0], line.to_string());
         assert_eq!(row[1], fault["tps"].as_str().unwrap());
         assert_eq!(row[2], "reject");
-        assert!(row[3].split(';').any(|code| code == fault["rule"].as_str().unwrap()), "{row:?} vs {fault}");
+        assert!(
+            row[3]
+                .split(';')
+                .any(|code| code == fault["rule"].as_str().unwrap()),
+            "{row:?} vs {fault}"
+        );
     }
 }
 
@@ -40,7 +76,11 @@ fn gen_then_check_catches_every_fault() {
 fn an_honest_election_checks_clean_and_malformed_lines_are_reported() {
     let dir = TempDir::new("honest");
     let out = dir.path("election");
-    assert!(saksi(&["gen", "--out", &out, "--tps", "500", "--fault-rate", "0"]).status.success());
+    assert!(
+        saksi(&["gen", "--out", &out, "--tps", "500", "--fault-rate", "0"])
+            .status
+            .success()
+    );
     let forms = format!("{out}/forms.ndjson");
     let check = saksi(&["check", &forms]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
@@ -58,8 +98,16 @@ fn an_honest_election_checks_clean_and_malformed_lines_are_reported() {
 
 #[test]
 fn usage_and_input_errors_exit_2() {
-    assert_eq!(saksi(&["check", "/nonexistent/forms.ndjson"]).status.code(), Some(2));
-    assert_eq!(saksi(&["gen", "--out", "/tmp/x", "--tps", "0"]).status.code(), Some(2));
+    assert_eq!(
+        saksi(&["check", "/nonexistent/forms.ndjson"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        saksi(&["gen", "--out", "/tmp/x", "--tps", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(saksi(&["no-such-command"]).status.code(), Some(2));
 }
 
@@ -98,8 +146,20 @@ fn sirekap_2024_rows_against_the_rulebook() {
         .filter(|p| p.ends_with(".csv.gz"))
         .collect();
     assert_eq!(files.len(), 31);
-    let registry = shared.join("wilayah/kpu_sirekap_wilayah_ppwp.csv.gz").display().to_string();
-    let mut args = vec!["check", "--verdicts", &verdicts, "--kpu-registry", &registry, "--show", "0", "--sirekap"];
+    let registry = shared
+        .join("wilayah/kpu_sirekap_wilayah_ppwp.csv.gz")
+        .display()
+        .to_string();
+    let mut args = vec![
+        "check",
+        "--verdicts",
+        &verdicts,
+        "--kpu-registry",
+        &registry,
+        "--show",
+        "0",
+        "--sirekap",
+    ];
     args.extend(files.iter().map(String::as_str));
     let check = saksi(&args);
     let report = text(&check);
@@ -109,8 +169,16 @@ fn sirekap_2024_rows_against_the_rulebook() {
     let mut lines = verdicts.lines();
     assert_eq!(lines.next(), Some("kode_tps,verdict,rules"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows.len(), count_in(&report, "Sirekap (31 files):"), "one verdict per row");
-    let find = |tps: &str| rows.iter().find(|r| r[0] == tps).unwrap_or_else(|| panic!("no verdict for {tps}"));
+    assert_eq!(
+        rows.len(),
+        count_in(&report, "Sirekap (31 files):"),
+        "one verdict per row"
+    );
+    let find = |tps: &str| {
+        rows.iter()
+            .find(|r| r[0] == tps)
+            .unwrap_or_else(|| panic!("no verdict for {tps}"))
+    };
     // The first TPS of Aceh: 239 voters but 166 votes in the published figures (an earlier snapshot of
     // the same TPS, in sirekap-json-samples, had 239 votes: the published numbers changed).
     assert_eq!(find("1101012001001")[1], "reject");
@@ -127,6 +195,16 @@ fn sirekap_2024_rows_against_the_rulebook() {
     let regular_over_cap = rows.iter().filter(|r| r[2].contains("COUNT_CAP")).count();
     assert!(regular_over_cap > 1000, "{report}");
     // The table by rule, as published in the issue note: a regression check on the rulebook's verdicts.
-    let table: String = report.lines().skip_while(|l| !l.starts_with("code")).collect::<Vec<_>>().join("\n");
-    insta::assert_snapshot!("sirekap_2024_rejections_by_rule", format!("{}\n\n{table}", report.lines().take(6).collect::<Vec<_>>().join("\n")));
+    let table: String = report
+        .lines()
+        .skip_while(|l| !l.starts_with("code"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!(
+        "sirekap_2024_rejections_by_rule",
+        format!(
+            "{}\n\n{table}",
+            report.lines().take(6).collect::<Vec<_>>().join("\n")
+        )
+    );
 }

@@ -35,7 +35,11 @@ fn post(server: &Server, body: &[u8]) -> (u16, Value) {
 fn recompute(server: &Server, size: u64) -> BTreeMap<String, [i64; 5]> {
     let mut current: HashMap<String, [i64; 5]> = HashMap::new();
     for index in 0..size {
-        let (status, _, body) = http("GET", &format!("{}/api/v1/entries/{index}", server.base), b"");
+        let (status, _, body) = http(
+            "GET",
+            &format!("{}/api/v1/entries/{index}", server.base),
+            b"",
+        );
         assert_eq!(status, 200);
         let entry: Value = serde_json::from_slice(&body).unwrap();
         if entry["type"] == "form" && entry["verdict"]["accepted"] == true {
@@ -52,7 +56,13 @@ fn recompute(server: &Server, size: u64) -> BTreeMap<String, [i64; 5]> {
     }
     let mut totals: BTreeMap<String, [i64; 5]> = BTreeMap::new();
     for (tps, counts) in current {
-        for region in [String::new(), tps[..2].to_string(), tps[..4].to_string(), tps[..6].to_string(), tps[..10].to_string()] {
+        for region in [
+            String::new(),
+            tps[..2].to_string(),
+            tps[..4].to_string(),
+            tps[..6].to_string(),
+            tps[..10].to_string(),
+        ] {
             let total = totals.entry(region).or_default();
             for (t, c) in total.iter_mut().zip(counts) {
                 *t += c;
@@ -89,16 +99,28 @@ fn mirror(server: &Server, into: &Path) -> u64 {
         }
         for n in 0..count.div_ceil(256) {
             let width = (count - n * 256).min(256) as u16;
-            wanted.push(Tile { kind: TileKind::Hashes { level }, index: n, width });
+            wanted.push(Tile {
+                kind: TileKind::Hashes { level },
+                index: n,
+                width,
+            });
         }
     }
     for n in 0..size.div_ceil(256) {
-        wanted.push(Tile { kind: TileKind::Entries, index: n, width: (size - n * 256).min(256) as u16 });
+        wanted.push(Tile {
+            kind: TileKind::Entries,
+            index: n,
+            width: (size - n * 256).min(256) as u16,
+        });
     }
     for tile in wanted {
-        let (status, head, bytes) = http("GET", &format!("{}/log/{}", server.base, tile.path()), b"");
+        let (status, head, bytes) =
+            http("GET", &format!("{}/log/{}", server.base, tile.path()), b"");
         assert_eq!(status, 200, "{}", tile.path());
-        assert!(head.to_ascii_lowercase().contains("immutable"), "tiles are cacheable: {head}");
+        assert!(
+            head.to_ascii_lowercase().contains("immutable"),
+            "tiles are cacheable: {head}"
+        );
         let path = into.join(tile.path());
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
@@ -111,11 +133,32 @@ fn submissions_totals_receipts_and_restart() {
     let dir = TempDir::new("server");
     let election = dir.path("election");
     let data = dir.path("data");
-    let gen = saksi(&["gen", "--out", &election, "--tps", "400", "--seed", &SEED.to_string(), "--fault-rate", "0"]);
+    let gen = saksi(&[
+        "gen",
+        "--out",
+        &election,
+        "--tps",
+        "400",
+        "--seed",
+        &SEED.to_string(),
+        "--fault-rate",
+        "0",
+    ]);
     assert!(gen.status.success(), "{}", text(&gen));
-    let init = saksi(&["init", "--data", &data, "--gen", &election, "--origin", "saksi.test/e2e"]);
+    let init = saksi(&[
+        "init",
+        "--data",
+        &data,
+        "--gen",
+        &election,
+        "--origin",
+        "saksi.test/e2e",
+    ]);
     assert!(init.status.success(), "{}", text(&init));
-    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap().trim().to_string();
+    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey"))
+        .unwrap()
+        .trim()
+        .to_string();
     let verifier = Verifier::parse(&vkey).unwrap();
 
     let server = Server::start(&data);
@@ -129,12 +172,25 @@ fn submissions_totals_receipts_and_restart() {
     assert_eq!(body["accepted"], true);
     let index = body["index"].as_u64().unwrap();
     let receipt = TlogProof::parse(body["receipt"].as_str().unwrap()).unwrap();
-    let (_, _, entry) = http("GET", &format!("{}/api/v1/entries/{index}", server.base), b"");
-    receipt.verify(&leaf_hash(&entry), &verifier, &[], 0).unwrap();
+    let (_, _, entry) = http(
+        "GET",
+        &format!("{}/api/v1/entries/{index}", server.base),
+        b"",
+    );
+    receipt
+        .verify(&leaf_hash(&entry), &verifier, &[], 0)
+        .unwrap();
 
     // Identical resubmission: the original entry, no new one.
     let (status, again) = post(&server, &valid.encode());
-    assert_eq!((status, again["index"].as_u64(), again["duplicate"].as_bool()), (200, Some(index), Some(true)));
+    assert_eq!(
+        (
+            status,
+            again["index"].as_u64(),
+            again["duplicate"].as_bool()
+        ),
+        (200, Some(index), Some(true))
+    );
 
     // Invalid arithmetic from the right officer: logged, rejected, with the rule and messages.
     let mut broken = forms[1].form.clone();
@@ -142,28 +198,47 @@ fn submissions_totals_receipts_and_restart() {
     let (status, body) = post(&server, &broken.clone().sign(&officer(broken.tps)).encode());
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["accepted"], false);
-    assert!(body["rejected_by"].as_array().unwrap().iter().any(|r| r["code"] == "VOTES_SUM" && r["id"].is_string()), "{body}");
+    assert!(
+        body["rejected_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "VOTES_SUM" && r["id"].is_string()),
+        "{body}"
+    );
 
     // Forged signature: 401, not logged.
     let mut forged = forms[2].clone();
     forged.signature.0[5] ^= 1;
     let (status, body) = post(&server, &forged.encode());
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("SIGNATURE_INVALID")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("SIGNATURE_INVALID"))
+    );
 
     // Signed by another TPS's officer: 403, not logged.
     let mut wrong = forms[3].form.clone();
     let other = forms[4].form.tps;
     wrong.signer = officer(other).public();
     let (status, body) = post(&server, &wrong.sign(&officer(other)).encode());
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("SIGNER_NOT_ENROLLED")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("SIGNER_NOT_ENROLLED"))
+    );
 
     // Unknown TPS, malformed, oversized.
     let mut unknown = forms[5].form.clone();
     unknown.tps = Code::parse("1101012001999").unwrap();
     let (status, body) = post(&server, &unknown.sign(&officer(forms[5].form.tps)).encode());
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("TPS_UNKNOWN")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("TPS_UNKNOWN"))
+    );
     let (status, body) = post(&server, b"{\"form\": 1}");
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("MALFORMED")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("MALFORMED"))
+    );
     let (status, _) = post(&server, &vec![b' '; 20_000]);
     assert_eq!(status, 413);
 
@@ -172,21 +247,45 @@ fn submissions_totals_receipts_and_restart() {
     second.evidence.pop();
     let (status, body) = post(&server, &second.clone().sign(&officer(second.tps)).encode());
     assert_eq!(status, 201, "{body}");
-    assert!(body["rejected_by"].as_array().unwrap().iter().any(|r| r["code"] == "TPS_ALREADY_REPORTED"), "{body}");
+    assert!(
+        body["rejected_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "TPS_ALREADY_REPORTED"),
+        "{body}"
+    );
 
     // A correction by the kabupaten/kota commission: accepted, and the TPS's current result.
     let mut corrected = valid.form.clone();
     corrected.votes[0].1 -= 3;
     corrected.votes[1].1 += 3;
-    corrected.correction = Some(Correction { reason: "recount in the PPK plenary".into() });
-    let corrector = saksi_gen::corrector_key(SEED, corrected.tps.ancestor(saksi_election::Level::KabKota).unwrap());
+    corrected.correction = Some(Correction {
+        reason: "recount in the PPK plenary".into(),
+    });
+    let corrector = saksi_gen::corrector_key(
+        SEED,
+        corrected
+            .tps
+            .ancestor(saksi_election::Level::KabKota)
+            .unwrap(),
+    );
     corrected.signer = corrector.public();
     let (status, body) = post(&server, &corrected.sign(&corrector).encode());
-    assert_eq!((status, body["accepted"].as_bool()), (201, Some(true)), "{body}");
+    assert_eq!(
+        (status, body["accepted"].as_bool()),
+        (201, Some(true)),
+        "{body}"
+    );
     let correction_index = body["index"].as_u64().unwrap();
     let tps = get_json(&format!("{}/api/v1/tps/{}", server.base, valid.form.tps));
     assert_eq!(tps["current"]["index"].as_u64(), Some(correction_index));
-    let sources: Vec<&str> = tps["history"].as_array().unwrap().iter().map(|h| h["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = tps["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["source"].as_str().unwrap())
+        .collect();
     assert_eq!(sources, vec!["officer", "officer", "correction"]);
     assert_eq!(tps["current"]["evidence"].as_array().unwrap().len(), 3);
 
@@ -213,15 +312,28 @@ fn submissions_totals_receipts_and_restart() {
     let mirror_dir = dir.0.join("mirror");
     assert_eq!(mirror(&server, &mirror_dir), size);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-interop.sh");
-    if std::process::Command::new("go").arg("version").output().is_ok_and(|o| o.status.success()) {
-        let out = std::process::Command::new("bash").arg(script).arg(&mirror_dir).arg(&vkey).output().unwrap();
+    if std::process::Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg(&mirror_dir)
+            .arg(&vkey)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", text(&out));
     } else {
         assert!(std::env::var("CI").is_err(), "CI must have Go");
         eprintln!("skipping the Go check: Go is not installed");
     }
     // Nothing beyond the checkpoint is served.
-    let (status, _, _) = http("GET", &format!("{}/log/checkpoints/{}", server.base, size + 1), b"");
+    let (status, _, _) = http(
+        "GET",
+        &format!("{}/log/checkpoints/{}", server.base, size + 1),
+        b"",
+    );
     assert_eq!(status, 404);
 
     // Restart: the state is rebuilt from the log, identical.
@@ -231,7 +343,11 @@ fn submissions_totals_receipts_and_restart() {
     assert_eq!(after["tally"], national["tally"]);
     assert_eq!(after["checkpoint"], national["checkpoint"]);
     let (status, again) = post(&server, &valid.encode());
-    assert_eq!((status, again["index"].as_u64()), (200, Some(index)), "duplicates are still recognised after a restart");
+    assert_eq!(
+        (status, again["index"].as_u64()),
+        (200, Some(index)),
+        "duplicates are still recognised after a restart"
+    );
 }
 
 #[test]
@@ -239,19 +355,40 @@ fn import_is_idempotent_and_reports_by_rule() {
     let dir = TempDir::new("import");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&["gen", "--out", &election, "--tps", "3000", "--seed", "5", "--fault-rate", "0.01"]).status.success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election]).status.success());
+    assert!(saksi(&[
+        "gen",
+        "--out",
+        &election,
+        "--tps",
+        "3000",
+        "--seed",
+        "5",
+        "--fault-rate",
+        "0.01"
+    ])
+    .status
+    .success());
+    assert!(saksi(&["init", "--data", &data, "--gen", &election])
+        .status
+        .success());
     let forms = format!("{election}/forms.ndjson");
     let first = saksi(&["import", "--data", &data, &forms]);
     let report = text(&first);
     assert!(first.status.success(), "{report}");
-    assert!(report.contains("rejections by rule:") && report.contains("VOTES_SUM"), "{report}");
-    let truth: Value = serde_json::from_slice(&std::fs::read(dir.0.join("election/truth.json")).unwrap()).unwrap();
+    assert!(
+        report.contains("rejections by rule:") && report.contains("VOTES_SUM"),
+        "{report}"
+    );
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(dir.0.join("election/truth.json")).unwrap()).unwrap();
     let honest = truth["honest_forms"].as_u64().unwrap();
     assert!(report.contains(&format!("({honest} accepted")), "{report}");
     let second = saksi(&["import", "--data", &data, &forms]);
     let report = text(&second);
-    assert!(report.contains(" 0 logged (0 accepted, 0 rejected"), "re-import adds nothing: {report}");
+    assert!(
+        report.contains(" 0 logged (0 accepted, 0 rejected"),
+        "re-import adds nothing: {report}"
+    );
 }
 
 #[test]
@@ -259,8 +396,22 @@ fn registry_changes_are_signed_log_entries() {
     let dir = TempDir::new("enroll");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&["gen", "--out", &election, "--tps", "50", "--seed", "9", "--fault-rate", "0"]).status.success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election]).status.success());
+    assert!(saksi(&[
+        "gen",
+        "--out",
+        &election,
+        "--tps",
+        "50",
+        "--seed",
+        "9",
+        "--fault-rate",
+        "0"
+    ])
+    .status
+    .success());
+    assert!(saksi(&["init", "--data", &data, "--gen", &election])
+        .status
+        .success());
     let keygen = saksi(&["keygen", "--out", &dir.path("new.key")]);
     let public = String::from_utf8(keygen.stdout).unwrap().trim().to_string();
     let forms = forms(&dir);
@@ -281,12 +432,38 @@ fn registry_changes_are_signed_log_entries() {
         let server = Server::start(&data);
         assert_eq!(post(&server, &signed).0, 403, "not enrolled yet");
     }
-    let enroll = saksi(&["enroll", "--data", &data, "--code", forms[0].form.tps.as_str(), "--key", &public]);
+    let enroll = saksi(&[
+        "enroll",
+        "--data",
+        &data,
+        "--code",
+        forms[0].form.tps.as_str(),
+        "--key",
+        &public,
+    ]);
     assert!(enroll.status.success(), "{}", text(&enroll));
-    assert!(saksi(&["enroll", "--data", &data, "--code", "1101012001999", "--key", &public]).status.code() == Some(2), "unknown TPS refused");
+    assert!(
+        saksi(&[
+            "enroll",
+            "--data",
+            &data,
+            "--code",
+            "1101012001999",
+            "--key",
+            &public
+        ])
+        .status
+        .code()
+            == Some(2),
+        "unknown TPS refused"
+    );
     let server = Server::start(&data);
     let (status, body) = post(&server, &signed);
-    assert_eq!((status, body["accepted"].as_bool()), (201, Some(true)), "{body}");
+    assert_eq!(
+        (status, body["accepted"].as_bool()),
+        (201, Some(true)),
+        "{body}"
+    );
     // The enrolment is itself in the log, signed by the authority.
     let index = body["index"].as_u64().unwrap() - 1;
     let entry = get_json(&format!("{}/api/v1/entries/{index}", server.base));

@@ -7,11 +7,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 pub fn saksi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_saksi")).args(args).output().expect("the saksi binary runs")
+    Command::new(env!("CARGO_BIN_EXE_saksi"))
+        .args(args)
+        .output()
+        .expect("the saksi binary runs")
 }
 
 pub fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 pub struct TempDir(pub PathBuf);
@@ -49,7 +56,11 @@ pub fn shared_data() -> Option<PathBuf> {
 pub fn count_in(report: &str, label: &str) -> usize {
     report
         .lines()
-        .find_map(|line| line.trim().strip_prefix(label).map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap()))
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix(label)
+                .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        })
         .unwrap_or_else(|| panic!("no {label:?} in:\n{report}"))
 }
 
@@ -63,7 +74,10 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &str) -> Server {
-        Server::spawn(&["serve", "--data", data, "--addr", "127.0.0.1:0"], "serving on ")
+        Server::spawn(
+            &["serve", "--data", data, "--addr", "127.0.0.1:0"],
+            "serving on ",
+        )
     }
 
     /// Runs `saksi ARGS` and waits for the line starting with `prefix` that names its URL.
@@ -77,7 +91,10 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut preamble = Vec::new();
         let base = loop {
-            let line = lines.next().expect("the process printed its address").unwrap();
+            let line = lines
+                .next()
+                .expect("the process printed its address")
+                .unwrap();
             preamble.push(line.clone());
             if let Some(rest) = line.strip_prefix(prefix) {
                 let url = rest.split_whitespace().next().unwrap();
@@ -87,7 +104,11 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base, preamble }
+        Server {
+            child,
+            base,
+            preamble,
+        }
     }
 }
 
@@ -104,21 +125,30 @@ pub fn http(method: &str, url: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let mut stream = TcpStream::connect(host).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
     stream.write_all(body).unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut payload = response[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = Vec::new();
         let mut data = &payload[..];
         loop {
             let end = data.windows(2).position(|w| w == b"\r\n").unwrap();
-            let size = usize::from_str_radix(std::str::from_utf8(&data[..end]).unwrap().trim(), 16).unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&data[..end]).unwrap().trim(), 16)
+                .unwrap();
             data = &data[end + 2..];
             if size == 0 {
                 break;

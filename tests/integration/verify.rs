@@ -18,10 +18,34 @@ fn election(name: &str) -> (TempDir, String, String) {
     let dir = TempDir::new(name);
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&["gen", "--out", &election, "--tps", "600", "--seed", "3", "--fault-rate", "0.01"]).status.success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election]).status.success());
-    assert!(saksi(&["import", "--data", &data, &format!("{election}/forms.ndjson")]).status.success());
-    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap().trim().to_string();
+    assert!(saksi(&[
+        "gen",
+        "--out",
+        &election,
+        "--tps",
+        "600",
+        "--seed",
+        "3",
+        "--fault-rate",
+        "0.01"
+    ])
+    .status
+    .success());
+    assert!(saksi(&["init", "--data", &data, "--gen", &election])
+        .status
+        .success());
+    assert!(saksi(&[
+        "import",
+        "--data",
+        &data,
+        &format!("{election}/forms.ndjson")
+    ])
+    .status
+    .success());
+    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey"))
+        .unwrap()
+        .trim()
+        .to_string();
     (dir, data, vkey)
 }
 
@@ -33,7 +57,10 @@ fn verify(args: &[&str]) -> (Option<i32>, String) {
 }
 
 fn copy(from: &str, to: &str) {
-    let status = std::process::Command::new("cp").args(["-a", from, to]).status().unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-a", from, to])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -53,7 +80,10 @@ fn honest_log_verifies_and_flipped_bytes_are_located() {
     std::fs::write(&bundle, &bytes).unwrap();
     let (code, out) = verify(&["--dir", &log, "--vkey", &vkey]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("tile/0/001 does not match the entries"), "{out}");
+    assert!(
+        out.contains("tile/0/001 does not match the entries"),
+        "{out}"
+    );
     std::fs::write(&bundle, &original).unwrap();
 
     // A byte flipped in a hash tile.
@@ -64,7 +94,10 @@ fn honest_log_verifies_and_flipped_bytes_are_located() {
     std::fs::write(&tile, &bytes).unwrap();
     let (code, out) = verify(&["--dir", &log, "--vkey", &vkey]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("tile/0/000 does not match the entries"), "{out}");
+    assert!(
+        out.contains("tile/0/000 does not match the entries"),
+        "{out}"
+    );
     std::fs::write(&tile, &original).unwrap();
 
     // Could not check at all: exit 2.
@@ -80,50 +113,110 @@ fn rollback_and_split_view_are_caught_by_a_verifier_with_memory() {
     copy(&data, &before);
     // The log grows by one registry change; the verifier sees it.
     let officer = SecretKey::from_seed([1; 32]).public().to_base64();
-    let tps = std::fs::read_to_string(dir.0.join("election/registry/tps.csv")).unwrap().lines().nth(1).unwrap().split(',').next().unwrap().to_string();
-    assert!(saksi(&["enroll", "--data", &data, "--code", &tps, "--key", &officer]).status.success());
-    let (code, out) = verify(&["--dir", &format!("{data}/log"), "--vkey", &vkey, "--state", &state]);
+    let tps = std::fs::read_to_string(dir.0.join("election/registry/tps.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        saksi(&["enroll", "--data", &data, "--code", &tps, "--key", &officer])
+            .status
+            .success()
+    );
+    let (code, out) = verify(&[
+        "--dir",
+        &format!("{data}/log"),
+        "--vkey",
+        &vkey,
+        "--state",
+        &state,
+    ]);
     assert_eq!(code, Some(0), "{out}");
     // Shown the older copy later: a rollback.
-    let (code, out) = verify(&["--dir", &format!("{before}/log"), "--vkey", &vkey, "--state", &state]);
+    let (code, out) = verify(&[
+        "--dir",
+        &format!("{before}/log"),
+        "--vkey",
+        &vkey,
+        "--state",
+        &state,
+    ]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("rollback: the log now shows size"), "{out}");
     // The older copy grows differently to the same size, signed with the same log key: a split view.
     let other = SecretKey::from_seed([2; 32]).public().to_base64();
-    assert!(saksi(&["enroll", "--data", &before, "--code", &tps, "--key", &other]).status.success());
-    let (code, out) = verify(&["--dir", &format!("{before}/log"), "--vkey", &vkey, "--state", &state]);
+    assert!(
+        saksi(&["enroll", "--data", &before, "--code", &tps, "--key", &other])
+            .status
+            .success()
+    );
+    let (code, out) = verify(&[
+        "--dir",
+        &format!("{before}/log"),
+        "--vkey",
+        &vkey,
+        "--state",
+        &state,
+    ]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("split view: two checkpoints of size"), "{out}");
     // A mirror refuses to follow it too.
     let server = Server::start(&before);
     let mirror = dir.path("mirror");
-    let first = saksi(&["mirror", "--url", &server.base, "--dir", &mirror, "--vkey", &vkey]);
+    let first = saksi(&[
+        "mirror",
+        "--url",
+        &server.base,
+        "--dir",
+        &mirror,
+        "--vkey",
+        &vkey,
+    ]);
     assert!(first.status.success(), "{}", text(&first));
     drop(server);
     let server = Server::start(&data);
-    let out = saksi(&["mirror", "--url", &server.base, "--dir", &mirror, "--vkey", &vkey]);
+    let out = saksi(&[
+        "mirror",
+        "--url",
+        &server.base,
+        "--dir",
+        &mirror,
+        "--vkey",
+        &vkey,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("not an extension") || text(&out).contains("fork"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not an extension") || text(&out).contains("fork"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// Appends entries with the log's own key, as an operator with full access could.
 fn operator_appends(data: &str, entries: Vec<Entry>) {
     let key = std::fs::read_to_string(format!("{data}/keys/log.key")).unwrap();
     let signer = Signer::parse(key.trim()).unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(std::path::Path::new(&format!("{data}/log"))).unwrap());
+    let storage: Arc<dyn Storage> =
+        Arc::new(DirStorage::open(std::path::Path::new(&format!("{data}/log"))).unwrap());
     let mut log = Log::open(storage, signer).unwrap();
     let encoded: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
-    log.append(&encoded.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+    log.append(&encoded.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        .unwrap();
 }
 
 #[test]
 fn entries_slipped_in_by_an_operator_are_caught() {
     let (dir, data, vkey) = election("verify-operator");
-    let forms: Vec<saksi_election::SignedForm> = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
-        .collect();
+    let forms: Vec<saksi_election::SignedForm> =
+        std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
+            .collect();
     let accepted = RecordedVerdict::from_verdict(&saksi_election::rules::Verdict::default());
     // A forged signature on a real officer's form, recorded as accepted.
     let mut forged = forms[10].clone();
@@ -140,14 +233,28 @@ fn entries_slipped_in_by_an_operator_are_caught() {
     operator_appends(
         &data,
         vec![
-            Entry::Form { form: forged, verdict: accepted.clone(), digest: forged_digest },
-            Entry::Form { form: unenrolled, verdict: accepted, digest: unenrolled_digest },
+            Entry::Form {
+                form: forged,
+                verdict: accepted.clone(),
+                digest: forged_digest,
+            },
+            Entry::Form {
+                form: unenrolled,
+                verdict: accepted,
+                digest: unenrolled_digest,
+            },
         ],
     );
     let (code, out) = verify(&["--dir", &format!("{data}/log"), "--vkey", &vkey]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("the form's signature does not verify"), "{out}");
-    assert!(out.contains("who is not enrolled for it in the logged registry"), "{out}");
+    assert!(
+        out.contains("the form's signature does not verify"),
+        "{out}"
+    );
+    assert!(
+        out.contains("who is not enrolled for it in the logged registry"),
+        "{out}"
+    );
 }
 
 /// A proxy in front of a server that changes one region's published total.
@@ -168,7 +275,11 @@ fn altering_proxy(upstream: String, region: &'static str) -> String {
                     }
                     request.extend_from_slice(&buf[..n]);
                 }
-                let line = String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_string();
+                let line = String::from_utf8_lossy(&request)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let (status, _, mut body) = http("GET", &format!("{upstream}{path}"), b"");
                 if path == format!("/api/v1/regions/{region}") {
@@ -177,7 +288,10 @@ fn altering_proxy(upstream: String, region: &'static str) -> String {
                     value["tally"]["votes"]["02"] = (votes + 1000).into();
                     body = serde_json::to_vec(&value).unwrap();
                 }
-                let head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
                 let _ = stream.write_all(head.as_bytes());
                 let _ = stream.write_all(&body);
             });
@@ -193,28 +307,62 @@ fn an_altered_published_total_is_caught() {
     let (code, out) = verify(&["--url", &server.base, "--vkey", &vkey]);
     assert_eq!(code, Some(0), "{out}");
     let proxy = altering_proxy(server.base.clone(), "11");
-    let (code, out) = verify(&["--dir", &format!("{data}/log"), "--api", &proxy, "--vkey", &vkey]);
+    let (code, out) = verify(&[
+        "--dir",
+        &format!("{data}/log"),
+        "--api",
+        &proxy,
+        "--vkey",
+        &vkey,
+    ]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("region 11 (Aceh): votes.02 published"), "{out}");
+    assert!(
+        out.contains("region 11 (Aceh): votes.02 published"),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_witness_cosigns_over_http_and_refuses_what_the_spec_refuses() {
     let (dir, data, vkey) = election("witness");
     let witness = Server::spawn(
-        &["witness", "--data", &dir.path("witness"), "--name", "witness.test/w1", "--log-vkey", &vkey, "--addr", "127.0.0.1:0"],
+        &[
+            "witness",
+            "--data",
+            &dir.path("witness"),
+            "--name",
+            "witness.test/w1",
+            "--log-vkey",
+            &vkey,
+            "--addr",
+            "127.0.0.1:0",
+        ],
         "witness listening on ",
     );
     let checkpoint = std::fs::read_to_string(format!("{data}/log/checkpoint")).unwrap();
     let body = format!("old 0\n\n{checkpoint}");
-    let (status, _, lines) = http("POST", &format!("{}/add-checkpoint", witness.base), body.as_bytes());
+    let (status, _, lines) = http(
+        "POST",
+        &format!("{}/add-checkpoint", witness.base),
+        body.as_bytes(),
+    );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&lines));
-    assert!(String::from_utf8(lines).unwrap().starts_with("\u{2014} witness.test/w1 "));
-    let (status, head, size) = http("POST", &format!("{}/add-checkpoint", witness.base), body.as_bytes());
+    assert!(String::from_utf8(lines)
+        .unwrap()
+        .starts_with("\u{2014} witness.test/w1 "));
+    let (status, head, size) = http(
+        "POST",
+        &format!("{}/add-checkpoint", witness.base),
+        body.as_bytes(),
+    );
     assert_eq!(status, 409);
     assert!(head.contains("text/x.tlog.size"), "{head}");
     assert!(String::from_utf8(size).unwrap().ends_with('\n'));
-    let (status, _, _) = http("POST", &format!("{}/add-checkpoint", witness.base), b"not a request");
+    let (status, _, _) = http(
+        "POST",
+        &format!("{}/add-checkpoint", witness.base),
+        b"not a request",
+    );
     assert_eq!(status, 400);
 }
 
@@ -224,16 +372,40 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
     let (dir, data, vkey) = election("witness-policy");
     let start_witness = |n: usize, addr: &str| {
         Server::spawn(
-            &["witness", "--data", &dir.path(&format!("w{n}")), "--name", &format!("witness.test/w{n}"), "--log-vkey", &vkey, "--addr", addr],
+            &[
+                "witness",
+                "--data",
+                &dir.path(&format!("w{n}")),
+                "--name",
+                &format!("witness.test/w{n}"),
+                "--log-vkey",
+                &vkey,
+                "--addr",
+                addr,
+            ],
             "witness listening on ",
         )
     };
-    let mut witnesses: Vec<Option<Server>> = (1..=3).map(|n| Some(start_witness(n, "127.0.0.1:0"))).collect();
+    let mut witnesses: Vec<Option<Server>> = (1..=3)
+        .map(|n| Some(start_witness(n, "127.0.0.1:0")))
+        .collect();
     let keys: Vec<String> = witnesses
         .iter()
-        .map(|w| w.as_ref().unwrap().preamble.iter().find_map(|l| l.strip_prefix("witness vkey: ")).unwrap().to_string())
+        .map(|w| {
+            w.as_ref()
+                .unwrap()
+                .preamble
+                .iter()
+                .find_map(|l| l.strip_prefix("witness vkey: "))
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    let spec: Vec<String> = keys.iter().zip(&witnesses).map(|(k, w)| format!("{k}@{}", w.as_ref().unwrap().base)).collect();
+    let spec: Vec<String> = keys
+        .iter()
+        .zip(&witnesses)
+        .map(|(k, w)| format!("{k}@{}", w.as_ref().unwrap().base))
+        .collect();
     let mut args = vec!["witnesses", "--data", &data, "--quorum", "2", "--witness"];
     args.extend(spec.iter().map(String::as_str));
     let set = saksi(&args);
@@ -246,42 +418,92 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
     let (_, _, checkpoint) = http("GET", &format!("{}/log/checkpoint", server.base), b"");
     let mut known = vec![log_key.clone()];
     known.extend(witness_keys.iter().cloned());
-    assert_eq!(note::open(&checkpoint, &known).unwrap().verified.len(), 4, "the log and three witnesses");
+    assert_eq!(
+        note::open(&checkpoint, &known).unwrap().verified.len(),
+        4,
+        "the log and three witnesses"
+    );
 
     // A correction (a new entry) now comes back with a receipt carrying at least two cosignatures.
-    let forms: Vec<saksi_election::SignedForm> = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
-        .collect();
+    let forms: Vec<saksi_election::SignedForm> =
+        std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
+            .collect();
     let correct = |n: usize, reason: &str| {
         let mut form = forms[n].form.clone();
-        form.correction = Some(Correction { reason: reason.into() });
-        let key = saksi_gen::corrector_key(3, form.tps.ancestor(saksi_election::Level::KabKota).unwrap());
+        form.correction = Some(Correction {
+            reason: reason.into(),
+        });
+        let key = saksi_gen::corrector_key(
+            3,
+            form.tps.ancestor(saksi_election::Level::KabKota).unwrap(),
+        );
         form.signer = key.public();
         form.sign(&key).encode()
     };
-    let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), &correct(0, "first"));
+    let (status, _, body) = http(
+        "POST",
+        &format!("{}/api/v1/forms", server.base),
+        &correct(0, "first"),
+    );
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status, 201, "{body}");
     let receipt = TlogProof::parse(body["receipt"].as_str().unwrap()).unwrap();
-    let (_, _, entry) = http("GET", &format!("{}/api/v1/entries/{}", server.base, receipt.index), b"");
-    receipt.verify(&saksi_tlog::leaf_hash(&entry), &log_key, &witness_keys, 2).unwrap();
+    let (_, _, entry) = http(
+        "GET",
+        &format!("{}/api/v1/entries/{}", server.base, receipt.index),
+        b"",
+    );
+    receipt
+        .verify(&saksi_tlog::leaf_hash(&entry), &log_key, &witness_keys, 2)
+        .unwrap();
 
     // Two witnesses down: the entry is recorded but nothing new is published.
-    let size_before = note::open(&http("GET", &format!("{}/log/checkpoint", server.base), b"").2, &known).unwrap().text;
-    let address_of_2 = witnesses[1].as_ref().unwrap().base.trim_start_matches("http://").to_string();
+    let size_before = note::open(
+        &http("GET", &format!("{}/log/checkpoint", server.base), b"").2,
+        &known,
+    )
+    .unwrap()
+    .text;
+    let address_of_2 = witnesses[1]
+        .as_ref()
+        .unwrap()
+        .base
+        .trim_start_matches("http://")
+        .to_string();
     witnesses[1] = None;
     witnesses[2] = None;
-    let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), &correct(1, "second"));
+    let (status, _, body) = http(
+        "POST",
+        &format!("{}/api/v1/forms", server.base),
+        &correct(1, "second"),
+    );
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("WITNESS_PENDING")), "{body}");
-    let size_after = note::open(&http("GET", &format!("{}/log/checkpoint", server.base), b"").2, &known).unwrap().text;
-    assert_eq!(size_before, size_after, "no checkpoint published without a quorum");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("WITNESS_PENDING")),
+        "{body}"
+    );
+    let size_after = note::open(
+        &http("GET", &format!("{}/log/checkpoint", server.base), b"").2,
+        &known,
+    )
+    .unwrap()
+    .text;
+    assert_eq!(
+        size_before, size_after,
+        "no checkpoint published without a quorum"
+    );
 
     // One comes back (same key, same state): the next commit publishes both entries.
     witnesses[1] = Some(start_witness(2, &address_of_2));
-    let (status, _, body) = http("POST", &format!("{}/api/v1/forms", server.base), &correct(2, "third"));
+    let (status, _, body) = http(
+        "POST",
+        &format!("{}/api/v1/forms", server.base),
+        &correct(2, "third"),
+    );
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     // An observer's verification includes the policy.
     let (code, out) = verify(&["--url", &server.base, "--vkey", &vkey]);

@@ -20,7 +20,9 @@ pub enum CanonicalError {
 impl std::fmt::Display for CanonicalError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CanonicalError::Number(n) => write!(f, "number {n} is not an integer within +-(2^53-1)"),
+            CanonicalError::Number(n) => {
+                write!(f, "number {n} is not an integer within +-(2^53-1)")
+            }
         }
     }
 }
@@ -140,7 +142,18 @@ mod tests {
 
     #[test]
     fn integers_print_as_json_numbers() {
-        for value in [0i64, 1, -1, 9, 10, -10, 306, 1_000_000, MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER] {
+        for value in [
+            0i64,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            306,
+            1_000_000,
+            MAX_SAFE_INTEGER,
+            -MAX_SAFE_INTEGER,
+        ] {
             let mut out = Vec::new();
             write_int(&mut out, value);
             assert_eq!(String::from_utf8(out).unwrap(), value.to_string());
@@ -151,6 +164,9 @@ mod tests {
     fn refuses_floats_and_unsafe_integers() {
         assert!(to_vec(&json!(1.5)).is_err());
         assert!(to_vec(&json!(9007199254740992i64)).is_err());
-        assert_eq!(to_vec(&json!(9007199254740991i64)).unwrap(), b"9007199254740991");
+        assert_eq!(
+            to_vec(&json!(9007199254740991i64)).unwrap(),
+            b"9007199254740991"
+        );
     }
 }

@@ -20,7 +20,10 @@ use crate::sign::{self, BatchItem};
 pub enum Outcome {
     /// Not a well-formed signed form: nothing about it can be attributed to anyone.
     Malformed(String),
-    Checked { form: Box<SignedForm>, verdict: Verdict },
+    Checked {
+        form: Box<SignedForm>,
+        verdict: Verdict,
+    },
 }
 
 pub struct Checker<'a> {
@@ -34,7 +37,12 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     pub fn new(registry: &'a Registry, election: &'a Election) -> Checker<'a> {
-        Checker { registry, election, seen: HashMap::new(), accepted_by_tps: HashMap::new() }
+        Checker {
+            registry,
+            election,
+            seen: HashMap::new(),
+            accepted_by_tps: HashMap::new(),
+        }
     }
 
     /// Checks `lines` (line number, bytes) in order. The stateless work runs on every core; history is
@@ -48,14 +56,26 @@ impl<'a> Checker<'a> {
                 .chunks(per_worker)
                 .map(|part| scope.spawn(move || check_stateless(part, registry, election)))
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("a check worker panicked")).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a check worker panicked"))
+                .collect()
         });
-        lines.iter().zip(outcomes).map(|(&(line, _), outcome)| self.apply_history(line, outcome)).collect()
+        lines
+            .iter()
+            .zip(outcomes)
+            .map(|(&(line, _), outcome)| self.apply_history(line, outcome))
+            .collect()
     }
 
     fn apply_history(&mut self, line: usize, outcome: Outcome) -> Outcome {
-        let Outcome::Checked { form, verdict } = outcome else { return outcome };
-        let authenticated = !verdict.findings.iter().any(|f| matches!(f.code, "SIGNATURE_INVALID" | "SIGNER_NOT_ENROLLED"));
+        let Outcome::Checked { form, verdict } = outcome else {
+            return outcome;
+        };
+        let authenticated = !verdict
+            .findings
+            .iter()
+            .any(|f| matches!(f.code, "SIGNATURE_INVALID" | "SIGNER_NOT_ENROLLED"));
         if !authenticated {
             return Outcome::Checked { form, verdict };
         }
@@ -67,7 +87,10 @@ impl<'a> Checker<'a> {
         self.seen.insert(digest, line);
         if verdict.accepted() && form.form.correction.is_none() {
             if let Some(first) = self.accepted_by_tps.get(&form.form.tps) {
-                let verdict = history_verdict("TPS_ALREADY_REPORTED", format!("accepted form: line {first}"));
+                let verdict = history_verdict(
+                    "TPS_ALREADY_REPORTED",
+                    format!("accepted form: line {first}"),
+                );
                 return Outcome::Checked { form, verdict };
             }
             self.accepted_by_tps.insert(form.form.tps, line);
@@ -77,21 +100,46 @@ impl<'a> Checker<'a> {
 }
 
 fn history_verdict(code: &'static str, detail: String) -> Verdict {
-    Verdict { findings: vec![Finding { code, fields: vec!["form".into()], detail }] }
+    Verdict {
+        findings: vec![Finding {
+            code,
+            fields: vec!["form".into()],
+            detail,
+        }],
+    }
 }
 
-fn check_stateless(lines: &[(usize, &[u8])], registry: &Registry, election: &Election) -> Vec<Outcome> {
-    let decoded: Vec<Result<SignedForm, String>> =
-        lines.iter().map(|(_, bytes)| SignedForm::decode(bytes).map_err(|e| e.to_string())).collect();
-    let messages: Vec<Vec<u8>> =
-        decoded.iter().map(|d| d.as_ref().map(|f| f.form.signed_message()).unwrap_or_default()).collect();
+fn check_stateless(
+    lines: &[(usize, &[u8])],
+    registry: &Registry,
+    election: &Election,
+) -> Vec<Outcome> {
+    let decoded: Vec<Result<SignedForm, String>> = lines
+        .iter()
+        .map(|(_, bytes)| SignedForm::decode(bytes).map_err(|e| e.to_string()))
+        .collect();
+    let messages: Vec<Vec<u8>> = decoded
+        .iter()
+        .map(|d| {
+            d.as_ref()
+                .map(|f| f.form.signed_message())
+                .unwrap_or_default()
+        })
+        .collect();
     let (indexes, items): (Vec<usize>, Vec<BatchItem>) = decoded
         .iter()
         .zip(&messages)
         .enumerate()
         .filter_map(|(i, (d, message))| {
             let form = d.as_ref().ok()?;
-            Some((i, BatchItem { key: form.form.signer, message, signature: form.signature }))
+            Some((
+                i,
+                BatchItem {
+                    key: form.form.signer,
+                    message,
+                    signature: form.signature,
+                },
+            ))
         })
         .unzip();
     let mut signature_ok = vec![false; lines.len()];
@@ -105,7 +153,10 @@ fn check_stateless(lines: &[(usize, &[u8])], registry: &Registry, election: &Ele
             Err(message) => Outcome::Malformed(message),
             Ok(form) => {
                 let verdict = check_signed_form(&form.form, ok, registry, election);
-                Outcome::Checked { form: Box::new(form), verdict }
+                Outcome::Checked {
+                    form: Box::new(form),
+                    verdict,
+                }
             }
         })
         .collect()

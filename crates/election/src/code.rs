@@ -25,7 +25,13 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [Level::Provinsi, Level::KabKota, Level::Kecamatan, Level::Desa, Level::Tps];
+    pub const ALL: [Level; 5] = [
+        Level::Provinsi,
+        Level::KabKota,
+        Level::Kecamatan,
+        Level::Desa,
+        Level::Tps,
+    ];
 
     pub const fn digits(self) -> usize {
         match self {
@@ -38,7 +44,9 @@ impl Level {
     }
 
     pub fn from_digits(digits: usize) -> Option<Level> {
-        Level::ALL.into_iter().find(|level| level.digits() == digits)
+        Level::ALL
+            .into_iter()
+            .find(|level| level.digits() == digits)
     }
 
     /// The name used in file formats and URLs.
@@ -86,7 +94,10 @@ impl fmt::Display for CodeError {
         match self {
             CodeError::NotDigits => write!(f, "a region code has only the digits 0-9 (no dots)"),
             CodeError::BadLength(n) => {
-                write!(f, "a region code has 2, 4, 6, 10 or 13 digits, this one has {n}")
+                write!(
+                    f,
+                    "a region code has 2, 4, 6, 10 or 13 digits, this one has {n}"
+                )
             }
             CodeError::BadProvince => write!(f, "province codes run from 11 to 99"),
         }
@@ -117,7 +128,10 @@ impl Code {
         }
         let mut bytes = [0u8; 13];
         bytes[..raw.len()].copy_from_slice(raw);
-        Ok(Code { bytes, len: raw.len() as u8 })
+        Ok(Code {
+            bytes,
+            len: raw.len() as u8,
+        })
     }
 
     /// From a number whose decimal digits are a code.
@@ -140,9 +154,17 @@ impl Code {
     /// A stable number for this code: its decimal value when it has only digits (always, below
     /// province 99), otherwise its base-36 value (wrapping). For seeding and hashing, not for display.
     pub fn as_u64(self) -> u64 {
-        let radix = if self.as_str().bytes().all(|b| b.is_ascii_digit()) { 10 } else { 36 };
+        let radix = if self.as_str().bytes().all(|b| b.is_ascii_digit()) {
+            10
+        } else {
+            36
+        };
         self.as_str().bytes().fold(0u64, |acc, b| {
-            let digit = if b.is_ascii_digit() { b - b'0' } else { b - b'A' + 10 };
+            let digit = if b.is_ascii_digit() {
+                b - b'0'
+            } else {
+                b - b'A' + 10
+            };
             acc.wrapping_mul(radix).wrapping_add(digit as u64)
         })
     }
@@ -158,7 +180,10 @@ impl Code {
         }
         let mut bytes = [0u8; 13];
         bytes[..level.digits()].copy_from_slice(&self.bytes[..level.digits()]);
-        Some(Code { bytes, len: level.digits() as u8 })
+        Some(Code {
+            bytes,
+            len: level.digits() as u8,
+        })
     }
 
     pub fn parent(self) -> Option<Code> {
@@ -171,7 +196,8 @@ impl Code {
 
     /// The 3-digit TPS number for a TPS code.
     pub fn tps_number(self) -> Option<u16> {
-        (self.level() == Level::Tps).then(|| self.as_str()[10..].parse().expect("invariant: digits"))
+        (self.level() == Level::Tps)
+            .then(|| self.as_str()[10..].parse().expect("invariant: digits"))
     }
 
     pub fn is_overseas(self) -> bool {
@@ -213,7 +239,10 @@ mod tests {
         assert_eq!(tps.level(), Level::Tps);
         assert_eq!(tps.tps_number(), Some(3));
         assert_eq!(tps.ancestor(Level::Desa).unwrap().to_string(), "1101012001");
-        assert_eq!(tps.ancestor(Level::Kecamatan).unwrap().to_string(), "110101");
+        assert_eq!(
+            tps.ancestor(Level::Kecamatan).unwrap().to_string(),
+            "110101"
+        );
         assert_eq!(tps.ancestor(Level::KabKota).unwrap().to_string(), "1101");
         assert_eq!(tps.province(), 11);
         assert_eq!(tps.parent().unwrap().level(), Level::Desa);
@@ -228,12 +257,24 @@ mod tests {
         assert_eq!(Code::parse("10"), Err(CodeError::BadProvince));
         assert_eq!(Code::parse(""), Err(CodeError::NotDigits));
         assert!(Code::parse("9901010001001").unwrap().is_overseas());
-        assert_eq!(Code::parse("99AA010001").unwrap().ancestor(Level::KabKota).unwrap().as_str(), "99AA");
+        assert_eq!(
+            Code::parse("99AA010001")
+                .unwrap()
+                .ancestor(Level::KabKota)
+                .unwrap()
+                .as_str(),
+            "99AA"
+        );
         assert_eq!(Code::parse("11AA"), Err(CodeError::NotDigits));
         assert_eq!(Code::parse("99AA01000A1"), Err(CodeError::BadLength(11)));
         assert_eq!(Code::parse("99AA01000A"), Err(CodeError::NotDigits));
         assert!(Code::parse("11").unwrap() < Code::parse("1101").unwrap());
         assert!(Code::parse("1101").unwrap() < Code::parse("1102").unwrap());
-        assert_eq!(Code::tps(Code::parse("1101012001").unwrap(), 7).unwrap().as_str(), "1101012001007");
+        assert_eq!(
+            Code::tps(Code::parse("1101012001").unwrap(), 7)
+                .unwrap()
+                .as_str(),
+            "1101012001007"
+        );
     }
 }

@@ -143,7 +143,10 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None,
     };
-    text.as_bytes().chunks(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
 }
 
 /// Longest correction reason, in bytes.
@@ -191,7 +194,9 @@ pub struct SignedForm {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    TooLarge { bytes: usize },
+    TooLarge {
+        bytes: usize,
+    },
     /// Not valid JSON for this format; the text says where and what.
     Json(String),
     Format(String),
@@ -237,14 +242,18 @@ impl<'de> Deserialize<'de> for Votes {
                         return Err(de::Error::custom("too many ballot positions"));
                     }
                     if !valid_id(&position) {
-                        return Err(de::Error::custom(format!("bad ballot position {position:?}")));
+                        return Err(de::Error::custom(format!(
+                            "bad ballot position {position:?}"
+                        )));
                     }
                     let count: i64 = map.next_value()?;
                     if count.abs() > MAX_SAFE_INTEGER {
                         return Err(de::Error::custom(format!("{count} is outside +-(2^53-1)")));
                     }
                     if votes.iter().any(|(p, _)| *p == position) {
-                        return Err(de::Error::custom(format!("ballot position {position:?} appears twice")));
+                        return Err(de::Error::custom(format!(
+                            "ballot position {position:?} appears twice"
+                        )));
                     }
                     votes.push((position, count));
                 }
@@ -260,7 +269,9 @@ impl<'de> Deserialize<'de> for Votes {
 fn valid_id(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= MAX_ID_BYTES
-        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
 #[derive(Deserialize)]
@@ -304,14 +315,21 @@ impl WireForm {
     fn into_form(self) -> Result<CHasil, DecodeError> {
         let bad = |message: String| Err(DecodeError::Format(message));
         if self.format != FORMAT_C_HASIL {
-            return bad(format!("format is {:?}, expected {FORMAT_C_HASIL:?}", self.format));
+            return bad(format!(
+                "format is {:?}, expected {FORMAT_C_HASIL:?}",
+                self.format
+            ));
         }
         if !valid_id(&self.election) || !valid_id(&self.contest) {
             return bad("election and contest are short lowercase identifiers".into());
         }
-        let tps = Code::parse(&self.tps).map_err(|e| DecodeError::Format(format!("tps {:?}: {e}", self.tps)))?;
+        let tps = Code::parse(&self.tps)
+            .map_err(|e| DecodeError::Format(format!("tps {:?}: {e}", self.tps)))?;
         if tps.level() != crate::code::Level::Tps {
-            return bad(format!("tps {:?} is a region code, not a 13-digit TPS code", self.tps));
+            return bad(format!(
+                "tps {:?} is a region code, not a 13-digit TPS code",
+                self.tps
+            ));
         }
         if self.evidence.len() > MAX_EVIDENCE {
             return bad(format!("more than {MAX_EVIDENCE} evidence digests"));
@@ -319,7 +337,13 @@ impl WireForm {
         let evidence = self
             .evidence
             .iter()
-            .map(|text| PhotoDigest::parse(text).ok_or_else(|| DecodeError::Format(format!("evidence {text:?} is not sha256:<64 lowercase hex>"))))
+            .map(|text| {
+                PhotoDigest::parse(text).ok_or_else(|| {
+                    DecodeError::Format(format!(
+                        "evidence {text:?} is not sha256:<64 lowercase hex>"
+                    ))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let signer = PublicKey::from_base64(&self.signer)
             .map_err(|e| DecodeError::Format(format!("signer: {e}")))?;
@@ -329,7 +353,10 @@ impl WireForm {
         let correction = match self.correction {
             None => None,
             Some(WireCorrection { reason }) => {
-                if reason.trim().is_empty() || reason.len() > MAX_REASON_BYTES || reason.chars().any(char::is_control) {
+                if reason.trim().is_empty()
+                    || reason.len() > MAX_REASON_BYTES
+                    || reason.chars().any(char::is_control)
+                {
                     return bad(format!("a correction reason is 1..={MAX_REASON_BYTES} bytes of text without control characters"));
                 }
                 Some(Correction { reason })
@@ -450,11 +477,17 @@ impl CHasil {
 
     pub fn sign(self, key: &SecretKey) -> SignedForm {
         let signature = key.sign(sign::CONTEXT_C_HASIL, &self.canonical_json());
-        SignedForm { form: self, signature }
+        SignedForm {
+            form: self,
+            signature,
+        }
     }
 
     pub fn votes_for(&self, position: &str) -> Option<i64> {
-        self.votes.iter().find(|(p, _)| p == position).map(|(_, v)| *v)
+        self.votes
+            .iter()
+            .find(|(p, _)| p == position)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -464,20 +497,31 @@ impl SignedForm {
         if bytes.len() > MAX_FORM_BYTES {
             return Err(DecodeError::TooLarge { bytes: bytes.len() });
         }
-        let wire: WireSigned = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let wire: WireSigned =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
         let signature = Signature::from_base64(&wire.signature)
             .map_err(|e| DecodeError::Format(format!("signature: {e}")))?;
-        Ok(SignedForm { form: wire.form.into_form()?, signature })
+        Ok(SignedForm {
+            form: wire.form.into_form()?,
+            signature,
+        })
     }
 
     /// Decodes a form object and its base64 signature given separately (as a log entry holds them).
     pub fn from_parts(form_json: &[u8], signature: &str) -> Result<SignedForm, DecodeError> {
         if form_json.len() > MAX_FORM_BYTES {
-            return Err(DecodeError::TooLarge { bytes: form_json.len() });
+            return Err(DecodeError::TooLarge {
+                bytes: form_json.len(),
+            });
         }
-        let wire: WireForm = serde_json::from_slice(form_json).map_err(|e| DecodeError::Json(e.to_string()))?;
-        let signature = Signature::from_base64(signature).map_err(|e| DecodeError::Format(format!("signature: {e}")))?;
-        Ok(SignedForm { form: wire.into_form()?, signature })
+        let wire: WireForm =
+            serde_json::from_slice(form_json).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let signature = Signature::from_base64(signature)
+            .map_err(|e| DecodeError::Format(format!("signature: {e}")))?;
+        Ok(SignedForm {
+            form: wire.into_form()?,
+            signature,
+        })
     }
 
     /// Canonical JSON of the envelope: `{"form":<JCS form>,"signature":"..."}`. One line, no newline.
@@ -493,7 +537,12 @@ impl SignedForm {
 
     /// Whether the signature is the signer's over this form (the signer's enrolment is a separate check).
     pub fn signature_valid(&self) -> bool {
-        sign::verify(&self.form.signer, sign::CONTEXT_C_HASIL, &self.form.canonical_json(), &self.signature)
+        sign::verify(
+            &self.form.signer,
+            sign::CONTEXT_C_HASIL,
+            &self.form.canonical_json(),
+            &self.signature,
+        )
     }
 
     /// SHA-256 of the encoded envelope: identifies an exact submission (for duplicate detection).
@@ -513,10 +562,28 @@ pub(crate) mod tests {
             contest: "ppwp".into(),
             correction: None,
             tps: Code::parse("1101012001001").unwrap(),
-            registered: VoterRows { dpt: lpj(139, 145), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(141, 146) },
-            voted: VoterRows { dpt: lpj(110, 126), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(112, 127) },
-            disability: Disability { registered: lpj(1, 1), voted: lpj(1, 0) },
-            ballots: Ballots { received: 290, used: 239, damaged: 1, unused: 50 },
+            registered: VoterRows {
+                dpt: lpj(139, 145),
+                dptb: lpj(0, 1),
+                dpk: lpj(2, 0),
+                total: lpj(141, 146),
+            },
+            voted: VoterRows {
+                dpt: lpj(110, 126),
+                dptb: lpj(0, 1),
+                dpk: lpj(2, 0),
+                total: lpj(112, 127),
+            },
+            disability: Disability {
+                registered: lpj(1, 1),
+                voted: lpj(1, 0),
+            },
+            ballots: Ballots {
+                received: 290,
+                used: 239,
+                damaged: 1,
+                unused: 50,
+            },
             votes: vec![("01".into(), 200), ("02".into(), 25), ("03".into(), 10)],
             valid: 235,
             invalid: 4,
@@ -559,11 +626,17 @@ pub(crate) mod tests {
             text.replace("sha256:", "md5:"),
         ];
         for case in cases {
-            assert!(SignedForm::decode(case.as_bytes()).is_err(), "accepted {case}");
+            assert!(
+                SignedForm::decode(case.as_bytes()).is_err(),
+                "accepted {case}"
+            );
         }
         // Negative counts are well-formed: the rulebook, not the decoder, rejects them.
         let negative = text.replace("\"invalid\":4", "\"invalid\":-4");
         assert!(SignedForm::decode(negative.as_bytes()).is_ok());
-        assert!(matches!(SignedForm::decode(&vec![b' '; MAX_FORM_BYTES + 1]), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            SignedForm::decode(&vec![b' '; MAX_FORM_BYTES + 1]),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 }

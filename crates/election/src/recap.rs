@@ -38,7 +38,12 @@ pub enum RecapLevel {
 }
 
 impl RecapLevel {
-    pub const ALL: [RecapLevel; 4] = [RecapLevel::Kecamatan, RecapLevel::KabKota, RecapLevel::Provinsi, RecapLevel::Nasional];
+    pub const ALL: [RecapLevel; 4] = [
+        RecapLevel::Kecamatan,
+        RecapLevel::KabKota,
+        RecapLevel::Provinsi,
+        RecapLevel::Nasional,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,30 +100,51 @@ pub struct Figures {
 
 impl Figures {
     fn to_json(&self) -> Value {
-        let votes: serde_json::Map<String, Value> = self.votes.iter().map(|(p, v)| (p.clone(), Value::from(*v))).collect();
+        let votes: serde_json::Map<String, Value> = self
+            .votes
+            .iter()
+            .map(|(p, v)| (p.clone(), Value::from(*v)))
+            .collect();
         json!({"votes": votes, "valid": self.valid, "invalid": self.invalid, "voters": self.voters})
     }
 
     fn from_json(value: &Value) -> Result<Figures, String> {
         let int = |key: &str| -> Result<i64, String> {
-            let v = value[key].as_i64().ok_or_else(|| format!("{key} must be an integer"))?;
+            let v = value[key]
+                .as_i64()
+                .ok_or_else(|| format!("{key} must be an integer"))?;
             if v.abs() > MAX_SAFE_INTEGER {
                 return Err(format!("{key} out of range"));
             }
             Ok(v)
         };
         let object = value.as_object().ok_or("figures must be an object")?;
-        if object.keys().any(|k| !matches!(k.as_str(), "votes" | "valid" | "invalid" | "voters")) {
+        if object
+            .keys()
+            .any(|k| !matches!(k.as_str(), "votes" | "valid" | "invalid" | "voters"))
+        {
             return Err("unknown field in figures".into());
         }
         let mut votes: Vec<(String, i64)> = value["votes"]
             .as_object()
             .ok_or("votes must be an object")?
             .iter()
-            .map(|(p, v)| Ok((p.clone(), v.as_i64().filter(|v| v.abs() <= MAX_SAFE_INTEGER).ok_or("a vote count must be an integer")?)))
+            .map(|(p, v)| {
+                Ok((
+                    p.clone(),
+                    v.as_i64()
+                        .filter(|v| v.abs() <= MAX_SAFE_INTEGER)
+                        .ok_or("a vote count must be an integer")?,
+                ))
+            })
             .collect::<Result<_, String>>()?;
         votes.sort();
-        Ok(Figures { votes, valid: int("valid")?, invalid: int("invalid")?, voters: int("voters")? })
+        Ok(Figures {
+            votes,
+            valid: int("valid")?,
+            invalid: int("invalid")?,
+            voters: int("voters")?,
+        })
     }
 
     pub fn add(&mut self, other: &Figures) {
@@ -137,7 +163,10 @@ impl Figures {
     }
 
     pub fn vote(&self, position: &str) -> i64 {
-        self.votes.iter().find(|(p, _)| p == position).map_or(0, |(_, v)| *v)
+        self.votes
+            .iter()
+            .find(|(p, _)| p == position)
+            .map_or(0, |(_, v)| *v)
     }
 }
 
@@ -205,27 +234,53 @@ impl RecapForm {
 
     pub fn sign(self, key: &SecretKey) -> SignedRecap {
         let signature = key.sign(CONTEXT_D_HASIL, &self.canonical_json());
-        SignedRecap { form: self, signature }
+        SignedRecap {
+            form: self,
+            signature,
+        }
     }
 
     fn from_json(value: &Value) -> Result<RecapForm, RecapDecodeError> {
         let bad = |m: &str| RecapDecodeError(m.to_string());
-        let object = value.as_object().ok_or_else(|| bad("form must be an object"))?;
-        let allowed = ["format", "election", "contest", "level", "region", "rows", "total", "signer", "correction"];
+        let object = value
+            .as_object()
+            .ok_or_else(|| bad("form must be an object"))?;
+        let allowed = [
+            "format",
+            "election",
+            "contest",
+            "level",
+            "region",
+            "rows",
+            "total",
+            "signer",
+            "correction",
+        ];
         if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(RecapDecodeError(format!("unknown field {unknown}")));
         }
         if value["format"] != FORMAT_D_HASIL {
             return Err(bad("format must be saksi/d-hasil/v1"));
         }
-        let text = |key: &str| value[key].as_str().map(String::from).ok_or_else(|| RecapDecodeError(format!("{key} must be a string")));
+        let text = |key: &str| {
+            value[key]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| RecapDecodeError(format!("{key} must be a string")))
+        };
         let level = RecapLevel::parse(&text("level")?).ok_or_else(|| bad("unknown level"))?;
         let region_text = text("region")?;
-        let region = if region_text == "nasional" { None } else { Some(Code::parse(&region_text).map_err(|e| RecapDecodeError(e.to_string()))?) };
+        let region = if region_text == "nasional" {
+            None
+        } else {
+            Some(Code::parse(&region_text).map_err(|e| RecapDecodeError(e.to_string()))?)
+        };
         if RecapLevel::of_region(region) != Some(level) {
             return Err(bad("region does not match the level"));
         }
-        let rows_json = value["rows"].as_array().ok_or_else(|| bad("rows must be an array"))?;
+        let rows_json = value["rows"]
+            .as_array()
+            .ok_or_else(|| bad("rows must be an array"))?;
         if rows_json.len() > MAX_ROWS {
             return Err(bad("too many rows"));
         }
@@ -233,16 +288,27 @@ impl RecapForm {
             .iter()
             .map(|row| {
                 let mut figures = row.clone();
-                let child = figures.as_object_mut().and_then(|o| o.remove("child")).and_then(|c| c.as_str().map(String::from)).ok_or_else(|| bad("a row needs a child"))?;
+                let child = figures
+                    .as_object_mut()
+                    .and_then(|o| o.remove("child"))
+                    .and_then(|c| c.as_str().map(String::from))
+                    .ok_or_else(|| bad("a row needs a child"))?;
                 let child = Code::parse(&child).map_err(|e| RecapDecodeError(e.to_string()))?;
-                Ok(RecapRow { child, figures: Figures::from_json(&figures).map_err(RecapDecodeError)? })
+                Ok(RecapRow {
+                    child,
+                    figures: Figures::from_json(&figures).map_err(RecapDecodeError)?,
+                })
             })
             .collect::<Result<Vec<_>, RecapDecodeError>>()?;
-        let signer = PublicKey::from_base64(&text("signer")?).map_err(|e| RecapDecodeError(format!("signer: {e}")))?;
+        let signer = PublicKey::from_base64(&text("signer")?)
+            .map_err(|e| RecapDecodeError(format!("signer: {e}")))?;
         let correction = match value.get("correction") {
             None => None,
             Some(c) => {
-                let reason = c["reason"].as_str().ok_or_else(|| bad("correction.reason"))?.to_string();
+                let reason = c["reason"]
+                    .as_str()
+                    .ok_or_else(|| bad("correction.reason"))?
+                    .to_string();
                 if reason.trim().is_empty() || reason.len() > crate::form::MAX_REASON_BYTES {
                     return Err(bad("bad correction reason"));
                 }
@@ -267,8 +333,11 @@ impl SignedRecap {
         if bytes.len() > MAX_RECAP_BYTES {
             return Err(RecapDecodeError("too large".into()));
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| RecapDecodeError(e.to_string()))?;
-        let object = value.as_object().ok_or_else(|| RecapDecodeError("not an object".into()))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| RecapDecodeError(e.to_string()))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| RecapDecodeError("not an object".into()))?;
         if object.keys().any(|k| k != "form" && k != "signature") {
             return Err(RecapDecodeError("unknown field in the envelope".into()));
         }
@@ -281,11 +350,19 @@ impl SignedRecap {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        canonical::to_vec(&json!({"form": self.form.to_json(), "signature": self.signature.to_base64()})).expect("canonicalisable")
+        canonical::to_vec(
+            &json!({"form": self.form.to_json(), "signature": self.signature.to_base64()}),
+        )
+        .expect("canonicalisable")
     }
 
     pub fn signature_valid(&self) -> bool {
-        sign::verify(&self.form.signer, CONTEXT_D_HASIL, &self.form.canonical_json(), &self.signature)
+        sign::verify(
+            &self.form.signer,
+            CONTEXT_D_HASIL,
+            &self.form.canonical_json(),
+            &self.signature,
+        )
     }
 
     pub fn digest(&self) -> [u8; 32] {
@@ -310,15 +387,31 @@ pub fn check_recap(form: &RecapForm, children: &[Code], positions: &[String]) ->
         let mut want: Vec<&str> = positions.iter().map(String::as_str).collect();
         want.sort();
         if got != want {
-            out.push(RecapFinding { code: "CONTEST_MISMATCH", detail: format!("{what}: positions {got:?}, expected {want:?}") });
+            out.push(RecapFinding {
+                code: "CONTEST_MISMATCH",
+                detail: format!("{what}: positions {got:?}, expected {want:?}"),
+            });
         }
-        let counts = f.votes.iter().map(|(_, v)| *v).chain([f.valid, f.invalid, f.voters]);
-        if counts.clone().any(|v| !(0..=crate::rules::MAX_COUNT * 1000).contains(&v)) {
-            out.push(RecapFinding { code: "COUNT_RANGE", detail: format!("{what}: a count is negative or too large") });
+        let counts = f
+            .votes
+            .iter()
+            .map(|(_, v)| *v)
+            .chain([f.valid, f.invalid, f.voters]);
+        if counts
+            .clone()
+            .any(|v| !(0..=crate::rules::MAX_COUNT * 1000).contains(&v))
+        {
+            out.push(RecapFinding {
+                code: "COUNT_RANGE",
+                detail: format!("{what}: a count is negative or too large"),
+            });
         }
         let sum: i64 = f.votes.iter().map(|(_, v)| v).sum();
         if sum != f.valid {
-            out.push(RecapFinding { code: "RECAP_VOTES_SUM", detail: format!("{what}: votes add up to {sum}, valid = {}", f.valid) });
+            out.push(RecapFinding {
+                code: "RECAP_VOTES_SUM",
+                detail: format!("{what}: votes add up to {sum}, valid = {}", f.valid),
+            });
         }
     };
     for row in &form.rows {
@@ -330,16 +423,30 @@ pub fn check_recap(form: &RecapForm, children: &[Code], positions: &[String]) ->
         sum.add(&row.figures);
     }
     if sum != form.total {
-        out.push(RecapFinding { code: "RECAP_TOTAL_SUM", detail: format!("total {:?} but the rows add up to {:?}", form.total, sum) });
+        out.push(RecapFinding {
+            code: "RECAP_TOTAL_SUM",
+            detail: format!("total {:?} but the rows add up to {:?}", form.total, sum),
+        });
     }
     let mut listed: Vec<Code> = form.rows.iter().map(|r| r.child).collect();
     listed.sort();
     let before = listed.len();
     listed.dedup();
     if listed.len() != before || listed != children {
-        let missing: Vec<String> = children.iter().filter(|c| !listed.contains(c)).map(|c| c.to_string()).collect();
-        let extra: Vec<String> = listed.iter().filter(|c| !children.contains(c)).map(|c| c.to_string()).collect();
-        out.push(RecapFinding { code: "RECAP_CHILDREN", detail: format!("missing {missing:?}, extra or repeated {extra:?}") });
+        let missing: Vec<String> = children
+            .iter()
+            .filter(|c| !listed.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        let extra: Vec<String> = listed
+            .iter()
+            .filter(|c| !children.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        out.push(RecapFinding {
+            code: "RECAP_CHILDREN",
+            detail: format!("missing {missing:?}, extra or repeated {extra:?}"),
+        });
     }
     out
 }

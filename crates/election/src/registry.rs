@@ -35,7 +35,13 @@ pub enum TpsKind {
 }
 
 impl TpsKind {
-    pub const ALL: [TpsKind; 5] = [TpsKind::Regular, TpsKind::Khusus, TpsKind::Tpsln, TpsKind::Ksk, TpsKind::Pos];
+    pub const ALL: [TpsKind; 5] = [
+        TpsKind::Regular,
+        TpsKind::Khusus,
+        TpsKind::Tpsln,
+        TpsKind::Ksk,
+        TpsKind::Pos,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,20 +89,41 @@ pub struct Tps {
 pub enum RegistryError {
     Io(io::Error),
     /// A line of an input file that could not be read.
-    Line { source: String, line: usize, message: String },
-    UnknownParent { code: Code },
-    Duplicate { code: Code },
-    UnknownTps { code: Code },
-    Key { code: Code, error: KeyError },
-    TooManyOfficers { code: Code },
+    Line {
+        source: String,
+        line: usize,
+        message: String,
+    },
+    UnknownParent {
+        code: Code,
+    },
+    Duplicate {
+        code: Code,
+    },
+    UnknownTps {
+        code: Code,
+    },
+    Key {
+        code: Code,
+        error: KeyError,
+    },
+    TooManyOfficers {
+        code: Code,
+    },
 }
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegistryError::Io(e) => write!(f, "{e}"),
-            RegistryError::Line { source, line, message } => write!(f, "{source}:{line}: {message}"),
-            RegistryError::UnknownParent { code } => write!(f, "{code}: its parent region is not registered"),
+            RegistryError::Line {
+                source,
+                line,
+                message,
+            } => write!(f, "{source}:{line}: {message}"),
+            RegistryError::UnknownParent { code } => {
+                write!(f, "{code}: its parent region is not registered")
+            }
             RegistryError::Duplicate { code } => write!(f, "{code}: registered twice"),
             RegistryError::UnknownTps { code } => write!(f, "{code}: no such TPS"),
             RegistryError::Key { code, error } => write!(f, "{code}: officer key refused: {error}"),
@@ -167,7 +194,8 @@ impl Registry {
             return Err(RegistryError::TooManyOfficers { code });
         }
         for key in &tps.officers {
-            key.check_enrollable().map_err(|error| RegistryError::Key { code, error })?;
+            key.check_enrollable()
+                .map_err(|error| RegistryError::Key { code, error })?;
         }
         self.add_tps_with_checked_keys(tps)
     }
@@ -191,8 +219,12 @@ impl Registry {
 
     /// Enrols one more officer key for a TPS, refusing weak keys.
     pub fn enroll(&mut self, code: Code, key: PublicKey) -> Result<(), RegistryError> {
-        key.check_enrollable().map_err(|error| RegistryError::Key { code, error })?;
-        let index = *self.tps_index.get(&code).ok_or(RegistryError::UnknownTps { code })?;
+        key.check_enrollable()
+            .map_err(|error| RegistryError::Key { code, error })?;
+        let index = *self
+            .tps_index
+            .get(&code)
+            .ok_or(RegistryError::UnknownTps { code })?;
         let officers = &mut self.tps[index].officers;
         if officers.contains(&key) {
             return Ok(());
@@ -206,7 +238,10 @@ impl Registry {
 
     /// Enrols a corrector key for a region (provinsi, kabupaten/kota or kecamatan).
     pub fn add_corrector(&mut self, region: Code, key: PublicKey) -> Result<(), RegistryError> {
-        key.check_enrollable().map_err(|error| RegistryError::Key { code: region, error })?;
+        key.check_enrollable().map_err(|error| RegistryError::Key {
+            code: region,
+            error,
+        })?;
         if !self.regions.contains_key(&region) || region.level() == Level::Desa {
             return Err(RegistryError::UnknownParent { code: region });
         }
@@ -221,11 +256,21 @@ impl Registry {
     }
 
     /// Enrols a recapitulation officer for a kecamatan, kabupaten/kota, provinsi, or (None) the nation.
-    pub fn add_recap_officer(&mut self, region: Option<Code>, key: PublicKey) -> Result<(), RegistryError> {
+    pub fn add_recap_officer(
+        &mut self,
+        region: Option<Code>,
+        key: PublicKey,
+    ) -> Result<(), RegistryError> {
         let at = region.unwrap_or(Code::parse("99").expect("a valid code"));
-        key.check_enrollable().map_err(|error| RegistryError::Key { code: at, error })?;
+        key.check_enrollable()
+            .map_err(|error| RegistryError::Key { code: at, error })?;
         if let Some(code) = region {
-            if !self.regions.contains_key(&code) || !matches!(code.level(), Level::Kecamatan | Level::KabKota | Level::Provinsi) {
+            if !self.regions.contains_key(&code)
+                || !matches!(
+                    code.level(),
+                    Level::Kecamatan | Level::KabKota | Level::Provinsi
+                )
+            {
                 return Err(RegistryError::UnknownParent { code });
             }
         }
@@ -240,24 +285,44 @@ impl Registry {
     }
 
     pub fn recap_officers(&self) -> impl Iterator<Item = (Option<Code>, &[PublicKey])> {
-        self.recap_officers.iter().map(|(code, keys)| (*code, keys.as_slice()))
+        self.recap_officers
+            .iter()
+            .map(|(code, keys)| (*code, keys.as_slice()))
     }
 
     pub fn is_recap_officer(&self, region: Option<Code>, key: &PublicKey) -> bool {
-        self.recap_officers.get(&region).is_some_and(|keys| keys.contains(key))
+        self.recap_officers
+            .get(&region)
+            .is_some_and(|keys| keys.contains(key))
     }
 
     /// The child regions of a region (None: the provinces), in code order.
     pub fn child_regions(&self, region: Option<Code>) -> Vec<Code> {
         match region {
-            None => self.regions.keys().filter(|c| c.level() == Level::Provinsi).copied().collect(),
+            None => self
+                .regions
+                .keys()
+                .filter(|c| c.level() == Level::Provinsi)
+                .copied()
+                .collect(),
             Some(code) => {
-                let Some(level) = Level::ALL.into_iter().find(|l| l.parent() == Some(code.level())) else { return Vec::new() };
+                let Some(level) = Level::ALL
+                    .into_iter()
+                    .find(|l| l.parent() == Some(code.level()))
+                else {
+                    return Vec::new();
+                };
                 if level == Level::Tps {
                     return Vec::new();
                 }
                 let prefix = code.as_str();
-                self.regions.range(code..).skip(1).take_while(|(c, _)| c.as_str().starts_with(prefix)).filter(|(c, _)| c.level() == level).map(|(c, _)| *c).collect()
+                self.regions
+                    .range(code..)
+                    .skip(1)
+                    .take_while(|(c, _)| c.as_str().starts_with(prefix))
+                    .filter(|(c, _)| c.level() == level)
+                    .map(|(c, _)| *c)
+                    .collect()
             }
         }
     }
@@ -267,11 +332,17 @@ impl Registry {
         [Level::Kecamatan, Level::KabKota, Level::Provinsi]
             .into_iter()
             .filter_map(|level| tps.ancestor(level))
-            .find(|region| self.correctors.get(region).is_some_and(|keys| keys.contains(key)))
+            .find(|region| {
+                self.correctors
+                    .get(region)
+                    .is_some_and(|keys| keys.contains(key))
+            })
     }
 
     pub fn correctors(&self) -> impl Iterator<Item = (Code, &[PublicKey])> {
-        self.correctors.iter().map(|(code, keys)| (*code, keys.as_slice()))
+        self.correctors
+            .iter()
+            .map(|(code, keys)| (*code, keys.as_slice()))
     }
 
     pub fn region_name(&self, code: Code) -> Option<&str> {
@@ -279,11 +350,14 @@ impl Registry {
     }
 
     pub fn regions(&self) -> impl Iterator<Item = (Code, &str)> {
-        self.regions.iter().map(|(code, name)| (*code, name.as_str()))
+        self.regions
+            .iter()
+            .map(|(code, name)| (*code, name.as_str()))
     }
 
     pub fn regions_at(&self, level: Level) -> impl Iterator<Item = (Code, &str)> {
-        self.regions().filter(move |(code, _)| code.level() == level)
+        self.regions()
+            .filter(move |(code, _)| code.level() == level)
     }
 
     pub fn tps(&self, code: Code) -> Option<&Tps> {
@@ -297,7 +371,11 @@ impl Registry {
     pub fn region_count(&self, level: Level) -> usize {
         match level {
             Level::Tps => self.tps.len(),
-            _ => self.regions.keys().filter(|code| code.level() == level).count(),
+            _ => self
+                .regions
+                .keys()
+                .filter(|code| code.level() == level)
+                .count(),
         }
     }
 
@@ -318,15 +396,25 @@ impl Registry {
     }
 
     /// Reads `kode,nama` lines (with a header). Parents must come before children.
-    pub fn load_regions_csv(&mut self, reader: impl BufRead, source: &str) -> Result<(), RegistryError> {
+    pub fn load_regions_csv(
+        &mut self,
+        reader: impl BufRead,
+        source: &str,
+    ) -> Result<(), RegistryError> {
         for (number, line) in reader.lines().enumerate() {
             let line = line?;
             if number == 0 || line.is_empty() {
                 continue;
             }
-            let bad = |message: String| RegistryError::Line { source: source.into(), line: number + 1, message };
+            let bad = |message: String| RegistryError::Line {
+                source: source.into(),
+                line: number + 1,
+                message,
+            };
             let fields = csv::split_line(&line).ok_or_else(|| bad("malformed CSV".into()))?;
-            let [code, name] = fields.as_slice() else { return Err(bad("expected kode,nama".into())) };
+            let [code, name] = fields.as_slice() else {
+                return Err(bad("expected kode,nama".into()));
+            };
             let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
             self.add_region(code, name)?;
         }
@@ -344,7 +432,11 @@ impl Registry {
             if number == 0 || line.is_empty() {
                 continue;
             }
-            let bad = |message: String| RegistryError::Line { source: source.into(), line: number + 1, message };
+            let bad = |message: String| RegistryError::Line {
+                source: source.into(),
+                line: number + 1,
+                message,
+            };
             let fields = csv::split_line(&line).ok_or_else(|| bad("malformed CSV".into()))?;
             let [tingkat, code, _id_kpu, name, _parent] = fields.as_slice() else {
                 return Err(bad("expected tingkat,kode,id_kpu,nama,kode_induk".into()));
@@ -371,7 +463,12 @@ impl Registry {
             } else {
                 TpsKind::Regular
             };
-            registry.add_tps(Tps { code, kind, dpt: None, officers: Vec::new() })?;
+            registry.add_tps(Tps {
+                code,
+                kind,
+                dpt: None,
+                officers: Vec::new(),
+            })?;
         }
         Ok(registry)
     }
@@ -394,7 +491,13 @@ impl Registry {
                 None => (String::new(), String::new()),
             };
             let officers: Vec<String> = tps.officers.iter().map(PublicKey::to_base64).collect();
-            writeln!(tps_file, "{},{},{l},{p},{}", tps.code, tps.kind.as_str(), officers.join(";"))?;
+            writeln!(
+                tps_file,
+                "{},{},{l},{p},{}",
+                tps.code,
+                tps.kind.as_str(),
+                officers.join(";")
+            )?;
         }
         tps_file.flush()?;
         let mut correctors = io::BufWriter::new(std::fs::File::create(dir.join("correctors.csv"))?);
@@ -409,7 +512,11 @@ impl Registry {
         writeln!(recap, "kode,key")?;
         for (code, keys) in &self.recap_officers {
             for key in keys {
-                writeln!(recap, "{},{key}", code.map_or("nasional".to_string(), |c| c.to_string()))?;
+                writeln!(
+                    recap,
+                    "{},{key}",
+                    code.map_or("nasional".to_string(), |c| c.to_string())
+                )?;
             }
         }
         recap.flush()?;
@@ -422,8 +529,12 @@ impl Registry {
         let regions = io::BufReader::new(std::fs::File::open(dir.join("regions.csv"))?);
         registry.load_regions_csv(regions, "regions.csv")?;
         let tps_text = std::fs::read_to_string(dir.join("tps.csv"))?;
-        let lines: Vec<(usize, &str)> =
-            tps_text.lines().enumerate().skip(1).filter(|(_, line)| !line.is_empty()).collect();
+        let lines: Vec<(usize, &str)> = tps_text
+            .lines()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, line)| !line.is_empty())
+            .collect();
         // Checking a key costs a point decompression (~10 us); a national registry has 823,220 of them,
         // so parse on every core and insert in file order afterwards.
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -431,9 +542,18 @@ impl Registry {
         let parsed: Vec<Result<Tps, RegistryError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = lines
                 .chunks(per_worker)
-                .map(|part| scope.spawn(move || part.iter().map(|&(i, line)| parse_tps_line(i + 1, line)).collect::<Vec<_>>()))
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&(i, line)| parse_tps_line(i + 1, line))
+                            .collect::<Vec<_>>()
+                    })
+                })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("registry parser panicked")).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("registry parser panicked"))
+                .collect()
         });
         registry.tps.reserve(parsed.len());
         registry.tps_index.reserve(parsed.len());
@@ -441,19 +561,46 @@ impl Registry {
             registry.add_tps_with_checked_keys(tps?)?;
         }
         if let Ok(text) = std::fs::read_to_string(dir.join("correctors.csv")) {
-            for (number, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.is_empty()) {
-                let bad = |message: String| RegistryError::Line { source: "correctors.csv".into(), line: number + 1, message };
-                let (code, key) = line.split_once(',').ok_or_else(|| bad("expected kode,key".into()))?;
+            for (number, line) in text
+                .lines()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, l)| !l.is_empty())
+            {
+                let bad = |message: String| RegistryError::Line {
+                    source: "correctors.csv".into(),
+                    line: number + 1,
+                    message,
+                };
+                let (code, key) = line
+                    .split_once(',')
+                    .ok_or_else(|| bad("expected kode,key".into()))?;
                 let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
-                let key = PublicKey::from_base64(key).map_err(|error| RegistryError::Key { code, error })?;
+                let key = PublicKey::from_base64(key)
+                    .map_err(|error| RegistryError::Key { code, error })?;
                 registry.add_corrector(code, key)?;
             }
         }
         if let Ok(text) = std::fs::read_to_string(dir.join("recap_officers.csv")) {
-            for (number, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.is_empty()) {
-                let bad = |message: String| RegistryError::Line { source: "recap_officers.csv".into(), line: number + 1, message };
-                let (code, key) = line.split_once(',').ok_or_else(|| bad("expected kode,key".into()))?;
-                let region = if code == "nasional" { None } else { Some(Code::parse(code).map_err(|e| bad(e.to_string()))?) };
+            for (number, line) in text
+                .lines()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, l)| !l.is_empty())
+            {
+                let bad = |message: String| RegistryError::Line {
+                    source: "recap_officers.csv".into(),
+                    line: number + 1,
+                    message,
+                };
+                let (code, key) = line
+                    .split_once(',')
+                    .ok_or_else(|| bad("expected kode,key".into()))?;
+                let region = if code == "nasional" {
+                    None
+                } else {
+                    Some(Code::parse(code).map_err(|e| bad(e.to_string()))?)
+                };
                 let key = PublicKey::from_base64(key).map_err(|e| bad(e.to_string()))?;
                 registry.add_recap_officer(region, key)?;
             }
@@ -464,11 +611,20 @@ impl Registry {
 
 /// One line of `tps.csv`, keys checked for enrolment.
 fn parse_tps_line(number: usize, line: &str) -> Result<Tps, RegistryError> {
-    let bad = |message: String| RegistryError::Line { source: "tps.csv".into(), line: number, message };
+    let bad = |message: String| RegistryError::Line {
+        source: "tps.csv".into(),
+        line: number,
+        message,
+    };
     let mut fields = line.split(',');
-    let (Some(code), Some(kind), Some(l), Some(p), Some(officers), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-    else {
+    let (Some(code), Some(kind), Some(l), Some(p), Some(officers), None) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
         return Err(bad("expected kode_tps,kind,dpt_l,dpt_p,officers".into()));
     };
     let code = Code::parse(code).map_err(|e| bad(e.to_string()))?;
@@ -487,15 +643,22 @@ fn parse_tps_line(number: usize, line: &str) -> Result<Tps, RegistryError> {
         .split(';')
         .filter(|k| !k.is_empty())
         .map(|k| {
-            let key = PublicKey::from_base64(k).map_err(|error| RegistryError::Key { code, error })?;
-            key.check_enrollable().map_err(|error| RegistryError::Key { code, error })?;
+            let key =
+                PublicKey::from_base64(k).map_err(|error| RegistryError::Key { code, error })?;
+            key.check_enrollable()
+                .map_err(|error| RegistryError::Key { code, error })?;
             Ok::<_, RegistryError>(key)
         })
         .collect::<Result<Vec<_>, _>>()?;
     if officers.len() > MAX_OFFICERS_PER_TPS {
         return Err(RegistryError::TooManyOfficers { code });
     }
-    Ok(Tps { code, kind, dpt, officers })
+    Ok(Tps {
+        code,
+        kind,
+        dpt,
+        officers,
+    })
 }
 
 #[cfg(test)]
@@ -505,10 +668,17 @@ mod tests {
     #[test]
     fn embedded_regions_cover_the_country() {
         let registry = Registry::embedded_regions();
-        assert_eq!(registry.region_count(Level::Provinsi), 39, "38 provinces and Luar Negeri");
+        assert_eq!(
+            registry.region_count(Level::Provinsi),
+            39,
+            "38 provinces and Luar Negeri"
+        );
         assert_eq!(registry.region_count(Level::KabKota) >= 514, true);
         assert!(registry.region_count(Level::Desa) > 83_000);
-        assert_eq!(registry.region_name(Code::parse("95").unwrap()), Some("Papua Pegunungan"));
+        assert_eq!(
+            registry.region_name(Code::parse("95").unwrap()),
+            Some("Papua Pegunungan")
+        );
         assert!(crate::code::is_noken(Code::parse("9501").unwrap()));
     }
 
@@ -519,9 +689,22 @@ mod tests {
             registry.add_region(Code::parse("1101").unwrap(), "x"),
             Err(RegistryError::UnknownParent { .. })
         ));
-        registry.add_region(Code::parse("11").unwrap(), "Aceh").unwrap();
-        assert!(matches!(registry.add_region(Code::parse("11").unwrap(), "Aceh"), Err(RegistryError::Duplicate { .. })));
-        let tps = Tps { code: Code::parse("1101012001001").unwrap(), kind: TpsKind::Regular, dpt: None, officers: vec![] };
-        assert!(matches!(registry.add_tps(tps), Err(RegistryError::UnknownParent { .. })));
+        registry
+            .add_region(Code::parse("11").unwrap(), "Aceh")
+            .unwrap();
+        assert!(matches!(
+            registry.add_region(Code::parse("11").unwrap(), "Aceh"),
+            Err(RegistryError::Duplicate { .. })
+        ));
+        let tps = Tps {
+            code: Code::parse("1101012001001").unwrap(),
+            kind: TpsKind::Regular,
+            dpt: None,
+            officers: vec![],
+        };
+        assert!(matches!(
+            registry.add_tps(tps),
+            Err(RegistryError::UnknownParent { .. })
+        ));
     }
 }

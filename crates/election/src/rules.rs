@@ -53,7 +53,13 @@ pub struct Rule {
 
 macro_rules! rule {
     ($code:literal, $severity:ident, $fields:literal, $id:literal, $en:literal) => {
-        Rule { code: $code, severity: Severity::$severity, fields: $fields, id: $id, en: $en }
+        Rule {
+            code: $code,
+            severity: Severity::$severity,
+            fields: $fields,
+            id: $id,
+            en: $en,
+        }
     };
 }
 
@@ -177,7 +183,13 @@ impl Finding {
     pub fn render(&self, lang: &str) -> String {
         let rule = self.rule();
         let message = if lang == "id" { rule.id } else { rule.en };
-        format!("{} [{}]: {} ({})", self.code, self.fields.join(", "), message, self.detail)
+        format!(
+            "{} [{}]: {} ({})",
+            self.code,
+            self.fields.join(", "),
+            message,
+            self.detail
+        )
     }
 }
 
@@ -220,11 +232,18 @@ impl Verdict {
 
 /// Checks a signed form. `signature_valid` comes from the caller (so signatures can be checked in
 /// batches). An unauthenticated form gets only its authentication finding: its content is nobody's word.
-pub fn check_signed_form(form: &CHasil, signature_valid: bool, registry: &Registry, election: &Election) -> Verdict {
+pub fn check_signed_form(
+    form: &CHasil,
+    signature_valid: bool,
+    registry: &Registry,
+    election: &Election,
+) -> Verdict {
     let tps = registry.tps(form.tps);
     if !signature_valid {
         let detail = format!("signer = {}", form.signer);
-        return Verdict { findings: vec![finding("SIGNATURE_INVALID", &["signature"], detail)] };
+        return Verdict {
+            findings: vec![finding("SIGNATURE_INVALID", &["signature"], detail)],
+        };
     }
     if let Some(tps) = tps {
         let enrolled = match &form.correction {
@@ -233,19 +252,36 @@ pub fn check_signed_form(form: &CHasil, signature_valid: bool, registry: &Regist
             None => tps.officers.contains(&form.signer),
         };
         if !enrolled {
-            let role = if form.correction.is_some() { "corrector" } else { "officer" };
+            let role = if form.correction.is_some() {
+                "corrector"
+            } else {
+                "officer"
+            };
             let detail = format!("signer = {}, not an enrolled {role}", form.signer);
-            return Verdict { findings: vec![finding("SIGNER_NOT_ENROLLED", &["signer"], detail)] };
+            return Verdict {
+                findings: vec![finding("SIGNER_NOT_ENROLLED", &["signer"], detail)],
+            };
         }
     }
-    check_sheet(&Sheet::from_form(form), tps.map(|t| TpsFacts { kind: t.kind, dpt: t.dpt }), election)
+    check_sheet(
+        &Sheet::from_form(form),
+        tps.map(|t| TpsFacts {
+            kind: t.kind,
+            dpt: t.dpt,
+        }),
+        election,
+    )
 }
 
 /// Checks the content of a sheet. `tps` is `None` when the registry does not know the TPS.
 pub fn check_sheet(sheet: &Sheet, tps: Option<TpsFacts>, election: &Election) -> Verdict {
     let mut out = Vec::new();
     if tps.is_none() {
-        out.push(finding("TPS_UNKNOWN", &["tps"], format!("tps = {}", sheet.tps)));
+        out.push(finding(
+            "TPS_UNKNOWN",
+            &["tps"],
+            format!("tps = {}", sheet.tps),
+        ));
     }
     check_contest(sheet, election, &mut out);
     check_range(sheet, &mut out);
@@ -261,22 +297,38 @@ pub fn check_sheet(sheet: &Sheet, tps: Option<TpsFacts>, election: &Election) ->
 
 fn finding(code: &'static str, fields: &[&str], detail: String) -> Finding {
     debug_assert!(rule(code).is_some(), "unknown rule {code}");
-    Finding { code, fields: fields.iter().map(|f| f.to_string()).collect(), detail }
+    Finding {
+        code,
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        detail,
+    }
 }
 
 fn check_contest(sheet: &Sheet, election: &Election, out: &mut Vec<Finding>) {
     if let Some(id) = &sheet.election {
         if *id != election.id {
-            out.push(finding("CONTEST_MISMATCH", &["election"], format!("election = {id:?}, expected {:?}", election.id)));
+            out.push(finding(
+                "CONTEST_MISMATCH",
+                &["election"],
+                format!("election = {id:?}, expected {:?}", election.id),
+            ));
             return;
         }
     }
     let contest_id = sheet.contest.as_deref().unwrap_or("ppwp");
     let Some(contest) = election.contest(contest_id) else {
-        out.push(finding("CONTEST_MISMATCH", &["contest"], format!("contest = {contest_id:?} is not in {}", election.id)));
+        out.push(finding(
+            "CONTEST_MISMATCH",
+            &["contest"],
+            format!("contest = {contest_id:?} is not in {}", election.id),
+        ));
         return;
     };
-    let mut expected: Vec<&str> = contest.candidates.iter().map(|c| c.number.as_str()).collect();
+    let mut expected: Vec<&str> = contest
+        .candidates
+        .iter()
+        .map(|c| c.number.as_str())
+        .collect();
     let mut got: Vec<&str> = sheet.votes.iter().map(|(p, _)| p.as_str()).collect();
     expected.sort();
     got.sort();
@@ -284,7 +336,11 @@ fn check_contest(sheet: &Sheet, election: &Election, out: &mut Vec<Finding>) {
         out.push(finding(
             "CONTEST_MISMATCH",
             &["votes"],
-            format!("positions = [{}], expected [{}]", got.join(", "), expected.join(", ")),
+            format!(
+                "positions = [{}], expected [{}]",
+                got.join(", "),
+                expected.join(", ")
+            ),
         ));
     }
 }
@@ -293,7 +349,11 @@ fn check_range(sheet: &Sheet, out: &mut Vec<Finding>) {
     for field in Field::all() {
         if let Some(value) = sheet.get(field) {
             if !(0..=MAX_COUNT).contains(&value) {
-                out.push(finding("COUNT_RANGE", &[field.path()], format!("{} = {value}", field.label())));
+                out.push(finding(
+                    "COUNT_RANGE",
+                    &[field.path()],
+                    format!("{} = {value}", field.label()),
+                ));
             }
         }
     }
@@ -301,7 +361,11 @@ fn check_range(sheet: &Sheet, out: &mut Vec<Finding>) {
         if let Some(value) = value {
             if !(0..=MAX_COUNT).contains(value) {
                 let path = format!("votes.{position}");
-                out.push(Finding { code: "COUNT_RANGE", fields: vec![path], detail: format!("{position} = {value}") });
+                out.push(Finding {
+                    code: "COUNT_RANGE",
+                    fields: vec![path],
+                    detail: format!("{position} = {value}"),
+                });
             }
         }
     }
@@ -310,12 +374,18 @@ fn check_range(sheet: &Sheet, out: &mut Vec<Finding>) {
 /// `lhs = sum(rhs)` when all are reported; a finding otherwise.
 fn equation(sheet: &Sheet, code: &'static str, lhs: Field, rhs: &[Field], out: &mut Vec<Finding>) {
     let Some(left) = sheet.get(lhs) else { return };
-    let Some(right) = rhs.iter().map(|&f| sheet.get(f)).sum::<Option<i64>>() else { return };
+    let Some(right) = rhs.iter().map(|&f| sheet.get(f)).sum::<Option<i64>>() else {
+        return;
+    };
     if left != right {
         let mut fields = vec![lhs.path().to_string()];
         fields.extend(rhs.iter().map(|f| f.path().to_string()));
         let labels: Vec<&str> = rhs.iter().map(|f| f.label()).collect();
-        out.push(Finding { code, fields, detail: format!("{} = {left}; {} = {right}", lhs.label(), labels.join(" + ")) });
+        out.push(Finding {
+            code,
+            fields,
+            detail: format!("{} = {left}; {} = {right}", lhs.label(), labels.join(" + ")),
+        });
     }
 }
 
@@ -323,7 +393,11 @@ fn equation(sheet: &Sheet, code: &'static str, lhs: Field, rhs: &[Field], out: &
 fn at_most(sheet: &Sheet, code: &'static str, small: Field, big: Field, out: &mut Vec<Finding>) {
     if let (Some(s), Some(b)) = (sheet.get(small), sheet.get(big)) {
         if s > b {
-            out.push(finding(code, &[small.path(), big.path()], format!("{} = {s}; {} = {b}", small.label(), big.label())));
+            out.push(finding(
+                code,
+                &[small.path(), big.path()],
+                format!("{} = {s}; {} = {b}", small.label(), big.label()),
+            ));
         }
     }
 }
@@ -332,34 +406,94 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     // Every L + P = J.
     for row in ROWS {
         for field in [Field::registered as fn(Row, Col) -> Field, Field::voted] {
-            equation(sheet, "LP_SUM", field(row, Col::J), &[field(row, Col::L), field(row, Col::P)], out);
+            equation(
+                sheet,
+                "LP_SUM",
+                field(row, Col::J),
+                &[field(row, Col::L), field(row, Col::P)],
+                out,
+            );
         }
     }
-    for field in [Field::disability_registered as fn(Col) -> Field, Field::disability_voted] {
-        equation(sheet, "LP_SUM", field(Col::J), &[field(Col::L), field(Col::P)], out);
+    for field in [
+        Field::disability_registered as fn(Col) -> Field,
+        Field::disability_voted,
+    ] {
+        equation(
+            sheet,
+            "LP_SUM",
+            field(Col::J),
+            &[field(Col::L), field(Col::P)],
+            out,
+        );
     }
     for col in COLS {
-        let parts = |f: fn(Row, Col) -> Field| [f(Row::Dpt, col), f(Row::Dptb, col), f(Row::Dpk, col)];
-        equation(sheet, "REGISTERED_SUM", Field::registered(Row::Total, col), &parts(Field::registered), out);
-        equation(sheet, "VOTED_SUM", Field::voted(Row::Total, col), &parts(Field::voted), out);
+        let parts =
+            |f: fn(Row, Col) -> Field| [f(Row::Dpt, col), f(Row::Dptb, col), f(Row::Dpk, col)];
+        equation(
+            sheet,
+            "REGISTERED_SUM",
+            Field::registered(Row::Total, col),
+            &parts(Field::registered),
+            out,
+        );
+        equation(
+            sheet,
+            "VOTED_SUM",
+            Field::voted(Row::Total, col),
+            &parts(Field::voted),
+            out,
+        );
     }
     for row in ROWS {
-        at_most(sheet, "VOTED_WITHIN_REGISTERED", Field::voted(row, Col::J), Field::registered(row, Col::J), out);
+        at_most(
+            sheet,
+            "VOTED_WITHIN_REGISTERED",
+            Field::voted(row, Col::J),
+            Field::registered(row, Col::J),
+            out,
+        );
     }
     equation(
         sheet,
         "BALLOTS_BALANCE",
         Field::BALLOTS_RECEIVED,
-        &[Field::BALLOTS_USED, Field::BALLOTS_DAMAGED, Field::BALLOTS_UNUSED],
+        &[
+            Field::BALLOTS_USED,
+            Field::BALLOTS_DAMAGED,
+            Field::BALLOTS_UNUSED,
+        ],
         out,
     );
-    equation(sheet, "BALLOTS_USED_VOTERS", Field::BALLOTS_USED, &[Field::voted(Row::Total, Col::J)], out);
-    equation(sheet, "VOTERS_VOTES", Field::voted(Row::Total, Col::J), &[Field::TOTAL], out);
-    equation(sheet, "VOTES_TOTAL", Field::TOTAL, &[Field::VALID, Field::INVALID], out);
+    equation(
+        sheet,
+        "BALLOTS_USED_VOTERS",
+        Field::BALLOTS_USED,
+        &[Field::voted(Row::Total, Col::J)],
+        out,
+    );
+    equation(
+        sheet,
+        "VOTERS_VOTES",
+        Field::voted(Row::Total, Col::J),
+        &[Field::TOTAL],
+        out,
+    );
+    equation(
+        sheet,
+        "VOTES_TOTAL",
+        Field::TOTAL,
+        &[Field::VALID, Field::INVALID],
+        out,
+    );
     if let Some(valid) = sheet.get(Field::VALID) {
         if let Some(sum) = sheet.votes.iter().map(|(_, v)| *v).sum::<Option<i64>>() {
             if !sheet.votes.is_empty() && sum != valid {
-                let mut fields: Vec<String> = sheet.votes.iter().map(|(p, _)| format!("votes.{p}")).collect();
+                let mut fields: Vec<String> = sheet
+                    .votes
+                    .iter()
+                    .map(|(p, _)| format!("votes.{p}"))
+                    .collect();
                 fields.push("valid".into());
                 let positions: Vec<&str> = sheet.votes.iter().map(|(p, _)| p.as_str()).collect();
                 out.push(Finding {
@@ -371,14 +505,28 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
         }
     }
     for col in COLS {
-        at_most(sheet, "DISABILITY_WITHIN", Field::disability_voted(col), Field::disability_registered(col), out);
+        at_most(
+            sheet,
+            "DISABILITY_WITHIN",
+            Field::disability_voted(col),
+            Field::disability_registered(col),
+            out,
+        );
     }
-    at_most(sheet, "DISABILITY_WITHIN", Field::disability_voted(Col::J), Field::voted(Row::Total, Col::J), out);
+    at_most(
+        sheet,
+        "DISABILITY_WITHIN",
+        Field::disability_voted(Col::J),
+        Field::voted(Row::Total, Col::J),
+        out,
+    );
 }
 
 /// Fields bound by a TPS's count cap: everything that counts people who voted, ballots or votes.
 fn capped_fields() -> impl Iterator<Item = Field> {
-    let voted = ROWS.into_iter().flat_map(|row| COLS.into_iter().map(move |col| Field::voted(row, col)));
+    let voted = ROWS
+        .into_iter()
+        .flat_map(|row| COLS.into_iter().map(move |col| Field::voted(row, col)));
     let disability = COLS.into_iter().map(Field::disability_voted);
     let rest = [
         Field::BALLOTS_RECEIVED,
@@ -397,7 +545,11 @@ fn check_caps(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
     let regular = facts.kind == TpsKind::Regular;
     if regular {
         if let Some(dpt) = form_dpt.filter(|&dpt| dpt > REGULAR_DPT_CAP) {
-            out.push(finding("DPT_CAP", &["registered.dpt.j"], format!("A.1 J = {dpt}; cap = {REGULAR_DPT_CAP}")));
+            out.push(finding(
+                "DPT_CAP",
+                &["registered.dpt.j"],
+                format!("A.1 J = {dpt}; cap = {REGULAR_DPT_CAP}"),
+            ));
         }
     }
     if let Some(registry_dpt) = facts.dpt {
@@ -410,11 +562,18 @@ fn check_caps(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
             .iter()
             .filter_map(|&(col, expected)| {
                 let field = Field::registered(Row::Dpt, col);
-                sheet.get(field).filter(|&v| v != expected).map(|v| format!("{} = {v}, registry {expected}", field.label()))
+                sheet
+                    .get(field)
+                    .filter(|&v| v != expected)
+                    .map(|v| format!("{} = {v}, registry {expected}", field.label()))
             })
             .collect();
         if !differs.is_empty() {
-            out.push(finding("DPT_MISMATCH", &["registered.dpt"], differs.join("; ")));
+            out.push(finding(
+                "DPT_MISMATCH",
+                &["registered.dpt"],
+                differs.join("; "),
+            ));
         }
     }
     // The DPT the ballot allocation was based on: the registry's when known, else the form's own.
@@ -430,20 +589,31 @@ fn check_caps(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
     }
     // The lock: a regular TPS can never hold more than 306 of anything, whatever its DPT figure says.
     // Other kinds are capped by their registered DPT, when the registry knows it.
-    let cap = if regular { Some(ballot_cap(REGULAR_DPT_CAP)) } else { facts.dpt.map(|d| ballot_cap(d.total() as i64)) };
+    let cap = if regular {
+        Some(ballot_cap(REGULAR_DPT_CAP))
+    } else {
+        facts.dpt.map(|d| ballot_cap(d.total() as i64))
+    };
     if let Some(cap) = cap {
         let mut over: Vec<(String, String)> = capped_fields()
-            .filter_map(|f| sheet.get(f).filter(|&v| v > cap).map(|v| (f.path().to_string(), format!("{} = {v}", f.label()))))
+            .filter_map(|f| {
+                sheet
+                    .get(f)
+                    .filter(|&v| v > cap)
+                    .map(|v| (f.path().to_string(), format!("{} = {v}", f.label())))
+            })
             .collect();
-        over.extend(
-            sheet
-                .votes
-                .iter()
-                .filter_map(|(p, v)| v.filter(|&v| v > cap).map(|v| (format!("votes.{p}"), format!("{p} = {v}")))),
-        );
+        over.extend(sheet.votes.iter().filter_map(|(p, v)| {
+            v.filter(|&v| v > cap)
+                .map(|v| (format!("votes.{p}"), format!("{p} = {v}")))
+        }));
         if !over.is_empty() {
             let (fields, values): (Vec<String>, Vec<String>) = over.into_iter().unzip();
-            out.push(Finding { code: "COUNT_CAP", fields, detail: format!("{}; cap = {cap}", values.join("; ")) });
+            out.push(Finding {
+                code: "COUNT_CAP",
+                fields,
+                detail: format!("{}; cap = {cap}", values.join("; ")),
+            });
         }
     }
 }
@@ -452,7 +622,10 @@ fn check_warnings(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
     if facts.kind != TpsKind::Regular || is_noken(sheet.tps) {
         return;
     }
-    if let (Some(voted), Some(dpt)) = (sheet.get(Field::voted(Row::Dpt, Col::J)), sheet.get(Field::registered(Row::Dpt, Col::J))) {
+    if let (Some(voted), Some(dpt)) = (
+        sheet.get(Field::voted(Row::Dpt, Col::J)),
+        sheet.get(Field::registered(Row::Dpt, Col::J)),
+    ) {
         if dpt >= 50 && voted * 100 > dpt * 98 {
             out.push(finding(
                 "W_TURNOUT_HIGH",
@@ -464,7 +637,11 @@ fn check_warnings(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
     if let Some(valid) = sheet.get(Field::VALID) {
         if valid >= 50 {
             if let Some((position, _)) = sheet.votes.iter().find(|(_, v)| *v == Some(valid)) {
-                out.push(finding("W_BLOC_VOTE", &["votes", "valid"], format!("{position} = {valid}; Suara sah = {valid}")));
+                out.push(finding(
+                    "W_BLOC_VOTE",
+                    &["votes", "valid"],
+                    format!("{position} = {valid}; Suara sah = {valid}"),
+                ));
             }
         }
     }

@@ -22,18 +22,54 @@ pub struct FieldInfo {
 macro_rules! rows {
     ($prefix:literal, $label:literal) => {
         [
-            FieldInfo { path: concat!($prefix, ".dpt.l"), label: concat!($label, ".1 L") },
-            FieldInfo { path: concat!($prefix, ".dpt.p"), label: concat!($label, ".1 P") },
-            FieldInfo { path: concat!($prefix, ".dpt.j"), label: concat!($label, ".1 J") },
-            FieldInfo { path: concat!($prefix, ".dptb.l"), label: concat!($label, ".2 L") },
-            FieldInfo { path: concat!($prefix, ".dptb.p"), label: concat!($label, ".2 P") },
-            FieldInfo { path: concat!($prefix, ".dptb.j"), label: concat!($label, ".2 J") },
-            FieldInfo { path: concat!($prefix, ".dpk.l"), label: concat!($label, ".3 L") },
-            FieldInfo { path: concat!($prefix, ".dpk.p"), label: concat!($label, ".3 P") },
-            FieldInfo { path: concat!($prefix, ".dpk.j"), label: concat!($label, ".3 J") },
-            FieldInfo { path: concat!($prefix, ".total.l"), label: concat!($label, ".4 L") },
-            FieldInfo { path: concat!($prefix, ".total.p"), label: concat!($label, ".4 P") },
-            FieldInfo { path: concat!($prefix, ".total.j"), label: concat!($label, ".4 J") },
+            FieldInfo {
+                path: concat!($prefix, ".dpt.l"),
+                label: concat!($label, ".1 L"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dpt.p"),
+                label: concat!($label, ".1 P"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dpt.j"),
+                label: concat!($label, ".1 J"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dptb.l"),
+                label: concat!($label, ".2 L"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dptb.p"),
+                label: concat!($label, ".2 P"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dptb.j"),
+                label: concat!($label, ".2 J"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dpk.l"),
+                label: concat!($label, ".3 L"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dpk.p"),
+                label: concat!($label, ".3 P"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".dpk.j"),
+                label: concat!($label, ".3 J"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".total.l"),
+                label: concat!($label, ".4 L"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".total.p"),
+                label: concat!($label, ".4 P"),
+            },
+            FieldInfo {
+                path: concat!($prefix, ".total.j"),
+                label: concat!($label, ".4 J"),
+            },
         ]
     };
 }
@@ -41,19 +77,58 @@ macro_rules! rows {
 const REGISTERED_ROWS: [FieldInfo; 12] = rows!("registered", "A");
 const VOTED_ROWS: [FieldInfo; 12] = rows!("voted", "B");
 const OTHER: [FieldInfo; 13] = [
-    FieldInfo { path: "disability.registered.l", label: "III.1 L" },
-    FieldInfo { path: "disability.registered.p", label: "III.1 P" },
-    FieldInfo { path: "disability.registered.j", label: "III.1 J" },
-    FieldInfo { path: "disability.voted.l", label: "III.2 L" },
-    FieldInfo { path: "disability.voted.p", label: "III.2 P" },
-    FieldInfo { path: "disability.voted.j", label: "III.2 J" },
-    FieldInfo { path: "ballots.received", label: "II.1" },
-    FieldInfo { path: "ballots.used", label: "II.2" },
-    FieldInfo { path: "ballots.damaged", label: "II.3" },
-    FieldInfo { path: "ballots.unused", label: "II.4" },
-    FieldInfo { path: "valid", label: "Suara sah" },
-    FieldInfo { path: "invalid", label: "Suara tidak sah" },
-    FieldInfo { path: "total", label: "Jumlah suara" },
+    FieldInfo {
+        path: "disability.registered.l",
+        label: "III.1 L",
+    },
+    FieldInfo {
+        path: "disability.registered.p",
+        label: "III.1 P",
+    },
+    FieldInfo {
+        path: "disability.registered.j",
+        label: "III.1 J",
+    },
+    FieldInfo {
+        path: "disability.voted.l",
+        label: "III.2 L",
+    },
+    FieldInfo {
+        path: "disability.voted.p",
+        label: "III.2 P",
+    },
+    FieldInfo {
+        path: "disability.voted.j",
+        label: "III.2 J",
+    },
+    FieldInfo {
+        path: "ballots.received",
+        label: "II.1",
+    },
+    FieldInfo {
+        path: "ballots.used",
+        label: "II.2",
+    },
+    FieldInfo {
+        path: "ballots.damaged",
+        label: "II.3",
+    },
+    FieldInfo {
+        path: "ballots.unused",
+        label: "II.4",
+    },
+    FieldInfo {
+        path: "valid",
+        label: "Suara sah",
+    },
+    FieldInfo {
+        path: "invalid",
+        label: "Suara tidak sah",
+    },
+    FieldInfo {
+        path: "total",
+        label: "Jumlah suara",
+    },
 ];
 
 pub fn field_info(field: Field) -> &'static FieldInfo {
@@ -141,7 +216,13 @@ impl Sheet {
     }
 
     pub fn empty(tps: Code) -> Sheet {
-        Sheet { tps, election: None, contest: None, values: [None; FIELD_COUNT], votes: Vec::new() }
+        Sheet {
+            tps,
+            election: None,
+            contest: None,
+            values: [None; FIELD_COUNT],
+            votes: Vec::new(),
+        }
     }
 
     pub fn from_form(form: &CHasil) -> Sheet {
@@ -149,13 +230,22 @@ impl Sheet {
         sheet.election = Some(form.election.clone());
         sheet.contest = Some(form.contest.clone());
         let put_rows = |sheet: &mut Sheet, rows: &VoterRows, field: fn(Row, Col) -> Field| {
-            for (row, lpj) in [(Row::Dpt, rows.dpt), (Row::Dptb, rows.dptb), (Row::Dpk, rows.dpk), (Row::Total, rows.total)] {
+            for (row, lpj) in [
+                (Row::Dpt, rows.dpt),
+                (Row::Dptb, rows.dptb),
+                (Row::Dpk, rows.dpk),
+                (Row::Total, rows.total),
+            ] {
                 put_lpj(sheet, lpj, |col| field(row, col));
             }
         };
         put_rows(&mut sheet, &form.registered, Field::registered);
         put_rows(&mut sheet, &form.voted, Field::voted);
-        put_lpj(&mut sheet, form.disability.registered, Field::disability_registered);
+        put_lpj(
+            &mut sheet,
+            form.disability.registered,
+            Field::disability_registered,
+        );
         put_lpj(&mut sheet, form.disability.voted, Field::disability_voted);
         sheet.set(Field::BALLOTS_RECEIVED, Some(form.ballots.received));
         sheet.set(Field::BALLOTS_USED, Some(form.ballots.used));
@@ -164,7 +254,11 @@ impl Sheet {
         sheet.set(Field::VALID, Some(form.valid));
         sheet.set(Field::INVALID, Some(form.invalid));
         sheet.set(Field::TOTAL, Some(form.total));
-        sheet.votes = form.votes.iter().map(|(p, v)| (p.clone(), Some(*v))).collect();
+        sheet.votes = form
+            .votes
+            .iter()
+            .map(|(p, v)| (p.clone(), Some(*v)))
+            .collect();
         sheet
     }
 }

@@ -159,8 +159,11 @@ pub fn verify(key: &PublicKey, context: &[u8], payload: &[u8], signature: &Signa
 }
 
 fn verify_message(key: &PublicKey, message: &[u8], signature: &Signature) -> bool {
-    let Ok(key) = ed25519_zebra::VerificationKey::try_from(key.0) else { return false };
-    key.verify(&ed25519_zebra::Signature::from_bytes(&signature.0), message).is_ok()
+    let Ok(key) = ed25519_zebra::VerificationKey::try_from(key.0) else {
+        return false;
+    };
+    key.verify(&ed25519_zebra::Signature::from_bytes(&signature.0), message)
+        .is_ok()
 }
 
 /// One signature to check: the message is the full `context || payload`.
@@ -184,7 +187,11 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<bool> {
         if batch.verify(rand_core::OsRng).is_ok() {
             verdicts.extend(std::iter::repeat(true).take(chunk.len()));
         } else {
-            verdicts.extend(chunk.iter().map(|item| verify_message(&item.key, item.message, &item.signature)));
+            verdicts.extend(
+                chunk
+                    .iter()
+                    .map(|item| verify_message(&item.key, item.message, &item.signature)),
+            );
         }
     }
     verdicts
@@ -203,7 +210,12 @@ mod tests {
         let k = key(1);
         let sig = k.sign(CONTEXT_C_HASIL, b"payload");
         assert!(verify(&k.public(), CONTEXT_C_HASIL, b"payload", &sig));
-        assert!(!verify(&k.public(), b"saksi/sig/v1/other\n", b"payload", &sig));
+        assert!(!verify(
+            &k.public(),
+            b"saksi/sig/v1/other\n",
+            b"payload",
+            &sig
+        ));
         assert!(!verify(&k.public(), CONTEXT_C_HASIL, b"payloaD", &sig));
         assert!(!verify(&key(2).public(), CONTEXT_C_HASIL, b"payload", &sig));
     }
@@ -228,13 +240,21 @@ mod tests {
         let mut items: Vec<BatchItem> = messages
             .iter()
             .zip(&keys)
-            .map(|(m, k)| BatchItem { key: k.public(), message: m, signature: k.sign(b"", m) })
+            .map(|(m, k)| BatchItem {
+                key: k.public(),
+                message: m,
+                signature: k.sign(b"", m),
+            })
             .collect();
         items[7].signature.0[3] ^= 1;
         items[100].key = keys[101].public();
         let verdicts = verify_batch(&items);
         for (i, item) in items.iter().enumerate() {
-            assert_eq!(verdicts[i], verify_message(&item.key, item.message, &item.signature), "item {i}");
+            assert_eq!(
+                verdicts[i],
+                verify_message(&item.key, item.message, &item.signature),
+                "item {i}"
+            );
             assert_eq!(verdicts[i], i != 7 && i != 100);
         }
     }

@@ -51,18 +51,54 @@ const MAPPING: &[(&str, Target)] = &[
     ("dpt_j", Target::Field(Field::registered(Row::Dpt, Col::J))),
     ("dpt_l", Target::Field(Field::registered(Row::Dpt, Col::L))),
     ("dpt_p", Target::Field(Field::registered(Row::Dpt, Col::P))),
-    ("pengguna_dpt_j", Target::Field(Field::voted(Row::Dpt, Col::J))),
-    ("pengguna_dpt_l", Target::Field(Field::voted(Row::Dpt, Col::L))),
-    ("pengguna_dpt_p", Target::Field(Field::voted(Row::Dpt, Col::P))),
-    ("pengguna_dptb_j", Target::Field(Field::voted(Row::Dptb, Col::J))),
-    ("pengguna_dptb_l", Target::Field(Field::voted(Row::Dptb, Col::L))),
-    ("pengguna_dptb_p", Target::Field(Field::voted(Row::Dptb, Col::P))),
-    ("pengguna_dpk_j", Target::Field(Field::voted(Row::Dpk, Col::J))),
-    ("pengguna_dpk_l", Target::Field(Field::voted(Row::Dpk, Col::L))),
-    ("pengguna_dpk_p", Target::Field(Field::voted(Row::Dpk, Col::P))),
-    ("pengguna_total_j", Target::Field(Field::voted(Row::Total, Col::J))),
-    ("pengguna_total_l", Target::Field(Field::voted(Row::Total, Col::L))),
-    ("pengguna_total_p", Target::Field(Field::voted(Row::Total, Col::P))),
+    (
+        "pengguna_dpt_j",
+        Target::Field(Field::voted(Row::Dpt, Col::J)),
+    ),
+    (
+        "pengguna_dpt_l",
+        Target::Field(Field::voted(Row::Dpt, Col::L)),
+    ),
+    (
+        "pengguna_dpt_p",
+        Target::Field(Field::voted(Row::Dpt, Col::P)),
+    ),
+    (
+        "pengguna_dptb_j",
+        Target::Field(Field::voted(Row::Dptb, Col::J)),
+    ),
+    (
+        "pengguna_dptb_l",
+        Target::Field(Field::voted(Row::Dptb, Col::L)),
+    ),
+    (
+        "pengguna_dptb_p",
+        Target::Field(Field::voted(Row::Dptb, Col::P)),
+    ),
+    (
+        "pengguna_dpk_j",
+        Target::Field(Field::voted(Row::Dpk, Col::J)),
+    ),
+    (
+        "pengguna_dpk_l",
+        Target::Field(Field::voted(Row::Dpk, Col::L)),
+    ),
+    (
+        "pengguna_dpk_p",
+        Target::Field(Field::voted(Row::Dpk, Col::P)),
+    ),
+    (
+        "pengguna_total_j",
+        Target::Field(Field::voted(Row::Total, Col::J)),
+    ),
+    (
+        "pengguna_total_l",
+        Target::Field(Field::voted(Row::Total, Col::L)),
+    ),
+    (
+        "pengguna_total_p",
+        Target::Field(Field::voted(Row::Total, Col::P)),
+    ),
     ("suara_sah", Target::Field(Field::VALID)),
     ("suara_tidak_sah", Target::Field(Field::INVALID)),
     ("suara_total", Target::Field(Field::TOTAL)),
@@ -70,12 +106,21 @@ const MAPPING: &[(&str, Target)] = &[
 
 impl SirekapColumns {
     pub fn from_header(header: &str) -> Result<SirekapColumns, SirekapError> {
-        let names = csv::split_line(header).ok_or(SirekapError { line: 1, message: "malformed header".into() })?;
+        let names = csv::split_line(header).ok_or(SirekapError {
+            line: 1,
+            message: "malformed header".into(),
+        })?;
         let find = |name: &str| {
-            names.iter().position(|n| n == name).ok_or(SirekapError { line: 1, message: format!("no column {name}") })
+            names.iter().position(|n| n == name).ok_or(SirekapError {
+                line: 1,
+                message: format!("no column {name}"),
+            })
         };
         let kode_tps = find("kode_tps")?;
-        let mapped = MAPPING.iter().map(|&(name, target)| Ok((find(name)?, target))).collect::<Result<_, _>>()?;
+        let mapped = MAPPING
+            .iter()
+            .map(|&(name, target)| Ok((find(name)?, target)))
+            .collect::<Result<_, _>>()?;
         Ok(SirekapColumns { kode_tps, mapped })
     }
 
@@ -83,7 +128,12 @@ impl SirekapColumns {
     pub fn parse(&self, text: &str, line: usize) -> Result<SirekapRow, SirekapError> {
         let bad = |message: String| SirekapError { line, message };
         let cells = csv::split_line(text).ok_or_else(|| bad("malformed CSV".into()))?;
-        let cell = |i: usize| cells.get(i).map(String::as_str).ok_or_else(|| bad(format!("missing column {}", i + 1)));
+        let cell = |i: usize| {
+            cells
+                .get(i)
+                .map(String::as_str)
+                .ok_or_else(|| bad(format!("missing column {}", i + 1)))
+        };
         let tps = Code::parse(cell(self.kode_tps)?).map_err(|e| bad(format!("kode_tps: {e}")))?;
         let mut sheet = Sheet::empty(tps);
         let mut any_result = false;
@@ -96,13 +146,19 @@ impl SirekapColumns {
                 let parsed: Option<i64> = if text.bytes().all(|b| b.is_ascii_digit()) {
                     Some(text.parse().unwrap_or(i64::MAX))
                 } else {
-                    text.strip_prefix('-').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).map(|d| -(d.parse::<i64>().unwrap_or(i64::MAX)))
+                    text.strip_prefix('-')
+                        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                        .map(|d| -(d.parse::<i64>().unwrap_or(i64::MAX)))
                 };
-                Some(parsed.ok_or_else(|| bad(format!("column {}: {text:?} is not an integer", column + 1)))?)
+                Some(parsed.ok_or_else(|| {
+                    bad(format!("column {}: {text:?} is not an integer", column + 1))
+                })?)
             };
             match target {
                 Target::Field(field) => {
-                    if value.is_some() && matches!(field, Field::VALID | Field::INVALID | Field::TOTAL) {
+                    if value.is_some()
+                        && matches!(field, Field::VALID | Field::INVALID | Field::TOTAL)
+                    {
                         any_result = true;
                     }
                     sheet.set(field, value);
@@ -113,7 +169,11 @@ impl SirekapColumns {
                 }
             }
         }
-        Ok(if any_result { SirekapRow::Reported(sheet) } else { SirekapRow::NotReported(tps) })
+        Ok(if any_result {
+            SirekapRow::Reported(sheet)
+        } else {
+            SirekapRow::NotReported(tps)
+        })
     }
 }
 
@@ -141,22 +201,34 @@ const JSON_ADMINISTRASI: &[(&str, Field)] = &[
 
 /// Reads Sirekap's public JSON for one TPS (`chart` keyed by Sirekap candidate id, `administrasi`).
 /// `chart: null` means the TPS was not yet reported.
-pub fn sheet_from_tps_json(tps: Code, json: &[u8], election: &crate::Election) -> Result<SirekapRow, SirekapError> {
+pub fn sheet_from_tps_json(
+    tps: Code,
+    json: &[u8],
+    election: &crate::Election,
+) -> Result<SirekapRow, SirekapError> {
     let bad = |message: String| SirekapError { line: 0, message };
     let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
     let number = |v: &serde_json::Value, what: &str| -> Result<Option<i64>, SirekapError> {
         match v {
             serde_json::Value::Null => Ok(None),
-            v => v.as_i64().map(Some).ok_or_else(|| bad(format!("{what}: {v} is not an integer"))),
+            v => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| bad(format!("{what}: {v} is not an integer"))),
         }
     };
     let Some(chart) = value.get("chart").and_then(|c| c.as_object()) else {
         return Ok(SirekapRow::NotReported(tps));
     };
-    let contest = election.contest("ppwp").ok_or_else(|| bad("the election has no ppwp contest".into()))?;
+    let contest = election
+        .contest("ppwp")
+        .ok_or_else(|| bad("the election has no ppwp contest".into()))?;
     let mut sheet = Sheet::empty(tps);
     for candidate in &contest.candidates {
-        let id = candidate.sirekap_id.map(|id| id.to_string()).unwrap_or_default();
+        let id = candidate
+            .sirekap_id
+            .map(|id| id.to_string())
+            .unwrap_or_default();
         let votes = match chart.get(&id) {
             Some(v) => number(v, &id)?,
             None => None,
@@ -183,12 +255,17 @@ mod tests {
     fn reads_rows_and_missing_cells() {
         let columns = SirekapColumns::from_header(HEADER).unwrap();
         let row = "1101012001001,11,1101,110101,1101012001,001,144,19,2,284,139,145,236,110,126,1,0,1,2,2,0,239,112,127,165,1,166,2024-02-20 13:00:00,a,b,c";
-        let SirekapRow::Reported(sheet) = columns.parse(row, 2).unwrap() else { panic!() };
+        let SirekapRow::Reported(sheet) = columns.parse(row, 2).unwrap() else {
+            panic!()
+        };
         assert_eq!(sheet.get(Field::VALID), Some(165));
         assert_eq!(sheet.get(Field::BALLOTS_RECEIVED), None);
         assert_eq!(sheet.votes[1], ("02".to_string(), Some(19)));
         let empty = "1101012004002,11,1101,110101,1101012004,002,,,,,,,,,,,,,,,,,,,,,,,,,";
-        assert!(matches!(columns.parse(empty, 3).unwrap(), SirekapRow::NotReported(_)));
+        assert!(matches!(
+            columns.parse(empty, 3).unwrap(),
+            SirekapRow::NotReported(_)
+        ));
         assert!(columns.parse(&row.replace(",144,", ",1x4,"), 4).is_err());
     }
 }

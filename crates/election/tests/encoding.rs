@@ -18,37 +18,78 @@ fn lpj() -> impl Strategy<Value = Lpj> {
 }
 
 fn rows() -> impl Strategy<Value = VoterRows> {
-    (lpj(), lpj(), lpj(), lpj()).prop_map(|(dpt, dptb, dpk, total)| VoterRows { dpt, dptb, dpk, total })
+    (lpj(), lpj(), lpj(), lpj()).prop_map(|(dpt, dptb, dpk, total)| VoterRows {
+        dpt,
+        dptb,
+        dpk,
+        total,
+    })
 }
 
 fn form() -> impl Strategy<Value = (CHasil, [u8; 32])> {
-    let code = (11u64..99, 0u64..100_000_000_000).prop_map(|(p, rest)| Code::parse(&format!("{p}{rest:011}")).unwrap());
+    let code = (11u64..99, 0u64..100_000_000_000)
+        .prop_map(|(p, rest)| Code::parse(&format!("{p}{rest:011}")).unwrap());
     let votes = prop::collection::btree_map("[0-9a-z.-]{1,8}", count(), 0..6);
     let evidence = prop::collection::vec(any::<[u8; 32]>(), 0..4);
     (
-        ("[a-z0-9-]{1,20}", "[a-z0-9.]{1,10}", code, rows(), rows(), lpj(), lpj()),
-        ((count(), count(), count(), count()), votes, count(), count(), count(), evidence, any::<[u8; 32]>()),
+        (
+            "[a-z0-9-]{1,20}",
+            "[a-z0-9.]{1,10}",
+            code,
+            rows(),
+            rows(),
+            lpj(),
+            lpj(),
+        ),
+        (
+            (count(), count(), count(), count()),
+            votes,
+            count(),
+            count(),
+            count(),
+            evidence,
+            any::<[u8; 32]>(),
+        ),
     )
-        .prop_map(|((election, contest, tps, registered, voted, dis_r, dis_v), ((rc, us, dm, un), votes, valid, invalid, total, evidence, seed))| {
-            let key = SecretKey::from_seed(seed);
-            let form = CHasil {
-                election,
-                contest,
-                correction: if seed[0] % 3 == 0 { Some(saksi_election::form::Correction { reason: format!("reason {}", seed[1]) }) } else { None },
-                tps,
-                registered,
-                voted,
-                disability: Disability { registered: dis_r, voted: dis_v },
-                ballots: Ballots { received: rc, used: us, damaged: dm, unused: un },
-                votes: votes.into_iter().collect(),
-                valid,
-                invalid,
-                total,
-                evidence: evidence.into_iter().map(PhotoDigest).collect(),
-                signer: key.public(),
-            };
-            (form, seed)
-        })
+        .prop_map(
+            |(
+                (election, contest, tps, registered, voted, dis_r, dis_v),
+                ((rc, us, dm, un), votes, valid, invalid, total, evidence, seed),
+            )| {
+                let key = SecretKey::from_seed(seed);
+                let form = CHasil {
+                    election,
+                    contest,
+                    correction: if seed[0] % 3 == 0 {
+                        Some(saksi_election::form::Correction {
+                            reason: format!("reason {}", seed[1]),
+                        })
+                    } else {
+                        None
+                    },
+                    tps,
+                    registered,
+                    voted,
+                    disability: Disability {
+                        registered: dis_r,
+                        voted: dis_v,
+                    },
+                    ballots: Ballots {
+                        received: rc,
+                        used: us,
+                        damaged: dm,
+                        unused: un,
+                    },
+                    votes: votes.into_iter().collect(),
+                    valid,
+                    invalid,
+                    total,
+                    evidence: evidence.into_iter().map(PhotoDigest).collect(),
+                    signer: key.public(),
+                };
+                (form, seed)
+            },
+        )
 }
 
 proptest! {

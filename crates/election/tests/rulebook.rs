@@ -32,15 +32,33 @@ fn registry() -> Registry {
         ("950101", "Wamena"),
         ("9501012001", "Wamena Kota"),
     ] {
-        registry.add_region(Code::parse(code).unwrap(), name).unwrap();
+        registry
+            .add_region(Code::parse(code).unwrap(), name)
+            .unwrap();
     }
     let dpt = Some(Lp { l: 139, p: 145 });
-    for (code, kind) in [(TPS, TpsKind::Regular), (KHUSUS_TPS, TpsKind::Khusus), (NOKEN_TPS, TpsKind::Regular)] {
-        let tps = Tps { code: Code::parse(code).unwrap(), kind, dpt, officers: vec![officer(code).public()] };
+    for (code, kind) in [
+        (TPS, TpsKind::Regular),
+        (KHUSUS_TPS, TpsKind::Khusus),
+        (NOKEN_TPS, TpsKind::Regular),
+    ] {
+        let tps = Tps {
+            code: Code::parse(code).unwrap(),
+            kind,
+            dpt,
+            officers: vec![officer(code).public()],
+        };
         registry.add_tps(tps).unwrap();
     }
-    registry.add_corrector(Code::parse("110101").unwrap(), officer("ppk-110101").public()).unwrap();
-    registry.add_corrector(Code::parse("9501").unwrap(), officer("kpu-9501").public()).unwrap();
+    registry
+        .add_corrector(
+            Code::parse("110101").unwrap(),
+            officer("ppk-110101").public(),
+        )
+        .unwrap();
+    registry
+        .add_corrector(Code::parse("9501").unwrap(), officer("kpu-9501").public())
+        .unwrap();
     registry
 }
 
@@ -55,22 +73,47 @@ fn valid_form(tps: &str) -> CHasil {
         contest: "ppwp".into(),
         correction: None,
         tps: Code::parse(tps).unwrap(),
-        registered: VoterRows { dpt: lpj(139, 145), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(141, 146) },
-        voted: VoterRows { dpt: lpj(110, 126), dptb: lpj(0, 1), dpk: lpj(2, 0), total: lpj(112, 127) },
-        disability: Disability { registered: lpj(1, 1), voted: lpj(1, 0) },
-        ballots: Ballots { received: 290, used: 239, damaged: 1, unused: 50 },
+        registered: VoterRows {
+            dpt: lpj(139, 145),
+            dptb: lpj(0, 1),
+            dpk: lpj(2, 0),
+            total: lpj(141, 146),
+        },
+        voted: VoterRows {
+            dpt: lpj(110, 126),
+            dptb: lpj(0, 1),
+            dpk: lpj(2, 0),
+            total: lpj(112, 127),
+        },
+        disability: Disability {
+            registered: lpj(1, 1),
+            voted: lpj(1, 0),
+        },
+        ballots: Ballots {
+            received: 290,
+            used: 239,
+            damaged: 1,
+            unused: 50,
+        },
         votes: vec![("01".into(), 200), ("02".into(), 25), ("03".into(), 10)],
         valid: 235,
         invalid: 4,
         total: 239,
-        evidence: vec![PhotoDigest::of(b"page 1"), PhotoDigest::of(b"page 2"), PhotoDigest::of(b"page 3")],
+        evidence: vec![
+            PhotoDigest::of(b"page 1"),
+            PhotoDigest::of(b"page 2"),
+            PhotoDigest::of(b"page 3"),
+        ],
         signer: officer(tps).public(),
     }
 }
 
 /// Signs each form (with its TPS's officer unless `key` says otherwise), checks them in order, and
 /// renders the last one's findings.
-fn check_sequence(forms: Vec<(CHasil, Option<SecretKey>)>, tamper: impl Fn(&mut Vec<u8>)) -> (rules::Verdict, String) {
+fn check_sequence(
+    forms: Vec<(CHasil, Option<SecretKey>)>,
+    tamper: impl Fn(&mut Vec<u8>),
+) -> (rules::Verdict, String) {
     let registry = registry();
     let election = Election::pemilu_2024();
     let mut checker = Checker::new(&registry, &election);
@@ -83,12 +126,23 @@ fn check_sequence(forms: Vec<(CHasil, Option<SecretKey>)>, tamper: impl Fn(&mut 
             bytes
         })
         .collect();
-    let numbered: Vec<(usize, &[u8])> = lines.iter().enumerate().map(|(i, l)| (i + 1, l.as_slice())).collect();
+    let numbered: Vec<(usize, &[u8])> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.as_slice()))
+        .collect();
     let outcomes = checker.check(&numbered);
-    let Some(Outcome::Checked { verdict, .. }) = outcomes.into_iter().last() else { panic!("malformed") };
+    let Some(Outcome::Checked { verdict, .. }) = outcomes.into_iter().last() else {
+        panic!("malformed")
+    };
     let mut text = String::new();
     for finding in &verdict.findings {
-        text.push_str(&format!("{:?}\nen: {}\nid: {}\n", finding.severity(), finding.render("en"), finding.render("id")));
+        text.push_str(&format!(
+            "{:?}\nen: {}\nid: {}\n",
+            finding.severity(),
+            finding.render("en"),
+            finding.render("id")
+        ));
     }
     (verdict, text)
 }
@@ -99,9 +153,16 @@ fn check(form: CHasil) -> (rules::Verdict, String) {
 
 /// Asserts `code` fires and snapshots the output under the rule's name.
 fn expect(code: &str, (verdict, text): (rules::Verdict, String)) {
-    assert!(verdict.findings.iter().any(|f| f.code == code), "{code} did not fire:\n{text}");
+    assert!(
+        verdict.findings.iter().any(|f| f.code == code),
+        "{code} did not fire:\n{text}"
+    );
     let severity = rules::rule(code).unwrap().severity;
-    assert_eq!(verdict.accepted(), severity == Severity::Warn, "{code}:\n{text}");
+    assert_eq!(
+        verdict.accepted(),
+        severity == Severity::Warn,
+        "{code}:\n{text}"
+    );
     insta::assert_snapshot!(code, text);
 }
 
@@ -117,27 +178,59 @@ fn the_valid_form_passes() {
 fn every_rule_has_a_case() {
     // Keep this list in step with the tests below: a new rule needs a case.
     let covered = [
-        "DUPLICATE", "TPS_ALREADY_REPORTED", "TPS_UNKNOWN", "CONTEST_MISMATCH", "SIGNATURE_INVALID",
-        "SIGNER_NOT_ENROLLED", "COUNT_RANGE", "LP_SUM", "REGISTERED_SUM", "VOTED_SUM", "VOTED_WITHIN_REGISTERED",
-        "BALLOTS_BALANCE", "BALLOTS_USED_VOTERS", "VOTERS_VOTES", "VOTES_TOTAL", "VOTES_SUM", "DISABILITY_WITHIN",
-        "DPT_CAP", "DPT_MISMATCH", "BALLOTS_CAP", "COUNT_CAP", "W_TURNOUT_HIGH", "W_BLOC_VOTE",
+        "DUPLICATE",
+        "TPS_ALREADY_REPORTED",
+        "TPS_UNKNOWN",
+        "CONTEST_MISMATCH",
+        "SIGNATURE_INVALID",
+        "SIGNER_NOT_ENROLLED",
+        "COUNT_RANGE",
+        "LP_SUM",
+        "REGISTERED_SUM",
+        "VOTED_SUM",
+        "VOTED_WITHIN_REGISTERED",
+        "BALLOTS_BALANCE",
+        "BALLOTS_USED_VOTERS",
+        "VOTERS_VOTES",
+        "VOTES_TOTAL",
+        "VOTES_SUM",
+        "DISABILITY_WITHIN",
+        "DPT_CAP",
+        "DPT_MISMATCH",
+        "BALLOTS_CAP",
+        "COUNT_CAP",
+        "W_TURNOUT_HIGH",
+        "W_BLOC_VOTE",
     ];
     for rule in rules::RULES {
-        assert!(covered.contains(&rule.code), "no test case for {}", rule.code);
+        assert!(
+            covered.contains(&rule.code),
+            "no test case for {}",
+            rule.code
+        );
     }
     assert_eq!(covered.len(), rules::RULES.len());
 }
 
 #[test]
 fn duplicate() {
-    expect("DUPLICATE", check_sequence(vec![(valid_form(TPS), None), (valid_form(TPS), None)], |_| {}));
+    expect(
+        "DUPLICATE",
+        check_sequence(
+            vec![(valid_form(TPS), None), (valid_form(TPS), None)],
+            |_| {},
+        ),
+    );
 }
 
 #[test]
 fn tps_already_reported() {
     let mut second = valid_form(TPS);
     second.evidence.pop();
-    expect("TPS_ALREADY_REPORTED", check_sequence(vec![(valid_form(TPS), None), (second, None)], |_| {}));
+    expect(
+        "TPS_ALREADY_REPORTED",
+        check_sequence(vec![(valid_form(TPS), None), (second, None)], |_| {}),
+    );
 }
 
 #[test]
@@ -152,7 +245,10 @@ fn a_rejected_form_does_not_take_the_tps_slot() {
 fn tps_unknown() {
     let mut form = valid_form(TPS);
     form.tps = Code::parse("1101012001002").unwrap();
-    expect("TPS_UNKNOWN", check_sequence(vec![(form, Some(officer(TPS)))], |_| {}));
+    expect(
+        "TPS_UNKNOWN",
+        check_sequence(vec![(form, Some(officer(TPS)))], |_| {}),
+    );
 }
 
 #[test]
@@ -163,10 +259,18 @@ fn contest_mismatch() {
     expect("CONTEST_MISMATCH", check(form));
     let mut form = valid_form(TPS);
     form.contest = "dpr".into();
-    assert!(check(form).0.findings.iter().any(|f| f.code == "CONTEST_MISMATCH"));
+    assert!(check(form)
+        .0
+        .findings
+        .iter()
+        .any(|f| f.code == "CONTEST_MISMATCH"));
     let mut form = valid_form(TPS);
     form.election = "pemilu-2029".into();
-    assert!(check(form).0.findings.iter().any(|f| f.code == "CONTEST_MISMATCH"));
+    assert!(check(form)
+        .0
+        .findings
+        .iter()
+        .any(|f| f.code == "CONTEST_MISMATCH"));
 }
 
 #[test]
@@ -185,7 +289,10 @@ fn signature_invalid() {
 fn signer_not_enrolled() {
     let mut form = valid_form(TPS);
     form.signer = officer(KHUSUS_TPS).public();
-    expect("SIGNER_NOT_ENROLLED", check_sequence(vec![(form, Some(officer(KHUSUS_TPS)))], |_| {}));
+    expect(
+        "SIGNER_NOT_ENROLLED",
+        check_sequence(vec![(form, Some(officer(KHUSUS_TPS)))], |_| {}),
+    );
 }
 
 #[test]
@@ -325,7 +432,12 @@ fn turnout_high_is_a_warning_only() {
     let mut form = valid_form(TPS);
     form.voted.dpt = lpj(139, 144);
     form.voted.total = lpj(141, 145);
-    form.ballots = Ballots { received: 290, used: 286, damaged: 1, unused: 3 };
+    form.ballots = Ballots {
+        received: 290,
+        used: 286,
+        damaged: 1,
+        unused: 3,
+    };
     form.votes[0].1 = 247;
     form.valid = 282;
     form.total = 286;
@@ -341,19 +453,27 @@ fn bloc_vote_is_a_warning_outside_noken_and_silent_inside() {
     };
     expect("W_BLOC_VOTE", check(bloc(TPS)));
     let (verdict, text) = check(bloc(NOKEN_TPS));
-    assert!(verdict.findings.is_empty(), "noken bloc votes are lawful: {text}");
+    assert!(
+        verdict.findings.is_empty(),
+        "noken bloc votes are lawful: {text}"
+    );
 }
 
 #[test]
 fn rulebook_identity_is_stable() {
-    insta::assert_snapshot!("rulebook_json", String::from_utf8(rules::rulebook_json()).unwrap());
+    insta::assert_snapshot!(
+        "rulebook_json",
+        String::from_utf8(rules::rulebook_json()).unwrap()
+    );
 }
 
 fn correction(tps: &str, by: &str) -> (CHasil, Option<SecretKey>) {
     let mut form = valid_form(tps);
     form.votes[0].1 -= 5;
     form.votes[1].1 += 5;
-    form.correction = Some(saksi_election::form::Correction { reason: "PPK plenary recount".into() });
+    form.correction = Some(saksi_election::form::Correction {
+        reason: "PPK plenary recount".into(),
+    });
     form.signer = officer(by).public();
     (form, Some(officer(by)))
 }
@@ -361,16 +481,28 @@ fn correction(tps: &str, by: &str) -> (CHasil, Option<SecretKey>) {
 #[test]
 fn corrections_come_from_commissions_above_the_tps() {
     // The kecamatan's PPK corrects an accepted form: accepted, and it does not count as a second original.
-    let (verdict, text) = check_sequence(vec![(valid_form(TPS), None), correction(TPS, "ppk-110101")], |_| {});
+    let (verdict, text) = check_sequence(
+        vec![(valid_form(TPS), None), correction(TPS, "ppk-110101")],
+        |_| {},
+    );
     assert!(verdict.accepted(), "{text}");
     // The TPS's own officer cannot sign a correction.
     let (verdict, _) = check_sequence(vec![(valid_form(TPS), None), correction(TPS, TPS)], |_| {});
     assert_eq!(verdict.rejecting_codes(), vec!["SIGNER_NOT_ENROLLED"]);
     // A commission elsewhere cannot either.
-    let (verdict, _) = check_sequence(vec![(valid_form(TPS), None), correction(TPS, "kpu-9501")], |_| {});
+    let (verdict, _) = check_sequence(
+        vec![(valid_form(TPS), None), correction(TPS, "kpu-9501")],
+        |_| {},
+    );
     assert_eq!(verdict.rejecting_codes(), vec!["SIGNER_NOT_ENROLLED"]);
     // But a corrector of a regency covers every TPS beneath it.
-    let (verdict, text) = check_sequence(vec![(valid_form(NOKEN_TPS), None), correction(NOKEN_TPS, "kpu-9501")], |_| {});
+    let (verdict, text) = check_sequence(
+        vec![
+            (valid_form(NOKEN_TPS), None),
+            correction(NOKEN_TPS, "kpu-9501"),
+        ],
+        |_| {},
+    );
     assert!(verdict.accepted(), "{text}");
     // A correction still has to add up.
     let (mut form, key) = correction(TPS, "ppk-110101");

@@ -46,11 +46,44 @@ const BLOCK_TPS: usize = 8192;
 
 /// Domestic TPS per province in KPU's 2024 list (facts, from `shared/data/wilayah/SUMMARY...`).
 pub const DOMESTIC_TPS_BY_PROVINCE: [(u8, u32); 38] = [
-    (11, 16046), (12, 45875), (13, 17569), (14, 19366), (15, 11160), (16, 25985), (17, 6210), (18, 25825),
-    (19, 4116), (21, 5914), (31, 30766), (32, 140457), (33, 117299), (34, 11932), (35, 120666), (36, 33324),
-    (51, 12809), (52, 16243), (53, 16746), (61, 17626), (62, 7830), (63, 13584), (64, 11441), (65, 2295),
-    (71, 8240), (72, 9462), (73, 26357), (74, 8154), (75, 3539), (76, 4219), (81, 5622), (82, 4192),
-    (91, 3109), (92, 1923), (93, 1770), (94, 4484), (95, 5850), (96, 2156),
+    (11, 16046),
+    (12, 45875),
+    (13, 17569),
+    (14, 19366),
+    (15, 11160),
+    (16, 25985),
+    (17, 6210),
+    (18, 25825),
+    (19, 4116),
+    (21, 5914),
+    (31, 30766),
+    (32, 140457),
+    (33, 117299),
+    (34, 11932),
+    (35, 120666),
+    (36, 33324),
+    (51, 12809),
+    (52, 16243),
+    (53, 16746),
+    (61, 17626),
+    (62, 7830),
+    (63, 13584),
+    (64, 11441),
+    (65, 2295),
+    (71, 8240),
+    (72, 9462),
+    (73, 26357),
+    (74, 8154),
+    (75, 3539),
+    (76, 4219),
+    (81, 5622),
+    (82, 4192),
+    (91, 3109),
+    (92, 1923),
+    (93, 1770),
+    (94, 4484),
+    (95, 5850),
+    (96, 2156),
 ];
 /// Share of domestic TPS that are TPS lokasi khusus (1,822 of 820,161 in KPU's list).
 const KHUSUS_SHARE: f64 = 1822.0 / 820_161.0;
@@ -65,7 +98,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { tps: NATIONAL_TPS, seed: 2024, fault_rate: DEFAULT_FAULT_RATE }
+        Config {
+            tps: NATIONAL_TPS,
+            seed: 2024,
+            fault_rate: DEFAULT_FAULT_RATE,
+        }
     }
 }
 
@@ -189,22 +226,36 @@ fn derived_key(purpose: &[u8], seed: u64, tps: Code) -> SecretKey {
 /// Where each TPS goes: `(code, kind)` in code order.
 pub fn plan_tps(regions: &Registry, config: &Config) -> Result<Vec<(Code, TpsKind)>, GenError> {
     if config.tps == 0 || config.tps > MAX_TPS {
-        return Err(GenError::Config(format!("--tps must be between 1 and {MAX_TPS}")));
+        return Err(GenError::Config(format!(
+            "--tps must be between 1 and {MAX_TPS}"
+        )));
     }
-    let overseas = ((config.tps as f64) * NATIONAL_OVERSEAS_TPS as f64 / NATIONAL_TPS as f64).round() as usize;
+    let overseas =
+        ((config.tps as f64) * NATIONAL_OVERSEAS_TPS as f64 / NATIONAL_TPS as f64).round() as usize;
     let domestic = config.tps - overseas;
-    let province_weights: Vec<f64> = DOMESTIC_TPS_BY_PROVINCE.iter().map(|&(_, n)| n as f64).collect();
+    let province_weights: Vec<f64> = DOMESTIC_TPS_BY_PROVINCE
+        .iter()
+        .map(|&(_, n)| n as f64)
+        .collect();
     let per_province = tally::apportion(domestic as i64, &province_weights);
 
     let mut villages_by_province: BTreeMap<u8, Vec<Code>> = BTreeMap::new();
     for (code, _) in regions.regions_at(Level::Desa) {
-        villages_by_province.entry(code.province()).or_default().push(code);
+        villages_by_province
+            .entry(code.province())
+            .or_default()
+            .push(code);
     }
     let mut planned = Vec::with_capacity(config.tps);
     for (&(province, _), &count) in DOMESTIC_TPS_BY_PROVINCE.iter().zip(&per_province) {
-        let villages = villages_by_province.get(&province).map(Vec::as_slice).unwrap_or(&[]);
+        let villages = villages_by_province
+            .get(&province)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         if villages.is_empty() && count > 0 {
-            return Err(GenError::Config(format!("province {province} has no villages in the registry")));
+            return Err(GenError::Config(format!(
+                "province {province} has no villages in the registry"
+            )));
         }
         for (village, n) in spread(config.seed, villages, count as usize) {
             let mut rng = Rng::new(config.seed, village.as_u64(), 3);
@@ -217,7 +268,10 @@ pub fn plan_tps(regions: &Registry, config: &Config) -> Result<Vec<(Code, TpsKin
             }
         }
     }
-    let cities = villages_by_province.get(&OVERSEAS_PROVINCE).map(Vec::as_slice).unwrap_or(&[]);
+    let cities = villages_by_province
+        .get(&OVERSEAS_PROVINCE)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if cities.is_empty() && overseas > 0 {
         return Err(GenError::Config("no overseas units in the registry".into()));
     }
@@ -225,7 +279,13 @@ pub fn plan_tps(regions: &Registry, config: &Config) -> Result<Vec<(Code, TpsKin
         let mut rng = Rng::new(config.seed, city.as_u64(), 4);
         for number in 1..=n {
             let roll = rng.unit();
-            let kind = if roll < 0.35 { TpsKind::Tpsln } else if roll < 0.8 { TpsKind::Ksk } else { TpsKind::Pos };
+            let kind = if roll < 0.35 {
+                TpsKind::Tpsln
+            } else if roll < 0.8 {
+                TpsKind::Ksk
+            } else {
+                TpsKind::Pos
+            };
             planned.push((tps_code(city, number as u64)?, kind));
         }
     }
@@ -235,9 +295,12 @@ pub fn plan_tps(regions: &Registry, config: &Config) -> Result<Vec<(Code, TpsKin
 
 fn tps_code(village: Code, number: u64) -> Result<Code, GenError> {
     if number > 999 {
-        return Err(GenError::Config(format!("village {village} would need more than 999 TPS")));
+        return Err(GenError::Config(format!(
+            "village {village} would need more than 999 TPS"
+        )));
     }
-    Code::tps(village, number as u16).ok_or_else(|| GenError::Config(format!("no TPS {number} in {village}")))
+    Code::tps(village, number as u16)
+        .ok_or_else(|| GenError::Config(format!("no TPS {number} in {village}")))
 }
 
 /// Splits `count` TPS over `villages` by random weights: every village gets one when there are enough.
@@ -247,12 +310,20 @@ fn spread(seed: u64, villages: &[Code], count: usize) -> Vec<(Code, usize)> {
     }
     if count < villages.len() {
         // Fewer TPS than villages: pick `count` villages spread over the list.
-        return (0..count).map(|i| (villages[i * villages.len() / count], 1)).collect();
+        return (0..count)
+            .map(|i| (villages[i * villages.len() / count], 1))
+            .collect();
     }
-    let weights: Vec<f64> =
-        villages.iter().map(|v| (0.7 * Rng::new(seed, v.as_u64(), 5).normal()).exp()).collect();
+    let weights: Vec<f64> = villages
+        .iter()
+        .map(|v| (0.7 * Rng::new(seed, v.as_u64(), 5).normal()).exp())
+        .collect();
     let extra = tally::apportion((count - villages.len()) as i64, &weights);
-    villages.iter().zip(extra).map(|(&v, e)| (v, 1 + e as usize)).collect()
+    villages
+        .iter()
+        .zip(extra)
+        .map(|(&v, e)| (v, 1 + e as usize))
+        .collect()
 }
 
 struct BlockOut {
@@ -282,25 +353,54 @@ fn misread(value: i64, from: u8, to: u8) -> Option<i64> {
 }
 
 fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
-    let mut out = BlockOut { forms: Vec::with_capacity(block.len() * 1100), tps_csv: Vec::new(), faults: Vec::new(), lines: 0, honest: Vec::with_capacity(block.len()) };
+    let mut out = BlockOut {
+        forms: Vec::with_capacity(block.len() * 1100),
+        tps_csv: Vec::new(),
+        faults: Vec::new(),
+        lines: 0,
+        honest: Vec::with_capacity(block.len()),
+    };
     for &(code, kind) in block {
         let key = officer_key(config.seed, code);
         let dpt = tally::draw_dpt(config.seed, code, kind);
-        writeln!(out.tps_csv, "{code},{},{},{},{}", kind.as_str(), dpt.l, dpt.p, key.public().to_base64())
-            .expect("writing to a Vec cannot fail");
+        writeln!(
+            out.tps_csv,
+            "{code},{},{},{},{}",
+            kind.as_str(),
+            dpt.l,
+            dpt.p,
+            key.public().to_base64()
+        )
+        .expect("writing to a Vec cannot fail");
         let mut form = tally::honest_form(config.seed, code, kind, dpt, key.public());
-        let figures = Figures { votes: form.votes.clone(), valid: form.valid, invalid: form.invalid, voters: form.voted.total.j };
+        let figures = Figures {
+            votes: form.votes.clone(),
+            valid: form.valid,
+            invalid: form.invalid,
+            voters: form.voted.total.j,
+        };
         let mut rng = Rng::new(config.seed, code.as_u64(), 7);
         let fault = pick_fault(config, code);
         let record = |kind: FaultKind, rule: &'static str, detail: String, line: usize| {
-            Some((line, Fault { line: 0, tps: code.to_string(), kind, rule, detail }))
+            Some((
+                line,
+                Fault {
+                    line: 0,
+                    tps: code.to_string(),
+                    kind,
+                    rule,
+                    detail,
+                },
+            ))
         };
         let line = out.lines;
         let mut injected = None;
         let mut signer = None;
         let mut flip_signature = false;
         match fault {
-            Some(kind @ (FaultKind::Misread3To8 | FaultKind::Misread2To7 | FaultKind::ExtraDigit)) => {
+            Some(
+                kind @ (FaultKind::Misread3To8 | FaultKind::Misread2To7 | FaultKind::ExtraDigit),
+            ) => {
                 let position = rng.range(0, 2) as usize;
                 let (name, votes) = form.votes[position].clone();
                 let changed = match kind {
@@ -310,7 +410,12 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                 };
                 if let Some(changed) = changed {
                     form.votes[position].1 = changed;
-                    injected = record(kind, "VOTES_SUM", format!("votes.{name}: {votes} -> {changed}"), line);
+                    injected = record(
+                        kind,
+                        "VOTES_SUM",
+                        format!("votes.{name}: {votes} -> {changed}"),
+                        line,
+                    );
                 }
             }
             Some(FaultKind::BrokenArithmetic) => {
@@ -342,26 +447,50 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                 form.registered.dpt.j += extra;
                 form.registered.total.l += extra;
                 form.registered.total.j += extra;
-                injected = record(FaultKind::DptOverCap, "DPT_CAP", format!("A.1 J = {claimed}"), line);
+                injected = record(
+                    FaultKind::DptOverCap,
+                    "DPT_CAP",
+                    format!("A.1 J = {claimed}"),
+                    line,
+                );
             }
             Some(FaultKind::ForgedSignature) => {
                 if rng.unit() < 0.5 {
                     flip_signature = true;
-                    injected = record(FaultKind::ForgedSignature, "SIGNATURE_INVALID", "a bit of the signature flipped".into(), line);
+                    injected = record(
+                        FaultKind::ForgedSignature,
+                        "SIGNATURE_INVALID",
+                        "a bit of the signature flipped".into(),
+                        line,
+                    );
                 } else {
                     signer = Some(derived_key(b"saksi-gen/forger/v1\n", config.seed, code));
-                    injected = record(FaultKind::ForgedSignature, "SIGNATURE_INVALID", "signed by a key that is not the named signer's".into(), line);
+                    injected = record(
+                        FaultKind::ForgedSignature,
+                        "SIGNATURE_INVALID",
+                        "signed by a key that is not the named signer's".into(),
+                        line,
+                    );
                 }
             }
             Some(FaultKind::WrongOfficer) => {
                 // The officer of the next TPS number in the same village (it may not exist; its key is
                 // still some other TPS's officer key in the same derivation).
-                let other = Code::tps(code.parent().expect("a TPS has a desa"), code.tps_number().unwrap_or(1) % 999 + 1).unwrap_or(code);
+                let other = Code::tps(
+                    code.parent().expect("a TPS has a desa"),
+                    code.tps_number().unwrap_or(1) % 999 + 1,
+                )
+                .unwrap_or(code);
                 if other != code {
                     let other_key = officer_key(config.seed, other);
                     form.signer = other_key.public();
                     signer = Some(other_key);
-                    injected = record(FaultKind::WrongOfficer, "SIGNER_NOT_ENROLLED", format!("signed by the officer of {other}"), line);
+                    injected = record(
+                        FaultKind::WrongOfficer,
+                        "SIGNER_NOT_ENROLLED",
+                        format!("signed by the officer of {other}"),
+                        line,
+                    );
                 }
             }
             _ => {}
@@ -379,10 +508,17 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
         if fault == Some(FaultKind::Duplicate) {
             out.forms.extend_from_slice(&encoded);
             out.forms.push(b'\n');
-            injected = record(FaultKind::Duplicate, "DUPLICATE", format!("copy of line {}", line + 1), out.lines);
+            injected = record(
+                FaultKind::Duplicate,
+                "DUPLICATE",
+                format!("copy of line {}", line + 1),
+                out.lines,
+            );
             out.lines += 1;
         }
-        let counted = injected.as_ref().is_none_or(|(_, f)| f.kind == FaultKind::Duplicate);
+        let counted = injected
+            .as_ref()
+            .is_none_or(|(_, f)| f.kind == FaultKind::Duplicate);
         out.honest.push((code, figures, counted));
         out.faults.extend(injected);
     }
@@ -394,21 +530,42 @@ pub struct Summary {
 }
 
 /// Generates an election into `dir`. `progress` is called with the number of TPS done so far.
-pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Summary, GenError> {
+pub fn generate(
+    config: &Config,
+    dir: &Path,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Summary, GenError> {
     if !(0.0..=1.0 / FaultKind::ALL.len() as f64).contains(&config.fault_rate) {
-        return Err(GenError::Config(format!("fault rate must be between 0 and 1/{}", FaultKind::ALL.len())));
+        return Err(GenError::Config(format!(
+            "fault rate must be between 0 and 1/{}",
+            FaultKind::ALL.len()
+        )));
     }
     let mut regions = Registry::embedded_regions();
     let planned = plan_tps(&regions, config)?;
     // One corrector key per kabupaten/kota commission; one recapitulation key per committee.
-    let kabkota: Vec<Code> = regions.regions_at(Level::KabKota).map(|(code, _)| code).collect();
+    let kabkota: Vec<Code> = regions
+        .regions_at(Level::KabKota)
+        .map(|(code, _)| code)
+        .collect();
     for code in kabkota {
         regions.add_corrector(code, corrector_key(config.seed, code).public())?;
     }
-    let committees: Vec<Code> =
-        regions.regions().map(|(code, _)| code).filter(|c| matches!(c.level(), Level::Kecamatan | Level::KabKota | Level::Provinsi)).collect();
+    let committees: Vec<Code> = regions
+        .regions()
+        .map(|(code, _)| code)
+        .filter(|c| {
+            matches!(
+                c.level(),
+                Level::Kecamatan | Level::KabKota | Level::Provinsi
+            )
+        })
+        .collect();
     for code in committees {
-        regions.add_recap_officer(Some(code), recap::recap_officer_key(config.seed, Some(code)).public())?;
+        regions.add_recap_officer(
+            Some(code),
+            recap::recap_officer_key(config.seed, Some(code)).public(),
+        )?;
     }
     regions.add_recap_officer(None, recap::recap_officer_key(config.seed, None).public())?;
     // Regions first (this also writes an empty tps.csv); TPS lines then stream out with the forms, in
@@ -416,11 +573,14 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
     regions.write_dir(&dir.join("registry"))?;
     let mut tps_csv = io::BufWriter::new(std::fs::File::create(dir.join("registry/tps.csv"))?);
     writeln!(tps_csv, "kode_tps,kind,dpt_l,dpt_p,officers")?;
-    let mut forms = io::BufWriter::with_capacity(1 << 22, std::fs::File::create(dir.join("forms.ndjson"))?);
+    let mut forms =
+        io::BufWriter::with_capacity(1 << 22, std::fs::File::create(dir.join("forms.ndjson"))?);
 
     let blocks: Vec<&[(Code, TpsKind)]> = planned.chunks(BLOCK_TPS).collect();
     let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(blocks.len().max(1));
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(blocks.len().max(1));
     let (sender, receiver) = mpsc::sync_channel::<(usize, BlockOut)>(workers * 2);
     let mut faults = Vec::new();
     let mut honest: Vec<(Code, Figures, bool)> = Vec::with_capacity(planned.len());
@@ -432,7 +592,9 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
             let (next, blocks) = (&next, &blocks);
             scope.spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(block) = blocks.get(index) else { break };
+                let Some(block) = blocks.get(index) else {
+                    break;
+                };
                 if sender.send((index, generate_block(config, block))).is_err() {
                     break;
                 }
@@ -463,12 +625,18 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
     forms.flush()?;
     tps_csv.flush()?;
 
-    let mut fault_counts: BTreeMap<FaultKind, usize> = FaultKind::ALL.iter().map(|&k| (k, 0)).collect();
+    let mut fault_counts: BTreeMap<FaultKind, usize> =
+        FaultKind::ALL.iter().map(|&k| (k, 0)).collect();
     for fault in &faults {
-        *fault_counts.get_mut(&fault.kind).expect("all kinds present") += 1;
+        *fault_counts
+            .get_mut(&fault.kind)
+            .expect("all kinds present") += 1;
     }
     let recap_inflation = recap::write_recaps(config, dir, &regions, &honest)?;
-    let overseas = planned.iter().filter(|(_, kind)| kind.is_overseas()).count();
+    let overseas = planned
+        .iter()
+        .filter(|(_, kind)| kind.is_overseas())
+        .count();
     let duplicates = fault_counts[&FaultKind::Duplicate];
     let truth = Truth {
         generator: concat!("saksi-gen ", env!("CARGO_PKG_VERSION")),
@@ -485,7 +653,10 @@ pub fn generate(config: &Config, dir: &Path, progress: &(dyn Fn(usize, usize) + 
         faults,
         recap_inflation,
     };
-    std::fs::write(dir.join("truth.json"), serde_json::to_vec_pretty(&truth).map_err(io::Error::other)?)?;
+    std::fs::write(
+        dir.join("truth.json"),
+        serde_json::to_vec_pretty(&truth).map_err(io::Error::other)?,
+    )?;
     std::fs::write(
         dir.join("election.json"),
         serde_json::to_vec_pretty(&Election::pemilu_2024()).map_err(io::Error::other)?,

@@ -40,34 +40,65 @@ pub fn recap_officer_key(seed: u64, region: Option<Code>) -> SecretKey {
     let mut hasher = Sha256::new();
     hasher.update(b"saksi-gen/recap-officer/v1\n");
     hasher.update(seed.to_le_bytes());
-    hasher.update(region.map_or("nasional".to_string(), |c| c.to_string()).as_bytes());
+    hasher.update(
+        region
+            .map_or("nasional".to_string(), |c| c.to_string())
+            .as_bytes(),
+    );
     SecretKey::from_seed(hasher.finalize().into())
 }
 
 fn figures_zero(positions: &[String]) -> Figures {
-    Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() }
+    Figures {
+        votes: positions.iter().map(|p| (p.clone(), 0)).collect(),
+        ..Default::default()
+    }
 }
 
-pub fn write_recaps(config: &Config, dir: &Path, registry: &Registry, honest: &[(Code, Figures, bool)]) -> Result<Vec<Inflation>, GenError> {
+pub fn write_recaps(
+    config: &Config,
+    dir: &Path,
+    registry: &Registry,
+    honest: &[(Code, Figures, bool)],
+) -> Result<Vec<Inflation>, GenError> {
     let positions: Vec<String> = vec!["01".into(), "02".into(), "03".into()];
     // True sums and coverage per region, from the TPS up.
     let mut sums: HashMap<Option<Code>, Figures> = HashMap::new();
     let mut complete: HashMap<Option<Code>, bool> = HashMap::new();
     let mut has_tps: HashSet<Option<Code>> = HashSet::new();
     for (tps, figures, counted) in honest {
-        let regions = [Level::Desa, Level::Kecamatan, Level::KabKota, Level::Provinsi].into_iter().map(|l| tps.ancestor(l)).chain([None]);
+        let regions = [
+            Level::Desa,
+            Level::Kecamatan,
+            Level::KabKota,
+            Level::Provinsi,
+        ]
+        .into_iter()
+        .map(|l| tps.ancestor(l))
+        .chain([None]);
         for region in regions {
-            sums.entry(region).or_insert_with(|| figures_zero(&positions)).add(figures);
+            sums.entry(region)
+                .or_insert_with(|| figures_zero(&positions))
+                .add(figures);
             let entry = complete.entry(region).or_insert(true);
             *entry &= *counted;
             has_tps.insert(region);
         }
     }
-    let sum_of = |region: Option<Code>| sums.get(&region).cloned().unwrap_or_else(|| figures_zero(&positions));
+    let sum_of = |region: Option<Code>| {
+        sums.get(&region)
+            .cloned()
+            .unwrap_or_else(|| figures_zero(&positions))
+    };
     let recap_regions: Vec<Option<Code>> = registry
         .regions()
         .map(|(c, _)| c)
-        .filter(|c| matches!(c.level(), Level::Kecamatan | Level::KabKota | Level::Provinsi))
+        .filter(|c| {
+            matches!(
+                c.level(),
+                Level::Kecamatan | Level::KabKota | Level::Provinsi
+            )
+        })
         .map(Some)
         .chain([None])
         .filter(|r| has_tps.contains(r))
@@ -75,7 +106,14 @@ pub fn write_recaps(config: &Config, dir: &Path, registry: &Registry, honest: &[
     let mut forms: BTreeMap<(RecapLevel, Option<Code>), RecapForm> = BTreeMap::new();
     for region in recap_regions {
         let level = RecapLevel::of_region(region).expect("recap regions have recap levels");
-        let rows = registry.child_regions(region).into_iter().map(|child| RecapRow { child, figures: sum_of(Some(child)) }).collect();
+        let rows = registry
+            .child_regions(region)
+            .into_iter()
+            .map(|child| RecapRow {
+                child,
+                figures: sum_of(Some(child)),
+            })
+            .collect();
         let form = RecapForm {
             election: "pemilu-2024".into(),
             contest: "ppwp".into(),
@@ -105,28 +143,48 @@ pub fn write_recaps(config: &Config, dir: &Path, registry: &Registry, honest: &[
             .filter_map(|(_, r)| *r)
             .collect();
         let per_kind = (clean_kec.len() / REGIONS_PER_INJECTION).max(1);
-        let kinds = ["votes_added", "votes_moved", "desa_changed", "kabkota_votes_added", "total_not_sum_of_rows"];
+        let kinds = [
+            "votes_added",
+            "votes_moved",
+            "desa_changed",
+            "kabkota_votes_added",
+            "total_not_sum_of_rows",
+        ];
         for kind in kinds {
             for _ in 0..per_kind {
-                let pool = if kind == "kabkota_votes_added" || kind == "total_not_sum_of_rows" { &clean_kab } else { &clean_kec };
+                let pool = if kind == "kabkota_votes_added" || kind == "total_not_sum_of_rows" {
+                    &clean_kab
+                } else {
+                    &clean_kec
+                };
                 if pool.is_empty() {
                     continue;
                 }
                 let mut region = pool[rng.range(0, pool.len() as i64 - 1) as usize];
-                let mut level = if pool == &clean_kab { RecapLevel::KabKota } else { RecapLevel::Kecamatan };
+                let mut level = if pool == &clean_kab {
+                    RecapLevel::KabKota
+                } else {
+                    RecapLevel::Kecamatan
+                };
                 if kind == "total_not_sum_of_rows" && rng.unit() < 0.5 {
-                    region = region.ancestor(Level::Provinsi).expect("a kabkota has a province");
+                    region = region
+                        .ancestor(Level::Provinsi)
+                        .expect("a kabkota has a province");
                     level = RecapLevel::Provinsi;
                 }
                 if !used.insert((level, Some(region))) {
                     continue;
                 }
-                let form = forms.get_mut(&(level, Some(region))).expect("the form exists");
+                let form = forms
+                    .get_mut(&(level, Some(region)))
+                    .expect("the form exists");
                 let delta_size = rng.range(50, 500);
                 let p = rng.range(0, 2) as usize;
                 let q = (p + 1 + rng.range(0, 1) as usize) % 3;
                 let mut delta = BTreeMap::new();
-                let with_votes: Vec<usize> = (0..form.rows.len()).filter(|&i| form.rows[i].figures.valid > 0).collect();
+                let with_votes: Vec<usize> = (0..form.rows.len())
+                    .filter(|&i| form.rows[i].figures.valid > 0)
+                    .collect();
                 if with_votes.is_empty() {
                     continue;
                 }
@@ -138,37 +196,38 @@ pub fn write_recaps(config: &Config, dir: &Path, registry: &Registry, honest: &[
                     "desa_changed" => delta_size.min(form.rows[row].figures.votes[p].1),
                     _ => delta_size,
                 };
-                let apply = |f: &mut Figures, delta: &mut BTreeMap<String, i64>, record: bool| match kind {
-                    "votes_added" | "kabkota_votes_added" | "total_not_sum_of_rows" => {
-                        f.votes[p].1 += delta_size;
-                        f.valid += delta_size;
-                        if record {
-                            delta.insert(format!("votes.{}", positions[p]), delta_size);
-                            delta.insert("valid".into(), delta_size);
+                let apply =
+                    |f: &mut Figures, delta: &mut BTreeMap<String, i64>, record: bool| match kind {
+                        "votes_added" | "kabkota_votes_added" | "total_not_sum_of_rows" => {
+                            f.votes[p].1 += delta_size;
+                            f.valid += delta_size;
+                            if record {
+                                delta.insert(format!("votes.{}", positions[p]), delta_size);
+                                delta.insert("valid".into(), delta_size);
+                            }
                         }
-                    }
-                    "votes_moved" => {
-                        let moved = delta_size;
-                        f.votes[p].1 += moved;
-                        f.votes[q].1 -= moved;
-                        if record {
-                            delta.insert(format!("votes.{}", positions[p]), moved);
-                            delta.insert(format!("votes.{}", positions[q]), -moved);
+                        "votes_moved" => {
+                            let moved = delta_size;
+                            f.votes[p].1 += moved;
+                            f.votes[q].1 -= moved;
+                            if record {
+                                delta.insert(format!("votes.{}", positions[p]), moved);
+                                delta.insert(format!("votes.{}", positions[q]), -moved);
+                            }
                         }
-                    }
-                    _ => {
-                        // desa_changed: valid votes of one pair turned into invalid ones.
-                        let changed = delta_size;
-                        f.votes[p].1 -= changed;
-                        f.valid -= changed;
-                        f.invalid += changed;
-                        if record {
-                            delta.insert(format!("votes.{}", positions[p]), -changed);
-                            delta.insert("valid".into(), -changed);
-                            delta.insert("invalid".into(), changed);
+                        _ => {
+                            // desa_changed: valid votes of one pair turned into invalid ones.
+                            let changed = delta_size;
+                            f.votes[p].1 -= changed;
+                            f.valid -= changed;
+                            f.invalid += changed;
+                            if record {
+                                delta.insert(format!("votes.{}", positions[p]), -changed);
+                                delta.insert("valid".into(), -changed);
+                                delta.insert("invalid".into(), changed);
+                            }
                         }
-                    }
-                };
+                    };
                 if kind == "total_not_sum_of_rows" {
                     apply(&mut form.total, &mut delta, true);
                     child = None;

@@ -12,7 +12,11 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("saksi-gen-test-{}-{name}-{}", std::process::id(), rand_suffix()));
+        let path = std::env::temp_dir().join(format!(
+            "saksi-gen-test-{}-{name}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         let _ = std::fs::remove_dir_all(&path);
         TempDir(path)
     }
@@ -34,11 +38,16 @@ fn rand_suffix() -> u64 {
 fn generate_and_check(config: &Config) -> (serde_json::Value, Vec<Outcome>) {
     let dir = TempDir::new("check");
     generate(config, &dir.0, &|_, _| {}).unwrap();
-    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.0.join("truth.json")).unwrap()).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.0.join("truth.json")).unwrap()).unwrap();
     let registry = Registry::load_dir(&dir.0.join("registry")).unwrap();
     let election = Election::pemilu_2024();
     let text = std::fs::read_to_string(dir.0.join("forms.ndjson")).unwrap();
-    let lines: Vec<(usize, &[u8])> = text.lines().enumerate().map(|(i, l)| (i + 1, l.as_bytes())).collect();
+    let lines: Vec<(usize, &[u8])> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.as_bytes()))
+        .collect();
     let outcomes = Checker::new(&registry, &election).check(&lines);
     (truth, outcomes)
 }
@@ -87,11 +96,24 @@ proptest! {
 #[test]
 fn generation_is_deterministic() {
     let (a, b) = (TempDir::new("a"), TempDir::new("b"));
-    let config = Config { tps: 3000, seed: 7, fault_rate: 0.01 };
+    let config = Config {
+        tps: 3000,
+        seed: 7,
+        fault_rate: 0.01,
+    };
     generate(&config, &a.0, &|_, _| {}).unwrap();
     generate(&config, &b.0, &|_, _| {}).unwrap();
-    for file in ["forms.ndjson", "registry/tps.csv", "registry/regions.csv", "truth.json", "election.json"] {
-        assert!(std::fs::read(a.0.join(file)).unwrap() == std::fs::read(b.0.join(file)).unwrap(), "{file} differs");
+    for file in [
+        "forms.ndjson",
+        "registry/tps.csv",
+        "registry/regions.csv",
+        "truth.json",
+        "election.json",
+    ] {
+        assert!(
+            std::fs::read(a.0.join(file)).unwrap() == std::fs::read(b.0.join(file)).unwrap(),
+            "{file} differs"
+        );
     }
 }
 
@@ -100,11 +122,20 @@ fn national_plan_matches_2024() {
     let regions = Registry::embedded_regions();
     let planned = saksi_gen::plan_tps(&regions, &Config::default()).unwrap();
     assert_eq!(planned.len(), 823_220);
-    let overseas = planned.iter().filter(|(_, kind)| kind.is_overseas()).count();
+    let overseas = planned
+        .iter()
+        .filter(|(_, kind)| kind.is_overseas())
+        .count();
     assert_eq!(overseas, 3_059);
-    let khusus = planned.iter().filter(|(_, kind)| *kind == saksi_election::TpsKind::Khusus).count();
+    let khusus = planned
+        .iter()
+        .filter(|(_, kind)| *kind == saksi_election::TpsKind::Khusus)
+        .count();
     assert!((1500..2200).contains(&khusus), "{khusus} TPS khusus");
     // Every domestic village has at least one TPS when there are enough TPS.
-    let villages: std::collections::HashSet<_> = planned.iter().map(|(code, _)| code.parent().unwrap()).collect();
+    let villages: std::collections::HashSet<_> = planned
+        .iter()
+        .map(|(code, _)| code.parent().unwrap())
+        .collect();
     assert!(villages.len() > 83_000);
 }

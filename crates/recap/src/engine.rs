@@ -29,7 +29,6 @@ use saksi_tlog::note::{Signer, TYPE_ED25519};
 use saksi_tlog::tproof::TlogProof;
 use saksi_tlog::{DirStorage, Log, LogError, Published, Storage, TileReader};
 
-
 use crate::entry::{registry_parts, Admin, Entry, EntryError, Genesis, RecordedVerdict};
 use crate::state::State;
 
@@ -51,7 +50,10 @@ impl std::fmt::Display for EngineError {
             EngineError::Log(e) => write!(f, "log: {e}"),
             EngineError::Entry(e) => write!(f, "{e}"),
             EngineError::Setup(e) => write!(f, "{e}"),
-            EngineError::Poisoned(e) => write!(f, "refusing writes after an earlier failure ({e}); restart to recover"),
+            EngineError::Poisoned(e) => write!(
+                f,
+                "refusing writes after an earlier failure ({e}); restart to recover"
+            ),
         }
     }
 }
@@ -78,7 +80,11 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
 #[derive(Clone, Debug)]
 pub enum IngestOutcome {
     /// In the log at `index` (now, or earlier if `duplicate`).
-    Logged { index: u64, verdict: RecordedVerdict, duplicate: bool },
+    Logged {
+        index: u64,
+        verdict: RecordedVerdict,
+        duplicate: bool,
+    },
     /// Not authenticated for its TPS: not logged.
     Refused { code: &'static str, detail: String },
 }
@@ -106,18 +112,28 @@ impl Shared {
         let published = self.published();
         let size = published.checkpoint.size;
         if index >= size {
-            return Err(EngineError::Setup(format!("no entry {index}: the log has {size}")));
+            return Err(EngineError::Setup(format!(
+                "no entry {index}: the log has {size}"
+            )));
         }
         let mut reader = TileReader::with_cache(self.storage.clone(), size, self.tiles.clone());
-        let proof = inclusion_proof(&mut reader, index, size).map_err(|e| EngineError::Io(e.to_string()))?;
-        Ok(TlogProof { extra: None, index, proof, checkpoint: published.note.clone() })
+        let proof = inclusion_proof(&mut reader, index, size)
+            .map_err(|e| EngineError::Io(e.to_string()))?;
+        Ok(TlogProof {
+            extra: None,
+            index,
+            proof,
+            checkpoint: published.note.clone(),
+        })
     }
 
     /// The log entry at `index`, if published.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, EngineError> {
         let size = self.published().checkpoint.size;
         if index >= size {
-            return Err(EngineError::Setup(format!("no entry {index}: the log has {size}")));
+            return Err(EngineError::Setup(format!(
+                "no entry {index}: the log has {size}"
+            )));
         }
         Ok(TileReader::new(self.storage.clone(), size).entry(index)?)
     }
@@ -150,11 +166,14 @@ fn write_secret(path: &Path, text: &str) -> Result<(), EngineError> {
         .mode(0o600)
         .open(path)
         .map_err(io("creating a key file"))?;
-    file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(io("writing a key file"))
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(io("writing a key file"))
 }
 
 fn read_secret(path: &Path) -> Result<SecretKey, EngineError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EngineError::Setup(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EngineError::Setup(format!("{}: {e}", path.display())))?;
     let seed = text
         .trim()
         .strip_prefix("saksi-secret-key-v1 ")
@@ -165,12 +184,19 @@ fn read_secret(path: &Path) -> Result<SecretKey, EngineError> {
 
 fn base64_decode(text: &str) -> Option<[u8; 32]> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(text).ok()?.try_into().ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?
+        .try_into()
+        .ok()
 }
 
 fn secret_text(key: &SecretKey) -> String {
     use base64::Engine as _;
-    format!("saksi-secret-key-v1 {}\n", base64::engine::general_purpose::STANDARD.encode(key.seed()))
+    format!(
+        "saksi-secret-key-v1 {}\n",
+        base64::engine::general_purpose::STANDARD.encode(key.seed())
+    )
 }
 
 /// Appends entries in batches within the log's limits; returns the first index.
@@ -180,7 +206,10 @@ fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
     while start < entries.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < entries.len() && end - start < MAX_BATCH_ENTRIES && bytes + entries[end].len() <= MAX_BATCH_BYTES {
+        while end < entries.len()
+            && end - start < MAX_BATCH_ENTRIES
+            && bytes + entries[end].len() <= MAX_BATCH_BYTES
+        {
             bytes += entries[end].len();
             end += 1;
         }
@@ -194,20 +223,33 @@ fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
 impl Engine {
     /// Creates a new election's data directory: keys, the log, and its first entries (genesis, then
     /// the registry). Refuses a directory that already holds a log.
-    pub fn init(data: &Path, origin: &str, election: Election, registry: &Registry) -> Result<Engine, EngineError> {
+    pub fn init(
+        data: &Path,
+        origin: &str,
+        election: Election,
+        registry: &Registry,
+    ) -> Result<Engine, EngineError> {
         if log_dir(data).join("checkpoint").exists() {
-            return Err(EngineError::Setup(format!("{} already holds a log", data.display())));
+            return Err(EngineError::Setup(format!(
+                "{} already holds a log",
+                data.display()
+            )));
         }
         std::fs::create_dir_all(data.join("keys")).map_err(io("creating the data directory"))?;
-        let log_signer = Signer::generate(origin, TYPE_ED25519).map_err(|e| EngineError::Setup(e.to_string()))?;
+        let log_signer = Signer::generate(origin, TYPE_ED25519)
+            .map_err(|e| EngineError::Setup(e.to_string()))?;
         let authority = SecretKey::generate();
         let operator = SecretKey::generate();
-        write_secret(&data.join("keys/log.key"), &format!("{}\n", log_signer.encode()))?;
+        write_secret(
+            &data.join("keys/log.key"),
+            &format!("{}\n", log_signer.encode()),
+        )?;
         write_secret(&data.join("keys/authority.key"), &secret_text(&authority))?;
         write_secret(&data.join("keys/operator.key"), &secret_text(&operator))?;
         let vkey = log_signer.verifier().encode();
         std::fs::write(vkey_path(data), format!("{vkey}\n")).map_err(io("writing log.vkey"))?;
-        let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
+        let storage: Arc<dyn Storage> =
+            Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
         let mut log = Log::open(storage, log_signer)?;
         let genesis = Genesis {
             election,
@@ -218,7 +260,11 @@ impl Engine {
             rulebook_sha256: rules::digest(),
         };
         let mut entries = vec![Admin::Genesis(genesis).sign(&authority).encode()];
-        entries.extend(registry_parts(registry).into_iter().map(|part| Admin::Registry(part).sign(&authority).encode()));
+        entries.extend(
+            registry_parts(registry)
+                .into_iter()
+                .map(|part| Admin::Registry(part).sign(&authority).encode()),
+        );
         append_all(&mut log, &entries)?;
         drop(log);
         Engine::open(data)
@@ -227,29 +273,53 @@ impl Engine {
     /// Opens a data directory: recovers the log (see its commit protocol) and rebuilds the state by
     /// replaying every entry.
     pub fn open(data: &Path) -> Result<Engine, EngineError> {
-        let key_text = std::fs::read_to_string(data.join("keys/log.key"))
-            .map_err(|e| EngineError::Setup(format!("{}: {e}", data.join("keys/log.key").display())))?;
-        let signer = Signer::parse(key_text.trim()).map_err(|e| EngineError::Setup(e.to_string()))?;
+        let key_text = std::fs::read_to_string(data.join("keys/log.key")).map_err(|e| {
+            EngineError::Setup(format!("{}: {e}", data.join("keys/log.key").display()))
+        })?;
+        let signer =
+            Signer::parse(key_text.trim()).map_err(|e| EngineError::Setup(e.to_string()))?;
         let vkey = signer.verifier().encode();
         let operator = read_secret(&data.join("keys/operator.key")).ok();
-        let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
+        let storage: Arc<dyn Storage> =
+            Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
         // Step 4 of the log's commit protocol (publish) is ours: with a witness policy, a checkpoint is
         // published only with enough cosignatures.
         let log = Log::open_with(storage.clone(), signer, false)?;
         let committed = log.published();
         let state = replay(storage.clone(), committed.checkpoint.size)?;
-        let served = match storage.read("checkpoint").map_err(io("reading the checkpoint"))? {
+        let served = match storage
+            .read("checkpoint")
+            .map_err(io("reading the checkpoint"))?
+        {
             Some(note) => {
                 let checkpoint = saksi_tlog::checkpoint::open(&note, log.verifier(), &[])
-                    .map_err(|e| EngineError::Setup(format!("the published checkpoint does not verify: {e}")))?
+                    .map_err(|e| {
+                        EngineError::Setup(format!("the published checkpoint does not verify: {e}"))
+                    })?
                     .checkpoint;
-                Arc::new(Published { checkpoint, note: String::from_utf8(note).expect("a verified note is UTF-8") })
+                Arc::new(Published {
+                    checkpoint,
+                    note: String::from_utf8(note).expect("a verified note is UTF-8"),
+                })
             }
             None => committed.clone(),
         };
         let tiles = Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE));
-        let shared = Arc::new(Shared { state: RwLock::new(state), published: RwLock::new(served), storage, vkey, tiles });
-        let mut engine = Engine { log, shared, operator, poisoned: None, witness_sizes: HashMap::new(), witness_problem: None };
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            published: RwLock::new(served),
+            storage,
+            vkey,
+            tiles,
+        });
+        let mut engine = Engine {
+            log,
+            shared,
+            operator,
+            poisoned: None,
+            witness_sizes: HashMap::new(),
+            witness_problem: None,
+        };
         engine.publish_latest();
         Ok(engine)
     }
@@ -295,7 +365,13 @@ impl Engine {
         if self.shared.published().checkpoint.size >= committed.checkpoint.size {
             return;
         }
-        let policy = self.shared.state.read().expect("not poisoned").witness_policy.clone();
+        let policy = self
+            .shared
+            .state
+            .read()
+            .expect("not poisoned")
+            .witness_policy
+            .clone();
         let note = match policy {
             None => committed.note.clone(),
             Some(policy) => {
@@ -315,18 +391,27 @@ impl Engine {
         match self.log.publish(&note) {
             Ok(()) => {
                 self.witness_problem = None;
-                *self.shared.published.write().expect("not poisoned") = Arc::new(Published { checkpoint: committed.checkpoint.clone(), note });
+                *self.shared.published.write().expect("not poisoned") = Arc::new(Published {
+                    checkpoint: committed.checkpoint.clone(),
+                    note,
+                });
             }
             Err(e) => self.poisoned = Some(e.to_string()),
         }
     }
 
     /// Asks every witness of the policy to cosign; returns the valid cosignature lines.
-    fn gather_cosignatures(&mut self, committed: &Published, policy: &crate::entry::WitnessPolicy) -> Vec<String> {
+    fn gather_cosignatures(
+        &mut self,
+        committed: &Published,
+        policy: &crate::entry::WitnessPolicy,
+    ) -> Vec<String> {
         let size = committed.checkpoint.size;
         let mut lines = Vec::new();
         for (vkey, url) in &policy.witnesses {
-            let Ok(witness) = saksi_tlog::note::Verifier::parse(vkey) else { continue };
+            let Ok(witness) = saksi_tlog::note::Verifier::parse(vkey) else {
+                continue;
+            };
             let mut old = self.witness_sizes.get(&witness.id).copied().unwrap_or(0);
             for _attempt in 0..2 {
                 let proof = if old == 0 || old >= size {
@@ -345,20 +430,28 @@ impl Engine {
                 }
                 body.push('\n');
                 body.push_str(&committed.note);
-                match post(&format!("{}/add-checkpoint", url.trim_end_matches('/')), body.as_bytes()) {
+                match post(
+                    &format!("{}/add-checkpoint", url.trim_end_matches('/')),
+                    body.as_bytes(),
+                ) {
                     Ok((200, reply)) => {
                         let reply = String::from_utf8_lossy(&reply).to_string();
                         let cosigned = format!("{}{reply}", committed.note);
                         let known = [self.log.verifier().clone(), witness.clone()];
                         if let Ok(note) = saksi_tlog::note::open(cosigned.as_bytes(), &known) {
-                            if let Some(line) = note.verified.iter().find(|s| s.name == witness.name && s.id == witness.id) {
+                            if let Some(line) = note
+                                .verified
+                                .iter()
+                                .find(|s| s.name == witness.name && s.id == witness.id)
+                            {
                                 lines.push(line.encode());
                                 self.witness_sizes.insert(witness.id, size);
                             }
                         }
                         break;
                     }
-                    Ok((409, reply)) => match String::from_utf8_lossy(&reply).trim().parse::<u64>() {
+                    Ok((409, reply)) => match String::from_utf8_lossy(&reply).trim().parse::<u64>()
+                    {
                         Ok(latest) if latest <= size && latest != old => old = latest,
                         _ => break,
                     },
@@ -370,15 +463,24 @@ impl Engine {
     }
 
     /// Records a new witness policy as an authority-signed entry.
-    pub fn change_witness_policy(&mut self, data: &Path, policy: crate::entry::WitnessPolicy) -> Result<u64, EngineError> {
+    pub fn change_witness_policy(
+        &mut self,
+        data: &Path,
+        policy: crate::entry::WitnessPolicy,
+    ) -> Result<u64, EngineError> {
         self.check_poisoned()?;
         if policy.quorum as usize > policy.witnesses.len() {
-            return Err(EngineError::Setup("the quorum is larger than the number of witnesses".into()));
+            return Err(EngineError::Setup(
+                "the quorum is larger than the number of witnesses".into(),
+            ));
         }
         for (vkey, _) in &policy.witnesses {
-            let key = saksi_tlog::note::Verifier::parse(vkey).map_err(|e| EngineError::Setup(format!("witness key: {e}")))?;
+            let key = saksi_tlog::note::Verifier::parse(vkey)
+                .map_err(|e| EngineError::Setup(format!("witness key: {e}")))?;
             if key.kind != saksi_tlog::note::TYPE_COSIGNATURE_V1 {
-                return Err(EngineError::Setup(format!("{vkey}: a witness key has type 0x04")));
+                return Err(EngineError::Setup(format!(
+                    "{vkey}: a witness key has type 0x04"
+                )));
             }
         }
         let authority = read_secret(&data.join("keys/authority.key"))?;
@@ -402,7 +504,10 @@ impl Engine {
         let mut entries = Vec::new();
         {
             let state = self.shared.state.read().expect("not poisoned");
-            let election = state.election().cloned().ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
+            let election = state
+                .election()
+                .cloned()
+                .ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
             let mut batch_digests: HashMap<[u8; 32], usize> = HashMap::new();
             let mut batch_accepted: HashSet<Code> = HashSet::new();
             for form in forms {
@@ -417,25 +522,46 @@ impl Engine {
                     continue;
                 }
                 if state.registry.tps(tps).is_none() {
-                    slots.push(Slot::Done(IngestOutcome::Refused { code: "TPS_UNKNOWN", detail: format!("no TPS {tps}") }));
+                    slots.push(Slot::Done(IngestOutcome::Refused {
+                        code: "TPS_UNKNOWN",
+                        detail: format!("no TPS {tps}"),
+                    }));
                     continue;
                 }
                 let mut verdict = check_signed_form(&form.form, true, &state.registry, &election);
-                if let Some(finding) = verdict.findings.iter().find(|f| f.code == "SIGNER_NOT_ENROLLED") {
-                    slots.push(Slot::Done(IngestOutcome::Refused { code: "SIGNER_NOT_ENROLLED", detail: finding.detail.clone() }));
+                if let Some(finding) = verdict
+                    .findings
+                    .iter()
+                    .find(|f| f.code == "SIGNER_NOT_ENROLLED")
+                {
+                    slots.push(Slot::Done(IngestOutcome::Refused {
+                        code: "SIGNER_NOT_ENROLLED",
+                        detail: finding.detail.clone(),
+                    }));
                     continue;
                 }
-                let second_original = form.form.correction.is_none() && (state.has_accepted(tps) || batch_accepted.contains(&tps));
+                let second_original = form.form.correction.is_none()
+                    && (state.has_accepted(tps) || batch_accepted.contains(&tps));
                 if verdict.accepted() && second_original {
-                    let finding = Finding { code: "TPS_ALREADY_REPORTED", fields: vec!["tps".into()], detail: format!("tps = {tps}") };
-                    verdict = Verdict { findings: vec![finding] };
+                    let finding = Finding {
+                        code: "TPS_ALREADY_REPORTED",
+                        fields: vec!["tps".into()],
+                        detail: format!("tps = {tps}"),
+                    };
+                    verdict = Verdict {
+                        findings: vec![finding],
+                    };
                 }
                 if verdict.accepted() {
                     batch_accepted.insert(tps);
                 }
                 batch_digests.insert(digest, entries.len());
                 slots.push(Slot::Entry(entries.len()));
-                entries.push(Entry::Form { form, verdict: RecordedVerdict::from_verdict(&verdict), digest });
+                entries.push(Entry::Form {
+                    form,
+                    verdict: RecordedVerdict::from_verdict(&verdict),
+                    digest,
+                });
             }
         }
         let verdicts: Vec<RecordedVerdict> = entries
@@ -445,8 +571,16 @@ impl Engine {
                 _ => unreachable!("only forms here"),
             })
             .collect();
-        let first = if entries.is_empty() { 0 } else { self.commit(entries)? };
-        let logged = |n: usize, duplicate: bool| IngestOutcome::Logged { index: first + n as u64, verdict: verdicts[n].clone(), duplicate };
+        let first = if entries.is_empty() {
+            0
+        } else {
+            self.commit(entries)?
+        };
+        let logged = |n: usize, duplicate: bool| IngestOutcome::Logged {
+            index: first + n as u64,
+            verdict: verdicts[n].clone(),
+            duplicate,
+        };
         Ok(slots
             .into_iter()
             .map(|slot| match slot {
@@ -459,24 +593,35 @@ impl Engine {
 
     /// Records a change of the registry (new officer or corrector keys, new regions or TPS) as an
     /// entry signed by the authority key in `DATA/keys/authority.key`. Checks it applies first.
-    pub fn change_registry(&mut self, data: &Path, part: crate::entry::RegistryPart) -> Result<u64, EngineError> {
+    pub fn change_registry(
+        &mut self,
+        data: &Path,
+        part: crate::entry::RegistryPart,
+    ) -> Result<u64, EngineError> {
         self.check_poisoned()?;
         let authority = read_secret(&data.join("keys/authority.key"))?;
         for (_, key) in part.enrollments.iter().chain(&part.correctors) {
-            key.check_enrollable().map_err(|e| EngineError::Setup(format!("key {key}: {e}")))?;
+            key.check_enrollable()
+                .map_err(|e| EngineError::Setup(format!("key {key}: {e}")))?;
         }
         {
             // Dry run on a copy of the registry, so a bad change is refused before it is logged.
             let state = self.shared.state.read().expect("not poisoned");
             if state.genesis.as_ref().map(|g| g.authority) != Some(authority.public()) {
-                return Err(EngineError::Setup("keys/authority.key is not the authority named in the genesis".into()));
+                return Err(EngineError::Setup(
+                    "keys/authority.key is not the authority named in the genesis".into(),
+                ));
             }
             let mut registry = state.registry.clone();
             for (tps, key) in &part.enrollments {
-                registry.enroll(*tps, *key).map_err(|e| EngineError::Setup(e.to_string()))?;
+                registry
+                    .enroll(*tps, *key)
+                    .map_err(|e| EngineError::Setup(e.to_string()))?;
             }
             for (region, key) in &part.correctors {
-                registry.add_corrector(*region, *key).map_err(|e| EngineError::Setup(e.to_string()))?;
+                registry
+                    .add_corrector(*region, *key)
+                    .map_err(|e| EngineError::Setup(e.to_string()))?;
             }
         }
         self.commit(vec![Admin::Registry(part).sign(&authority)])
@@ -484,7 +629,10 @@ impl Engine {
 
     /// Ingests recapitulation forms whose signatures the caller verified: the signer must be enrolled
     /// for that level and region; the verdict is the form's own arithmetic and shape.
-    pub fn ingest_recaps(&mut self, forms: Vec<saksi_election::recap::SignedRecap>) -> Result<Vec<IngestOutcome>, EngineError> {
+    pub fn ingest_recaps(
+        &mut self,
+        forms: Vec<saksi_election::recap::SignedRecap>,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
         self.check_poisoned()?;
         let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(forms.len());
         let mut entries = Vec::new();
@@ -495,48 +643,102 @@ impl Engine {
             for form in forms {
                 let digest = form.digest();
                 if let Some(index) = state.logged_recap(&digest) {
-                    let verdict = state.recaps.get(&(form.form.level, form.form.region))
-                        .and_then(|r| r.history.iter().find(|(i, _)| *i == index)).map(|(_, v)| v.clone())
+                    let verdict = state
+                        .recaps
+                        .get(&(form.form.level, form.form.region))
+                        .and_then(|r| r.history.iter().find(|(i, _)| *i == index))
+                        .map(|(_, v)| v.clone())
                         .expect("a logged recap digest has its history entry");
-                    outcomes.push(Some(IngestOutcome::Logged { index, verdict, duplicate: true }));
+                    outcomes.push(Some(IngestOutcome::Logged {
+                        index,
+                        verdict,
+                        duplicate: true,
+                    }));
                     continue;
                 }
                 if batch.contains_key(&digest) {
-                    outcomes.push(Some(IngestOutcome::Refused { code: "DUPLICATE", detail: "the same recap twice in one batch".into() }));
+                    outcomes.push(Some(IngestOutcome::Refused {
+                        code: "DUPLICATE",
+                        detail: "the same recap twice in one batch".into(),
+                    }));
                     continue;
                 }
-                if !state.registry.is_recap_officer(form.form.region, &form.form.signer) {
-                    outcomes.push(Some(IngestOutcome::Refused { code: "SIGNER_NOT_ENROLLED", detail: format!("signer = {}, not a recapitulation officer for this region", form.form.signer) }));
+                if !state
+                    .registry
+                    .is_recap_officer(form.form.region, &form.form.signer)
+                {
+                    outcomes.push(Some(IngestOutcome::Refused {
+                        code: "SIGNER_NOT_ENROLLED",
+                        detail: format!(
+                            "signer = {}, not a recapitulation officer for this region",
+                            form.form.signer
+                        ),
+                    }));
                     continue;
                 }
                 let verdict = recap_verdict(&state, &form.form);
                 batch.insert(digest, entries.len());
                 slots.push((outcomes.len(), entries.len()));
                 outcomes.push(None);
-                entries.push(Entry::Recap { form, verdict, digest });
+                entries.push(Entry::Recap {
+                    form,
+                    verdict,
+                    digest,
+                });
             }
         }
-        let verdicts: Vec<RecordedVerdict> = entries.iter().map(|e| match e { Entry::Recap { verdict, .. } => verdict.clone(), _ => unreachable!("recaps") }).collect();
-        let first = if entries.is_empty() { 0 } else { self.commit(entries)? };
+        let verdicts: Vec<RecordedVerdict> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Recap { verdict, .. } => verdict.clone(),
+                _ => unreachable!("recaps"),
+            })
+            .collect();
+        let first = if entries.is_empty() {
+            0
+        } else {
+            self.commit(entries)?
+        };
         for (slot, n) in slots {
-            outcomes[slot] = Some(IngestOutcome::Logged { index: first + n as u64, verdict: verdicts[n].clone(), duplicate: false });
+            outcomes[slot] = Some(IngestOutcome::Logged {
+                index: first + n as u64,
+                verdict: verdicts[n].clone(),
+                duplicate: false,
+            });
         }
-        Ok(outcomes.into_iter().map(|o| o.expect("every outcome is set")).collect())
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every outcome is set"))
+            .collect())
     }
 
     /// Logs published rows (e.g. Sirekap's) as transcriptions signed by the operator key, each with
     /// the rulebook's verdict. Returns the verdicts.
-    pub fn transcribe(&mut self, source: &str, sheets: Vec<Sheet>) -> Result<Vec<RecordedVerdict>, EngineError> {
+    pub fn transcribe(
+        &mut self,
+        source: &str,
+        sheets: Vec<Sheet>,
+    ) -> Result<Vec<RecordedVerdict>, EngineError> {
         self.check_poisoned()?;
-        let operator = self.operator.as_ref().ok_or_else(|| EngineError::Setup("keys/operator.key is missing".into()))?;
+        let operator = self
+            .operator
+            .as_ref()
+            .ok_or_else(|| EngineError::Setup("keys/operator.key is missing".into()))?;
         let entries: Vec<Entry> = {
             let state = self.shared.state.read().expect("not poisoned");
-            let election = state.election().cloned().ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
+            let election = state
+                .election()
+                .cloned()
+                .ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
             sheets
                 .into_iter()
                 .map(|sheet| {
-                    let facts = state.registry.tps(sheet.tps).map(|t| TpsFacts { kind: t.kind, dpt: t.dpt });
-                    let verdict = RecordedVerdict::from_verdict(&check_sheet(&sheet, facts, &election));
+                    let facts = state.registry.tps(sheet.tps).map(|t| TpsFacts {
+                        kind: t.kind,
+                        dpt: t.dpt,
+                    });
+                    let verdict =
+                        RecordedVerdict::from_verdict(&check_sheet(&sheet, facts, &election));
                     Entry::transcription(source, sheet, operator, verdict)
                 })
                 .collect()
@@ -556,7 +758,9 @@ impl Engine {
 /// The verdict on a recap form: its own arithmetic and rows against the logged registry.
 pub fn recap_verdict(state: &State, form: &saksi_election::recap::RecapForm) -> RecordedVerdict {
     let mut codes: Vec<String> = Vec::new();
-    let election_ok = state.election().is_some_and(|e| e.id == form.election && e.contest(&form.contest).is_some());
+    let election_ok = state
+        .election()
+        .is_some_and(|e| e.id == form.election && e.contest(&form.contest).is_some());
     if !election_ok {
         codes.push("CONTEST_MISMATCH".into());
     }
@@ -566,7 +770,12 @@ pub fn recap_verdict(state: &State, form: &saksi_election::recap::RecapForm) -> 
             codes.push(finding.code.to_string());
         }
     }
-    RecordedVerdict { accepted: codes.is_empty(), rejected_by: codes, warnings: Vec::new(), rulebook: Arc::from(rules::RULEBOOK_VERSION) }
+    RecordedVerdict {
+        accepted: codes.is_empty(),
+        rejected_by: codes,
+        warnings: Vec::new(),
+        rulebook: Arc::from(rules::RULEBOOK_VERSION),
+    }
 }
 
 /// A plain-HTTP POST for talking to witnesses, bounded in time (a witness that hangs must not stall
@@ -574,21 +783,37 @@ pub fn recap_verdict(state: &State, form: &saksi_election::recap::RecapForm) -> 
 fn post(url: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     use std::io::Read;
     use std::net::ToSocketAddrs;
-    let rest = url.strip_prefix("http://").ok_or_else(|| std::io::Error::other("only http:// witness URLs"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("only http:// witness URLs"))?;
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addr = host.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("no address"))?;
+    let addr = host
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
     let timeout = std::time::Duration::from_secs(2);
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let path = if path.is_empty() { "/" } else { path };
-    write!(stream, "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
     stream.write_all(body)?;
     let mut response = Vec::new();
     stream.take(1 << 20).read_to_end(&mut response)?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("bad response"))?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("bad response"))?;
     let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
     Ok((status, response[split + 4..].to_vec()))
 }
 
@@ -598,7 +823,11 @@ fn duplicate_of(state: &State, tps: Code, index: u64) -> IngestOutcome {
         .and_then(|r| r.history.iter().find(|h| h.index == index))
         .map(|h| h.verdict.clone())
         .expect("invariant: a logged digest has its TPS history entry");
-    IngestOutcome::Logged { index, verdict, duplicate: true }
+    IngestOutcome::Logged {
+        index,
+        verdict,
+        duplicate: true,
+    }
 }
 
 /// Entries decoded per parallel step of a replay.
@@ -632,7 +861,10 @@ pub fn replay(storage: Arc<dyn Storage>, size: u64) -> Result<State, EngineError
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("replay worker panicked")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("replay worker panicked"))
+                .collect()
         });
         for part in decoded {
             for entry in part? {

@@ -58,8 +58,16 @@ impl RecordedVerdict {
     pub fn from_verdict(verdict: &Verdict) -> RecordedVerdict {
         RecordedVerdict {
             accepted: verdict.accepted(),
-            rejected_by: verdict.rejecting_codes().into_iter().map(String::from).collect(),
-            warnings: verdict.warning_codes().into_iter().map(String::from).collect(),
+            rejected_by: verdict
+                .rejecting_codes()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            warnings: verdict
+                .warning_codes()
+                .into_iter()
+                .map(String::from)
+                .collect(),
             rulebook: current_rulebook(),
         }
     }
@@ -80,7 +88,11 @@ impl RecordedVerdict {
             }
             out.push(b']');
         };
-        out.extend_from_slice(if self.accepted { b"{\"accepted\":true,\"rejected_by\":" } else { b"{\"accepted\":false,\"rejected_by\":" });
+        out.extend_from_slice(if self.accepted {
+            b"{\"accepted\":true,\"rejected_by\":"
+        } else {
+            b"{\"accepted\":false,\"rejected_by\":"
+        });
         list(out, &self.rejected_by);
         out.extend_from_slice(b",\"rulebook\":");
         canonical::write_str(out, &self.rulebook);
@@ -95,21 +107,33 @@ impl RecordedVerdict {
                 .as_array()
                 .ok_or_else(|| err(format!("verdict.{key}")))?
                 .iter()
-                .map(|v| v.as_str().map(String::from).ok_or_else(|| err("verdict code")))
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| err("verdict code"))
+                })
                 .collect()
         };
         Ok(RecordedVerdict {
-            accepted: value["accepted"].as_bool().ok_or_else(|| err("verdict.accepted"))?,
+            accepted: value["accepted"]
+                .as_bool()
+                .ok_or_else(|| err("verdict.accepted"))?,
             rejected_by: strings("rejected_by")?,
             warnings: strings("warnings")?,
-            rulebook: intern_rulebook(value["rulebook"].as_str().ok_or_else(|| err("verdict.rulebook"))?),
+            rulebook: intern_rulebook(
+                value["rulebook"]
+                    .as_str()
+                    .ok_or_else(|| err("verdict.rulebook"))?,
+            ),
         })
     }
 }
 
 fn current_rulebook() -> std::sync::Arc<str> {
     static CURRENT: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
-    CURRENT.get_or_init(|| std::sync::Arc::from(saksi_election::rules::RULEBOOK_VERSION)).clone()
+    CURRENT
+        .get_or_init(|| std::sync::Arc::from(saksi_election::rules::RULEBOOK_VERSION))
+        .clone()
 }
 
 fn intern_rulebook(name: &str) -> std::sync::Arc<str> {
@@ -161,12 +185,29 @@ pub enum Admin {
 
 #[derive(Clone, Debug)]
 pub enum Entry {
-    Admin { statement: Admin, signature: Signature },
+    Admin {
+        statement: Admin,
+        signature: Signature,
+    },
     /// `digest` is the form's [`SignedForm::digest`], computed once where it is cheapest.
-    Form { form: SignedForm, verdict: RecordedVerdict, digest: [u8; 32] },
-    Transcription { source: String, sheet: Sheet, operator: PublicKey, signature: Signature, verdict: RecordedVerdict },
+    Form {
+        form: SignedForm,
+        verdict: RecordedVerdict,
+        digest: [u8; 32],
+    },
+    Transcription {
+        source: String,
+        sheet: Sheet,
+        operator: PublicKey,
+        signature: Signature,
+        verdict: RecordedVerdict,
+    },
     /// A recapitulation form (D.Hasil) as its committee signed it, and the verdict on its arithmetic.
-    Recap { form: saksi_election::recap::SignedRecap, verdict: RecordedVerdict, digest: [u8; 32] },
+    Recap {
+        form: saksi_election::recap::SignedRecap,
+        verdict: RecordedVerdict,
+        digest: [u8; 32],
+    },
 }
 
 fn election_json(election: &Election) -> Value {
@@ -175,7 +216,12 @@ fn election_json(election: &Election) -> Value {
 
 fn election_from_json(value: &Value) -> Result<Election, EntryError> {
     use saksi_election::contest::{Candidate, Contest, ContestKind};
-    let text = |v: &Value, key: &str| v[key].as_str().map(String::from).ok_or_else(|| err(format!("election.{key}")));
+    let text = |v: &Value, key: &str| {
+        v[key]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| err(format!("election.{key}")))
+    };
     let contests = value["contests"]
         .as_array()
         .ok_or_else(|| err("election.contests"))?
@@ -197,10 +243,19 @@ fn election_from_json(value: &Value) -> Result<Election, EntryError> {
                     })
                 })
                 .collect::<Result<Vec<_>, EntryError>>()?;
-            Ok(Contest { id: text(c, "id")?, kind, name: text(c, "name")?, candidates })
+            Ok(Contest {
+                id: text(c, "id")?,
+                kind,
+                name: text(c, "name")?,
+                candidates,
+            })
         })
         .collect::<Result<Vec<_>, EntryError>>()?;
-    Ok(Election { id: text(value, "id")?, name: text(value, "name")?, contests })
+    Ok(Election {
+        id: text(value, "id")?,
+        name: text(value, "name")?,
+        contests,
+    })
 }
 
 impl Admin {
@@ -235,12 +290,24 @@ impl Admin {
                 });
                 // Present only when used, so statements written before they existed still verify.
                 if !part.enrollments.is_empty() {
-                    value["enrollments"] =
-                        Value::Array(part.enrollments.iter().map(|(c, k)| json!([c.as_str(), k.to_base64()])).collect());
+                    value["enrollments"] = Value::Array(
+                        part.enrollments
+                            .iter()
+                            .map(|(c, k)| json!([c.as_str(), k.to_base64()]))
+                            .collect(),
+                    );
                 }
                 if !part.recap_officers.is_empty() {
                     value["recap_officers"] = Value::Array(
-                        part.recap_officers.iter().map(|(c, k)| json!([c.map_or("nasional".to_string(), |c| c.to_string()), k.to_base64()])).collect(),
+                        part.recap_officers
+                            .iter()
+                            .map(|(c, k)| {
+                                json!([
+                                    c.map_or("nasional".to_string(), |c| c.to_string()),
+                                    k.to_base64()
+                                ])
+                            })
+                            .collect(),
                     );
                 }
                 value
@@ -252,30 +319,60 @@ impl Admin {
         // Keys are not re-checked for enrolment here: the engine checked them before the authority
         // signed these entries, and replaying our own log must be fast. Independent verifiers re-check.
         let key = |v: &Value, what: &str| {
-            v.as_str().and_then(|s| PublicKey::from_base64(s).ok()).ok_or_else(|| err(format!("{what} is not a key")))
+            v.as_str()
+                .and_then(|s| PublicKey::from_base64(s).ok())
+                .ok_or_else(|| err(format!("{what} is not a key")))
         };
         match value["kind"].as_str() {
             Some("genesis") => Ok(Admin::Genesis(Genesis {
                 election: election_from_json(&value["election"])?,
                 authority: key(&value["authority"], "authority")?,
                 operator: key(&value["operator"], "operator")?,
-                log_vkey: value["log_vkey"].as_str().ok_or_else(|| err("log_vkey"))?.to_string(),
-                rulebook_version: value["rulebook"]["version"].as_str().ok_or_else(|| err("rulebook.version"))?.to_string(),
-                rulebook_sha256: value["rulebook"]["sha256"].as_str().ok_or_else(|| err("rulebook.sha256"))?.to_string(),
+                log_vkey: value["log_vkey"]
+                    .as_str()
+                    .ok_or_else(|| err("log_vkey"))?
+                    .to_string(),
+                rulebook_version: value["rulebook"]["version"]
+                    .as_str()
+                    .ok_or_else(|| err("rulebook.version"))?
+                    .to_string(),
+                rulebook_sha256: value["rulebook"]["sha256"]
+                    .as_str()
+                    .ok_or_else(|| err("rulebook.sha256"))?
+                    .to_string(),
             })),
             Some("registry") => {
-                let array = |k: &str| value[k].as_array().ok_or_else(|| err(format!("registry.{k}")));
-                let code = |v: &Value| v.as_str().and_then(|s| Code::parse(s).ok()).ok_or_else(|| err("bad code"));
+                let array = |k: &str| {
+                    value[k]
+                        .as_array()
+                        .ok_or_else(|| err(format!("registry.{k}")))
+                };
+                let code = |v: &Value| {
+                    v.as_str()
+                        .and_then(|s| Code::parse(s).ok())
+                        .ok_or_else(|| err("bad code"))
+                };
                 let regions = array("regions")?
                     .iter()
-                    .map(|r| Ok((code(&r[0])?, r[1].as_str().ok_or_else(|| err("region name"))?.to_string())))
+                    .map(|r| {
+                        Ok((
+                            code(&r[0])?,
+                            r[1].as_str().ok_or_else(|| err("region name"))?.to_string(),
+                        ))
+                    })
                     .collect::<Result<Vec<_>, EntryError>>()?;
                 let tps = array("tps")?
                     .iter()
                     .map(|t| {
-                        let kind = t[1].as_str().and_then(TpsKind::parse).ok_or_else(|| err("tps kind"))?;
+                        let kind = t[1]
+                            .as_str()
+                            .and_then(TpsKind::parse)
+                            .ok_or_else(|| err("tps kind"))?;
                         let dpt = match (t[2].as_u64(), t[3].as_u64()) {
-                            (Some(l), Some(p)) => Some(Lp { l: l as u32, p: p as u32 }),
+                            (Some(l), Some(p)) => Some(Lp {
+                                l: l as u32,
+                                p: p as u32,
+                            }),
                             _ => None,
                         };
                         let officers = t[4]
@@ -284,7 +381,12 @@ impl Admin {
                             .iter()
                             .map(|k| key(k, "officer"))
                             .collect::<Result<Vec<_>, EntryError>>()?;
-                        Ok(Tps { code: code(&t[0])?, kind, dpt, officers })
+                        Ok(Tps {
+                            code: code(&t[0])?,
+                            kind,
+                            dpt,
+                            officers,
+                        })
                     })
                     .collect::<Result<Vec<_>, EntryError>>()?;
                 let correctors = array("correctors")?
@@ -292,7 +394,10 @@ impl Admin {
                     .map(|c| Ok((code(&c[0])?, key(&c[1], "corrector")?)))
                     .collect::<Result<Vec<_>, EntryError>>()?;
                 let enrollments = match value.get("enrollments").and_then(Value::as_array) {
-                    Some(items) => items.iter().map(|c| Ok((code(&c[0])?, key(&c[1], "officer")?))).collect::<Result<Vec<_>, EntryError>>()?,
+                    Some(items) => items
+                        .iter()
+                        .map(|c| Ok((code(&c[0])?, key(&c[1], "officer")?)))
+                        .collect::<Result<Vec<_>, EntryError>>()?,
                     None => Vec::new(),
                 };
                 let recap_officers = match value.get("recap_officers").and_then(Value::as_array) {
@@ -308,7 +413,13 @@ impl Admin {
                         .collect::<Result<Vec<_>, EntryError>>()?,
                     None => Vec::new(),
                 };
-                Ok(Admin::Registry(RegistryPart { regions, tps, correctors, enrollments, recap_officers }))
+                Ok(Admin::Registry(RegistryPart {
+                    regions,
+                    tps,
+                    correctors,
+                    enrollments,
+                    recap_officers,
+                }))
             }
             Some("witnesses") => {
                 let witnesses = value["witnesses"]
@@ -316,9 +427,19 @@ impl Admin {
                     .ok_or_else(|| err("witnesses"))?
                     .iter()
                     .map(|w| {
-                        let vkey = w["vkey"].as_str().ok_or_else(|| err("witness vkey"))?.to_string();
-                        saksi_tlog::note::Verifier::parse(&vkey).map_err(|e| err(format!("witness vkey: {e}")))?;
-                        Ok((vkey, w["url"].as_str().ok_or_else(|| err("witness url"))?.to_string()))
+                        let vkey = w["vkey"]
+                            .as_str()
+                            .ok_or_else(|| err("witness vkey"))?
+                            .to_string();
+                        saksi_tlog::note::Verifier::parse(&vkey)
+                            .map_err(|e| err(format!("witness vkey: {e}")))?;
+                        Ok((
+                            vkey,
+                            w["url"]
+                                .as_str()
+                                .ok_or_else(|| err("witness url"))?
+                                .to_string(),
+                        ))
                     })
                     .collect::<Result<Vec<_>, EntryError>>()?;
                 let quorum = value["quorum"].as_u64().ok_or_else(|| err("quorum"))? as u32;
@@ -332,9 +453,13 @@ impl Admin {
     }
 
     pub fn sign(self, authority: &SecretKey) -> Entry {
-        let body = canonical::to_vec(&self.to_json()).expect("admin statements are canonicalisable");
+        let body =
+            canonical::to_vec(&self.to_json()).expect("admin statements are canonicalisable");
         let signature = authority.sign(CONTEXT_ADMIN, &body);
-        Entry::Admin { statement: self, signature }
+        Entry::Admin {
+            statement: self,
+            signature,
+        }
     }
 }
 
@@ -342,39 +467,71 @@ impl Admin {
 pub fn sheet_json(sheet: &Sheet) -> Value {
     let mut fields = Map::new();
     for field in Field::all() {
-        fields.insert(field.path().to_string(), sheet.get(field).map_or(Value::Null, Value::from));
+        fields.insert(
+            field.path().to_string(),
+            sheet.get(field).map_or(Value::Null, Value::from),
+        );
     }
-    let votes: Map<String, Value> = sheet.votes.iter().map(|(p, v)| (p.clone(), v.map_or(Value::Null, Value::from))).collect();
+    let votes: Map<String, Value> = sheet
+        .votes
+        .iter()
+        .map(|(p, v)| (p.clone(), v.map_or(Value::Null, Value::from)))
+        .collect();
     json!({"tps": sheet.tps.as_str(), "fields": fields, "votes": votes})
 }
 
 fn sheet_from_json(value: &Value) -> Result<Sheet, EntryError> {
-    let tps = value["tps"].as_str().and_then(|s| Code::parse(s).ok()).ok_or_else(|| err("sheet.tps"))?;
+    let tps = value["tps"]
+        .as_str()
+        .and_then(|s| Code::parse(s).ok())
+        .ok_or_else(|| err("sheet.tps"))?;
     let mut sheet = Sheet::empty(tps);
-    let fields = value["fields"].as_object().ok_or_else(|| err("sheet.fields"))?;
+    let fields = value["fields"]
+        .as_object()
+        .ok_or_else(|| err("sheet.fields"))?;
     for field in Field::all() {
         sheet.set(field, fields.get(field.path()).and_then(Value::as_i64));
     }
-    let votes = value["votes"].as_object().ok_or_else(|| err("sheet.votes"))?;
+    let votes = value["votes"]
+        .as_object()
+        .ok_or_else(|| err("sheet.votes"))?;
     sheet.votes = votes.iter().map(|(p, v)| (p.clone(), v.as_i64())).collect();
     Ok(sheet)
 }
 
 /// What an operator signs for a transcription.
 pub fn transcription_payload(source: &str, sheet: &Sheet) -> Vec<u8> {
-    canonical::to_vec(&json!({"source": source, "sheet": sheet_json(sheet)})).expect("canonicalisable")
+    canonical::to_vec(&json!({"source": source, "sheet": sheet_json(sheet)}))
+        .expect("canonicalisable")
 }
 
 impl Entry {
-    pub fn transcription(source: &str, sheet: Sheet, operator: &SecretKey, verdict: RecordedVerdict) -> Entry {
-        let signature = operator.sign(CONTEXT_TRANSCRIPTION, &transcription_payload(source, &sheet));
-        Entry::Transcription { source: source.to_string(), sheet, operator: operator.public(), signature, verdict }
+    pub fn transcription(
+        source: &str,
+        sheet: Sheet,
+        operator: &SecretKey,
+        verdict: RecordedVerdict,
+    ) -> Entry {
+        let signature = operator.sign(
+            CONTEXT_TRANSCRIPTION,
+            &transcription_payload(source, &sheet),
+        );
+        Entry::Transcription {
+            source: source.to_string(),
+            sheet,
+            operator: operator.public(),
+            signature,
+            verdict,
+        }
     }
 
     /// Canonical JSON bytes: what goes into the log.
     pub fn encode(&self) -> Vec<u8> {
         let value = match self {
-            Entry::Admin { statement, signature } => {
+            Entry::Admin {
+                statement,
+                signature,
+            } => {
                 json!({"type": "admin", "statement": statement.to_json(), "signature": signature.to_base64()})
             }
             Entry::Form { form, verdict, .. } => {
@@ -394,7 +551,13 @@ impl Entry {
                 "signature": form.signature.to_base64(),
                 "verdict": verdict.to_json(),
             }),
-            Entry::Transcription { source, sheet, operator, signature, verdict } => json!({
+            Entry::Transcription {
+                source,
+                sheet,
+                operator,
+                signature,
+                verdict,
+            } => json!({
                 "type": "transcription",
                 "source": source,
                 "sheet": sheet_json(sheet),
@@ -411,7 +574,8 @@ impl Entry {
         // Forms are nearly every entry: read them without building a JSON tree.
         if let Ok(wire) = serde_json::from_slice::<WireFormEntry>(bytes) {
             if wire.kind == "form" {
-                let form = SignedForm::from_parts(wire.form.get().as_bytes(), &wire.signature).map_err(|e| err(e.to_string()))?;
+                let form = SignedForm::from_parts(wire.form.get().as_bytes(), &wire.signature)
+                    .map_err(|e| err(e.to_string()))?;
                 let verdict = RecordedVerdict {
                     accepted: wire.verdict.accepted,
                     rejected_by: wire.verdict.rejected_by,
@@ -427,32 +591,65 @@ impl Entry {
                 hasher.update(wire.signature.as_bytes());
                 hasher.update(b"\"}");
                 let digest: [u8; 32] = hasher.finalize().into();
-                debug_assert_eq!(digest, form.digest(), "log entries hold canonical envelopes");
-                return Ok(Entry::Form { form, verdict, digest });
+                debug_assert_eq!(
+                    digest,
+                    form.digest(),
+                    "log entries hold canonical envelopes"
+                );
+                return Ok(Entry::Form {
+                    form,
+                    verdict,
+                    digest,
+                });
             }
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
-        let signature = |v: &Value| v.as_str().and_then(|s| Signature::from_base64(s).ok()).ok_or_else(|| err("bad signature"));
+        let signature = |v: &Value| {
+            v.as_str()
+                .and_then(|s| Signature::from_base64(s).ok())
+                .ok_or_else(|| err("bad signature"))
+        };
         match value["type"].as_str() {
-            Some("admin") => Ok(Entry::Admin { statement: Admin::from_json(&value["statement"])?, signature: signature(&value["signature"])? }),
+            Some("admin") => Ok(Entry::Admin {
+                statement: Admin::from_json(&value["statement"])?,
+                signature: signature(&value["signature"])?,
+            }),
             Some("form") => {
                 let envelope = json!({"form": value["form"], "signature": value["signature"]});
-                let form = SignedForm::decode(&serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?)
-                    .map_err(|e| err(e.to_string()))?;
+                let form = SignedForm::decode(
+                    &serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?,
+                )
+                .map_err(|e| err(e.to_string()))?;
                 let digest = form.digest();
-                Ok(Entry::Form { form, verdict: RecordedVerdict::from_json(&value["verdict"])?, digest })
+                Ok(Entry::Form {
+                    form,
+                    verdict: RecordedVerdict::from_json(&value["verdict"])?,
+                    digest,
+                })
             }
             Some("recap") => {
                 let envelope = json!({"form": value["form"], "signature": value["signature"]});
-                let form = saksi_election::recap::SignedRecap::decode(&serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?)
-                    .map_err(|e| err(e.to_string()))?;
+                let form = saksi_election::recap::SignedRecap::decode(
+                    &serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?,
+                )
+                .map_err(|e| err(e.to_string()))?;
                 let digest = form.digest();
-                Ok(Entry::Recap { form, verdict: RecordedVerdict::from_json(&value["verdict"])?, digest })
+                Ok(Entry::Recap {
+                    form,
+                    verdict: RecordedVerdict::from_json(&value["verdict"])?,
+                    digest,
+                })
             }
             Some("transcription") => Ok(Entry::Transcription {
-                source: value["source"].as_str().ok_or_else(|| err("source"))?.to_string(),
+                source: value["source"]
+                    .as_str()
+                    .ok_or_else(|| err("source"))?
+                    .to_string(),
                 sheet: sheet_from_json(&value["sheet"])?,
-                operator: value["operator"].as_str().and_then(|s| PublicKey::from_base64(s).ok()).ok_or_else(|| err("operator"))?,
+                operator: value["operator"]
+                    .as_str()
+                    .and_then(|s| PublicKey::from_base64(s).ok())
+                    .ok_or_else(|| err("operator"))?,
                 signature: signature(&value["signature"])?,
                 verdict: RecordedVerdict::from_json(&value["verdict"])?,
             }),
@@ -463,7 +660,10 @@ impl Entry {
     /// Checks an admin entry's signature against the authority key.
     pub fn admin_signature_valid(&self, authority: &PublicKey) -> bool {
         match self {
-            Entry::Admin { statement, signature } => {
+            Entry::Admin {
+                statement,
+                signature,
+            } => {
                 let body = canonical::to_vec(&statement.to_json()).expect("canonicalisable");
                 sign::verify(authority, CONTEXT_ADMIN, &body, signature)
             }
@@ -473,9 +673,18 @@ impl Entry {
 
     pub fn transcription_signature_valid(&self) -> bool {
         match self {
-            Entry::Transcription { source, sheet, operator, signature, .. } => {
-                sign::verify(operator, CONTEXT_TRANSCRIPTION, &transcription_payload(source, sheet), signature)
-            }
+            Entry::Transcription {
+                source,
+                sheet,
+                operator,
+                signature,
+                ..
+            } => sign::verify(
+                operator,
+                CONTEXT_TRANSCRIPTION,
+                &transcription_payload(source, sheet),
+                signature,
+            ),
             _ => false,
         }
     }
@@ -505,26 +714,45 @@ struct WireVerdict {
 pub fn registry_parts(registry: &saksi_election::Registry) -> Vec<RegistryPart> {
     let mut parts = Vec::new();
     let regions: Vec<(Code, String)> = {
-        let mut all: Vec<(Code, String)> = registry.regions().map(|(c, n)| (c, n.to_string())).collect();
+        let mut all: Vec<(Code, String)> = registry
+            .regions()
+            .map(|(c, n)| (c, n.to_string()))
+            .collect();
         // Parents first: by level, then code.
         all.sort_by_key(|(c, _)| (c.level(), *c));
         all
     };
     for chunk in regions.chunks(REGISTRY_REGIONS_PER_ENTRY) {
-        parts.push(RegistryPart { regions: chunk.to_vec(), ..Default::default() });
+        parts.push(RegistryPart {
+            regions: chunk.to_vec(),
+            ..Default::default()
+        });
     }
     for chunk in registry.all_tps().chunks(REGISTRY_TPS_PER_ENTRY) {
-        parts.push(RegistryPart { tps: chunk.to_vec(), ..Default::default() });
+        parts.push(RegistryPart {
+            tps: chunk.to_vec(),
+            ..Default::default()
+        });
     }
-    let correctors: Vec<(Code, PublicKey)> =
-        registry.correctors().flat_map(|(code, keys)| keys.iter().map(move |k| (code, *k))).collect();
+    let correctors: Vec<(Code, PublicKey)> = registry
+        .correctors()
+        .flat_map(|(code, keys)| keys.iter().map(move |k| (code, *k)))
+        .collect();
     for chunk in correctors.chunks(REGISTRY_TPS_PER_ENTRY) {
-        parts.push(RegistryPart { correctors: chunk.to_vec(), ..Default::default() });
+        parts.push(RegistryPart {
+            correctors: chunk.to_vec(),
+            ..Default::default()
+        });
     }
-    let recap_officers: Vec<(Option<Code>, PublicKey)> =
-        registry.recap_officers().flat_map(|(code, keys)| keys.iter().map(move |k| (code, *k))).collect();
+    let recap_officers: Vec<(Option<Code>, PublicKey)> = registry
+        .recap_officers()
+        .flat_map(|(code, keys)| keys.iter().map(move |k| (code, *k)))
+        .collect();
     for chunk in recap_officers.chunks(REGISTRY_TPS_PER_ENTRY) {
-        parts.push(RegistryPart { recap_officers: chunk.to_vec(), ..Default::default() });
+        parts.push(RegistryPart {
+            recap_officers: chunk.to_vec(),
+            ..Default::default()
+        });
     }
     parts
 }
@@ -536,8 +764,18 @@ mod tests {
     #[test]
     fn verdict_writer_is_jcs() {
         for verdict in [
-            RecordedVerdict { accepted: true, rejected_by: vec![], warnings: vec!["W_BLOC_VOTE".into()], rulebook: current_rulebook() },
-            RecordedVerdict { accepted: false, rejected_by: vec!["LP_SUM".into(), "VOTES_SUM".into()], warnings: vec![], rulebook: intern_rulebook("x") },
+            RecordedVerdict {
+                accepted: true,
+                rejected_by: vec![],
+                warnings: vec!["W_BLOC_VOTE".into()],
+                rulebook: current_rulebook(),
+            },
+            RecordedVerdict {
+                accepted: false,
+                rejected_by: vec!["LP_SUM".into(), "VOTES_SUM".into()],
+                warnings: vec![],
+                rulebook: intern_rulebook("x"),
+            },
         ] {
             let mut direct = Vec::new();
             verdict.write_canonical(&mut direct);

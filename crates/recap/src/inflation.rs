@@ -41,7 +41,11 @@ pub struct Discrepancy {
 impl Discrepancy {
     /// Sum of the absolute vote deltas: the order of the report.
     pub fn magnitude(&self) -> i64 {
-        self.fields.iter().filter(|(k, _)| k.starts_with("votes.")).map(|(_, f)| f.delta.abs()).sum::<i64>()
+        self.fields
+            .iter()
+            .filter(|(k, _)| k.starts_with("votes."))
+            .map(|(_, f)| f.delta.abs())
+            .sum::<i64>()
             + self.fields.get("valid").map_or(0, |f| f.delta.abs())
     }
 }
@@ -57,18 +61,34 @@ pub struct Coverage {
 
 fn figures_of_tally(tally: &Tally, positions: &[String]) -> Figures {
     Figures {
-        votes: positions.iter().cloned().zip(tally.votes.iter().copied().chain(std::iter::repeat(0))).collect(),
+        votes: positions
+            .iter()
+            .cloned()
+            .zip(tally.votes.iter().copied().chain(std::iter::repeat(0)))
+            .collect(),
         valid: tally.valid,
         invalid: tally.invalid,
         voters: tally.voters,
     }
 }
 
-fn compare(recap: &Figures, below: &Figures, positions: &[String], with_voters: bool) -> BTreeMap<String, FieldDelta> {
+fn compare(
+    recap: &Figures,
+    below: &Figures,
+    positions: &[String],
+    with_voters: bool,
+) -> BTreeMap<String, FieldDelta> {
     let mut fields = BTreeMap::new();
     let mut put = |name: String, r: i64, b: i64| {
         if r != b {
-            fields.insert(name, FieldDelta { recap: r, below: b, delta: r - b });
+            fields.insert(
+                name,
+                FieldDelta {
+                    recap: r,
+                    below: b,
+                    delta: r - b,
+                },
+            );
         }
     };
     for p in positions {
@@ -84,7 +104,11 @@ fn compare(recap: &Figures, below: &Figures, positions: &[String], with_voters: 
 
 /// Names the pattern of a difference.
 pub fn classify(fields: &BTreeMap<String, FieldDelta>) -> &'static str {
-    let votes: Vec<i64> = fields.iter().filter(|(k, _)| k.starts_with("votes.")).map(|(_, f)| f.delta).collect();
+    let votes: Vec<i64> = fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("votes."))
+        .map(|(_, f)| f.delta)
+        .collect();
     let valid = fields.get("valid").map_or(0, |f| f.delta);
     let invalid = fields.get("invalid").map_or(0, |f| f.delta);
     let up = votes.iter().filter(|d| **d > 0).count();
@@ -111,29 +135,56 @@ pub fn discrepancies(state: &State) -> (Vec<Discrepancy>, Vec<Coverage>) {
     for key in state.recaps.keys() {
         check_region(state, *key, &mut found, &mut coverage);
     }
-    found.sort_by(|a, b| b.magnitude().cmp(&a.magnitude()).then(a.level.cmp(&b.level)).then(a.region.cmp(&b.region)));
+    found.sort_by(|a, b| {
+        b.magnitude()
+            .cmp(&a.magnitude())
+            .then(a.level.cmp(&b.level))
+            .then(a.region.cmp(&b.region))
+    });
     (found, coverage)
 }
 
 /// The discrepancies of one region's recap form (for a region's page).
-pub fn discrepancies_of(state: &State, level: RecapLevel, region: Option<Code>) -> Vec<Discrepancy> {
+pub fn discrepancies_of(
+    state: &State,
+    level: RecapLevel,
+    region: Option<Code>,
+) -> Vec<Discrepancy> {
     let (mut found, mut coverage) = (Vec::new(), Vec::new());
     check_region(state, (level, region), &mut found, &mut coverage);
     found
 }
 
-fn check_region(state: &State, key: (RecapLevel, Option<Code>), found: &mut Vec<Discrepancy>, coverage: &mut Vec<Coverage>) {
+fn check_region(
+    state: &State,
+    key: (RecapLevel, Option<Code>),
+    found: &mut Vec<Discrepancy>,
+    coverage: &mut Vec<Coverage>,
+) {
     let positions = state.positions().to_vec();
     let (level, region) = key;
-    let Some(record) = state.recaps.get(&key) else { return };
+    let Some(record) = state.recaps.get(&key) else {
+        return;
+    };
     if let Some((index, form, verdict)) = &record.latest {
         if !verdict.accepted && verdict.rejected_by.iter().any(|c| c == "RECAP_TOTAL_SUM") {
-            let mut rows = Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() };
+            let mut rows = Figures {
+                votes: positions.iter().map(|p| (p.clone(), 0)).collect(),
+                ..Default::default()
+            };
             for row in &form.rows {
                 rows.add(&row.figures);
             }
             let fields = compare(&form.total, &rows, &positions, true);
-            found.push(Discrepancy { level, region, child: None, basis: "rows", kind: "total_not_sum_of_rows", fields, index: *index });
+            found.push(Discrepancy {
+                level,
+                region,
+                child: None,
+                basis: "rows",
+                kind: "total_not_sum_of_rows",
+                fields,
+                index: *index,
+            });
         }
         if !verdict.accepted && verdict.rejected_by.iter().any(|c| c == "RECAP_CHILDREN") {
             // A child left out (its votes vanish) or one that does not belong (votes from nowhere).
@@ -142,28 +193,62 @@ fn check_region(state: &State, key: (RecapLevel, Option<Code>), found: &mut Vec<
             for child in &children {
                 if !form.rows.iter().any(|r| r.child == *child) {
                     let below = figures_of_tally(state.tally(*child).unwrap_or(&empty), &positions);
-                    let zero = Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() };
+                    let zero = Figures {
+                        votes: positions.iter().map(|p| (p.clone(), 0)).collect(),
+                        ..Default::default()
+                    };
                     let fields = compare(&zero, &below, &positions, false);
-                    found.push(Discrepancy { level, region, child: Some(*child), basis: "tps", kind: "child_missing", fields, index: *index });
+                    found.push(Discrepancy {
+                        level,
+                        region,
+                        child: Some(*child),
+                        basis: "tps",
+                        kind: "child_missing",
+                        fields,
+                        index: *index,
+                    });
                 }
             }
             for row in form.rows.iter().filter(|r| !children.contains(&r.child)) {
-                let zero = Figures { votes: positions.iter().map(|p| (p.clone(), 0)).collect(), ..Default::default() };
+                let zero = Figures {
+                    votes: positions.iter().map(|p| (p.clone(), 0)).collect(),
+                    ..Default::default()
+                };
                 let fields = compare(&row.figures, &zero, &positions, false);
-                found.push(Discrepancy { level, region, child: Some(row.child), basis: "tps", kind: "child_extra", fields, index: *index });
+                found.push(Discrepancy {
+                    level,
+                    region,
+                    child: Some(row.child),
+                    basis: "tps",
+                    kind: "child_extra",
+                    fields,
+                    index: *index,
+                });
             }
         }
     }
-    let Some((index, form)) = &record.current else { return };
+    let Some((index, form)) = &record.current else {
+        return;
+    };
     for row in &form.rows {
         let empty = Tally::default();
         let tally = state.tally(row.child).unwrap_or(&empty);
         let complete = tally.tps_reported == tally.tps_total;
-        let child_recap = state.recaps.get(&(child_level(level), Some(row.child))).and_then(|r| r.current.as_ref()).map(|(_, f)| f.total.clone());
+        let child_recap = state
+            .recaps
+            .get(&(child_level(level), Some(row.child)))
+            .and_then(|r| r.current.as_ref())
+            .map(|(_, f)| f.total.clone());
         let (basis, below) = if complete {
             ("tps", figures_of_tally(tally, &positions))
         } else {
-            coverage.push(Coverage { level, region, child: row.child, tps_reported: tally.tps_reported, tps_total: tally.tps_total });
+            coverage.push(Coverage {
+                level,
+                region,
+                child: row.child,
+                tps_reported: tally.tps_reported,
+                tps_total: tally.tps_total,
+            });
             match child_recap {
                 Some(total) => ("recap", total),
                 None => continue,
@@ -172,7 +257,15 @@ fn check_region(state: &State, key: (RecapLevel, Option<Code>), found: &mut Vec<
         let fields = compare(&row.figures, &below, &positions, false);
         if !fields.is_empty() {
             let kind = classify(&fields);
-            found.push(Discrepancy { level, region, child: Some(row.child), basis, kind, fields, index: *index });
+            found.push(Discrepancy {
+                level,
+                region,
+                child: Some(row.child),
+                basis,
+                kind,
+                fields,
+                index: *index,
+            });
         }
     }
 }
@@ -192,7 +285,12 @@ pub fn discrepancy_json(d: &Discrepancy) -> serde_json::Value {
     let fields: serde_json::Map<String, serde_json::Value> = d
         .fields
         .iter()
-        .map(|(k, f)| (k.clone(), serde_json::json!({"recap": f.recap, "below": f.below, "delta": f.delta})))
+        .map(|(k, f)| {
+            (
+                k.clone(),
+                serde_json::json!({"recap": f.recap, "below": f.below, "delta": f.delta}),
+            )
+        })
         .collect();
     serde_json::json!({
         "level": d.level.as_str(),

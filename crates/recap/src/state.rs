@@ -7,8 +7,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use saksi_election::code::{Code, Level};
 use saksi_election::form::CHasil;
-use saksi_election::sheet::{Col, Field, Row, Sheet};
 use saksi_election::recap::{RecapForm, RecapLevel};
+use saksi_election::sheet::{Col, Field, Row, Sheet};
 use saksi_election::{Election, Registry};
 
 use crate::entry::{Admin, Entry, EntryError, Genesis, RecordedVerdict};
@@ -24,7 +24,8 @@ impl Hasher for CodeHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
         }
     }
 
@@ -184,7 +185,14 @@ impl State {
     }
 
     fn ancestors(tps: Code) -> impl Iterator<Item = Code> {
-        [Level::Desa, Level::Kecamatan, Level::KabKota, Level::Provinsi].into_iter().filter_map(move |l| tps.ancestor(l))
+        [
+            Level::Desa,
+            Level::Kecamatan,
+            Level::KabKota,
+            Level::Provinsi,
+        ]
+        .into_iter()
+        .filter_map(move |l| tps.ancestor(l))
     }
 
     fn for_each_tally(&mut self, tps: Code, mut f: impl FnMut(&mut Tally)) {
@@ -197,39 +205,70 @@ impl State {
     /// Applies the entry at leaf `index`. Entries must come in log order, from 0.
     pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<(), EntryError> {
         if index != self.size {
-            return Err(EntryError(format!("entry {index} applied at size {}", self.size)));
+            return Err(EntryError(format!(
+                "entry {index} applied at size {}",
+                self.size
+            )));
         }
         match entry {
             Entry::Admin { statement, .. } => {
                 let authority = match (&self.genesis, statement) {
                     (None, Admin::Genesis(g)) if index == 0 => g.authority,
-                    (None, _) => return Err(EntryError("the first entry must be the genesis".into())),
+                    (None, _) => {
+                        return Err(EntryError("the first entry must be the genesis".into()))
+                    }
                     (Some(g), _) => g.authority,
                 };
                 if !entry.admin_signature_valid(&authority) {
-                    return Err(EntryError(format!("entry {index}: admin statement not signed by the authority")));
+                    return Err(EntryError(format!(
+                        "entry {index}: admin statement not signed by the authority"
+                    )));
                 }
                 match statement {
                     Admin::Genesis(g) => {
                         if self.genesis.is_some() {
                             return Err(EntryError(format!("entry {index}: a second genesis")));
                         }
-                        self.positions = g.election.contests.first().map(|c| c.candidates.iter().map(|p| p.number.clone()).collect()).unwrap_or_default();
+                        self.positions = g
+                            .election
+                            .contests
+                            .first()
+                            .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+                            .unwrap_or_default();
                         self.genesis = Some(g.clone());
                     }
                     Admin::Registry(part) => self.apply_registry(part)?,
                     Admin::Witnesses(policy) => self.witness_policy = Some(policy.clone()),
                 }
             }
-            Entry::Form { form, verdict, digest } => {
-                let source = if form.form.correction.is_some() { Source::Correction } else { Source::Officer };
+            Entry::Form {
+                form,
+                verdict,
+                digest,
+            } => {
+                let source = if form.form.correction.is_some() {
+                    Source::Correction
+                } else {
+                    Source::Officer
+                };
                 self.digests.insert(*digest, index);
-                let counts = if verdict.accepted { Some(self.counts_of_form(&form.form)) } else { None };
+                let counts = if verdict.accepted {
+                    Some(self.counts_of_form(&form.form))
+                } else {
+                    None
+                };
                 self.record(form.form.tps, index, source, verdict.clone(), counts);
             }
-            Entry::Recap { form, verdict, digest } => {
+            Entry::Recap {
+                form,
+                verdict,
+                digest,
+            } => {
                 self.recap_digests.insert(*digest, index);
-                let record = self.recaps.entry((form.form.level, form.form.region)).or_default();
+                let record = self
+                    .recaps
+                    .entry((form.form.level, form.form.region))
+                    .or_default();
                 record.history.push((index, verdict.clone()));
                 record.latest = Some((index, form.form.clone(), verdict.clone()));
                 if verdict.accepted {
@@ -237,8 +276,18 @@ impl State {
                 }
             }
             Entry::Transcription { sheet, verdict, .. } => {
-                let counts = if verdict.accepted { Some(self.counts_of_sheet(sheet)) } else { None };
-                self.record(sheet.tps, index, Source::Transcription, verdict.clone(), counts);
+                let counts = if verdict.accepted {
+                    Some(self.counts_of_sheet(sheet))
+                } else {
+                    None
+                };
+                self.record(
+                    sheet.tps,
+                    index,
+                    Source::Transcription,
+                    verdict.clone(),
+                    counts,
+                );
             }
         }
         self.size += 1;
@@ -247,7 +296,9 @@ impl State {
 
     fn apply_registry(&mut self, part: &crate::entry::RegistryPart) -> Result<(), EntryError> {
         for (code, name) in &part.regions {
-            self.registry.add_region(*code, name).map_err(|e| EntryError(e.to_string()))?;
+            self.registry
+                .add_region(*code, name)
+                .map_err(|e| EntryError(e.to_string()))?;
             self.tallies.entry(*code).or_default();
             match code.parent() {
                 Some(parent) => self.children.entry(parent).or_default().push(*code),
@@ -256,7 +307,9 @@ impl State {
         }
         for tps in &part.tps {
             // Keys were checked before the authority signed the entry (see Engine::init).
-            self.registry.add_tps_with_checked_keys(tps.clone()).map_err(|e| EntryError(e.to_string()))?;
+            self.registry
+                .add_tps_with_checked_keys(tps.clone())
+                .map_err(|e| EntryError(e.to_string()))?;
             let dpt = tps.dpt.map_or(0, |d| d.total() as i64);
             self.for_each_tally(tps.code, |t| {
                 t.tps_total += 1;
@@ -267,21 +320,38 @@ impl State {
             }
         }
         for (region, key) in &part.correctors {
-            self.registry.add_corrector(*region, *key).map_err(|e| EntryError(e.to_string()))?;
+            self.registry
+                .add_corrector(*region, *key)
+                .map_err(|e| EntryError(e.to_string()))?;
         }
         for (tps, key) in &part.enrollments {
-            self.registry.enroll(*tps, *key).map_err(|e| EntryError(e.to_string()))?;
+            self.registry
+                .enroll(*tps, *key)
+                .map_err(|e| EntryError(e.to_string()))?;
         }
         for (region, key) in &part.recap_officers {
-            self.registry.add_recap_officer(*region, *key).map_err(|e| EntryError(e.to_string()))?;
+            self.registry
+                .add_recap_officer(*region, *key)
+                .map_err(|e| EntryError(e.to_string()))?;
         }
         Ok(())
     }
 
-    fn record(&mut self, tps: Code, index: u64, source: Source, verdict: RecordedVerdict, counts: Option<Counts>) {
+    fn record(
+        &mut self,
+        tps: Code,
+        index: u64,
+        source: Source,
+        verdict: RecordedVerdict,
+        counts: Option<Counts>,
+    ) {
         let accepted = verdict.accepted;
         let record = self.tps.entry(tps).or_default();
-        record.history.push(HistoryItem { index, source, verdict });
+        record.history.push(HistoryItem {
+            index,
+            source,
+            verdict,
+        });
         let previous = if accepted { record.counts.take() } else { None };
         if accepted {
             record.current = Some(index);
@@ -304,10 +374,13 @@ impl State {
         }
     }
 
-
     fn counts_of_form(&self, form: &CHasil) -> Counts {
         Counts {
-            votes: self.positions.iter().map(|p| form.votes_for(p).unwrap_or(0)).collect(),
+            votes: self
+                .positions
+                .iter()
+                .map(|p| form.votes_for(p).unwrap_or(0))
+                .collect(),
             valid: form.valid,
             invalid: form.invalid,
             voters: form.voted.total.j,
@@ -319,7 +392,14 @@ impl State {
             votes: self
                 .positions
                 .iter()
-                .map(|p| sheet.votes.iter().find(|(q, _)| q == p).and_then(|(_, v)| *v).unwrap_or(0))
+                .map(|p| {
+                    sheet
+                        .votes
+                        .iter()
+                        .find(|(q, _)| q == p)
+                        .and_then(|(_, v)| *v)
+                        .unwrap_or(0)
+                })
                 .collect(),
             valid: sheet.get(Field::VALID).unwrap_or(0),
             invalid: sheet.get(Field::INVALID).unwrap_or(0),

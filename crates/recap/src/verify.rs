@@ -67,8 +67,10 @@ impl Replayer {
                 .chunks(per)
                 .map(|part| {
                     scope.spawn(move || {
-                        let entries: Vec<(u64, Result<Entry, String>)> =
-                            part.iter().map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string()))).collect();
+                        let entries: Vec<(u64, Result<Entry, String>)> = part
+                            .iter()
+                            .map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string())))
+                            .collect();
                         let messages: Vec<Vec<u8>> = entries
                             .iter()
                             .map(|(_, e)| match e {
@@ -81,7 +83,14 @@ impl Replayer {
                             .zip(&messages)
                             .enumerate()
                             .filter_map(|(n, ((_, e), m))| match e {
-                                Ok(Entry::Form { form, .. }) => Some((n, BatchItem { key: form.form.signer, message: m, signature: form.signature })),
+                                Ok(Entry::Form { form, .. }) => Some((
+                                    n,
+                                    BatchItem {
+                                        key: form.form.signer,
+                                        message: m,
+                                        signature: form.signature,
+                                    },
+                                )),
                                 _ => None,
                             })
                             .unzip();
@@ -89,11 +98,18 @@ impl Replayer {
                         for (n, valid) in positions.into_iter().zip(sign::verify_batch(&items)) {
                             ok[n] = valid;
                         }
-                        entries.into_iter().zip(ok).map(|((i, e), ok)| (i, e, ok)).collect::<Vec<_>>()
+                        entries
+                            .into_iter()
+                            .zip(ok)
+                            .map(|((i, e), ok)| (i, e, ok))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("verifier thread panicked")).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("verifier thread panicked"))
+                .collect()
         });
         for (index, entry, signature_ok) in decoded {
             let entry = match entry {
@@ -117,15 +133,30 @@ impl Replayer {
     /// Re-derives what the server should have decided about `entry`, before it is applied.
     fn check(&mut self, index: u64, entry: &Entry, signature_ok: bool) {
         match entry {
-            Entry::Admin { statement: Admin::Registry(part), .. } => {
-                for key in part.tps.iter().flat_map(|t| &t.officers).chain(part.correctors.iter().map(|(_, k)| k)).chain(part.enrollments.iter().map(|(_, k)| k)) {
+            Entry::Admin {
+                statement: Admin::Registry(part),
+                ..
+            } => {
+                for key in part
+                    .tps
+                    .iter()
+                    .flat_map(|t| &t.officers)
+                    .chain(part.correctors.iter().map(|(_, k)| k))
+                    .chain(part.enrollments.iter().map(|(_, k)| k))
+                {
                     if let Err(e) = key.check_enrollable() {
-                        self.problem(format!("entry {index}: registry enrols a bad key {key}: {e}"));
+                        self.problem(format!(
+                            "entry {index}: registry enrols a bad key {key}: {e}"
+                        ));
                     }
                 }
             }
             Entry::Admin { .. } => {}
-            Entry::Form { form, verdict, digest } => {
+            Entry::Form {
+                form,
+                verdict,
+                digest,
+            } => {
                 self.forms_checked += 1;
                 let tps = form.form.tps;
                 if !signature_ok {
@@ -137,61 +168,122 @@ impl Replayer {
                     return;
                 };
                 if self.state.registry.tps(tps).is_none() {
-                    self.problem(format!("entry {index}: TPS {tps} is not in the logged registry"));
+                    self.problem(format!(
+                        "entry {index}: TPS {tps} is not in the logged registry"
+                    ));
                     return;
                 }
                 if !self.digests.insert(*digest) {
-                    self.problem(format!("entry {index}: TPS {tps}: the same signed form was logged twice"));
+                    self.problem(format!(
+                        "entry {index}: TPS {tps}: the same signed form was logged twice"
+                    ));
                 }
-                let mut expected = check_signed_form(&form.form, true, &self.state.registry, &election);
-                if expected.findings.iter().any(|f| f.code == "SIGNER_NOT_ENROLLED") {
+                let mut expected =
+                    check_signed_form(&form.form, true, &self.state.registry, &election);
+                if expected
+                    .findings
+                    .iter()
+                    .any(|f| f.code == "SIGNER_NOT_ENROLLED")
+                {
                     self.problem(format!(
                         "entry {index}: TPS {tps}: signed by {}, who is not enrolled for it in the logged registry",
                         form.form.signer
                     ));
                     return;
                 }
-                if expected.accepted() && form.form.correction.is_none() && self.state.has_accepted(tps) {
-                    expected = Verdict { findings: vec![Finding { code: "TPS_ALREADY_REPORTED", fields: vec![], detail: String::new() }] };
+                if expected.accepted()
+                    && form.form.correction.is_none()
+                    && self.state.has_accepted(tps)
+                {
+                    expected = Verdict {
+                        findings: vec![Finding {
+                            code: "TPS_ALREADY_REPORTED",
+                            fields: vec![],
+                            detail: String::new(),
+                        }],
+                    };
                 }
                 self.compare_verdict(index, &format!("TPS {tps}"), &expected, verdict);
             }
             Entry::Recap { form, verdict, .. } => {
                 if !form.signature_valid() {
-                    self.problem(format!("entry {index}: the recap form's signature does not verify (signer {})", form.form.signer));
+                    self.problem(format!(
+                        "entry {index}: the recap form's signature does not verify (signer {})",
+                        form.form.signer
+                    ));
                     return;
                 }
-                if !self.state.registry.is_recap_officer(form.form.region, &form.form.signer) {
-                    self.problem(format!("entry {index}: recap signed by {}, who is not enrolled for that region", form.form.signer));
+                if !self
+                    .state
+                    .registry
+                    .is_recap_officer(form.form.region, &form.form.signer)
+                {
+                    self.problem(format!(
+                        "entry {index}: recap signed by {}, who is not enrolled for that region",
+                        form.form.signer
+                    ));
                     return;
                 }
                 let expected = crate::engine::recap_verdict(&self.state, &form.form);
-                if expected.accepted != verdict.accepted || expected.rejected_by != verdict.rejected_by {
-                    self.problem(format!("entry {index}: recap verdict {:?}, its arithmetic gives {:?}", verdict.rejected_by, expected.rejected_by));
+                if expected.accepted != verdict.accepted
+                    || expected.rejected_by != verdict.rejected_by
+                {
+                    self.problem(format!(
+                        "entry {index}: recap verdict {:?}, its arithmetic gives {:?}",
+                        verdict.rejected_by, expected.rejected_by
+                    ));
                 }
             }
-            Entry::Transcription { sheet, verdict, operator, .. } => {
+            Entry::Transcription {
+                sheet,
+                verdict,
+                operator,
+                ..
+            } => {
                 let genesis_operator = self.state.genesis.as_ref().map(|g| g.operator);
                 if genesis_operator != Some(*operator) || !entry.transcription_signature_valid() {
                     self.problem(format!("entry {index}: TPS {}: transcription not signed by the operator named in the genesis", sheet.tps));
                     return;
                 }
-                let Some(election) = self.state.election().cloned() else { return };
-                let facts = self.state.registry.tps(sheet.tps).map(|t| TpsFacts { kind: t.kind, dpt: t.dpt });
+                let Some(election) = self.state.election().cloned() else {
+                    return;
+                };
+                let facts = self.state.registry.tps(sheet.tps).map(|t| TpsFacts {
+                    kind: t.kind,
+                    dpt: t.dpt,
+                });
                 let expected = check_sheet(sheet, facts, &election);
                 self.compare_verdict(index, &format!("TPS {}", sheet.tps), &expected, verdict);
             }
         }
     }
 
-    fn compare_verdict(&mut self, index: u64, what: &str, expected: &Verdict, recorded: &RecordedVerdict) {
-        let codes: Vec<String> = expected.rejecting_codes().into_iter().map(String::from).collect();
+    fn compare_verdict(
+        &mut self,
+        index: u64,
+        what: &str,
+        expected: &Verdict,
+        recorded: &RecordedVerdict,
+    ) {
+        let codes: Vec<String> = expected
+            .rejecting_codes()
+            .into_iter()
+            .map(String::from)
+            .collect();
         if expected.accepted() != recorded.accepted || codes != recorded.rejected_by {
             self.problem(format!(
                 "entry {index}: {what}: logged verdict {} {:?}, the rulebook gives {} {:?}",
-                if recorded.accepted { "accept" } else { "reject" },
+                if recorded.accepted {
+                    "accept"
+                } else {
+                    "reject"
+                },
                 recorded.rejected_by,
-                if expected.accepted() { "accept" } else { "reject" },
+                if expected.accepted() {
+                    "accept"
+                } else {
+                    "reject"
+                },
                 codes
             ));
         }
@@ -200,8 +292,19 @@ impl Replayer {
 
 /// Verifies the log in `storage` at its published checkpoint. `Err` means it could not be checked
 /// at all (unreachable, no checkpoint); problems found are in the result.
-pub fn verify(storage: &dyn Storage, log_key: &Verifier, progress: &mut dyn FnMut(u64, u64)) -> Result<Verified, LogError> {
-    let mut replayer = Replayer { state: State::default(), pending: Vec::new(), problems: Vec::new(), forms_checked: 0, digests: HashSet::new(), stopped: false };
+pub fn verify(
+    storage: &dyn Storage,
+    log_key: &Verifier,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Verified, LogError> {
+    let mut replayer = Replayer {
+        state: State::default(),
+        pending: Vec::new(),
+        problems: Vec::new(),
+        forms_checked: 0,
+        digests: HashSet::new(),
+        stopped: false,
+    };
     let mut size_hint = 0u64;
     let audited = audit(storage, log_key, |index, entry| {
         replayer.push(index, entry);
@@ -216,19 +319,35 @@ pub fn verify(storage: &dyn Storage, log_key: &Verifier, progress: &mut dyn FnMu
             replayer.flush();
             let mut problems = replayer.problems;
             problems.insert(0, why);
-            let note = storage.read("checkpoint").ok().flatten().unwrap_or_default();
-            let checkpoint = saksi_tlog::checkpoint::open(&note, log_key, &[]).map(|s| s.checkpoint).unwrap_or(Checkpoint {
-                origin: log_key.name.clone(),
-                size: 0,
-                root: saksi_tlog::hash::empty_root(),
-                extensions: vec![],
+            let note = storage
+                .read("checkpoint")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let checkpoint = saksi_tlog::checkpoint::open(&note, log_key, &[])
+                .map(|s| s.checkpoint)
+                .unwrap_or(Checkpoint {
+                    origin: log_key.name.clone(),
+                    size: 0,
+                    root: saksi_tlog::hash::empty_root(),
+                    extensions: vec![],
+                });
+            return Ok(Verified {
+                checkpoint,
+                state: replayer.state,
+                forms_checked: replayer.forms_checked,
+                problems,
             });
-            return Ok(Verified { checkpoint, state: replayer.state, forms_checked: replayer.forms_checked, problems });
         }
         Err(e) => return Err(e),
     };
     size_hint = audited.checkpoint.size;
     replayer.flush();
     progress(size_hint, size_hint);
-    Ok(Verified { checkpoint: audited.checkpoint, state: replayer.state, forms_checked: replayer.forms_checked, problems: replayer.problems })
+    Ok(Verified {
+        checkpoint: audited.checkpoint,
+        state: replayer.state,
+        forms_checked: replayer.forms_checked,
+        problems: replayer.problems,
+    })
 }

@@ -78,7 +78,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { requests_per_second: 20_000, request_timeout: Duration::from_secs(10) }
+        Limits {
+            requests_per_second: 20_000,
+            request_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -103,7 +106,10 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
             .expect("spawning a verifier thread");
     }
     let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(QUEUE_CAPACITY);
-    std::thread::Builder::new().name("saksi-writer".into()).spawn(move || write_forms(engine, ingest_jobs)).expect("spawning the writer");
+    std::thread::Builder::new()
+        .name("saksi-writer".into())
+        .spawn(move || write_forms(engine, ingest_jobs))
+        .expect("spawning the writer");
     App {
         shared,
         signatures,
@@ -135,7 +141,11 @@ fn verify_signatures(jobs: Arc<std::sync::Mutex<Receiver<SignatureJob>>>) {
         let items: Vec<BatchItem> = batch
             .iter()
             .zip(&messages)
-            .map(|(j, m)| BatchItem { key: j.form.form.signer, message: m, signature: j.form.signature })
+            .map(|(j, m)| BatchItem {
+                key: j.form.form.signer,
+                message: m,
+                signature: j.form.signature,
+            })
             .collect();
         let verdicts = sign::verify_batch(&items);
         for (job, ok) in batch.into_iter().zip(verdicts) {
@@ -155,7 +165,8 @@ fn write_forms(mut engine: Engine, jobs: Receiver<IngestJob>) {
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        let (mut forms, mut form_replies, mut recaps, mut recap_replies) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut forms, mut form_replies, mut recaps, mut recap_replies) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for job in batch {
             match job.form {
                 Submission::Tps(form) => {
@@ -168,19 +179,22 @@ fn write_forms(mut engine: Engine, jobs: Receiver<IngestJob>) {
                 }
             }
         }
-        let answer = |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>, replies: Vec<oneshot::Sender<Result<IngestOutcome, String>>>| match result {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+        let answer =
+            |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>,
+             replies: Vec<oneshot::Sender<Result<IngestOutcome, String>>>| match result
+            {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
                 }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(message.clone()));
+                Err(e) => {
+                    let message = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(message.clone()));
+                    }
                 }
-            }
-        };
+            };
         if !forms.is_empty() {
             answer(engine.ingest(forms), form_replies);
         }
@@ -229,28 +243,52 @@ async fn guard(
         *last = now;
         if *tokens < 1.0 {
             drop(buckets);
-            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this address", "terlalu banyak permintaan dari alamat ini", None);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many requests from this address",
+                "terlalu banyak permintaan dari alamat ini",
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return response;
         }
         *tokens -= 1.0;
     }
     match tokio::time::timeout(app.limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => error(StatusCode::REQUEST_TIMEOUT, "TIMEOUT", "the request took too long", "permintaan terlalu lama", None),
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "TIMEOUT",
+            "the request took too long",
+            "permintaan terlalu lama",
+            None,
+        ),
     }
 }
 
 /// Serves until the process is told to stop (SIGINT or SIGTERM).
-pub async fn serve(app: App, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+pub async fn serve(
+    app: App,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown()).await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
 }
 
 async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
@@ -295,18 +333,41 @@ async fn index() -> Json<Value> {
 async fn submit(State(app): State<App>, body: Bytes) -> Response {
     let form = match SignedForm::decode(&body) {
         Ok(form) => form,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "MALFORMED", "the form is not valid JSON for saksi/c-hasil/v1", "formulir tidak sesuai format", Some(e.to_string())),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED",
+                "the form is not valid JSON for saksi/c-hasil/v1",
+                "formulir tidak sesuai format",
+                Some(e.to_string()),
+            )
+        }
     };
     let (reply, answer) = oneshot::channel();
-    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.signatures.try_send(SignatureJob { form, reply }) {
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.signatures.try_send(SignatureJob { form, reply })
+    {
         return busy();
     }
-    let Ok((form, signature_ok)) = answer.await else { return busy() };
+    let Ok((form, signature_ok)) = answer.await else {
+        return busy();
+    };
     if !signature_ok {
-        return error(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID", "the form's signature is not valid", "tanda tangan formulir tidak sah", None);
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "SIGNATURE_INVALID",
+            "the form's signature is not valid",
+            "tanda tangan formulir tidak sah",
+            None,
+        );
     }
     let (reply, answer) = oneshot::channel();
-    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.ingest.try_send(IngestJob { form: Submission::Tps(form), reply }) {
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.ingest.try_send(IngestJob {
+            form: Submission::Tps(form),
+            reply,
+        })
+    {
         return busy();
     }
     respond(&app, answer).await
@@ -316,15 +377,37 @@ async fn submit(State(app): State<App>, body: Bytes) -> Response {
 async fn submit_recap(State(app): State<App>, body: Bytes) -> Response {
     let form = match saksi_election::recap::SignedRecap::decode(&body) {
         Ok(form) => form,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "MALFORMED", "not a valid saksi/d-hasil/v1 form", "formulir rekapitulasi tidak sesuai format", Some(e.to_string())),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED",
+                "not a valid saksi/d-hasil/v1 form",
+                "formulir rekapitulasi tidak sesuai format",
+                Some(e.to_string()),
+            )
+        }
     };
-    let form = match tokio::task::spawn_blocking(move || form.signature_valid().then_some(form)).await {
-        Ok(Some(form)) => form,
-        Ok(None) => return error(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID", "the form's signature is not valid", "tanda tangan formulir tidak sah", None),
-        Err(_) => return busy(),
-    };
+    let form =
+        match tokio::task::spawn_blocking(move || form.signature_valid().then_some(form)).await {
+            Ok(Some(form)) => form,
+            Ok(None) => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "SIGNATURE_INVALID",
+                    "the form's signature is not valid",
+                    "tanda tangan formulir tidak sah",
+                    None,
+                )
+            }
+            Err(_) => return busy(),
+        };
     let (reply, answer) = oneshot::channel();
-    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app.ingest.try_send(IngestJob { form: Submission::Recap(form), reply }) {
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.ingest.try_send(IngestJob {
+            form: Submission::Recap(form),
+            reply,
+        })
+    {
         return busy();
     }
     respond(&app, answer).await
@@ -333,15 +416,29 @@ async fn submit_recap(State(app): State<App>, body: Bytes) -> Response {
 async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, String>>) -> Response {
     let outcome = match answer.await {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(message)) => return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "the log cannot accept writes", "log tidak dapat menerima data", Some(message)),
+        Ok(Err(message)) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the log cannot accept writes",
+                "log tidak dapat menerima data",
+                Some(message),
+            )
+        }
         Err(_) => return busy(),
     };
     match outcome {
         IngestOutcome::Refused { code, detail } => {
-            let (en, id) = rules::rule(code).map(|r| (r.en, r.id)).unwrap_or(("refused", "ditolak"));
+            let (en, id) = rules::rule(code)
+                .map(|r| (r.en, r.id))
+                .unwrap_or(("refused", "ditolak"));
             error(StatusCode::FORBIDDEN, code, en, id, Some(detail))
         }
-        IngestOutcome::Logged { index, verdict, duplicate } => {
+        IngestOutcome::Logged {
+            index,
+            verdict,
+            duplicate,
+        } => {
             if index >= app.shared.published().checkpoint.size {
                 // Durable in the log, but the witness policy has not let its checkpoint be published.
                 let detail = format!("logged at index {index}; the receipt follows once witnesses cosign its checkpoint");
@@ -352,16 +449,32 @@ async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, Stri
                     "tercatat, tetapi belum ditandatangani cukup saksi independen untuk diterbitkan",
                     Some(detail),
                 );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 return response;
             }
             let shared = app.shared.clone();
-            let receipt = tokio::task::spawn_blocking(move || shared.receipt(index).map(|r| r.encode())).await;
+            let receipt =
+                tokio::task::spawn_blocking(move || shared.receipt(index).map(|r| r.encode()))
+                    .await;
             let receipt = match receipt {
                 Ok(Ok(text)) => text,
-                _ => return error(StatusCode::INTERNAL_SERVER_ERROR, "RECEIPT", "could not build the receipt", "tanda terima gagal dibuat", None),
+                _ => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "RECEIPT",
+                        "could not build the receipt",
+                        "tanda terima gagal dibuat",
+                        None,
+                    )
+                }
             };
-            let status = if duplicate { StatusCode::OK } else { StatusCode::CREATED };
+            let status = if duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
             let body = json!({
                 "index": index,
                 "duplicate": duplicate,
@@ -378,14 +491,30 @@ async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, Stri
 }
 
 fn busy() -> Response {
-    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "BUSY", "too many submissions waiting; retry shortly", "antrean penuh; coba lagi sebentar lagi", None);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "BUSY",
+        "too many submissions waiting; retry shortly",
+        "antrean penuh; coba lagi sebentar lagi",
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
 fn tally_json(tally: &Tally, positions: &[String]) -> Value {
-    let votes: serde_json::Map<String, Value> =
-        positions.iter().enumerate().map(|(i, p)| (p.clone(), Value::from(tally.votes.get(i).copied().unwrap_or(0)))).collect();
+    let votes: serde_json::Map<String, Value> = positions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                p.clone(),
+                Value::from(tally.votes.get(i).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
     json!({
         "votes": votes,
         "valid": tally.valid,
@@ -414,7 +543,10 @@ type PageCache = std::sync::RwLock<std::collections::HashMap<String, ((u64, u64)
 const MAX_CACHED_PAGES: usize = 100_000;
 
 async fn cached(app: &App, key: String, build: impl FnOnce() -> Response) -> Response {
-    let version = (app.shared.state.read().expect("not poisoned").size, app.shared.published().checkpoint.size);
+    let version = (
+        app.shared.state.read().expect("not poisoned").size,
+        app.shared.published().checkpoint.size,
+    );
     if let Some((at, body)) = app.pages.read().expect("not poisoned").get(&key) {
         if *at == version {
             return ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response();
@@ -474,14 +606,32 @@ fn national_page(app: &App) -> Response {
 
 fn region_page(app: &App, code: String) -> Response {
     let Ok(code) = Code::parse(&code) else {
-        return error(StatusCode::BAD_REQUEST, "BAD_CODE", "not a region code", "kode wilayah tidak sah", None);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BAD_CODE",
+            "not a region code",
+            "kode wilayah tidak sah",
+            None,
+        );
     };
     if code.level() == Level::Tps {
-        return error(StatusCode::BAD_REQUEST, "BAD_CODE", "a TPS code: use /api/v1/tps/{code}", "kode TPS: gunakan /api/v1/tps/{code}", None);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BAD_CODE",
+            "a TPS code: use /api/v1/tps/{code}",
+            "kode TPS: gunakan /api/v1/tps/{code}",
+            None,
+        );
     }
     let state = app.shared.state.read().expect("not poisoned");
     let (Some(name), Some(tally)) = (state.registry.region_name(code), state.tally(code)) else {
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such region", "wilayah tidak ditemukan", None);
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such region",
+            "wilayah tidak ditemukan",
+            None,
+        );
     };
     let positions = positions(&state);
     let children: Vec<Value> = state
@@ -513,7 +663,12 @@ fn region_page(app: &App, code: String) -> Response {
         .collect();
     let recap_level = saksi_election::recap::RecapLevel::of_region(Some(code));
     let recap_discrepancies: Vec<Value> = recap_level
-        .map(|level| saksi_recap::inflation::discrepancies_of(&state, level, Some(code)).iter().map(saksi_recap::inflation::discrepancy_json).collect())
+        .map(|level| {
+            saksi_recap::inflation::discrepancies_of(&state, level, Some(code))
+                .iter()
+                .map(saksi_recap::inflation::discrepancy_json)
+                .collect()
+        })
         .unwrap_or_default();
     Json(json!({
         "code": code.as_str(),
@@ -535,23 +690,40 @@ fn region_page(app: &App, code: String) -> Response {
 
 async fn tps(State(app): State<App>, Path(code): Path<String>) -> Response {
     let Ok(code) = Code::parse(&code) else {
-        return error(StatusCode::BAD_REQUEST, "BAD_CODE", "not a TPS code", "kode TPS tidak sah", None);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BAD_CODE",
+            "not a TPS code",
+            "kode TPS tidak sah",
+            None,
+        );
     };
     let (registry_entry, history, current) = {
         let state = app.shared.state.read().expect("not poisoned");
         let Some(entry) = state.registry.tps(code).cloned() else {
-            return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such TPS", "TPS tidak ditemukan", None);
+            return error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "no such TPS",
+                "TPS tidak ditemukan",
+                None,
+            );
         };
         let record = state.tps_record(code).cloned().unwrap_or_default();
         (entry, record.history, record.current)
     };
     let shared = app.shared.clone();
     let current_entry = match current {
-        Some(index) => tokio::task::spawn_blocking(move || shared.entry(index)).await.ok().and_then(Result::ok),
+        Some(index) => tokio::task::spawn_blocking(move || shared.entry(index))
+            .await
+            .ok()
+            .and_then(Result::ok),
         None => None,
     };
     let current_json = current_entry.and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
-    let evidence = current_json.as_ref().and_then(|e| e["form"]["evidence"].as_array().cloned());
+    let evidence = current_json
+        .as_ref()
+        .and_then(|e| e["form"]["evidence"].as_array().cloned());
     Json(json!({
         "code": code.as_str(),
         "kind": registry_entry.kind.as_str(),
@@ -574,8 +746,18 @@ async fn tps(State(app): State<App>, Path(code): Path<String>) -> Response {
 async fn receipt(State(app): State<App>, Path(index): Path<u64>) -> Response {
     let shared = app.shared.clone();
     match tokio::task::spawn_blocking(move || shared.receipt(index)).await {
-        Ok(Ok(proof)) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], proof.encode()).into_response(),
-        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such entry", "entri tidak ditemukan", None),
+        Ok(Ok(proof)) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            proof.encode(),
+        )
+            .into_response(),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such entry",
+            "entri tidak ditemukan",
+            None,
+        ),
     }
 }
 
@@ -583,7 +765,13 @@ async fn entry(State(app): State<App>, Path(index): Path<u64>) -> Response {
     let shared = app.shared.clone();
     match tokio::task::spawn_blocking(move || shared.entry(index)).await {
         Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such entry", "entri tidak ditemukan", None),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such entry",
+            "entri tidak ditemukan",
+            None,
+        ),
     }
 }
 
@@ -628,10 +816,18 @@ async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) -> Response
     let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
     let items: Vec<Value> = found
         .iter()
-        .filter(|d| filter.level.as_deref().is_none_or(|l| l == d.level.as_str()))
+        .filter(|d| {
+            filter
+                .level
+                .as_deref()
+                .is_none_or(|l| l == d.level.as_str())
+        })
         .filter(|d| match &filter.region {
             None => true,
-            Some(r) => d.region.is_some_and(|c| c.as_str().starts_with(r.as_str())) || (r == "nasional" && d.region.is_none()),
+            Some(r) => {
+                d.region.is_some_and(|c| c.as_str().starts_with(r.as_str()))
+                    || (r == "nasional" && d.region.is_none())
+            }
         })
         .map(saksi_recap::inflation::discrepancy_json)
         .collect();
@@ -645,7 +841,11 @@ async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) -> Response
 }
 
 async fn rulebook() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], rules::rulebook_json()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        rules::rulebook_json(),
+    )
+        .into_response()
 }
 
 async fn openapi() -> Response {
@@ -658,7 +858,12 @@ async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response 
     let (allowed, immutable, text) = if path == "checkpoint" {
         (true, false, true)
     } else if let Some(n) = path.strip_prefix("checkpoints/") {
-        (n.parse::<u64>().is_ok_and(|v| v <= size && v.to_string() == n), true, true)
+        (
+            n.parse::<u64>()
+                .is_ok_and(|v| v <= size && v.to_string() == n),
+            true,
+            true,
+        )
     } else {
         match Tile::parse(&path) {
             Ok(tile) => (covered(&tile, size), true, false),
@@ -666,17 +871,46 @@ async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response 
         }
     };
     if !allowed {
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "not in the published log", "tidak ada dalam log yang diterbitkan", None);
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "not in the published log",
+            "tidak ada dalam log yang diterbitkan",
+            None,
+        );
     }
     let storage = app.shared.storage.clone();
     let bytes = match tokio::task::spawn_blocking(move || storage.read(&path)).await {
         Ok(Ok(Some(bytes))) => bytes,
-        _ => return error(StatusCode::NOT_FOUND, "NOT_FOUND", "not found", "tidak ditemukan", None),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "not found",
+                "tidak ditemukan",
+                None,
+            )
+        }
     };
-    let content_type = if text { "text/plain; charset=utf-8" } else { "application/octet-stream" };
+    let content_type = if text {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
     // Full and partial tiles never change once published: let CDNs keep them. The checkpoint does.
-    let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=2" };
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], bytes).into_response()
+    let cache = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=2"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, cache),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// Whether the tree at `size` has this tile (full, or this exact partial width or an older one).
@@ -689,25 +923,49 @@ fn covered(tile: &Tile, size: u64) -> bool {
 }
 
 /// A tlog-witness over HTTP: `POST /add-checkpoint` (c2sp.org/tlog-witness).
-pub async fn serve_witness(witness: Arc<saksi_tlog::witness::Witness>, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+pub async fn serve_witness(
+    witness: Arc<saksi_tlog::witness::Witness>,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let router = Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
-        .layer(DefaultBodyLimit::max(saksi_tlog::witness::MAX_REQUEST_BYTES))
+        .layer(DefaultBodyLimit::max(
+            saksi_tlog::witness::MAX_REQUEST_BYTES,
+        ))
         .with_state(witness);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown())
+        .await
 }
 
-async fn add_checkpoint(State(witness): State<Arc<saksi_tlog::witness::Witness>>, body: Bytes) -> Response {
+async fn add_checkpoint(
+    State(witness): State<Arc<saksi_tlog::witness::Witness>>,
+    body: Bytes,
+) -> Response {
     let result = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;
     match result {
-        Ok(Ok(lines)) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], lines).into_response(),
+        Ok(Ok(lines)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], lines).into_response()
+        }
         Ok(Err(refusal)) => {
-            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             match refusal.latest_size {
-                Some(size) => (status, [(header::CONTENT_TYPE, "text/x.tlog.size")], format!("{size}\n")).into_response(),
-                None => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", refusal.message)).into_response(),
+                Some(size) => (
+                    status,
+                    [(header::CONTENT_TYPE, "text/x.tlog.size")],
+                    format!("{size}\n"),
+                )
+                    .into_response(),
+                None => (
+                    status,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    format!("{}\n", refusal.message),
+                )
+                    .into_response(),
             }
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

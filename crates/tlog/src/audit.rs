@@ -20,28 +20,48 @@ pub struct Audited {
 
 /// Audits the log in `storage` at its published checkpoint, calling `visit(index, entry)` for each
 /// entry so callers can check entry contents in the same pass.
-pub fn audit(storage: &dyn Storage, log_key: &Verifier, mut visit: impl FnMut(u64, &[u8])) -> Result<Audited, LogError> {
+pub fn audit(
+    storage: &dyn Storage,
+    log_key: &Verifier,
+    mut visit: impl FnMut(u64, &[u8]),
+) -> Result<Audited, LogError> {
     let note = storage
         .read("checkpoint")
-        .map_err(|error| LogError::Io { what: "reading checkpoint".into(), error })?
+        .map_err(|error| LogError::Io {
+            what: "reading checkpoint".into(),
+            error,
+        })?
         .ok_or_else(|| LogError::Corrupt("no checkpoint".into()))?;
-    let signed = checkpoint::open(&note, log_key, &[]).map_err(|e| LogError::Corrupt(format!("checkpoint: {e}")))?;
+    let signed = checkpoint::open(&note, log_key, &[])
+        .map_err(|e| LogError::Corrupt(format!("checkpoint: {e}")))?;
     let size = signed.checkpoint.size;
     let mut leaf_hashes = Vec::with_capacity(size.min(1 << 24) as usize);
     let mut range = CompactRange::new();
-    let mut levels = Levels { size, pending: vec![Vec::new()], full_tiles: vec![0] };
+    let mut levels = Levels {
+        size,
+        pending: vec![Vec::new()],
+        full_tiles: vec![0],
+    };
     let read = |tile: Tile| -> Result<Vec<u8>, LogError> {
         storage
             .read(&tile.path())
-            .map_err(|error| LogError::Io { what: format!("reading {}", tile.path()), error })?
+            .map_err(|error| LogError::Io {
+                what: format!("reading {}", tile.path()),
+                error,
+            })?
             .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))
     };
     let bundles = size.div_ceil(TILE_WIDTH);
     for n in 0..bundles {
         let width = (size - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
-        let tile = Tile { kind: TileKind::Entries, index: n, width };
+        let tile = Tile {
+            kind: TileKind::Entries,
+            index: n,
+            width,
+        };
         let bytes = read(tile)?;
-        let entries = tile::decode_bundle(&bytes, width).map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
+        let entries = tile::decode_bundle(&bytes, width)
+            .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
         for (i, entry) in entries.iter().enumerate() {
             let hash = leaf_hash(entry);
             visit(n * TILE_WIDTH + i as u64, entry);
@@ -59,7 +79,10 @@ pub fn audit(storage: &dyn Storage, log_key: &Verifier, mut visit: impl FnMut(u6
             signed.checkpoint.root
         )));
     }
-    Ok(Audited { checkpoint: signed.checkpoint, leaf_hashes })
+    Ok(Audited {
+        checkpoint: signed.checkpoint,
+        leaf_hashes,
+    })
 }
 
 /// Hashes recomputed from the entries, per tile level, waiting to fill a tile.
@@ -72,12 +95,19 @@ struct Levels {
 
 impl Levels {
     /// Compares every tile that has filled, carrying its root up a level.
-    fn check_full(&mut self, read: &dyn Fn(Tile) -> Result<Vec<u8>, LogError>) -> Result<(), LogError> {
+    fn check_full(
+        &mut self,
+        read: &dyn Fn(Tile) -> Result<Vec<u8>, LogError>,
+    ) -> Result<(), LogError> {
         let mut level = 0;
         while level < self.pending.len() {
             while self.pending[level].len() as u64 >= TILE_WIDTH {
                 let full: Vec<Hash> = self.pending[level].drain(..TILE_WIDTH as usize).collect();
-                let tile = Tile { kind: TileKind::Hashes { level: level as u8 }, index: self.full_tiles[level], width: TILE_WIDTH as u16 };
+                let tile = Tile {
+                    kind: TileKind::Hashes { level: level as u8 },
+                    index: self.full_tiles[level],
+                    width: TILE_WIDTH as u16,
+                };
                 compare(&tile, &full, read)?;
                 self.full_tiles[level] += 1;
                 if self.pending.len() <= level + 1 {
@@ -92,14 +122,24 @@ impl Levels {
     }
 
     /// At the end: what is left at each level is that level's partial tile.
-    fn check_partial(&self, read: &dyn Fn(Tile) -> Result<Vec<u8>, LogError>) -> Result<(), LogError> {
+    fn check_partial(
+        &self,
+        read: &dyn Fn(Tile) -> Result<Vec<u8>, LogError>,
+    ) -> Result<(), LogError> {
         for (level, hashes) in self.pending.iter().enumerate() {
             let expected = tile::stored_hashes_at(level as u8, self.size) % TILE_WIDTH;
             if hashes.len() as u64 != expected {
-                return Err(LogError::Corrupt(format!("level {level} ends with {} hashes, expected {expected}", hashes.len())));
+                return Err(LogError::Corrupt(format!(
+                    "level {level} ends with {} hashes, expected {expected}",
+                    hashes.len()
+                )));
             }
             if !hashes.is_empty() {
-                let tile = Tile { kind: TileKind::Hashes { level: level as u8 }, index: self.full_tiles[level], width: hashes.len() as u16 };
+                let tile = Tile {
+                    kind: TileKind::Hashes { level: level as u8 },
+                    index: self.full_tiles[level],
+                    width: hashes.len() as u16,
+                };
                 compare(&tile, hashes, read)?;
             }
         }
@@ -107,10 +147,17 @@ impl Levels {
     }
 }
 
-fn compare(tile: &Tile, hashes: &[Hash], read: &dyn Fn(Tile) -> Result<Vec<u8>, LogError>) -> Result<(), LogError> {
+fn compare(
+    tile: &Tile,
+    hashes: &[Hash],
+    read: &dyn Fn(Tile) -> Result<Vec<u8>, LogError>,
+) -> Result<(), LogError> {
     let stored = read(*tile)?;
     if stored != tile::encode_hashes(hashes) {
-        return Err(LogError::Corrupt(format!("{} does not match the entries", tile.path())));
+        return Err(LogError::Corrupt(format!(
+            "{} does not match the entries",
+            tile.path()
+        )));
     }
     Ok(())
 }
@@ -118,7 +165,10 @@ fn compare(tile: &Tile, hashes: &[Hash], read: &dyn Fn(Tile) -> Result<Vec<u8>, 
 fn perfect_root(hashes: &[Hash]) -> Hash {
     let mut level: Vec<Hash> = hashes.to_vec();
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+        level = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
     }
     level[0]
 }

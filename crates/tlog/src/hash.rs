@@ -18,7 +18,9 @@ impl Hash {
 
     /// Standard base64 of exactly 32 bytes.
     pub fn from_base64(text: &str) -> Option<Hash> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
         Some(Hash(bytes.try_into().ok()?))
     }
 

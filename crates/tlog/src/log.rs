@@ -52,11 +52,20 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug)]
 pub enum LogError {
-    Io { what: String, error: io::Error },
+    Io {
+        what: String,
+        error: io::Error,
+    },
     /// An earlier write failed; reopen the log to recover.
     Poisoned(String),
-    EntryTooLarge { position: usize, bytes: usize },
-    BatchTooLarge { entries: usize, bytes: usize },
+    EntryTooLarge {
+        position: usize,
+        bytes: usize,
+    },
+    BatchTooLarge {
+        entries: usize,
+        bytes: usize,
+    },
     /// Storage holds something the log did not write, or lost something it did.
     Corrupt(String),
     Note(NoteError),
@@ -103,7 +112,12 @@ struct Edge {
 
 impl Edge {
     fn empty() -> Edge {
-        Edge { size: 0, hashes: Vec::new(), bundle: Vec::new(), bundle_entries: 0 }
+        Edge {
+            size: 0,
+            hashes: Vec::new(),
+            bundle: Vec::new(),
+            bundle_entries: 0,
+        }
     }
 
     /// The root: the partial tiles from the top level down give the tree's perfect subtrees left to right.
@@ -112,11 +126,15 @@ impl Edge {
         for level_hashes in self.hashes.iter().rev() {
             for (height, index) in decompose(0, level_hashes.len() as u64) {
                 let start = (index << height) as usize;
-                nodes.push(perfect_root(&level_hashes[start..start + (1usize << height)]));
+                nodes.push(perfect_root(
+                    &level_hashes[start..start + (1usize << height)],
+                ));
             }
         }
         let mut iter = nodes.into_iter().rev();
-        let Some(mut root) = iter.next() else { return empty_root() };
+        let Some(mut root) = iter.next() else {
+            return empty_root();
+        };
         for left in iter {
             root = node_hash(&left, &root);
         }
@@ -129,7 +147,10 @@ fn perfect_root(hashes: &[Hash]) -> Hash {
     debug_assert!(hashes.len().is_power_of_two());
     let mut level: Vec<Hash> = hashes.to_vec();
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+        level = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
     }
     level[0]
 }
@@ -166,9 +187,15 @@ impl Log {
 
     /// Like [`Log::open`]; with `auto_publish` false, step 4 is left to the caller (who may first
     /// gather witness cosignatures, see [`Log::publish`]), on open as after each batch.
-    pub fn open_with(storage: Arc<dyn Storage>, signer: Signer, auto_publish: bool) -> Result<Log, LogError> {
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        signer: Signer,
+        auto_publish: bool,
+    ) -> Result<Log, LogError> {
         if signer.kind != note::TYPE_ED25519 {
-            return Err(LogError::Note(NoteError::BadKey("a log signs with an Ed25519 (type 0x01) key".into())));
+            return Err(LogError::Note(NoteError::BadKey(
+                "a log signs with an Ed25519 (type 0x01) key".into(),
+            )));
         }
         let verifier = signer.verifier();
         let mut sizes: Vec<u64> = storage
@@ -179,8 +206,14 @@ impl Log {
             .collect();
         sizes.sort_unstable();
         let Some(&committed) = sizes.last() else {
-            if storage.read("checkpoint").map_err(io_err("reading checkpoint"))?.is_some() {
-                return Err(LogError::Corrupt("a checkpoint is published but checkpoints/ is empty".into()));
+            if storage
+                .read("checkpoint")
+                .map_err(io_err("reading checkpoint"))?
+                .is_some()
+            {
+                return Err(LogError::Corrupt(
+                    "a checkpoint is published but checkpoints/ is empty".into(),
+                ));
             }
             return Log::create(storage, signer, verifier);
         };
@@ -188,10 +221,16 @@ impl Log {
             .read(&checkpoint_path(committed))
             .map_err(io_err("reading the newest checkpoint"))?
             .ok_or_else(|| LogError::Corrupt(format!("checkpoints/{committed} vanished")))?;
-        let signed = checkpoint::open(&note_bytes, &verifier, &[])
-            .map_err(|e| LogError::Corrupt(format!("checkpoints/{committed} does not verify with the log key: {e}")))?;
+        let signed = checkpoint::open(&note_bytes, &verifier, &[]).map_err(|e| {
+            LogError::Corrupt(format!(
+                "checkpoints/{committed} does not verify with the log key: {e}"
+            ))
+        })?;
         if signed.checkpoint.size != committed {
-            return Err(LogError::Corrupt(format!("checkpoints/{committed} is for size {}", signed.checkpoint.size)));
+            return Err(LogError::Corrupt(format!(
+                "checkpoints/{committed} is for size {}",
+                signed.checkpoint.size
+            )));
         }
         let edge = read_edge(storage.as_ref(), committed)?;
         let root = edge.root();
@@ -202,24 +241,38 @@ impl Log {
             )));
         }
         let note = String::from_utf8(note_bytes).expect("a note that opened is UTF-8");
-        let published = Published { checkpoint: signed.checkpoint, note };
+        let published = Published {
+            checkpoint: signed.checkpoint,
+            note,
+        };
         // Republish if the crash came between steps 3 and 4.
-        match storage.read("checkpoint").map_err(io_err("reading checkpoint"))? {
+        match storage
+            .read("checkpoint")
+            .map_err(io_err("reading checkpoint"))?
+        {
             Some(current) => {
-                let current = checkpoint::open(&current, &verifier, &[])
-                    .map_err(|e| LogError::Corrupt(format!("the published checkpoint does not verify: {e}")))?;
+                let current = checkpoint::open(&current, &verifier, &[]).map_err(|e| {
+                    LogError::Corrupt(format!("the published checkpoint does not verify: {e}"))
+                })?;
                 if current.checkpoint.size > committed {
                     return Err(LogError::Corrupt(format!(
                         "published checkpoint is at size {}, beyond every checkpoint in checkpoints/",
                         current.checkpoint.size
                     )));
                 }
-                if current.checkpoint.size == committed && current.checkpoint != published.checkpoint {
-                    return Err(LogError::Corrupt(format!("two different checkpoints of size {committed}")));
+                if current.checkpoint.size == committed
+                    && current.checkpoint != published.checkpoint
+                {
+                    return Err(LogError::Corrupt(format!(
+                        "two different checkpoints of size {committed}"
+                    )));
                 }
                 if current.checkpoint.size < committed && auto_publish {
                     storage
-                        .write_durable(&[("checkpoint".into(), published.note.clone().into_bytes())])
+                        .write_durable(&[(
+                            "checkpoint".into(),
+                            published.note.clone().into_bytes(),
+                        )])
                         .map_err(io_err("republishing the checkpoint"))?;
                 }
             }
@@ -228,30 +281,63 @@ impl Log {
                 .map_err(io_err("republishing the checkpoint"))?,
             None => {}
         }
-        Ok(Log { storage, signer, verifier, edge, published: Arc::new(published), poisoned: None, auto_publish })
+        Ok(Log {
+            storage,
+            signer,
+            verifier,
+            edge,
+            published: Arc::new(published),
+            poisoned: None,
+            auto_publish,
+        })
     }
 
     /// Step 4 done by the caller: publishes `note`, which must be the latest committed checkpoint's
     /// note with any cosignature lines appended (checked: same text, log signature valid).
     pub fn publish(&mut self, note: &str) -> Result<(), LogError> {
-        let signed = checkpoint::open(note.as_bytes(), &self.verifier, &[]).map_err(LogError::Note)?;
+        let signed =
+            checkpoint::open(note.as_bytes(), &self.verifier, &[]).map_err(LogError::Note)?;
         if signed.checkpoint != self.published.checkpoint {
-            return Err(LogError::Corrupt("publishing a checkpoint that is not the latest committed one".into()));
+            return Err(LogError::Corrupt(
+                "publishing a checkpoint that is not the latest committed one".into(),
+            ));
         }
-        if let Err(e) = self.storage.write_durable(&[("checkpoint".into(), note.as_bytes().to_vec())]) {
+        if let Err(e) = self
+            .storage
+            .write_durable(&[("checkpoint".into(), note.as_bytes().to_vec())])
+        {
             return Err(self.poison("publishing the checkpoint", e));
         }
         Ok(())
     }
 
-    fn create(storage: Arc<dyn Storage>, signer: Signer, verifier: Verifier) -> Result<Log, LogError> {
-        let checkpoint = Checkpoint { origin: signer.name.clone(), size: 0, root: empty_root(), extensions: Vec::new() };
+    fn create(
+        storage: Arc<dyn Storage>,
+        signer: Signer,
+        verifier: Verifier,
+    ) -> Result<Log, LogError> {
+        let checkpoint = Checkpoint {
+            origin: signer.name.clone(),
+            size: 0,
+            root: empty_root(),
+            extensions: Vec::new(),
+        };
         let note = note::sign(&checkpoint.text(), &[&signer], 0).map_err(LogError::Note)?;
         storage
             .write_durable(&[(checkpoint_path(0), note.clone().into_bytes())])
             .map_err(io_err("writing the first checkpoint"))?;
-        storage.write_durable(&[("checkpoint".into(), note.clone().into_bytes())]).map_err(io_err("publishing"))?;
-        Ok(Log { storage, signer, verifier, edge: Edge::empty(), published: Arc::new(Published { checkpoint, note }), poisoned: None, auto_publish: true })
+        storage
+            .write_durable(&[("checkpoint".into(), note.clone().into_bytes())])
+            .map_err(io_err("publishing"))?;
+        Ok(Log {
+            storage,
+            signer,
+            verifier,
+            edge: Edge::empty(),
+            published: Arc::new(Published { checkpoint, note }),
+            poisoned: None,
+            auto_publish: true,
+        })
     }
 
     pub fn size(&self) -> u64 {
@@ -278,10 +364,20 @@ impl Log {
         }
         let bytes: usize = entries.iter().map(|e| e.len()).sum();
         if entries.len() > MAX_BATCH_ENTRIES || bytes > MAX_BATCH_BYTES {
-            return Err(LogError::BatchTooLarge { entries: entries.len(), bytes });
+            return Err(LogError::BatchTooLarge {
+                entries: entries.len(),
+                bytes,
+            });
         }
-        if let Some((position, entry)) = entries.iter().enumerate().find(|(_, e)| e.len() > MAX_ENTRY_BYTES) {
-            return Err(LogError::EntryTooLarge { position, bytes: entry.len() });
+        if let Some((position, entry)) = entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.len() > MAX_ENTRY_BYTES)
+        {
+            return Err(LogError::EntryTooLarge {
+                position,
+                bytes: entry.len(),
+            });
         }
         let first = self.edge.size;
         if entries.is_empty() {
@@ -296,7 +392,11 @@ impl Log {
             edge.bundle_entries += 1;
             edge.size += 1;
             if edge.bundle_entries as u64 == TILE_WIDTH {
-                let tile = Tile { kind: TileKind::Entries, index: edge.size / TILE_WIDTH - 1, width: TILE_WIDTH as u16 };
+                let tile = Tile {
+                    kind: TileKind::Entries,
+                    index: edge.size / TILE_WIDTH - 1,
+                    width: TILE_WIDTH as u16,
+                };
                 files.push((tile.path(), std::mem::take(&mut edge.bundle)));
                 edge.bundle_entries = 0;
             }
@@ -318,14 +418,25 @@ impl Log {
             return Err(self.poison("writing tiles", e));
         }
         // Step 3: sign and commit.
-        let checkpoint = Checkpoint { origin: self.signer.name.clone(), size: edge.size, root: edge.root(), extensions: Vec::new() };
+        let checkpoint = Checkpoint {
+            origin: self.signer.name.clone(),
+            size: edge.size,
+            root: edge.root(),
+            extensions: Vec::new(),
+        };
         let note = note::sign(&checkpoint.text(), &[&self.signer], 0).map_err(LogError::Note)?;
-        if let Err(e) = self.storage.write_durable(&[(checkpoint_path(edge.size), note.clone().into_bytes())]) {
+        if let Err(e) = self
+            .storage
+            .write_durable(&[(checkpoint_path(edge.size), note.clone().into_bytes())])
+        {
             return Err(self.poison("writing the checkpoint", e));
         }
         // Step 4: publish (unless the caller publishes, after witnessing).
         if self.auto_publish {
-            if let Err(e) = self.storage.write_durable(&[("checkpoint".into(), note.clone().into_bytes())]) {
+            if let Err(e) = self
+                .storage
+                .write_durable(&[("checkpoint".into(), note.clone().into_bytes())])
+            {
                 return Err(self.poison("publishing the checkpoint", e));
             }
         }
@@ -346,7 +457,10 @@ impl Log {
     fn poison(&mut self, what: &str, error: io::Error) -> LogError {
         let why = format!("{what}: {error}");
         self.poisoned = Some(why.clone());
-        LogError::Io { what: what.into(), error }
+        LogError::Io {
+            what: what.into(),
+            error,
+        }
     }
 
     /// A reader of this log's tiles at its current size (for proofs and entries).
@@ -358,15 +472,23 @@ impl Log {
 /// Leaf hashes of a batch, on every core when the batch is large enough to be worth a thread.
 fn leaf_hashes(entries: &[&[u8]]) -> Vec<Hash> {
     const PER_THREAD_MIN: usize = 1024;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(entries.len() / PER_THREAD_MIN).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(entries.len() / PER_THREAD_MIN)
+        .max(1);
     if threads == 1 {
         return entries.iter().map(|e| leaf_hash(e)).collect();
     }
     let per = entries.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            entries.chunks(per).map(|part| scope.spawn(move || part.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("hashing thread panicked")).collect()
+        let handles: Vec<_> = entries
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("hashing thread panicked"))
+            .collect()
     })
 }
 
@@ -379,7 +501,11 @@ fn add_hash(edge: &mut Edge, level: usize, hash: Hash, files: &mut Vec<(String, 
     if edge.hashes[level].len() as u64 == TILE_WIDTH {
         let full = std::mem::take(&mut edge.hashes[level]);
         let stored = tile::stored_hashes_at(level as u8, edge.size);
-        let tile = Tile { kind: TileKind::Hashes { level: level as u8 }, index: stored / TILE_WIDTH - 1, width: TILE_WIDTH as u16 };
+        let tile = Tile {
+            kind: TileKind::Hashes { level: level as u8 },
+            index: stored / TILE_WIDTH - 1,
+            width: TILE_WIDTH as u16,
+        };
         files.push((tile.path(), tile::encode_hashes(&full)));
         add_hash(edge, level + 1, perfect_root(&full), files);
     }
@@ -389,7 +515,9 @@ fn add_hash(edge: &mut Edge, level: usize, hash: Hash, files: &mut Vec<(String, 
 fn read_edge(storage: &dyn Storage, size: u64) -> Result<Edge, LogError> {
     let mut edge = Edge::empty();
     edge.size = size;
-    let levels = (0..=tile::MAX_TILE_LEVEL).take_while(|&l| tile::stored_hashes_at(l, size) > 0).count();
+    let levels = (0..=tile::MAX_TILE_LEVEL)
+        .take_while(|&l| tile::stored_hashes_at(l, size) > 0)
+        .count();
     edge.hashes = vec![Vec::new(); levels];
     for tile in tile::partial_tiles(size) {
         let bytes = storage
@@ -398,13 +526,14 @@ fn read_edge(storage: &dyn Storage, size: u64) -> Result<Edge, LogError> {
             .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))?;
         match tile.kind {
             TileKind::Entries => {
-                tile::decode_bundle(&bytes, tile.width).map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
+                tile::decode_bundle(&bytes, tile.width)
+                    .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
                 edge.bundle = bytes;
                 edge.bundle_entries = tile.width;
             }
             TileKind::Hashes { level } => {
-                edge.hashes[level as usize] =
-                    tile::decode_hashes(&bytes, tile.width).map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
+                edge.hashes[level as usize] = tile::decode_hashes(&bytes, tile.width)
+                    .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
             }
         }
     }
@@ -431,7 +560,12 @@ pub type TileLevels = Vec<Vec<Hash>>;
 fn tile_levels(hashes: Vec<Hash>) -> TileLevels {
     let mut levels = vec![hashes];
     while levels.last().is_some_and(|l| l.len() > 1) {
-        let next: Vec<Hash> = levels.last().expect("non-empty").chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        let next: Vec<Hash> = levels
+            .last()
+            .expect("non-empty")
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
         levels.push(next);
     }
     levels
@@ -448,7 +582,10 @@ pub struct TileCache {
 impl TileCache {
     /// `capacity` tiles of up to 511 hashes each (16 KiB).
     pub fn new(capacity: usize) -> TileCache {
-        TileCache { tiles: std::sync::Mutex::new(std::collections::HashMap::new()), capacity }
+        TileCache {
+            tiles: std::sync::Mutex::new(std::collections::HashMap::new()),
+            capacity,
+        }
     }
 
     fn get(&self, tile: &Tile) -> Option<Arc<TileLevels>> {
@@ -469,12 +606,22 @@ const READER_CACHE_TILES: usize = 16;
 
 impl TileReader {
     pub fn new(storage: Arc<dyn Storage>, size: u64) -> TileReader {
-        TileReader { storage, size, cache: Vec::new(), shared: None }
+        TileReader {
+            storage,
+            size,
+            cache: Vec::new(),
+            shared: None,
+        }
     }
 
     /// A reader that also uses (and fills) a cache shared with other readers of the same log.
     pub fn with_cache(storage: Arc<dyn Storage>, size: u64, shared: Arc<TileCache>) -> TileReader {
-        TileReader { storage, size, cache: Vec::new(), shared: Some(shared) }
+        TileReader {
+            storage,
+            size,
+            cache: Vec::new(),
+            shared: Some(shared),
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -493,7 +640,8 @@ impl TileReader {
                     .read(&tile.path())
                     .map_err(io_err(format!("reading {}", tile.path())))?
                     .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))?;
-                let hashes = tile::decode_hashes(&bytes, tile.width).map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
+                let hashes = tile::decode_hashes(&bytes, tile.width)
+                    .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
                 let levels = Arc::new(tile_levels(hashes));
                 if let Some(shared) = &self.shared {
                     shared.put(tile, levels.clone());
@@ -512,16 +660,24 @@ impl TileReader {
     pub fn bundle(&mut self, index: u64) -> Result<Vec<Vec<u8>>, LogError> {
         let start = index * TILE_WIDTH;
         if start >= self.size {
-            return Err(LogError::Corrupt(format!("bundle {index} is beyond size {}", self.size)));
+            return Err(LogError::Corrupt(format!(
+                "bundle {index} is beyond size {}",
+                self.size
+            )));
         }
         let width = (self.size - start).min(TILE_WIDTH) as u16;
-        let tile = Tile { kind: TileKind::Entries, index, width };
+        let tile = Tile {
+            kind: TileKind::Entries,
+            index,
+            width,
+        };
         let bytes = self
             .storage
             .read(&tile.path())
             .map_err(io_err(format!("reading {}", tile.path())))?
             .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))?;
-        let entries = tile::decode_bundle(&bytes, width).map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
+        let entries = tile::decode_bundle(&bytes, width)
+            .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
         Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
     }
 
@@ -542,8 +698,12 @@ impl NodeSource for TileReader {
         let first = index << height;
         let count = 1u64 << height;
         let last = first + count - 1;
-        let tile = tile::tile_for(tile_level, last, self.size)
-            .ok_or_else(|| LogError::Corrupt(format!("node ({level}, {index}) is not in a tree of size {}", self.size)))?;
+        let tile = tile::tile_for(tile_level, last, self.size).ok_or_else(|| {
+            LogError::Corrupt(format!(
+                "node ({level}, {index}) is not in a tree of size {}",
+                self.size
+            ))
+        })?;
         let levels = self.tile_levels(tile)?;
         let offset = (first % TILE_WIDTH) as usize;
         debug_assert!(offset + count as usize <= levels[0].len());

@@ -27,7 +27,9 @@ impl fmt::Display for ProofError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProofError::Range(why) => write!(f, "{why}"),
-            ProofError::Length { got, want } => write!(f, "proof has {got} hashes, expected {want}"),
+            ProofError::Length { got, want } => {
+                write!(f, "proof has {got} hashes, expected {want}")
+            }
             ProofError::RootMismatch { which } => write!(f, "proof does not lead to the {which}"),
         }
     }
@@ -67,7 +69,9 @@ impl CompactRange {
 
     pub fn root(&self) -> Hash {
         let mut iter = self.hashes.iter().rev();
-        let Some(mut root) = iter.next().copied() else { return empty_root() };
+        let Some(mut root) = iter.next().copied() else {
+            return empty_root();
+        };
         for left in iter {
             root = node_hash(left, &root);
         }
@@ -127,9 +131,15 @@ fn largest_power_of_two_below(n: u64) -> u64 {
 }
 
 /// RFC 6962 PATH(index, D[0:size]): the inclusion proof, leaf sibling first.
-pub fn inclusion_proof<S: NodeSource>(source: &mut S, index: u64, size: u64) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
+pub fn inclusion_proof<S: NodeSource>(
+    source: &mut S,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
     if index >= size {
-        return Err(ProofErrorOr::Proof(ProofError::Range(format!("index {index} is not below size {size}"))));
+        return Err(ProofErrorOr::Proof(ProofError::Range(format!(
+            "index {index} is not below size {size}"
+        ))));
     }
     let mut proof = Vec::new();
     path(source, index, 1, 0, size, &mut proof).map_err(ProofErrorOr::Source)?;
@@ -138,7 +148,12 @@ pub fn inclusion_proof<S: NodeSource>(source: &mut S, index: u64, size: u64) -> 
 
 /// The inclusion proof of perfect node (level, index) in the tree of `size` leaves: the leaf path with
 /// the levels below the node left out.
-pub fn node_inclusion_proof<S: NodeSource>(source: &mut S, level: u32, index: u64, size: u64) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
+pub fn node_inclusion_proof<S: NodeSource>(
+    source: &mut S,
+    level: u32,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
     path_shape(level, index, size).map_err(ProofErrorOr::Proof)?;
     let mut proof = Vec::new();
     path(source, index << level, 1 << level, 0, size, &mut proof).map_err(ProofErrorOr::Source)?;
@@ -146,7 +161,14 @@ pub fn node_inclusion_proof<S: NodeSource>(source: &mut S, level: u32, index: u6
 }
 
 /// RFC 6962 PATH over `[lo, hi)` for leaf offset `m`, stopping at ranges of `width` leaves or fewer.
-fn path<S: NodeSource>(source: &mut S, m: u64, width: u64, lo: u64, hi: u64, out: &mut Vec<Hash>) -> Result<(), S::Error> {
+fn path<S: NodeSource>(
+    source: &mut S,
+    m: u64,
+    width: u64,
+    lo: u64,
+    hi: u64,
+    out: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
     let n = hi - lo;
     if n <= width {
         return Ok(());
@@ -163,9 +185,16 @@ fn path<S: NodeSource>(source: &mut S, m: u64, width: u64, lo: u64, hi: u64, out
 }
 
 /// The proof [`verify_subtree_consistency`] checks.
-pub fn subtree_consistency_proof<S: NodeSource>(source: &mut S, start: u64, end: u64, size: u64) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
+pub fn subtree_consistency_proof<S: NodeSource>(
+    source: &mut S,
+    start: u64,
+    end: u64,
+    size: u64,
+) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
     if !is_valid_subtree(start, end) || end > size {
-        return Err(ProofErrorOr::Proof(ProofError::Range(format!("[{start}, {end}) is not a subtree of a tree of size {size}"))));
+        return Err(ProofErrorOr::Proof(ProofError::Range(format!(
+            "[{start}, {end}) is not a subtree of a tree of size {size}"
+        ))));
     }
     if start == end || (start == 0 && end == size) {
         return Ok(Vec::new());
@@ -183,9 +212,15 @@ pub fn subtree_consistency_proof<S: NodeSource>(source: &mut S, start: u64, end:
 }
 
 /// RFC 6962 PROOF(size1, D[0:size2]): the consistency proof.
-pub fn consistency_proof<S: NodeSource>(source: &mut S, size1: u64, size2: u64) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
+pub fn consistency_proof<S: NodeSource>(
+    source: &mut S,
+    size1: u64,
+    size2: u64,
+) -> Result<Vec<Hash>, ProofErrorOr<S::Error>> {
     if size1 > size2 {
-        return Err(ProofErrorOr::Proof(ProofError::Range(format!("size {size1} is beyond size {size2}"))));
+        return Err(ProofErrorOr::Proof(ProofError::Range(format!(
+            "size {size1} is beyond size {size2}"
+        ))));
     }
     let mut proof = Vec::new();
     if size1 > 0 && size1 < size2 {
@@ -194,7 +229,14 @@ pub fn consistency_proof<S: NodeSource>(source: &mut S, size1: u64, size2: u64) 
     Ok(proof)
 }
 
-fn subproof<S: NodeSource>(source: &mut S, m: u64, lo: u64, hi: u64, whole: bool, out: &mut Vec<Hash>) -> Result<(), S::Error> {
+fn subproof<S: NodeSource>(
+    source: &mut S,
+    m: u64,
+    lo: u64,
+    hi: u64,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
     let n = hi - lo;
     if m == n {
         if !whole {
@@ -240,9 +282,13 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for ProofErrorOr<E> {}
 /// Above it, the path follows the right edge: a left sibling for each set bit of the node's index there,
 /// and no sibling where the bit is clear.
 fn path_shape(level: u32, index: u64, size: u64) -> Result<Vec<(u32, bool)>, ProofError> {
-    let covered = 1u64.checked_shl(level).and_then(|w| index.checked_add(1)?.checked_mul(w));
+    let covered = 1u64
+        .checked_shl(level)
+        .and_then(|w| index.checked_add(1)?.checked_mul(w));
     if covered.map_or(true, |end| end > size) {
-        return Err(ProofError::Range(format!("node ({level}, {index}) is not inside a tree of size {size}")));
+        return Err(ProofError::Range(format!(
+            "node ({level}, {index}) is not inside a tree of size {size}"
+        )));
     }
     let last = (size - 1) >> level;
     let inner = 64 - (index ^ last).leading_zeros();
@@ -263,19 +309,43 @@ fn path_shape(level: u32, index: u64, size: u64) -> Result<Vec<(u32, bool)>, Pro
 }
 
 /// Climbs from `hash` at node (level, index) to the root of a tree of `size` leaves using `proof`.
-fn root_from_node(level: u32, index: u64, size: u64, hash: Hash, proof: &[Hash]) -> Result<Hash, ProofError> {
+fn root_from_node(
+    level: u32,
+    index: u64,
+    size: u64,
+    hash: Hash,
+    proof: &[Hash],
+) -> Result<Hash, ProofError> {
     let shape = path_shape(level, index, size)?;
     if proof.len() != shape.len() {
-        return Err(ProofError::Length { got: proof.len(), want: shape.len() });
+        return Err(ProofError::Length {
+            got: proof.len(),
+            want: shape.len(),
+        });
     }
-    Ok(shape.iter().zip(proof).fold(hash, |hash, (&(_, left), sibling)| {
-        if left { node_hash(sibling, &hash) } else { node_hash(&hash, sibling) }
-    }))
+    Ok(shape
+        .iter()
+        .zip(proof)
+        .fold(hash, |hash, (&(_, left), sibling)| {
+            if left {
+                node_hash(sibling, &hash)
+            } else {
+                node_hash(&hash, sibling)
+            }
+        }))
 }
 
-pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> Result<(), ProofError> {
+pub fn verify_inclusion(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<(), ProofError> {
     if index >= size {
-        return Err(ProofError::Range(format!("index {index} is not below size {size}")));
+        return Err(ProofError::Range(format!(
+            "index {index} is not below size {size}"
+        )));
     }
     let computed = root_from_node(0, index, size, *leaf, proof)?;
     if computed != *root {
@@ -286,26 +356,53 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 
 /// RFC 9162 section 2.1.4.2. Equal sizes need equal roots and an empty proof; a proof from the empty
 /// tree to a larger one proves nothing and is refused.
-pub fn verify_consistency(size1: u64, size2: u64, proof: &[Hash], root1: &Hash, root2: &Hash) -> Result<(), ProofError> {
+pub fn verify_consistency(
+    size1: u64,
+    size2: u64,
+    proof: &[Hash],
+    root1: &Hash,
+    root2: &Hash,
+) -> Result<(), ProofError> {
     if size1 > size2 {
-        return Err(ProofError::Range(format!("size {size1} is beyond size {size2}")));
+        return Err(ProofError::Range(format!(
+            "size {size1} is beyond size {size2}"
+        )));
     }
     if size1 == size2 {
         if !proof.is_empty() {
-            return Err(ProofError::Length { got: proof.len(), want: 0 });
+            return Err(ProofError::Length {
+                got: proof.len(),
+                want: 0,
+            });
         }
         if size1 == 0 && *root1 != empty_root() {
             // The empty tree has exactly one root.
-            return Err(ProofError::RootMismatch { which: "first root" });
+            return Err(ProofError::RootMismatch {
+                which: "first root",
+            });
         }
-        return if root1 == root2 { Ok(()) } else { Err(ProofError::RootMismatch { which: "second root" }) };
+        return if root1 == root2 {
+            Ok(())
+        } else {
+            Err(ProofError::RootMismatch {
+                which: "second root",
+            })
+        };
     }
     if size1 == 0 {
-        return Err(ProofError::Range("a consistency proof from the empty tree proves nothing".into()));
+        return Err(ProofError::Range(
+            "a consistency proof from the empty tree proves nothing".into(),
+        ));
     }
     verify_subtree_consistency(0, size1, size2, proof, root1, root2).map_err(|e| match e {
-        ProofError::RootMismatch { which: "subtree hash" } => ProofError::RootMismatch { which: "first root" },
-        ProofError::RootMismatch { which: "root" } => ProofError::RootMismatch { which: "second root" },
+        ProofError::RootMismatch {
+            which: "subtree hash",
+        } => ProofError::RootMismatch {
+            which: "first root",
+        },
+        ProofError::RootMismatch { which: "root" } => ProofError::RootMismatch {
+            which: "second root",
+        },
         other => other,
     })
 }
@@ -326,12 +423,23 @@ pub fn is_valid_subtree(start: u64, end: u64) -> bool {
 
 /// Inclusion of leaf `index` in the subtree `[start, end)` whose hash is `subtree`. A valid subtree
 /// is shaped exactly like a tree of `end - start` leaves, so this is an ordinary inclusion proof there.
-pub fn verify_subtree_inclusion(leaf: &Hash, index: u64, start: u64, end: u64, proof: &[Hash], subtree: &Hash) -> Result<(), ProofError> {
+pub fn verify_subtree_inclusion(
+    leaf: &Hash,
+    index: u64,
+    start: u64,
+    end: u64,
+    proof: &[Hash],
+    subtree: &Hash,
+) -> Result<(), ProofError> {
     if !is_valid_subtree(start, end) {
-        return Err(ProofError::Range(format!("[{start}, {end}) is not a valid subtree")));
+        return Err(ProofError::Range(format!(
+            "[{start}, {end}) is not a valid subtree"
+        )));
     }
     if index < start || index >= end {
-        return Err(ProofError::Range(format!("index {index} is outside [{start}, {end})")));
+        return Err(ProofError::Range(format!(
+            "index {index} is outside [{start}, {end})"
+        )));
     }
     verify_inclusion(leaf, index - start, end - start, proof, subtree)
 }
@@ -342,34 +450,68 @@ pub fn verify_subtree_inclusion(leaf: &Hash, index: u64, start: u64, end: u64, p
 /// The proof is the inclusion path, in the tree of `size`, of the last perfect node of the subtree,
 /// preceded by that node's hash unless the subtree is itself a perfect node. The subtree hash is then
 /// recomputed from that node and the left siblings on its path that lie inside the subtree.
-pub fn verify_subtree_consistency(start: u64, end: u64, size: u64, proof: &[Hash], subtree: &Hash, root: &Hash) -> Result<(), ProofError> {
+pub fn verify_subtree_consistency(
+    start: u64,
+    end: u64,
+    size: u64,
+    proof: &[Hash],
+    subtree: &Hash,
+    root: &Hash,
+) -> Result<(), ProofError> {
     if !is_valid_subtree(start, end) {
-        return Err(ProofError::Range(format!("[{start}, {end}) is not a valid subtree")));
+        return Err(ProofError::Range(format!(
+            "[{start}, {end}) is not a valid subtree"
+        )));
     }
     if end > size {
-        return Err(ProofError::Range(format!("subtree end {end} is beyond size {size}")));
+        return Err(ProofError::Range(format!(
+            "subtree end {end} is beyond size {size}"
+        )));
     }
     if proof.len() > MAX_PROOF_HASHES {
-        return Err(ProofError::Length { got: proof.len(), want: MAX_PROOF_HASHES });
+        return Err(ProofError::Length {
+            got: proof.len(),
+            want: MAX_PROOF_HASHES,
+        });
     }
     if start == end {
         // The empty subtree: only its own hash needs checking.
         if !proof.is_empty() {
-            return Err(ProofError::Length { got: proof.len(), want: 0 });
+            return Err(ProofError::Length {
+                got: proof.len(),
+                want: 0,
+            });
         }
-        return if *subtree == empty_root() { Ok(()) } else { Err(ProofError::RootMismatch { which: "subtree hash" }) };
+        return if *subtree == empty_root() {
+            Ok(())
+        } else {
+            Err(ProofError::RootMismatch {
+                which: "subtree hash",
+            })
+        };
     }
     if start == 0 && end == size {
         if !proof.is_empty() {
-            return Err(ProofError::Length { got: proof.len(), want: 0 });
+            return Err(ProofError::Length {
+                got: proof.len(),
+                want: 0,
+            });
         }
-        return if subtree == root { Ok(()) } else { Err(ProofError::RootMismatch { which: "root" }) };
+        return if subtree == root {
+            Ok(())
+        } else {
+            Err(ProofError::RootMismatch { which: "root" })
+        };
     }
     let width = end - start;
     if width.is_power_of_two() {
         let level = width.trailing_zeros();
         let computed = root_from_node(level, start >> level, size, *subtree, proof)?;
-        return if computed == *root { Ok(()) } else { Err(ProofError::RootMismatch { which: "root" }) };
+        return if computed == *root {
+            Ok(())
+        } else {
+            Err(ProofError::RootMismatch { which: "root" })
+        };
     }
     // The last perfect node of the subtree, and the level of the aligned block that holds the subtree.
     let level = end.trailing_zeros();
@@ -390,7 +532,9 @@ pub fn verify_subtree_consistency(start: u64, end: u64, size: u64, proof: &[Hash
         .filter(|(&(at, left), _)| left && at < block_level)
         .fold(*node, |hash, (_, sibling)| node_hash(sibling, &hash));
     if hash != *subtree {
-        return Err(ProofError::RootMismatch { which: "subtree hash" });
+        return Err(ProofError::RootMismatch {
+            which: "subtree hash",
+        });
     }
     Ok(())
 }
@@ -405,7 +549,10 @@ impl MemoryTree {
         let mut levels = vec![leaves.to_vec()];
         while levels.last().expect("non-empty").len() > 1 {
             let below = levels.last().expect("non-empty");
-            let above: Vec<Hash> = below.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+            let above: Vec<Hash> = below
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
             levels.push(above);
         }
         MemoryTree { levels }
@@ -441,7 +588,11 @@ mod tests {
         let leaves: Vec<Hash> = (0..100u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
         for n in 0..leaves.len() {
             let mut tree = MemoryTree::new(&leaves[..n.max(1)]);
-            let expected = if n == 0 { empty_root() } else { tree.range_hash(0, n as u64).unwrap() };
+            let expected = if n == 0 {
+                empty_root()
+            } else {
+                tree.range_hash(0, n as u64).unwrap()
+            };
             assert_eq!(crate::hash::root_of(&leaves[..n]), expected, "size {n}");
         }
     }

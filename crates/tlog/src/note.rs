@@ -26,7 +26,10 @@ pub enum NoteError {
     Malformed(String),
     BadKey(String),
     /// A signature by a known key did not verify.
-    InvalidSignature { name: String, id: u32 },
+    InvalidSignature {
+        name: String,
+        id: u32,
+    },
     /// No signature by any known key.
     Unverified,
 }
@@ -36,7 +39,9 @@ impl fmt::Display for NoteError {
         match self {
             NoteError::Malformed(why) => write!(f, "malformed note: {why}"),
             NoteError::BadKey(why) => write!(f, "bad key: {why}"),
-            NoteError::InvalidSignature { name, id } => write!(f, "invalid signature by {name}+{id:08x}"),
+            NoteError::InvalidSignature { name, id } => {
+                write!(f, "invalid signature by {name}+{id:08x}")
+            }
             NoteError::Unverified => write!(f, "note has no signature from a known key"),
         }
     }
@@ -79,7 +84,8 @@ impl Verifier {
         let bad = |why: &str| NoteError::BadKey(format!("{why}: {vkey:?}"));
         // Base64 may contain '+': the key is everything after the second '+'.
         let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key64)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(name), Some(hash), Some(key64)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad("expected name+hash+key"));
         };
         if !is_valid_name(name) || hash.len() != 8 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -91,19 +97,32 @@ impl Verifier {
         if kind != TYPE_ED25519 && kind != TYPE_COSIGNATURE_V1 {
             return Err(bad("unsupported key type"));
         }
-        let key: [u8; 32] = key.try_into().map_err(|_| bad("an Ed25519 key is 32 bytes"))?;
-        ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| bad("not an Ed25519 public key"))?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| bad("an Ed25519 key is 32 bytes"))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&key)
+            .map_err(|_| bad("not an Ed25519 public key"))?;
         if key_id(name, kind, &key) != id {
             return Err(bad("key hash does not match the key"));
         }
-        Ok(Verifier { name: name.to_string(), id, kind, key })
+        Ok(Verifier {
+            name: name.to_string(),
+            id,
+            kind,
+            key,
+        })
     }
 
     pub fn new(name: &str, kind: u8, key: [u8; 32]) -> Result<Verifier, NoteError> {
         if !is_valid_name(name) {
             return Err(NoteError::BadKey(format!("invalid key name {name:?}")));
         }
-        Ok(Verifier { name: name.to_string(), id: key_id(name, kind, &key), kind, key })
+        Ok(Verifier {
+            name: name.to_string(),
+            id: key_id(name, kind, &key),
+            kind,
+            key,
+        })
     }
 
     /// The vkey string.
@@ -115,15 +134,23 @@ impl Verifier {
 
     /// Checks `signature` (the bytes after the 4-byte key ID) over a note's `text`.
     pub fn verify(&self, text: &str, signature: &[u8]) -> bool {
-        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.key) else { return false };
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.key) else {
+            return false;
+        };
         match self.kind {
             TYPE_ED25519 => {
-                let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else { return false };
+                let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+                    return false;
+                };
                 key.verify(text.as_bytes(), &sig).is_ok()
             }
             TYPE_COSIGNATURE_V1 => {
-                let Some((timestamp, sig)) = split_cosignature(signature) else { return false };
-                let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else { return false };
+                let Some((timestamp, sig)) = split_cosignature(signature) else {
+                    return false;
+                };
+                let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+                    return false;
+                };
                 key.verify(&cosigned_message(timestamp, text), &sig).is_ok()
             }
             _ => false,
@@ -160,7 +187,11 @@ impl Signer {
         if kind != TYPE_ED25519 && kind != TYPE_COSIGNATURE_V1 {
             return Err(NoteError::BadKey("unsupported key type".into()));
         }
-        Ok(Signer { name: name.to_string(), kind, key: ed25519_dalek::SigningKey::from_bytes(&seed) })
+        Ok(Signer {
+            name: name.to_string(),
+            kind,
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        })
     }
 
     pub fn generate(name: &str, kind: u8) -> Result<Signer, NoteError> {
@@ -172,14 +203,19 @@ impl Signer {
     /// Parses Go's `PRIVATE+KEY+name+hash+base64(type || seed)`.
     pub fn parse(skey: &str) -> Result<Signer, NoteError> {
         let bad = |why: &str| NoteError::BadKey(why.to_string());
-        let rest = skey.strip_prefix("PRIVATE+KEY+").ok_or_else(|| bad("a signer key starts with PRIVATE+KEY+"))?;
+        let rest = skey
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or_else(|| bad("a signer key starts with PRIVATE+KEY+"))?;
         let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key64)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(name), Some(hash), Some(key64)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad("expected PRIVATE+KEY+name+hash+key"));
         };
         let raw = b64().decode(key64).map_err(|_| bad("key is not base64"))?;
         let (&kind, seed) = raw.split_first().ok_or_else(|| bad("empty key"))?;
-        let seed: [u8; 32] = seed.try_into().map_err(|_| bad("an Ed25519 seed is 32 bytes"))?;
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| bad("an Ed25519 seed is 32 bytes"))?;
         let signer = Signer::new(name, kind, seed)?;
         if format!("{:08x}", signer.verifier().id) != hash {
             return Err(bad("key hash does not match the key"));
@@ -190,12 +226,22 @@ impl Signer {
     pub fn encode(&self) -> String {
         let mut raw = vec![self.kind];
         raw.extend_from_slice(&self.key.to_bytes());
-        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.verifier().id, b64().encode(raw))
+        format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name,
+            self.verifier().id,
+            b64().encode(raw)
+        )
     }
 
     pub fn verifier(&self) -> Verifier {
         let key = self.key.verifying_key().to_bytes();
-        Verifier { name: self.name.clone(), id: key_id(&self.name, self.kind, &key), kind: self.kind, key }
+        Verifier {
+            name: self.name.clone(),
+            id: key_id(&self.name, self.kind, &key),
+            kind: self.kind,
+            key,
+        }
     }
 
     /// The signature line for `text` (type 0x01), or for a cosignature at `timestamp` (type 0x04).
@@ -204,7 +250,9 @@ impl Signer {
         match self.kind {
             TYPE_COSIGNATURE_V1 => {
                 raw.extend_from_slice(&timestamp.to_be_bytes());
-                raw.extend_from_slice(&self.key.sign(&cosigned_message(timestamp, text)).to_bytes());
+                raw.extend_from_slice(
+                    &self.key.sign(&cosigned_message(timestamp, text)).to_bytes(),
+                );
             }
             _ => raw.extend_from_slice(&self.key.sign(text.as_bytes()).to_bytes()),
         }
@@ -248,7 +296,9 @@ pub fn check_text(text: &str) -> Result<(), NoteError> {
         return Err(NoteError::Malformed("text must end in a newline".into()));
     }
     if text.chars().any(|c| c < ' ' && c != '\n') {
-        return Err(NoteError::Malformed("text contains a control character".into()));
+        return Err(NoteError::Malformed(
+            "text contains a control character".into(),
+        ));
     }
     Ok(())
 }
@@ -257,7 +307,9 @@ pub fn check_text(text: &str) -> Result<(), NoteError> {
 pub fn sign(text: &str, signers: &[&Signer], timestamp: u64) -> Result<String, NoteError> {
     check_text(text)?;
     if text.contains("\n\n") && text.ends_with("\n\n") {
-        return Err(NoteError::Malformed("text cannot end in a blank line".into()));
+        return Err(NoteError::Malformed(
+            "text cannot end in a blank line".into(),
+        ));
     }
     let mut out = String::with_capacity(text.len() + 100 * signers.len().max(1));
     out.push_str(text);
@@ -278,17 +330,29 @@ pub fn open(message: &[u8], known: &[Verifier]) -> Result<Note, NoteError> {
     if message.chars().any(|c| c < ' ' && c != '\n') {
         return Err(malformed("control character"));
     }
-    let split = message.rfind("\n\n").ok_or_else(|| malformed("no blank line before the signatures"))?;
+    let split = message
+        .rfind("\n\n")
+        .ok_or_else(|| malformed("no blank line before the signatures"))?;
     let (text, signatures) = (&message[..split + 1], &message[split + 2..]);
     if signatures.is_empty() || !signatures.ends_with('\n') {
         return Err(malformed("signature block must end in a newline"));
     }
-    let mut note = Note { text: text.to_string(), verified: Vec::new(), unverified: Vec::new() };
+    let mut note = Note {
+        text: text.to_string(),
+        verified: Vec::new(),
+        unverified: Vec::new(),
+    };
     let mut count = 0;
     for line in signatures[..signatures.len() - 1].split('\n') {
-        let body = line.strip_prefix("\u{2014} ").ok_or_else(|| malformed("signature line must start with an em dash and a space"))?;
-        let (name, sig64) = body.split_once(' ').ok_or_else(|| malformed("signature line has no signature"))?;
-        let raw = b64().decode(sig64).map_err(|_| malformed("signature is not base64"))?;
+        let body = line
+            .strip_prefix("\u{2014} ")
+            .ok_or_else(|| malformed("signature line must start with an em dash and a space"))?;
+        let (name, sig64) = body
+            .split_once(' ')
+            .ok_or_else(|| malformed("signature line has no signature"))?;
+        let raw = b64()
+            .decode(sig64)
+            .map_err(|_| malformed("signature is not base64"))?;
         if !is_valid_name(name) || sig64.is_empty() || raw.len() < 5 {
             return Err(malformed("bad signature line"));
         }
@@ -297,7 +361,11 @@ pub fn open(message: &[u8], known: &[Verifier]) -> Result<Note, NoteError> {
             return Err(malformed("too many signatures"));
         }
         let id = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        let entry = SignatureLine { name: name.to_string(), id, base64: sig64.to_string() };
+        let entry = SignatureLine {
+            name: name.to_string(),
+            id,
+            base64: sig64.to_string(),
+        };
         match known.iter().find(|v| v.name == name && v.id == id) {
             None => {
                 if !note.unverified.contains(&entry) {
@@ -309,7 +377,10 @@ pub fn open(message: &[u8], known: &[Verifier]) -> Result<Note, NoteError> {
                     continue;
                 }
                 if !verifier.verify(text, &raw[4..]) {
-                    return Err(NoteError::InvalidSignature { name: name.to_string(), id });
+                    return Err(NoteError::InvalidSignature {
+                        name: name.to_string(),
+                        id,
+                    });
                 }
                 note.verified.push(entry);
             }
@@ -334,19 +405,28 @@ mod tests {
         let opened = open(note.as_bytes(), &[verifier.clone()]).unwrap();
         assert_eq!(opened.text, "This is an example message.\n");
         let tampered = note.replace("example message", "example massage");
-        assert!(matches!(open(tampered.as_bytes(), &[verifier]), Err(NoteError::InvalidSignature { .. })));
+        assert!(matches!(
+            open(tampered.as_bytes(), &[verifier]),
+            Err(NoteError::InvalidSignature { .. })
+        ));
     }
 
     #[test]
     fn sign_open_round_trip_and_cosignatures() {
         let log = Signer::new("example.com/log", TYPE_ED25519, [1; 32]).unwrap();
         let witness = Signer::new("witness.example", TYPE_COSIGNATURE_V1, [2; 32]).unwrap();
-        assert_eq!(Signer::parse(&log.encode()).unwrap().verifier(), log.verifier());
+        assert_eq!(
+            Signer::parse(&log.encode()).unwrap().verifier(),
+            log.verifier()
+        );
         let text = "example.com/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
         let signed = sign(text, &[&log, &witness], 1_700_000_000).unwrap();
         let note = open(signed.as_bytes(), &[log.verifier(), witness.verifier()]).unwrap();
         assert_eq!(note.verified.len(), 2);
-        assert_eq!(note.verified[1].cosignature_timestamp(), Some(1_700_000_000));
+        assert_eq!(
+            note.verified[1].cosignature_timestamp(),
+            Some(1_700_000_000)
+        );
         // Unknown keys are set aside, not trusted.
         let note = open(signed.as_bytes(), &[log.verifier()]).unwrap();
         assert_eq!((note.verified.len(), note.unverified.len()), (1, 1));

@@ -25,7 +25,12 @@ pub struct SequencerConfig {
 
 impl Default for SequencerConfig {
     fn default() -> Self {
-        SequencerConfig { max_batch_entries: 4096, max_batch_bytes: 16 << 20, max_delay: Duration::from_millis(5), queue_capacity: 65_536 }
+        SequencerConfig {
+            max_batch_entries: 4096,
+            max_batch_bytes: 16 << 20,
+            max_delay: Duration::from_millis(5),
+            queue_capacity: 65_536,
+        }
     }
 }
 
@@ -66,14 +71,21 @@ pub struct Sequencer {
 
 impl Sequencer {
     pub fn start(log: Log, config: SequencerConfig) -> Sequencer {
-        let shared = Arc::new(Shared { storage: log.storage(), published: RwLock::new(log.published()) });
+        let shared = Arc::new(Shared {
+            storage: log.storage(),
+            published: RwLock::new(log.published()),
+        });
         let (sender, receiver) = mpsc::sync_channel(config.queue_capacity);
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tlog-sequencer".into())
             .spawn(move || run(log, receiver, config, thread_shared))
             .expect("spawning the sequencer thread");
-        Sequencer { sender: Some(sender), thread: Some(thread), shared }
+        Sequencer {
+            sender: Some(sender),
+            thread: Some(thread),
+            shared,
+        }
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -83,8 +95,15 @@ impl Sequencer {
     /// Appends one entry and waits until it is durable and published.
     pub fn submit(&self, entry: Vec<u8>) -> Result<Sequenced, LogError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.sender.as_ref().ok_or(LogError::Closed)?.send(Request { entry, reply }).map_err(|_| LogError::Closed)?;
-        answer.recv().map_err(|_| LogError::Closed)?.map_err(LogError::Poisoned)
+        self.sender
+            .as_ref()
+            .ok_or(LogError::Closed)?
+            .send(Request { entry, reply })
+            .map_err(|_| LogError::Closed)?;
+        answer
+            .recv()
+            .map_err(|_| LogError::Closed)?
+            .map_err(LogError::Poisoned)
     }
 
     /// A handle for other threads to submit through.
@@ -102,8 +121,13 @@ pub struct SequencerHandle {
 impl SequencerHandle {
     pub fn submit(&self, entry: Vec<u8>) -> Result<Sequenced, LogError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.sender.send(Request { entry, reply }).map_err(|_| LogError::Closed)?;
-        answer.recv().map_err(|_| LogError::Closed)?.map_err(LogError::Poisoned)
+        self.sender
+            .send(Request { entry, reply })
+            .map_err(|_| LogError::Closed)?;
+        answer
+            .recv()
+            .map_err(|_| LogError::Closed)?
+            .map_err(LogError::Poisoned)
     }
 }
 
@@ -136,7 +160,10 @@ fn run(mut log: Log, receiver: Receiver<Request>, config: SequencerConfig, share
             Ok((first_index, checkpoint)) => {
                 *shared.published.write().expect("not poisoned") = checkpoint.clone();
                 for (i, request) in batch.into_iter().enumerate() {
-                    let _ = request.reply.send(Ok(Sequenced { index: first_index + i as u64, checkpoint: checkpoint.clone() }));
+                    let _ = request.reply.send(Ok(Sequenced {
+                        index: first_index + i as u64,
+                        checkpoint: checkpoint.clone(),
+                    }));
                 }
             }
             Err(e) => {

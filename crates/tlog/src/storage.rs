@@ -52,15 +52,29 @@ impl DirStorage {
         let name = root.file_name().and_then(|n| n.to_str()).unwrap_or("log");
         let temp = root.with_file_name(format!(".{name}.tmp"));
         fs::create_dir_all(&temp)?;
-        let lock = File::options().create(true).truncate(false).write(true).open(temp.join("lock"))?;
-        lock.try_lock().map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, format!("{} is in use by another process", root.display())))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(temp.join("lock"))?;
+        lock.try_lock().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is in use by another process", root.display()),
+            )
+        })?;
         for entry in fs::read_dir(&temp)? {
             let entry = entry?;
             if entry.file_name() != "lock" {
                 fs::remove_file(entry.path())?;
             }
         }
-        Ok(DirStorage { root: root.to_path_buf(), temp, counter: AtomicU64::new(0), _lock: lock })
+        Ok(DirStorage {
+            root: root.to_path_buf(),
+            temp,
+            counter: AtomicU64::new(0),
+            _lock: lock,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -69,8 +83,16 @@ impl DirStorage {
 
     fn full(&self, path: &str) -> io::Result<PathBuf> {
         // Paths come from this crate (tile paths, checkpoint names), but check anyway: no escaping root.
-        if path.is_empty() || path.starts_with('/') || path.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad storage path {path:?}")));
+        if path.is_empty()
+            || path.starts_with('/')
+            || path
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad storage path {path:?}"),
+            ));
         }
         Ok(self.root.join(path))
     }
@@ -118,7 +140,10 @@ impl Storage for DirStorage {
         // Step 1: write temporary files (and make missing directories, remembering what to fsync).
         for (path, bytes) in files {
             let target = self.full(path)?;
-            let parent = target.parent().expect("a joined path has a parent").to_path_buf();
+            let parent = target
+                .parent()
+                .expect("a joined path has a parent")
+                .to_path_buf();
             if !parent.is_dir() {
                 let mut missing = parent.clone();
                 while !missing.is_dir() {
@@ -128,7 +153,10 @@ impl Storage for DirStorage {
                 fs::create_dir_all(&parent)?;
             }
             dirs_to_sync.insert(parent);
-            let temp = self.temp.join(format!("{}.tmp", self.counter.fetch_add(1, Ordering::Relaxed)));
+            let temp = self.temp.join(format!(
+                "{}.tmp",
+                self.counter.fetch_add(1, Ordering::Relaxed)
+            ));
             let mut file = File::create(&temp)?;
             file.write_all(bytes)?;
             staged.push((temp, target));
@@ -138,10 +166,17 @@ impl Storage for DirStorage {
         std::thread::scope(|scope| -> io::Result<()> {
             let handles: Vec<_> = staged
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().try_for_each(|(temp, _)| File::open(temp)?.sync_all())))
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .try_for_each(|(temp, _)| File::open(temp)?.sync_all())
+                    })
+                })
                 .collect();
             for handle in handles {
-                handle.join().map_err(|_| io::Error::other("fsync thread panicked"))??;
+                handle
+                    .join()
+                    .map_err(|_| io::Error::other("fsync thread panicked"))??;
             }
             Ok(())
         })?;
@@ -171,7 +206,9 @@ pub struct ReadOnlyDir {
 
 impl ReadOnlyDir {
     pub fn new(root: &Path) -> ReadOnlyDir {
-        ReadOnlyDir { root: root.to_path_buf() }
+        ReadOnlyDir {
+            root: root.to_path_buf(),
+        }
     }
 }
 
@@ -189,18 +226,26 @@ impl Storage for ReadOnlyDir {
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         match fs::read_dir(self.root.join(dir)) {
-            Ok(entries) => Ok(entries.filter_map(|e| e.ok()?.file_name().to_str().map(String::from)).collect()),
+            Ok(entries) => Ok(entries
+                .filter_map(|e| e.ok()?.file_name().to_str().map(String::from))
+                .collect()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }
 
     fn write_durable(&self, _: &[(String, Vec<u8>)]) -> io::Result<()> {
-        Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only log directory"))
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "read-only log directory",
+        ))
     }
 
     fn remove_dir(&self, _: &str) -> io::Result<()> {
-        Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only log directory"))
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "read-only log directory",
+        ))
     }
 }
 
@@ -209,12 +254,18 @@ impl Storage for ReadOnlyDir {
 pub enum Fault {
     None,
     /// The call fails; a random subset of its files was written.
-    Error { at: u64 },
+    Error {
+        at: u64,
+    },
     /// The process "dies" during the call: a random subset of its files was written, and every later
     /// call fails until [`FaultyStorage::restart`].
-    Crash { at: u64 },
+    Crash {
+        at: u64,
+    },
     /// The disk is full from the `at`-th call on: nothing more is written until cleared.
-    Full { at: u64 },
+    Full {
+        at: u64,
+    },
 }
 
 struct FaultyState {
@@ -232,7 +283,15 @@ pub struct FaultyStorage {
 
 impl FaultyStorage {
     pub fn new(seed: u64) -> FaultyStorage {
-        FaultyStorage { state: Mutex::new(FaultyState { files: BTreeMap::new(), fault: Fault::None, writes: 0, crashed: false, rng: seed | 1 }) }
+        FaultyStorage {
+            state: Mutex::new(FaultyState {
+                files: BTreeMap::new(),
+                fault: Fault::None,
+                writes: 0,
+                crashed: false,
+                rng: seed | 1,
+            }),
+        }
     }
 
     /// Arms a fault counted from the next write call.
@@ -267,7 +326,13 @@ impl FaultyStorage {
     }
 
     pub fn paths(&self) -> Vec<String> {
-        self.state.lock().expect("not poisoned").files.keys().cloned().collect()
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .files
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
@@ -327,7 +392,10 @@ impl Storage for FaultyStorage {
                 state.crashed = true;
                 Err(io::Error::other("injected crash"))
             }
-            Fault::Full { at } if n >= at => Err(io::Error::new(io::ErrorKind::StorageFull, "injected: no space left on device")),
+            Fault::Full { at } if n >= at => Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected: no space left on device",
+            )),
             _ => {
                 for (path, bytes) in files {
                     state.files.insert(path.clone(), bytes.clone());

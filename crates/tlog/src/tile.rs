@@ -75,13 +75,21 @@ impl Tile {
         if path.len() > 128 {
             return Err(bad("too long"));
         }
-        let rest = path.strip_prefix("tile/").ok_or_else(|| bad("must start with tile/"))?;
+        let rest = path
+            .strip_prefix("tile/")
+            .ok_or_else(|| bad("must start with tile/"))?;
         let (kind_text, rest) = rest.split_once('/').ok_or_else(|| bad("no index"))?;
         let kind = if kind_text == "entries" {
             TileKind::Entries
         } else {
-            let canonical = !kind_text.is_empty() && kind_text.bytes().all(|b| b.is_ascii_digit()) && (kind_text == "0" || !kind_text.starts_with('0'));
-            let level: u8 = if canonical { kind_text.parse().map_err(|_| bad("bad level"))? } else { return Err(bad("bad level")) };
+            let canonical = !kind_text.is_empty()
+                && kind_text.bytes().all(|b| b.is_ascii_digit())
+                && (kind_text == "0" || !kind_text.starts_with('0'));
+            let level: u8 = if canonical {
+                kind_text.parse().map_err(|_| bad("bad level"))?
+            } else {
+                return Err(bad("bad level"));
+            };
             if level > MAX_TILE_LEVEL {
                 return Err(bad("level above 63"));
             }
@@ -90,8 +98,14 @@ impl Tile {
         let (index_text, width) = match rest.split_once(".p/") {
             None => (rest, TILE_WIDTH as u16),
             Some((index_text, width_text)) => {
-                let canonical = !width_text.is_empty() && width_text.bytes().all(|b| b.is_ascii_digit()) && !width_text.starts_with('0');
-                let width: u16 = if canonical { width_text.parse().map_err(|_| bad("bad width"))? } else { return Err(bad("bad width")) };
+                let canonical = !width_text.is_empty()
+                    && width_text.bytes().all(|b| b.is_ascii_digit())
+                    && !width_text.starts_with('0');
+                let width: u16 = if canonical {
+                    width_text.parse().map_err(|_| bad("bad width"))?
+                } else {
+                    return Err(bad("bad width"));
+                };
                 if !(1..TILE_WIDTH as u16).contains(&width) {
                     return Err(bad("partial width must be 1..=255"));
                 }
@@ -102,7 +116,13 @@ impl Tile {
         let mut index: u64 = 0;
         for (i, element) in elements.iter().enumerate() {
             let last = i + 1 == elements.len();
-            let digits = if last { *element } else { element.strip_prefix('x').ok_or_else(|| bad("inner index elements start with x"))? };
+            let digits = if last {
+                *element
+            } else {
+                element
+                    .strip_prefix('x')
+                    .ok_or_else(|| bad("inner index elements start with x"))?
+            };
             if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad("index elements are 3 digits"));
             }
@@ -128,7 +148,11 @@ pub fn tile_for(level: u8, n: u64, size: u64) -> Option<Tile> {
     }
     let index = n / TILE_WIDTH;
     let width = (count - index * TILE_WIDTH).min(TILE_WIDTH) as u16;
-    Some(Tile { kind: TileKind::Hashes { level }, index, width })
+    Some(Tile {
+        kind: TileKind::Hashes { level },
+        index,
+        width,
+    })
 }
 
 /// How many hashes a tree of `size` leaves stores at tile level `level`: nodes at tree level
@@ -148,7 +172,11 @@ pub fn partial_tiles(size: u64) -> Vec<Tile> {
     let mut tiles = Vec::new();
     let entries_width = size % TILE_WIDTH;
     if entries_width > 0 {
-        tiles.push(Tile { kind: TileKind::Entries, index: size / TILE_WIDTH, width: entries_width as u16 });
+        tiles.push(Tile {
+            kind: TileKind::Entries,
+            index: size / TILE_WIDTH,
+            width: entries_width as u16,
+        });
     }
     for level in 0..=MAX_TILE_LEVEL {
         let count = stored_hashes_at(level, size);
@@ -157,7 +185,11 @@ pub fn partial_tiles(size: u64) -> Vec<Tile> {
         }
         let width = count % TILE_WIDTH;
         if width > 0 {
-            tiles.push(Tile { kind: TileKind::Hashes { level }, index: count / TILE_WIDTH, width: width as u16 });
+            tiles.push(Tile {
+                kind: TileKind::Hashes { level },
+                index: count / TILE_WIDTH,
+                width: width as u16,
+            });
         }
     }
     tiles
@@ -173,9 +205,16 @@ pub fn encode_hashes(hashes: &[Hash]) -> Vec<u8> {
 
 pub fn decode_hashes(bytes: &[u8], width: u16) -> Result<Vec<Hash>, TilePathError> {
     if bytes.len() != width as usize * HASH_SIZE {
-        return Err(TilePathError(format!("tile has {} bytes, expected {}", bytes.len(), width as usize * HASH_SIZE)));
+        return Err(TilePathError(format!(
+            "tile has {} bytes, expected {}",
+            bytes.len(),
+            width as usize * HASH_SIZE
+        )));
     }
-    Ok(bytes.chunks_exact(HASH_SIZE).map(|c| Hash(c.try_into().expect("chunks of 32"))).collect())
+    Ok(bytes
+        .chunks_exact(HASH_SIZE)
+        .map(|c| Hash(c.try_into().expect("chunks of 32")))
+        .collect())
 }
 
 /// Appends one entry to a bundle. The caller has checked `entry.len() <= MAX_ENTRY_BYTES`.
@@ -191,7 +230,9 @@ pub fn decode_bundle(bytes: &[u8], width: u16) -> Result<Vec<&[u8]>, TilePathErr
     let mut rest = bytes;
     while !rest.is_empty() {
         if rest.len() < 2 {
-            return Err(TilePathError("entry bundle ends inside a length prefix".into()));
+            return Err(TilePathError(
+                "entry bundle ends inside a length prefix".into(),
+            ));
         }
         let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
         if rest.len() < 2 + len {
@@ -204,7 +245,10 @@ pub fn decode_bundle(bytes: &[u8], width: u16) -> Result<Vec<&[u8]>, TilePathErr
         }
     }
     if entries.len() != width as usize {
-        return Err(TilePathError(format!("entry bundle has {} entries, expected {width}", entries.len())));
+        return Err(TilePathError(format!(
+            "entry bundle has {} entries, expected {width}",
+            entries.len()
+        )));
     }
     Ok(entries)
 }
@@ -217,14 +261,32 @@ mod tests {
     fn paths() {
         assert_eq!(encode_index(1234067), "x001/x234/067");
         assert_eq!(encode_index(0), "000");
-        let tile = Tile { kind: TileKind::Hashes { level: 1 }, index: 1234067, width: 17 };
+        let tile = Tile {
+            kind: TileKind::Hashes { level: 1 },
+            index: 1234067,
+            width: 17,
+        };
         assert_eq!(tile.path(), "tile/1/x001/x234/067.p/17");
         assert_eq!(Tile::parse(&tile.path()).unwrap(), tile);
-        let bundle = Tile { kind: TileKind::Entries, index: 5, width: 256 };
+        let bundle = Tile {
+            kind: TileKind::Entries,
+            index: 5,
+            width: 256,
+        };
         assert_eq!(Tile::parse("tile/entries/005").unwrap(), bundle);
         for bad in [
-            "tile/1/x000/005", "tile/01/005", "tile/1/5", "tile/1/005.p/0", "tile/1/005.p/256", "tile/1/005.p/07",
-            "tile/64/000", "tile/entries/x1/000", "tiles/0/000", "tile/0/000/", "tile/0/x001", "tile/-1/000",
+            "tile/1/x000/005",
+            "tile/01/005",
+            "tile/1/5",
+            "tile/1/005.p/0",
+            "tile/1/005.p/256",
+            "tile/1/005.p/07",
+            "tile/64/000",
+            "tile/entries/x1/000",
+            "tiles/0/000",
+            "tile/0/000/",
+            "tile/0/x001",
+            "tile/-1/000",
         ] {
             assert!(Tile::parse(bad).is_err(), "{bad}");
         }
@@ -234,7 +296,8 @@ mod tests {
     fn spec_example_70000() {
         // 273 full level-0 tiles, a partial of 112, a full level-1 tile, a partial of 17, a level-2 of 1.
         let tiles = partial_tiles(70_000);
-        let widths: Vec<(TileKind, u64, u16)> = tiles.iter().map(|t| (t.kind, t.index, t.width)).collect();
+        let widths: Vec<(TileKind, u64, u16)> =
+            tiles.iter().map(|t| (t.kind, t.index, t.width)).collect();
         assert_eq!(
             widths,
             vec![
@@ -244,7 +307,14 @@ mod tests {
                 (TileKind::Hashes { level: 2 }, 0, 1),
             ]
         );
-        assert_eq!(partial_tiles(256), vec![Tile { kind: TileKind::Hashes { level: 1 }, index: 0, width: 1 }]);
+        assert_eq!(
+            partial_tiles(256),
+            vec![Tile {
+                kind: TileKind::Hashes { level: 1 },
+                index: 0,
+                width: 1
+            }]
+        );
     }
 
     #[test]
@@ -252,7 +322,10 @@ mod tests {
         let mut bundle = Vec::new();
         push_entry(&mut bundle, b"one");
         push_entry(&mut bundle, b"");
-        assert_eq!(decode_bundle(&bundle, 2).unwrap(), vec![&b"one"[..], &b""[..]]);
+        assert_eq!(
+            decode_bundle(&bundle, 2).unwrap(),
+            vec![&b"one"[..], &b""[..]]
+        );
         assert!(decode_bundle(&bundle, 3).is_err());
         assert!(decode_bundle(&bundle[..bundle.len() - 1], 2).is_err());
     }

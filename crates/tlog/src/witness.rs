@@ -29,7 +29,11 @@ pub struct WitnessError {
 }
 
 fn refuse(status: u16, message: impl Into<String>) -> WitnessError {
-    WitnessError { status, message: message.into(), latest_size: None }
+    WitnessError {
+        status,
+        message: message.into(),
+        latest_size: None,
+    }
 }
 
 pub struct Witness {
@@ -42,12 +46,28 @@ pub struct Witness {
 
 impl Witness {
     /// `signer` must be a cosignature (type 0x04) key; `logs` the log keys this witness follows.
-    pub fn new(signer: Signer, logs: Vec<Verifier>, storage: Box<dyn Storage>) -> Result<Witness, NoteError> {
+    pub fn new(
+        signer: Signer,
+        logs: Vec<Verifier>,
+        storage: Box<dyn Storage>,
+    ) -> Result<Witness, NoteError> {
         if signer.kind != TYPE_COSIGNATURE_V1 {
-            return Err(NoteError::BadKey("a witness signs type 0x04 cosignatures".into()));
+            return Err(NoteError::BadKey(
+                "a witness signs type 0x04 cosignatures".into(),
+            ));
         }
-        let clock = Box::new(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs().max(1)));
-        Ok(Witness { signer, logs, storage, lock: Mutex::new(()), clock })
+        let clock = Box::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs().max(1))
+        });
+        Ok(Witness {
+            signer,
+            logs,
+            storage,
+            lock: Mutex::new(()),
+            clock,
+        })
     }
 
     pub fn verifier(&self) -> Verifier {
@@ -60,7 +80,10 @@ impl Witness {
 
     /// The latest checkpoint cosigned for a log, if any.
     pub fn latest(&self, log: &Verifier) -> Result<Option<Checkpoint>, WitnessError> {
-        let note = self.storage.read(&Witness::state_path(log)).map_err(|e| refuse(500, format!("reading state: {e}")))?;
+        let note = self
+            .storage
+            .read(&Witness::state_path(log))
+            .map_err(|e| refuse(500, format!("reading state: {e}")))?;
         match note {
             None => Ok(None),
             Some(note) => checkpoint::open(&note, log, &[])
@@ -75,35 +98,70 @@ impl Witness {
             return Err(refuse(400, "request too large"));
         }
         let text = std::str::from_utf8(body).map_err(|_| refuse(400, "not UTF-8"))?;
-        let (head, note) = text.split_once("\n\n").ok_or_else(|| refuse(400, "no blank line before the checkpoint"))?;
+        let (head, note) = text
+            .split_once("\n\n")
+            .ok_or_else(|| refuse(400, "no blank line before the checkpoint"))?;
         let mut lines = head.split('\n');
-        let old_text = lines.next().and_then(|l| l.strip_prefix("old ")).ok_or_else(|| refuse(400, "first line must be old <size>"))?;
-        let canonical = !old_text.is_empty() && old_text.bytes().all(|b| b.is_ascii_digit()) && (old_text == "0" || !old_text.starts_with('0'));
-        let old_size: u64 = if canonical { old_text.parse().map_err(|_| refuse(400, "bad old size"))? } else { return Err(refuse(400, "bad old size")) };
-        let proof: Vec<Hash> = lines.map(|l| Hash::from_base64(l).ok_or_else(|| refuse(400, "a proof line is not a base64 hash"))).collect::<Result<_, _>>()?;
+        let old_text = lines
+            .next()
+            .and_then(|l| l.strip_prefix("old "))
+            .ok_or_else(|| refuse(400, "first line must be old <size>"))?;
+        let canonical = !old_text.is_empty()
+            && old_text.bytes().all(|b| b.is_ascii_digit())
+            && (old_text == "0" || !old_text.starts_with('0'));
+        let old_size: u64 = if canonical {
+            old_text.parse().map_err(|_| refuse(400, "bad old size"))?
+        } else {
+            return Err(refuse(400, "bad old size"));
+        };
+        let proof: Vec<Hash> = lines
+            .map(|l| {
+                Hash::from_base64(l).ok_or_else(|| refuse(400, "a proof line is not a base64 hash"))
+            })
+            .collect::<Result<_, _>>()?;
         if proof.len() > MAX_PROOF_LINES {
             return Err(refuse(400, "too many proof lines"));
         }
         // Which log: by origin (the first line of the checkpoint).
         let origin = note.split('\n').next().unwrap_or_default();
-        let log = self.logs.iter().find(|l| l.name == origin).ok_or_else(|| refuse(404, format!("unknown log {origin:?}")))?;
+        let log = self
+            .logs
+            .iter()
+            .find(|l| l.name == origin)
+            .ok_or_else(|| refuse(404, format!("unknown log {origin:?}")))?;
         let signed = checkpoint::open(note.as_bytes(), log, &[]).map_err(|e| match e {
             NoteError::Malformed(why) => refuse(400, why),
             other => refuse(403, other.to_string()),
         })?;
         let new = signed.checkpoint;
         if old_size > new.size {
-            return Err(refuse(400, format!("old size {old_size} is beyond the checkpoint's {}", new.size)));
+            return Err(refuse(
+                400,
+                format!(
+                    "old size {old_size} is beyond the checkpoint's {}",
+                    new.size
+                ),
+            ));
         }
         if new.size == 0 && new.root != empty_root() {
-            return Err(refuse(422, "a checkpoint of size 0 must have the empty root"));
+            return Err(refuse(
+                422,
+                "a checkpoint of size 0 must have the empty root",
+            ));
         }
         // Check against the latest cosigned state and persist the new one, atomically.
-        let _guard = self.lock.lock().map_err(|_| refuse(500, "state lock poisoned"))?;
+        let _guard = self
+            .lock
+            .lock()
+            .map_err(|_| refuse(500, "state lock poisoned"))?;
         let latest = self.latest(log)?;
         let latest_size = latest.as_ref().map_or(0, |c| c.size);
         if old_size != latest_size {
-            return Err(WitnessError { status: 409, message: format!("latest cosigned size is {latest_size}"), latest_size: Some(latest_size) });
+            return Err(WitnessError {
+                status: 409,
+                message: format!("latest cosigned size is {latest_size}"),
+                latest_size: Some(latest_size),
+            });
         }
         if old_size == 0 {
             if !proof.is_empty() {
@@ -111,7 +169,8 @@ impl Witness {
             }
         } else {
             let old_root = latest.as_ref().expect("latest_size > 0").root;
-            verify_consistency(old_size, new.size, &proof, &old_root, &new.root).map_err(|e| refuse(422, format!("not consistent with size {old_size}: {e}")))?;
+            verify_consistency(old_size, new.size, &proof, &old_root, &new.root)
+                .map_err(|e| refuse(422, format!("not consistent with size {old_size}: {e}")))?;
         }
         // Persist the note as received (its log signature is what makes it evidence).
         self.storage

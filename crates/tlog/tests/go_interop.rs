@@ -12,10 +12,16 @@ use saksi_tlog::{DirStorage, Log, Storage};
 #[test]
 fn go_sumdb_verifies_a_saksi_log() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/go-interop.sh");
-    let have_go = Command::new("go").arg("version").output().is_ok_and(|o| o.status.success())
+    let have_go = Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
         && Path::new("/usr/share/gocode/src/golang.org/x/mod/sumdb").is_dir();
     if !have_go {
-        assert!(std::env::var("CI").is_err(), "CI must have Go installed (see .ci/run)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have Go installed (see .ci/run)"
+        );
         eprintln!("skipping: Go or golang.org/x/mod is not installed");
         return;
     }
@@ -29,19 +35,34 @@ fn go_sumdb_verifies_a_saksi_log() {
         // Several batches, crossing into the second level of tiles (65,536 entries) and ending partial.
         let mut next = 0u32;
         for batch in [1u32, 300, 65_000, 600, 37] {
-            let entries: Vec<Vec<u8>> = (next..next + batch).map(|i| format!("entry {i} {}", "x".repeat((i % 600) as usize)).into_bytes()).collect();
-            log.append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+            let entries: Vec<Vec<u8>> = (next..next + batch)
+                .map(|i| format!("entry {i} {}", "x".repeat((i % 600) as usize)).into_bytes())
+                .collect();
+            log.append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>())
+                .unwrap();
             next += batch;
         }
     }
     let run = || {
-        let output = Command::new("bash").arg(&script).arg(dir.join("log")).arg(&vkey).output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg(dir.join("log"))
+            .arg(&vkey)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         (output.status.success(), text)
     };
     let (ok, text) = run();
     assert!(ok, "{text}");
-    assert!(text.contains("go-interop: OK") && text.contains("size 65938"), "{text}");
+    assert!(
+        text.contains("go-interop: OK") && text.contains("size 65938"),
+        "{text}"
+    );
     eprintln!("{text}");
     // And Go notices a flipped byte in a hash tile.
     let tile = dir.join("log/tile/0/100");
@@ -50,5 +71,8 @@ fn go_sumdb_verifies_a_saksi_log() {
     std::fs::write(&tile, bytes).unwrap();
     let (ok, text) = run();
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(!ok && text.contains("FAIL"), "a tampered tile passed Go's check: {text}");
+    assert!(
+        !ok && text.contains("FAIL"),
+        "a tampered tile passed Go's check: {text}"
+    );
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use saksi_tlog::audit::audit;
 use saksi_tlog::checkpoint;
-use saksi_tlog::merkle::{consistency_proof, inclusion_proof, verify_consistency, verify_inclusion};
+use saksi_tlog::merkle::{
+    consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
+};
 use saksi_tlog::note::{Signer, TYPE_ED25519};
 use saksi_tlog::storage::Fault;
 use saksi_tlog::{DirStorage, FaultyStorage, Log, LogError, Storage};
@@ -50,15 +52,27 @@ impl World {
         })
         .unwrap_or_else(|e| panic!("audit failed: {e}"));
         for (index, bytes) in &self.acknowledged {
-            assert_eq!(entries.get(index), Some(bytes), "acknowledged entry {index} lost or changed");
+            assert_eq!(
+                entries.get(index),
+                Some(bytes),
+                "acknowledged entry {index} lost or changed"
+            );
         }
         // Every stored checkpoint verifies and agrees with every root seen before for its size.
         for name in self.storage.list("checkpoints").unwrap() {
-            let note = self.storage.read(&format!("checkpoints/{name}")).unwrap().unwrap();
+            let note = self
+                .storage
+                .read(&format!("checkpoints/{name}"))
+                .unwrap()
+                .unwrap();
             let cp = checkpoint::open(&note, &verifier, &[]).unwrap().checkpoint;
             assert_eq!(cp.size.to_string(), name);
             if let Some(root) = self.roots.insert(cp.size, cp.root) {
-                assert_eq!(root, cp.root, "two checkpoints of size {} with different roots", cp.size);
+                assert_eq!(
+                    root, cp.root,
+                    "two checkpoints of size {} with different roots",
+                    cp.size
+                );
             }
         }
         let size = audited.checkpoint.size;
@@ -66,10 +80,21 @@ impl World {
         for index in [0, size / 3, size / 2, size.saturating_sub(1)] {
             if index < size {
                 let proof = inclusion_proof(&mut reader, index, size).unwrap();
-                verify_inclusion(&audited.leaf_hashes[index as usize], index, size, &proof, &audited.checkpoint.root).unwrap();
+                verify_inclusion(
+                    &audited.leaf_hashes[index as usize],
+                    index,
+                    size,
+                    &proof,
+                    &audited.checkpoint.root,
+                )
+                .unwrap();
             }
         }
-        for (&old, old_root) in self.roots.range(1..=size.max(1)).filter(|(&old, _)| old <= size) {
+        for (&old, old_root) in self
+            .roots
+            .range(1..=size.max(1))
+            .filter(|(&old, _)| old <= size)
+        {
             let proof = consistency_proof(&mut reader, old, size).unwrap();
             verify_consistency(old, size, &proof, old_root, &audited.checkpoint.root).unwrap();
         }
@@ -83,14 +108,20 @@ fn append_checked(log: &mut Log, world: &mut World, entries: &[Vec<u8>]) -> Resu
     for (i, e) in entries.iter().enumerate() {
         world.acknowledged.insert(first + i as u64, e.clone());
     }
-    world.roots.insert(published.checkpoint.size, published.checkpoint.root);
+    world
+        .roots
+        .insert(published.checkpoint.size, published.checkpoint.root);
     Ok(())
 }
 
 #[test]
 fn appends_and_reopens() {
     let storage = Arc::new(FaultyStorage::new(7));
-    let mut world = World { storage: storage.clone(), acknowledged: BTreeMap::new(), roots: BTreeMap::new() };
+    let mut world = World {
+        storage: storage.clone(),
+        acknowledged: BTreeMap::new(),
+        roots: BTreeMap::new(),
+    };
     let mut log = Log::open(storage.clone(), signer()).unwrap();
     world.check();
     let mut next = 0u64;
@@ -114,9 +145,18 @@ fn limits_are_enforced() {
     let storage = Arc::new(FaultyStorage::new(1));
     let mut log = Log::open(storage, signer()).unwrap();
     let big = vec![0u8; 65_536];
-    assert!(matches!(log.append(&[b"ok", &big]), Err(LogError::EntryTooLarge { position: 1, bytes: 65_536 })));
+    assert!(matches!(
+        log.append(&[b"ok", &big]),
+        Err(LogError::EntryTooLarge {
+            position: 1,
+            bytes: 65_536
+        })
+    ));
     let many: Vec<&[u8]> = vec![b""; saksi_tlog::log::MAX_BATCH_ENTRIES + 1];
-    assert!(matches!(log.append(&many), Err(LogError::BatchTooLarge { .. })));
+    assert!(matches!(
+        log.append(&many),
+        Err(LogError::BatchTooLarge { .. })
+    ));
     assert_eq!(log.size(), 0, "a refused batch changes nothing");
     let max = vec![7u8; 65_535];
     log.append(&[&max]).unwrap();
@@ -132,10 +172,19 @@ fn recovers_from_every_fault_at_every_step() {
             for before in [0u64, 1, 255, 256, 1000] {
                 seed += 1;
                 let storage = Arc::new(FaultyStorage::new(seed));
-                let mut world = World { storage: storage.clone(), acknowledged: BTreeMap::new(), roots: BTreeMap::new() };
+                let mut world = World {
+                    storage: storage.clone(),
+                    acknowledged: BTreeMap::new(),
+                    roots: BTreeMap::new(),
+                };
                 let mut log = Log::open(storage.clone(), signer()).unwrap();
                 if before > 0 {
-                    append_checked(&mut log, &mut world, &(0..before).map(entry).collect::<Vec<_>>()).unwrap();
+                    append_checked(
+                        &mut log,
+                        &mut world,
+                        &(0..before).map(entry).collect::<Vec<_>>(),
+                    )
+                    .unwrap();
                 }
                 world.check();
                 storage.set_fault(match fault_kind {
@@ -145,14 +194,25 @@ fn recovers_from_every_fault_at_every_step() {
                 });
                 let batch: Vec<Vec<u8>> = (before..before + 300).map(entry).collect();
                 let result = append_checked(&mut log, &mut world, &batch);
-                assert!(result.is_err(), "{fault_kind} at step {step} must fail the append");
+                assert!(
+                    result.is_err(),
+                    "{fault_kind} at step {step} must fail the append"
+                );
                 // No acknowledgement without durability: and the log refuses to go on.
-                assert!(log.append(&[b"after the fault"]).is_err(), "{fault_kind} at step {step}: log accepted a write after a failure");
+                assert!(
+                    log.append(&[b"after the fault"]).is_err(),
+                    "{fault_kind} at step {step}: log accepted a write after a failure"
+                );
                 drop(log);
                 storage.restart();
-                let mut log = Log::open(storage.clone(), signer()).unwrap_or_else(|e| panic!("{fault_kind}/{step}/{before}: reopen: {e}"));
+                let mut log = Log::open(storage.clone(), signer())
+                    .unwrap_or_else(|e| panic!("{fault_kind}/{step}/{before}: reopen: {e}"));
                 // The batch is either wholly in (the crash came after the commit point) or wholly out.
-                assert!(log.size() == before || log.size() == before + 300, "size {} after {fault_kind} at {step}", log.size());
+                assert!(
+                    log.size() == before || log.size() == before + 300,
+                    "size {} after {fault_kind} at {step}",
+                    log.size()
+                );
                 if log.size() == before + 300 {
                     // Committed but never acknowledged: keep track so later checks see it.
                     for (i, e) in batch.iter().enumerate() {
@@ -172,7 +232,11 @@ fn recovers_from_every_fault_at_every_step() {
 #[test]
 fn random_crashes_never_break_an_invariant() {
     let storage = Arc::new(FaultyStorage::new(99));
-    let mut world = World { storage: storage.clone(), acknowledged: BTreeMap::new(), roots: BTreeMap::new() };
+    let mut world = World {
+        storage: storage.clone(),
+        acknowledged: BTreeMap::new(),
+        roots: BTreeMap::new(),
+    };
     let mut log = Log::open(storage.clone(), signer()).unwrap();
     let mut rng = 12345u64;
     let mut next = |bound: u64| {
@@ -189,7 +253,8 @@ fn random_crashes_never_break_an_invariant() {
         let batch: Vec<Vec<u8>> = (size..size + 1 + next(600)).map(entry).collect();
         if append_checked(&mut log, &mut world, &batch).is_err() {
             storage.restart();
-            log = Log::open(storage.clone(), signer()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            log = Log::open(storage.clone(), signer())
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
             if log.size() > size {
                 for (i, e) in batch.iter().enumerate() {
                     world.acknowledged.insert(size + i as u64, e.clone());
@@ -207,23 +272,38 @@ fn random_crashes_never_break_an_invariant() {
 fn tampering_is_detected_on_open_or_audit() {
     let storage = Arc::new(FaultyStorage::new(3));
     let mut log = Log::open(storage.clone(), signer()).unwrap();
-    log.append(&(0..700).map(entry).collect::<Vec<_>>().iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+    log.append(
+        &(0..700)
+            .map(entry)
+            .collect::<Vec<_>>()
+            .iter()
+            .map(Vec::as_slice)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     drop(log);
     let verifier = signer().verifier();
     // A flipped byte in a full bundle: open still works (the edge is intact), the audit catches it.
     storage.tamper("tile/entries/000", |b| b[5] ^= 1);
-    let error = audit(storage.as_ref(), &verifier, |_, _| {}).unwrap_err().to_string();
+    let error = audit(storage.as_ref(), &verifier, |_, _| {})
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("tile/0/000 does not match"), "{error}");
     storage.tamper("tile/entries/000", |b| b[5] ^= 1);
     // A flipped byte in a full hash tile.
     storage.tamper("tile/0/001", |b| b[100] ^= 1);
-    let error = audit(storage.as_ref(), &verifier, |_, _| {}).unwrap_err().to_string();
+    let error = audit(storage.as_ref(), &verifier, |_, _| {})
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("tile/0/001 does not match"), "{error}");
     storage.tamper("tile/0/001", |b| b[100] ^= 1);
     audit(storage.as_ref(), &verifier, |_, _| {}).unwrap();
     // A flipped byte in the edge's partial tile: the log refuses to open.
     storage.tamper("tile/0/002.p/188", |b| b[0] ^= 1);
-    let error = Log::open(storage.clone(), signer()).err().unwrap().to_string();
+    let error = Log::open(storage.clone(), signer())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("root"), "{error}");
     storage.tamper("tile/0/002.p/188", |b| b[0] ^= 1);
     // A checkpoint signed by someone else.
@@ -241,10 +321,14 @@ fn on_disk_with_a_lock() {
     let _ = std::fs::remove_dir_all(&dir);
     {
         let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&dir.join("log")).unwrap());
-        assert!(DirStorage::open(&dir.join("log")).is_err(), "a second writer must be refused");
+        assert!(
+            DirStorage::open(&dir.join("log")).is_err(),
+            "a second writer must be refused"
+        );
         let mut log = Log::open(storage.clone(), signer()).unwrap();
         let entries: Vec<Vec<u8>> = (0..1000).map(entry).collect();
-        log.append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+        log.append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            .unwrap();
     }
     let storage: Arc<dyn Storage> = Arc::new(DirStorage::open(&dir.join("log")).unwrap());
     let log = Log::open(storage.clone(), signer()).unwrap();
@@ -273,22 +357,39 @@ fn sequencer_group_commits_concurrent_writers() {
                         .map(|i| {
                             let bytes = format!("writer {t} entry {i}").into_bytes();
                             let done = handle.submit(bytes.clone()).unwrap();
-                            assert!(done.index < done.checkpoint.checkpoint.size, "acknowledged before its checkpoint");
+                            assert!(
+                                done.index < done.checkpoint.checkpoint.size,
+                                "acknowledged before its checkpoint"
+                            );
                             (done.index, bytes, done.checkpoint.checkpoint.size)
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
     });
     drop(handle);
     drop(sequencer);
     let mut indexes: Vec<u64> = results.iter().map(|r| r.0).collect();
     indexes.sort_unstable();
-    assert_eq!(indexes, (0..1600).collect::<Vec<_>>(), "every entry exactly once");
+    assert_eq!(
+        indexes,
+        (0..1600).collect::<Vec<_>>(),
+        "every entry exactly once"
+    );
     let commits = storage.list("checkpoints").unwrap().len();
-    assert!(commits < 1600, "{commits} commits for 1600 entries: no batching happened");
-    let mut world = World { storage: storage.clone(), acknowledged: results.iter().map(|(i, b, _)| (*i, b.clone())).collect(), roots: BTreeMap::new() };
+    assert!(
+        commits < 1600,
+        "{commits} commits for 1600 entries: no batching happened"
+    );
+    let mut world = World {
+        storage: storage.clone(),
+        acknowledged: results.iter().map(|(i, b, _)| (*i, b.clone())).collect(),
+        roots: BTreeMap::new(),
+    };
     world.check();
 }

@@ -3,12 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use saksi_tlog::merkle::{verify_consistency, verify_inclusion, verify_subtree_consistency, verify_subtree_inclusion};
+use saksi_tlog::merkle::{
+    verify_consistency, verify_inclusion, verify_subtree_consistency, verify_subtree_inclusion,
+};
 use saksi_tlog::Hash;
 use serde_json::Value;
 
 fn vectors() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/vectors/merkle");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/vectors/merkle");
     if path.is_dir() {
         Some(path)
     } else {
@@ -36,7 +39,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 /// are, so comparisons behave as they do on raw bytes.
 fn hash(value: &Value) -> Option<Hash> {
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(value.as_str()?).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_str()?)
+        .ok()?;
     Some(Hash::from_slice(&bytes).unwrap_or_else(|| {
         let mut tagged = b"placeholder that is not a hash:".to_vec();
         tagged.extend_from_slice(&bytes);
@@ -66,10 +71,22 @@ fn run(kind: &str, v: &Value) -> bool {
     let ok = |r: Result<(), saksi_tlog::merkle::ProofError>| r.is_ok();
     match kind {
         "inclusion" => (|| {
-            Some(ok(verify_inclusion(&leaf(&v["leafHash"])?, num(v, "leafIdx"), num(v, "treeSize"), &proof(&v["proof"])?, &hash(&v["root"])?)))
+            Some(ok(verify_inclusion(
+                &leaf(&v["leafHash"])?,
+                num(v, "leafIdx"),
+                num(v, "treeSize"),
+                &proof(&v["proof"])?,
+                &hash(&v["root"])?,
+            )))
         })(),
         "consistency" => (|| {
-            Some(ok(verify_consistency(num(v, "size1"), num(v, "size2"), &proof(&v["proof"])?, &hash(&v["root1"])?, &hash(&v["root2"])?)))
+            Some(ok(verify_consistency(
+                num(v, "size1"),
+                num(v, "size2"),
+                &proof(&v["proof"])?,
+                &hash(&v["root1"])?,
+                &hash(&v["root2"])?,
+            )))
         })(),
         "subtreeinclusion" => (|| {
             Some(ok(verify_subtree_inclusion(
@@ -101,18 +118,31 @@ fn all_merkle_vectors() {
     let Some(root) = vectors() else { return };
     let mut checked = 0;
     let mut failures = Vec::new();
-    for kind in ["inclusion", "consistency", "subtreeinclusion", "subtreeconsistency"] {
+    for kind in [
+        "inclusion",
+        "consistency",
+        "subtreeinclusion",
+        "subtreeconsistency",
+    ] {
         for file in files(&root.join(kind)) {
             let v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
             let want_err = v["wantErr"].as_bool().unwrap();
             let verified = run(kind, &v);
             if verified == want_err {
-                failures.push(format!("{}: verified={verified}, wantErr={want_err}", file.strip_prefix(&root).unwrap().display()));
+                failures.push(format!(
+                    "{}: verified={verified}, wantErr={want_err}",
+                    file.strip_prefix(&root).unwrap().display()
+                ));
             }
             checked += 1;
         }
     }
-    assert!(failures.is_empty(), "{} of {checked} vectors failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked > 300, "only {checked} vectors found");
     eprintln!("{checked} merkle vectors pass");
 }
