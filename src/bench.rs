@@ -225,43 +225,19 @@ pub fn http_regions(
 /// core, nothing else (no rules, no log, no tallies).
 pub fn signatures(forms: &Path) -> Result<()> {
     let text = std::fs::read_to_string(forms)?;
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<String> = text.lines().map(String::from).collect();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
-    let valid: usize = std::thread::scope(|scope| {
-        let per = lines.len().div_ceil(workers).max(1);
-        let handles: Vec<_> = lines
-            .chunks(per)
-            .map(|part| {
-                scope.spawn(move || {
-                    let forms: Vec<saksi_election::SignedForm> = part
-                        .iter()
-                        .filter_map(|l| saksi_election::SignedForm::decode(l.as_bytes()).ok())
-                        .collect();
-                    let messages: Vec<Vec<u8>> =
-                        forms.iter().map(|f| f.form.signed_message()).collect();
-                    let items: Vec<saksi_election::sign::BatchItem> = forms
-                        .iter()
-                        .zip(&messages)
-                        .map(|(f, m)| saksi_election::sign::BatchItem {
-                            key: f.form.signer,
-                            message: m,
-                            signature: f.signature,
-                        })
-                        .collect();
-                    saksi_election::sign::verify_batch(&items)
-                        .into_iter()
-                        .filter(|ok| *ok)
-                        .count()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("verifier thread"))
-            .sum()
-    });
+    // The same decode-and-verify stage `saksi import` runs, alone.
+    let valid = crate::ops::decode_and_verify(&lines)
+        .iter()
+        .filter(|r| r.is_ok())
+        .count();
     let seconds = started.elapsed().as_secs_f64();
-    println!("signature floor: {} forms decoded and batch-verified on {workers} cores in {seconds:.2}s ({:.0} forms/s), {valid} valid", lines.len(), lines.len() as f64 / seconds);
+    println!(
+        "signature floor: {} forms decoded and batch-verified on {workers} cores in {seconds:.2}s ({:.0} forms/s), {valid} valid",
+        lines.len(),
+        lines.len() as f64 / seconds
+    );
     Ok(())
 }

@@ -74,6 +74,31 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
+    /// Counts one outcome: refused (not logged), already in the log, or logged with its verdict.
+    pub fn count(&mut self, outcome: IngestOutcome) {
+        match outcome {
+            IngestOutcome::Refused { code, .. } => {
+                *self.refused.entry(code.to_string()).or_default() += 1
+            }
+            IngestOutcome::Logged {
+                duplicate: true, ..
+            } => self.duplicates += 1,
+            IngestOutcome::Logged { verdict, .. } => self.count_verdict(verdict),
+        }
+    }
+
+    fn count_verdict(&mut self, verdict: saksi_recap::entry::RecordedVerdict) {
+        self.logged += 1;
+        if verdict.accepted {
+            self.accepted += 1;
+        } else {
+            self.rejected += 1;
+            for code in verdict.rejected_by {
+                *self.by_rule.entry(code).or_default() += 1;
+            }
+        }
+    }
+
     pub fn print(&self) {
         println!(
             "{} lines: {} logged ({} accepted, {} rejected by the rulebook), {} already in the log",
@@ -98,7 +123,7 @@ impl ImportSummary {
 
 /// Decodes and verifies a chunk of lines on every core: (line number, form with a valid signature)
 /// or the code of why it was not.
-fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static str>> {
+pub fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static str>> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = lines.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
@@ -176,25 +201,7 @@ pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> 
             }
         }
         for outcome in engine.ingest_recaps(forms)? {
-            match outcome {
-                IngestOutcome::Refused { code, .. } => {
-                    *summary.refused.entry(code.to_string()).or_default() += 1
-                }
-                IngestOutcome::Logged {
-                    duplicate: true, ..
-                } => summary.duplicates += 1,
-                IngestOutcome::Logged { verdict, .. } => {
-                    summary.logged += 1;
-                    if verdict.accepted {
-                        summary.accepted += 1;
-                    } else {
-                        summary.rejected += 1;
-                        for code in verdict.rejected_by {
-                            *summary.by_rule.entry(code).or_default() += 1;
-                        }
-                    }
-                }
-            }
+            summary.count(outcome);
         }
     }
     Ok(summary)
@@ -313,25 +320,7 @@ pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
                 }
             }
             for outcome in engine.ingest(forms)? {
-                match outcome {
-                    IngestOutcome::Refused { code, .. } => {
-                        *summary.refused.entry(code.to_string()).or_default() += 1
-                    }
-                    IngestOutcome::Logged {
-                        duplicate: true, ..
-                    } => summary.duplicates += 1,
-                    IngestOutcome::Logged { verdict, .. } => {
-                        summary.logged += 1;
-                        if verdict.accepted {
-                            summary.accepted += 1;
-                        } else {
-                            summary.rejected += 1;
-                            for code in verdict.rejected_by {
-                                *summary.by_rule.entry(code).or_default() += 1;
-                            }
-                        }
-                    }
-                }
+                summary.count(outcome);
             }
             summary.ingest_seconds += step.elapsed().as_secs_f64();
             progress.update(read);
@@ -372,15 +361,7 @@ pub fn import_sirekap(engine: &mut Engine, files: &[std::path::PathBuf]) -> Resu
         }
         for chunk in sheets.chunks(IMPORT_CHUNK) {
             for verdict in engine.transcribe("sirekap", chunk.to_vec())? {
-                summary.logged += 1;
-                if verdict.accepted {
-                    summary.accepted += 1;
-                } else {
-                    summary.rejected += 1;
-                    for code in verdict.rejected_by {
-                        *summary.by_rule.entry(code).or_default() += 1;
-                    }
-                }
+                summary.count_verdict(verdict);
             }
         }
     }

@@ -23,8 +23,8 @@ use ed25519_dalek::Signer as _;
 /// Context for a TPS tally sheet (form C.Hasil) signed by a KPPS officer.
 pub const CONTEXT_C_HASIL: &[u8] = b"saksi/sig/v1/c-hasil\n";
 
-/// Upper bound on the signatures checked as one batch. Past ~64 the per-signature saving is flat, and a
-/// failing batch costs one single verification per member, so smaller batches bound that cost.
+/// Upper bound on the signatures checked as one batch: a failing batch costs one single verification
+/// per member, so a small batch bounds that cost (64 is a choice, not a measured optimum).
 pub const MAX_BATCH: usize = 64;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
