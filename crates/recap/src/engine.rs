@@ -127,6 +127,32 @@ impl Shared {
         })
     }
 
+    /// Receipts for several entries against one published checkpoint, reading each tile once: how
+    /// the server answers a whole committed batch.
+    pub fn receipts(&self, indexes: &[u64]) -> Vec<Result<TlogProof, EngineError>> {
+        let published = self.published();
+        let size = published.checkpoint.size;
+        let mut reader = TileReader::with_cache(self.storage.clone(), size, self.tiles.clone());
+        indexes
+            .iter()
+            .map(|&index| {
+                if index >= size {
+                    return Err(EngineError::Setup(format!(
+                        "no entry {index}: the log has {size}"
+                    )));
+                }
+                let proof = inclusion_proof(&mut reader, index, size)
+                    .map_err(|e| EngineError::Io(e.to_string()))?;
+                Ok(TlogProof {
+                    extra: None,
+                    index,
+                    proof,
+                    checkpoint: published.note.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The log entry at `index`, if published.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, EngineError> {
         let size = self.published().checkpoint.size;
@@ -338,6 +364,25 @@ impl Engine {
     /// Appends entries and applies them to the state; on failure the engine refuses further writes.
     fn commit(&mut self, entries: Vec<Entry>) -> Result<u64, EngineError> {
         let encoded: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
+        // Without a witness policy (and not setting one now) the log publishes each checkpoint in
+        // the same durable round that commits it: one round of fsyncs fewer per batch.
+        let unwitnessed = self
+            .shared
+            .state
+            .read()
+            .expect("not poisoned")
+            .witness_policy
+            .is_none();
+        let sets_policy = entries.iter().any(|e| {
+            matches!(
+                e,
+                Entry::Admin {
+                    statement: Admin::Witnesses(_),
+                    ..
+                }
+            )
+        });
+        self.log.set_auto_publish(unwitnessed && !sets_policy);
         let first = match append_all(&mut self.log, &encoded) {
             Ok(first) => first,
             Err(e) => {
@@ -373,6 +418,12 @@ impl Engine {
             .witness_policy
             .clone();
         let note = match policy {
+            None if self.log.auto_publish() => {
+                // The log's commit already wrote it to `checkpoint`.
+                self.witness_problem = None;
+                *self.shared.published.write().expect("not poisoned") = committed;
+                return;
+            }
             None => committed.note.clone(),
             Some(policy) => {
                 let lines = self.gather_cosignatures(&committed, &policy);

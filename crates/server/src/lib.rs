@@ -3,12 +3,13 @@
 //! knows the API's JSON shapes and status codes.
 //!
 //! A submission goes: decode (400) -> signature, verified in batches with other requests on a pool of
-//! threads (401) -> the engine's single writer: enrolment (403), rulebook, history, group commit to the
+//! threads (401), which hands good forms straight on to -> the engine's single writer: enrolment (403), rulebook, history, group commit to the
 //! log -> a receipt (c2sp.org/tlog-proof) proving the entry is in the published checkpoint (201; 200
 //! for an identical resubmission, which returns the original entry).
 
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ use saksi_election::rules;
 use saksi_election::sign::{self, BatchItem};
 use saksi_recap::engine::{Engine, IngestOutcome, Shared};
 use saksi_recap::state::Tally;
-use saksi_tlog::tile::{self, Tile, TileKind, TILE_WIDTH};
+use saksi_tlog::tile::Tile;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -36,18 +37,36 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 const QUEUE_CAPACITY: usize = 16_384;
 /// Signatures verified together.
 const SIGNATURE_BATCH: usize = 64;
-/// Forms committed together, and how long the first may wait for company.
+/// Forms committed together, and the longest the first may wait for forms still in signature checks.
 const INGEST_BATCH: usize = 4096;
 const INGEST_LINGER: Duration = Duration::from_millis(2);
+/// Committed batches waiting for their receipts; past this the writer waits (back-pressure).
+const RECEIPT_QUEUE_BATCHES: usize = 64;
+/// How often a lingering writer looks again for forms that finished their signature check.
+const INGEST_POLL: Duration = Duration::from_micros(100);
 
+/// A TPS form on its way to the writer. The verifier forwards it there itself and the receipt thread
+/// answers, so a submission crosses threads four times (handler -> verifier -> writer -> receipts ->
+/// handler), three of them in batches, and never goes back through the HTTP runtime in between.
 struct SignatureJob {
     form: SignedForm,
-    reply: oneshot::Sender<(SignedForm, bool)>,
+    reply: oneshot::Sender<Answer>,
 }
 
 struct IngestJob {
     form: Submission,
-    reply: oneshot::Sender<Result<IngestOutcome, String>>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// What a submission's handler hears back.
+enum Answer {
+    /// With the receipt when the entry is in the published checkpoint.
+    Ingested(IngestOutcome, Option<String>),
+    SignatureInvalid,
+    /// A queue was full.
+    Busy,
+    /// The log refused to write (poisoned or out of space): nothing was acknowledged.
+    Unavailable(String),
 }
 
 /// What the writer takes: a TPS form or a recapitulation form.
@@ -61,6 +80,9 @@ pub struct App {
     shared: Arc<Shared>,
     signatures: SyncSender<SignatureJob>,
     ingest: SyncSender<IngestJob>,
+    /// Forms accepted by a handler whose signature check has not finished: the writer waits for them
+    /// (up to INGEST_LINGER) so that they join the commit it is about to make instead of the next.
+    verifying: Arc<AtomicUsize>,
     limits: Limits,
     buckets: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, Instant)>>>,
     pages: Arc<PageCache>,
@@ -95,33 +117,47 @@ pub fn app(engine: Engine) -> App {
 
 pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     let shared = engine.shared();
+    let verifying = Arc::new(AtomicUsize::new(0));
+    let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(QUEUE_CAPACITY);
     let (signatures, signature_jobs) = mpsc::sync_channel::<SignatureJob>(QUEUE_CAPACITY);
     let signature_jobs = Arc::new(std::sync::Mutex::new(signature_jobs));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for i in 0..workers {
-        let jobs = signature_jobs.clone();
+        let (jobs, ingest, verifying) = (signature_jobs.clone(), ingest.clone(), verifying.clone());
         std::thread::Builder::new()
             .name(format!("saksi-verify-{i}"))
-            .spawn(move || verify_signatures(jobs))
+            .spawn(move || verify_signatures(jobs, ingest, verifying))
             .expect("spawning a verifier thread");
     }
-    let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(QUEUE_CAPACITY);
+    let writer_verifying = verifying.clone();
+    let (receipts, committed) = mpsc::sync_channel::<Committed>(RECEIPT_QUEUE_BATCHES);
+    let receipt_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("saksi-receipts".into())
+        .spawn(move || build_receipts(&receipt_shared, committed))
+        .expect("spawning the receipt thread");
     std::thread::Builder::new()
         .name("saksi-writer".into())
-        .spawn(move || write_forms(engine, ingest_jobs))
+        .spawn(move || write_forms(engine, ingest_jobs, writer_verifying, receipts))
         .expect("spawning the writer");
     App {
         shared,
         signatures,
         ingest,
+        verifying,
         limits,
         buckets: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
         pages: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
     }
 }
 
-/// Takes up to SIGNATURE_BATCH waiting jobs and verifies them as one batch.
-fn verify_signatures(jobs: Arc<std::sync::Mutex<Receiver<SignatureJob>>>) {
+/// Takes up to SIGNATURE_BATCH waiting jobs, verifies them as one batch, and hands the good ones to
+/// the writer.
+fn verify_signatures(
+    jobs: Arc<std::sync::Mutex<Receiver<SignatureJob>>>,
+    ingest: SyncSender<IngestJob>,
+    verifying: Arc<AtomicUsize>,
+) {
     loop {
         let mut batch = Vec::with_capacity(SIGNATURE_BATCH);
         {
@@ -149,20 +185,50 @@ fn verify_signatures(jobs: Arc<std::sync::Mutex<Receiver<SignatureJob>>>) {
             .collect();
         let verdicts = sign::verify_batch(&items);
         for (job, ok) in batch.into_iter().zip(verdicts) {
-            let _ = job.reply.send((job.form, ok));
+            if !ok {
+                let _ = job.reply.send(Answer::SignatureInvalid);
+            } else if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) = ingest
+                .try_send(IngestJob {
+                    form: Submission::Tps(job.form),
+                    reply: job.reply,
+                })
+            {
+                let _ = job.reply.send(Answer::Busy);
+            }
+            // After the hand-off, so the writer never sees zero while a checked form is on its way.
+            verifying.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
-/// The single writer: group-commits whatever is waiting.
-fn write_forms(mut engine: Engine, jobs: Receiver<IngestJob>) {
+/// The single writer: group-commits whatever is waiting, lingering briefly only while more forms
+/// are still in their signature check (when none are, waiting would only add latency).
+fn write_forms(
+    mut engine: Engine,
+    jobs: Receiver<IngestJob>,
+    verifying: Arc<AtomicUsize>,
+    receipts: SyncSender<Committed>,
+) {
     while let Ok(first) = jobs.recv() {
         let deadline = Instant::now() + INGEST_LINGER;
         let mut batch = vec![first];
         while batch.len() < INGEST_BATCH {
-            match jobs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    batch.push(job);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if verifying.load(Ordering::Acquire) == 0 || now >= deadline {
+                break;
+            }
+            match jobs.recv_timeout(INGEST_POLL.min(deadline - now)) {
                 Ok(job) => batch.push(job),
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
         let (mut forms, mut form_replies, mut recaps, mut recap_replies) =
@@ -179,27 +245,59 @@ fn write_forms(mut engine: Engine, jobs: Receiver<IngestJob>) {
                 }
             }
         }
-        let answer =
-            |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>,
-             replies: Vec<oneshot::Sender<Result<IngestOutcome, String>>>| match result
-            {
-                Ok(outcomes) => {
-                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                        let _ = reply.send(Ok(outcome));
+        let answer = |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>,
+                      replies: Vec<oneshot::Sender<Answer>>| match result {
+            Ok(outcomes) => {
+                // Receipts are built off the writer's path, which moves on to the next batch.
+                if let Err(mpsc::SendError(batch)) = receipts.send(Committed { outcomes, replies })
+                {
+                    for reply in batch.replies {
+                        let _ = reply.send(Answer::Busy);
                     }
                 }
-                Err(e) => {
-                    let message = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(message.clone()));
-                    }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Answer::Unavailable(message.clone()));
                 }
-            };
+            }
+        };
         if !forms.is_empty() {
             answer(engine.ingest(forms), form_replies);
         }
         if !recaps.is_empty() {
             answer(engine.ingest_recaps(recaps), recap_replies);
+        }
+    }
+}
+
+/// A committed batch's outcomes, on their way to the receipt thread.
+struct Committed {
+    outcomes: Vec<IngestOutcome>,
+    replies: Vec<oneshot::Sender<Answer>>,
+}
+
+/// Builds the receipts of each committed batch in one pass over the tiles and answers its handlers.
+fn build_receipts(shared: &Shared, committed: Receiver<Committed>) {
+    while let Ok(Committed { outcomes, replies }) = committed.recv() {
+        let published = shared.published().checkpoint.size;
+        let wanted: Vec<u64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                IngestOutcome::Logged { index, .. } if *index < published => Some(*index),
+                _ => None,
+            })
+            .collect();
+        let mut built = shared.receipts(&wanted).into_iter();
+        for (outcome, reply) in outcomes.into_iter().zip(replies) {
+            let receipt = match &outcome {
+                IngestOutcome::Logged { index, .. } if *index < published => {
+                    built.next().and_then(|r| r.ok()).map(|r| r.encode())
+                }
+                _ => None,
+            };
+            let _ = reply.send(Answer::Ingested(outcome, receipt));
         }
     }
 }
@@ -344,30 +442,11 @@ async fn submit(State(app): State<App>, body: Bytes) -> Response {
         }
     };
     let (reply, answer) = oneshot::channel();
+    app.verifying.fetch_add(1, Ordering::AcqRel);
     if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
         app.signatures.try_send(SignatureJob { form, reply })
     {
-        return busy();
-    }
-    let Ok((form, signature_ok)) = answer.await else {
-        return busy();
-    };
-    if !signature_ok {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "SIGNATURE_INVALID",
-            "the form's signature is not valid",
-            "tanda tangan formulir tidak sah",
-            None,
-        );
-    }
-    let (reply, answer) = oneshot::channel();
-    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-        app.ingest.try_send(IngestJob {
-            form: Submission::Tps(form),
-            reply,
-        })
-    {
+        app.verifying.fetch_sub(1, Ordering::AcqRel);
         return busy();
     }
     respond(&app, answer).await
@@ -413,10 +492,19 @@ async fn submit_recap(State(app): State<App>, body: Bytes) -> Response {
     respond(&app, answer).await
 }
 
-async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, String>>) -> Response {
-    let outcome = match answer.await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(message)) => {
+async fn respond(app: &App, answer: oneshot::Receiver<Answer>) -> Response {
+    let (outcome, receipt) = match answer.await {
+        Ok(Answer::Ingested(outcome, receipt)) => (outcome, receipt),
+        Ok(Answer::SignatureInvalid) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "SIGNATURE_INVALID",
+                "the form's signature is not valid",
+                "tanda tangan formulir tidak sah",
+                None,
+            )
+        }
+        Ok(Answer::Unavailable(message)) => {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
@@ -425,7 +513,7 @@ async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, Stri
                 Some(message),
             )
         }
-        Err(_) => return busy(),
+        Ok(Answer::Busy) | Err(_) => return busy(),
     };
     match outcome {
         IngestOutcome::Refused { code, detail } => {
@@ -439,7 +527,7 @@ async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, Stri
             verdict,
             duplicate,
         } => {
-            if index >= app.shared.published().checkpoint.size {
+            if receipt.is_none() && index >= app.shared.published().checkpoint.size {
                 // Durable in the log, but the witness policy has not let its checkpoint be published.
                 let detail = format!("logged at index {index}; the receipt follows once witnesses cosign its checkpoint");
                 let mut response = error(
@@ -454,13 +542,20 @@ async fn respond(app: &App, answer: oneshot::Receiver<Result<IngestOutcome, Stri
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 return response;
             }
-            let shared = app.shared.clone();
-            let receipt =
-                tokio::task::spawn_blocking(move || shared.receipt(index).map(|r| r.encode()))
-                    .await;
+            // None here: its checkpoint was published after the receipt thread looked; build it now.
             let receipt = match receipt {
-                Ok(Ok(text)) => text,
-                _ => {
+                Some(text) => Ok(text),
+                None => {
+                    let shared = app.shared.clone();
+                    tokio::task::spawn_blocking(move || shared.receipt(index).map(|r| r.encode()))
+                        .await
+                        .map_err(|_| ())
+                        .and_then(|r| r.map_err(|_| ()))
+                }
+            };
+            let receipt = match receipt {
+                Ok(text) => text,
+                Err(()) => {
                     return error(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "RECEIPT",
@@ -866,7 +961,7 @@ async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response 
         )
     } else {
         match Tile::parse(&path) {
-            Ok(tile) => (covered(&tile, size), true, false),
+            Ok(tile) => (tile.covered_by(size), true, false),
             Err(_) => (false, true, false),
         }
     };
@@ -911,15 +1006,6 @@ async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response 
         bytes,
     )
         .into_response()
-}
-
-/// Whether the tree at `size` has this tile (full, or this exact partial width or an older one).
-fn covered(tile: &Tile, size: u64) -> bool {
-    let available = match tile.kind {
-        TileKind::Entries => size,
-        TileKind::Hashes { level } => tile::stored_hashes_at(level, size),
-    };
-    tile.index * TILE_WIDTH + tile.width as u64 <= available
 }
 
 /// A tlog-witness over HTTP: `POST /add-checkpoint` (c2sp.org/tlog-witness).

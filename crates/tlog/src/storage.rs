@@ -9,6 +9,11 @@
 //! Only then does the call return. If any step fails the call returns the error and any subset of the
 //! files may have been replaced, each wholly; callers treat that as "not written".
 //!
+//! Files at paths that nothing trusts yet (tiles beyond the last checkpoint) go through
+//! [`Storage::write_new`] instead: written in place, then every file and directory fsynced together.
+//! That is one journal commit of the file system instead of two (data, then names), and it is safe
+//! because a file torn by a crash there is one no checkpoint covers: the next batch rewrites it.
+//!
 //! [`FaultyStorage`] keeps files in memory with the same contract and injects failures: an error, or a
 //! crash that applies a random subset of the batch and then refuses everything until restarted.
 
@@ -30,6 +35,12 @@ pub trait Storage: Send + Sync {
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
     /// Writes all files, each atomically, durable on return (see the module docs).
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()>;
+    /// Writes files at paths no published checkpoint covers, durable on return. If it fails or the
+    /// process dies, any subset may exist and each may be torn (cut short), so callers must not trust
+    /// these paths until a later durable write (a checkpoint) vouches for them.
+    fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.write_durable(files)
+    }
     /// Removes a directory and everything in it, if it exists. Best effort, not durable: used only to
     /// drop files no checkpoint needs any more.
     fn remove_dir(&self, dir: &str) -> io::Result<()>;
@@ -103,6 +114,29 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Fsyncs files or directories, up to FSYNC_THREADS at a time (one fsync need not wait for another;
+/// the file system can fold concurrent ones into one journal commit).
+fn sync_all_paths(paths: &[PathBuf]) -> io::Result<()> {
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(|p| File::open(p)?.sync_all());
+    }
+    let chunk = paths.len().div_ceil(FSYNC_THREADS);
+    std::thread::scope(|scope| -> io::Result<()> {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().try_for_each(|p| File::open(p)?.sync_all()))
+            })
+            .collect();
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| io::Error::other("fsync thread panicked"))??;
+        }
+        Ok(())
+    })
+}
+
 impl Storage for DirStorage {
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         match File::open(self.full(path)?) {
@@ -163,24 +197,8 @@ impl Storage for DirStorage {
             staged.push((temp, target));
         }
         // Step 2: fsync the data of every temporary file, several at a time.
-        let chunk = staged.len().div_ceil(FSYNC_THREADS).max(1);
-        std::thread::scope(|scope| -> io::Result<()> {
-            let handles: Vec<_> = staged
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .try_for_each(|(temp, _)| File::open(temp)?.sync_all())
-                    })
-                })
-                .collect();
-            for handle in handles {
-                handle
-                    .join()
-                    .map_err(|_| io::Error::other("fsync thread panicked"))??;
-            }
-            Ok(())
-        })?;
+        let temps: Vec<PathBuf> = staged.iter().map(|(temp, _)| temp.clone()).collect();
+        sync_all_paths(&temps)?;
         // Step 3: move each into place.
         for (temp, target) in &staged {
             fs::rename(temp, target)?;
@@ -190,6 +208,33 @@ impl Storage for DirStorage {
             sync_dir(dir)?;
         }
         Ok(())
+    }
+
+    fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        let mut to_sync: Vec<PathBuf> = Vec::with_capacity(2 * files.len());
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        // Step 1: write each file where it belongs (making missing directories).
+        for (path, bytes) in files {
+            let target = self.full(path)?;
+            let parent = target
+                .parent()
+                .expect("a joined path has a parent")
+                .to_path_buf();
+            if !parent.is_dir() {
+                let mut missing = parent.clone();
+                while !missing.is_dir() {
+                    dirs.insert(missing.parent().expect("below root").to_path_buf());
+                    missing = missing.parent().expect("below root").to_path_buf();
+                }
+                fs::create_dir_all(&parent)?;
+            }
+            dirs.insert(parent);
+            File::create(&target)?.write_all(bytes)?;
+            to_sync.push(target);
+        }
+        // Step 2: fsync the files and the directories that gained names, all at once.
+        to_sync.extend(dirs);
+        sync_all_paths(&to_sync)
     }
 
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
@@ -406,6 +451,51 @@ impl Storage for FaultyStorage {
         }
     }
 
+    fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        // As write_durable, except that an interrupted call may leave each file torn.
+        let mut state = self.state.lock().expect("not poisoned");
+        if state.crashed {
+            return Err(io::Error::other("crashed"));
+        }
+        state.writes += 1;
+        let n = state.writes;
+        let torn = |state: &mut FaultyState| {
+            for (path, bytes) in files {
+                match next_random(&mut state.rng) % 3 {
+                    0 => {}
+                    1 => {
+                        state.files.insert(path.clone(), bytes.clone());
+                    }
+                    _ => {
+                        let cut = (next_random(&mut state.rng) % (bytes.len() as u64 + 1)) as usize;
+                        state.files.insert(path.clone(), bytes[..cut].to_vec());
+                    }
+                }
+            }
+        };
+        match state.fault {
+            Fault::Error { at } if at == n => {
+                torn(&mut state);
+                Err(io::Error::other("injected write error"))
+            }
+            Fault::Crash { at } if at == n => {
+                torn(&mut state);
+                state.crashed = true;
+                Err(io::Error::other("injected crash"))
+            }
+            Fault::Full { at } if n >= at => Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected: no space left on device",
+            )),
+            _ => {
+                for (path, bytes) in files {
+                    state.files.insert(path.clone(), bytes.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
         let mut state = self.state.lock().expect("not poisoned");
         if state.crashed {
@@ -426,6 +516,9 @@ impl<T: Storage + ?Sized> Storage for std::sync::Arc<T> {
     }
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
         (**self).write_durable(files)
+    }
+    fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        (**self).write_new(files)
     }
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
         (**self).remove_dir(dir)

@@ -56,6 +56,16 @@ impl Tile {
         self.width as u64 == TILE_WIDTH
     }
 
+    /// Whether the tree of `size` entries has this tile: full, or a partial one of this width or
+    /// narrower. Such a path holds final bytes once a checkpoint of that size is published.
+    pub fn covered_by(&self, size: u64) -> bool {
+        let available = match self.kind {
+            TileKind::Entries => size,
+            TileKind::Hashes { level } => stored_hashes_at(level, size),
+        };
+        self.index * TILE_WIDTH + self.width as u64 <= available
+    }
+
     /// The path relative to the log prefix.
     pub fn path(&self) -> String {
         let kind = match self.kind {
