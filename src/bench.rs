@@ -57,43 +57,65 @@ pub fn log_append(dir: &Path, entries: u64, entry_bytes: usize, batch: usize) ->
     Ok(())
 }
 
-/// A keep-alive HTTP/1.1 connection, just enough for load generation against our own server.
-struct Connection {
-    stream: std::io::BufReader<std::net::TcpStream>,
-    host: String,
+/// One request of a load run: method, path, body.
+type Request = (&'static str, String, Vec<u8>);
+
+/// Responses longer than this are refused by the load generator (ours are a few KiB).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Runs each client's requests in order on its own keep-alive connection, all clients at once, on
+/// one thread with non-blocking sockets (as wrk does): the generator takes one core at most and does
+/// not add a thread per client to the scheduler of the machine it shares with the server. Returns
+/// each response's status and latency in milliseconds, and the wall time in seconds.
+fn load(host: &str, clients: Vec<Vec<Request>>) -> Result<(Vec<(u16, f64)>, f64)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    runtime.block_on(async {
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for requests in clients {
+            let host = host.to_string();
+            tasks.spawn(async move { run_client(&host, requests).await });
+        }
+        let mut results = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            results.extend(done??);
+        }
+        Ok((results, started.elapsed().as_secs_f64()))
+    })
 }
 
-impl Connection {
-    fn open(host: &str) -> Result<Connection> {
-        let stream = std::net::TcpStream::connect(host)?;
-        stream.set_nodelay(true)?;
-        Ok(Connection {
-            stream: std::io::BufReader::new(stream),
-            host: host.to_string(),
-        })
-    }
-
-    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Result<u16> {
-        use std::io::{BufRead, Read, Write};
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
-            self.host,
+async fn run_client(host: &str, requests: Vec<Request>) -> Result<Vec<(u16, f64)>> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(host).await?;
+    stream.set_nodelay(true)?;
+    let mut stream = tokio::io::BufReader::new(stream);
+    let mut out = Vec::with_capacity(requests.len());
+    let mut line = String::new();
+    let mut sink = Vec::new();
+    for (method, path, body) in requests {
+        let mut message = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();
-        head.extend_from_slice(body);
-        self.stream.get_mut().write_all(&head)?;
-        let mut line = String::new();
-        self.stream.read_line(&mut line)?;
+        message.extend_from_slice(&body);
+        let t = Instant::now();
+        stream.get_mut().write_all(&message).await?;
+        line.clear();
+        stream.read_line(&mut line).await?;
         let status: u16 = line
             .split_whitespace()
             .nth(1)
-            .context("no status")?
+            .context("no status line")?
             .parse()?;
         let mut length = 0usize;
         loop {
             line.clear();
-            self.stream.read_line(&mut line)?;
+            if stream.read_line(&mut line).await? == 0 {
+                anyhow::bail!("connection closed in the middle of a response");
+            }
             let trimmed = line.trim_end();
             if trimmed.is_empty() {
                 break;
@@ -104,10 +126,12 @@ impl Connection {
                 }
             }
         }
-        let mut sink = vec![0u8; length];
-        self.stream.read_exact(&mut sink)?;
-        Ok(status)
+        anyhow::ensure!(length <= MAX_RESPONSE_BYTES, "response of {length} bytes");
+        sink.resize(length, 0);
+        stream.read_exact(&mut sink).await?;
+        out.push((status, t.elapsed().as_secs_f64() * 1e3));
     }
+    Ok(out)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -115,6 +139,23 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
         return 0.0;
     }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Requests per second, latency percentiles and the count of each status, on one line.
+fn summary(results: &[(u16, f64)], seconds: f64, unit: &str) -> String {
+    let mut latencies: Vec<f64> = results.iter().map(|r| r.1).collect();
+    latencies.sort_by(f64::total_cmp);
+    let mut statuses = std::collections::BTreeMap::new();
+    for (status, _) in results {
+        *statuses.entry(*status).or_insert(0usize) += 1;
+    }
+    format!(
+        "  {:.0} {unit}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; statuses {statuses:?}",
+        results.len() as f64 / seconds,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0.0)
+    )
 }
 
 /// Posts `requests` forms from `forms` (one signed form per line) with `concurrency` keep-alive
@@ -128,46 +169,25 @@ pub fn http_submit(
 ) -> Result<()> {
     let text = std::fs::read_to_string(forms)?;
     let lines: Vec<&str> = text.lines().skip(skip).take(requests).collect();
-    let per = lines.len().div_ceil(concurrency.max(1));
-    let started = Instant::now();
-    let results: Vec<(u16, f64)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(per.max(1))
-            .map(|part| {
-                scope.spawn(move || -> Result<Vec<(u16, f64)>> {
-                    let mut connection = Connection::open(host)?;
-                    let mut out = Vec::with_capacity(part.len());
-                    for line in part {
-                        let t = Instant::now();
-                        let status =
-                            connection.request("POST", "/api/v1/forms", line.as_bytes())?;
-                        out.push((status, t.elapsed().as_secs_f64() * 1e3));
-                    }
-                    Ok(out)
+    let per = lines.len().div_ceil(concurrency.max(1)).max(1);
+    let clients: Vec<Vec<Request>> = lines
+        .chunks(per)
+        .map(|part| {
+            part.iter()
+                .map(|line| {
+                    (
+                        "POST",
+                        "/api/v1/forms".to_string(),
+                        line.as_bytes().to_vec(),
+                    )
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("client thread"))
-            .collect::<Result<Vec<_>>>()
-            .map(|v| v.concat())
-    })?;
-    let seconds = started.elapsed().as_secs_f64();
-    let mut latencies: Vec<f64> = results.iter().map(|r| r.1).collect();
-    latencies.sort_by(f64::total_cmp);
-    let mut statuses = std::collections::BTreeMap::new();
-    for (status, _) in &results {
-        *statuses.entry(*status).or_insert(0usize) += 1;
-    }
-    println!("HTTP submissions: {} requests, {concurrency} concurrent keep-alive clients, durable (fsync before every answer)", results.len());
-    println!(
-        "  {:.0} submissions/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; statuses {statuses:?}",
-        results.len() as f64 / seconds,
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        latencies.last().copied().unwrap_or(0.0)
-    );
+                .collect()
+        })
+        .collect();
+    drop(lines);
+    let (results, seconds) = load(host, clients)?;
+    println!("HTTP submissions: {} requests, {concurrency} concurrent keep-alive clients (one generator thread), durable (fsync before every answer)", results.len());
+    println!("{}", summary(&results, seconds, "submissions"));
     Ok(())
 }
 
@@ -178,46 +198,30 @@ pub fn http_regions(
     requests: usize,
     concurrency: usize,
 ) -> Result<()> {
+    anyhow::ensure!(!codes.is_empty(), "no regions to query");
     let per = requests.div_ceil(concurrency.max(1));
-    let started = Instant::now();
-    let results: Vec<(u16, f64)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..concurrency)
-            .map(|c| {
-                scope.spawn(move || -> Result<Vec<(u16, f64)>> {
-                    let mut connection = Connection::open(host)?;
-                    let mut out = Vec::with_capacity(per);
-                    for i in 0..per {
-                        let code = &codes[(c * per + i) % codes.len()];
-                        let path = if code.is_empty() {
-                            "/api/v1/regions".to_string()
-                        } else {
-                            format!("/api/v1/regions/{code}")
-                        };
-                        let t = Instant::now();
-                        let status = connection.request("GET", &path, b"")?;
-                        out.push((status, t.elapsed().as_secs_f64() * 1e3));
-                    }
-                    Ok(out)
+    let clients: Vec<Vec<Request>> = (0..concurrency)
+        .map(|c| {
+            (0..per)
+                .map(|i| {
+                    let code = &codes[(c * per + i) % codes.len()];
+                    let path = if code.is_empty() {
+                        "/api/v1/regions".to_string()
+                    } else {
+                        format!("/api/v1/regions/{code}")
+                    };
+                    ("GET", path, Vec::new())
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("client thread"))
-            .collect::<Result<Vec<_>>>()
-            .map(|v| v.concat())
-    })?;
-    let seconds = started.elapsed().as_secs_f64();
-    let mut latencies: Vec<f64> = results.iter().map(|r| r.1).collect();
-    latencies.sort_by(f64::total_cmp);
-    let ok = results.iter().filter(|r| r.0 == 200).count();
-    println!("HTTP region queries: {} requests ({ok} ok) over {} regions, {concurrency} concurrent clients", results.len(), codes.len());
+                .collect()
+        })
+        .collect();
+    let (results, seconds) = load(host, clients)?;
     println!(
-        "  {:.0} queries/s; latency p50 {:.2} ms, p99 {:.2} ms",
-        results.len() as f64 / seconds,
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
+        "HTTP region queries: {} requests over {} regions, {concurrency} concurrent clients (one generator thread)",
+        results.len(),
+        codes.len()
     );
+    println!("{}", summary(&results, seconds, "queries"));
     Ok(())
 }
 

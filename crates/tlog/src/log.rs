@@ -19,8 +19,9 @@
 //!    commit point: the batch's data was durable before its checkpoint existed, and from now on the
 //!    log can only complete this batch, never sign another tree of this size.
 //! 4. Write the same checkpoint durably to `checkpoint` (publish). When the log publishes itself this
-//!    goes in step 3's atomic round (one round of fsyncs fewer per batch); a caller that gathers
-//!    witness cosignatures first does it afterwards with [`Log::publish`].
+//!    shares step 3's write call (both temporary files fsynced together; then `checkpoints/<size>`
+//!    renamed and made durable before `checkpoint` is renamed); a caller that gathers witness
+//!    cosignatures first does it afterwards with [`Log::publish`].
 //! 5. Update the in-memory state and acknowledge the entries.
 //! Any storage error poisons the log: it refuses further appends until reopened, because after a
 //! failed fsync the state of the files is unknown (and retrying can report success for lost data).
@@ -28,9 +29,9 @@
 //! # Recovery (on open)
 //! The newest `checkpoints/<size>` that exists is the committed state: its signature is checked, the
 //! right-edge tiles and bundle for that size are read, and the root they give must equal the
-//! checkpoint's. If `checkpoint` is ahead of it (a crash in the shared round of steps 3 and 4 made only
-//! `checkpoint` durable), it is the committed state if the tiles give its root, and step 3 is completed
-//! from it; otherwise the log refuses to open. If `checkpoint` is behind (a crash between steps 3 and
+//! checkpoint's. If `checkpoint` is ahead of it (this protocol never leaves that, but a copy made file
+//! by file can), it is the committed state if the tiles give its root, and step 3 is completed from it;
+//! otherwise the log refuses to open. If `checkpoint` is behind (a crash between steps 3 and
 //! 4), it is republished. A log with no checkpoint at all starts at size 0 with a signed empty
 //! checkpoint.
 //!
@@ -235,9 +236,9 @@ impl Log {
             }
             None => None,
         };
-        // Steps 3 and 4 share one atomic round when the log publishes itself: a crash can make
-        // `checkpoint` durable and not `checkpoints/<size>`. Its tiles were durable before (step 2),
-        // so if they give its root, finish step 3 from it.
+        // `checkpoint` ahead of `checkpoints/`: not left by this protocol (which makes
+        // `checkpoints/<size>` durable first) but by a copy made file by file. If the tiles give its
+        // root, finish step 3 from it.
         let committed = match &current {
             Some((cp, bytes)) if cp.size > newest => {
                 let edge = read_edge(storage.as_ref(), cp.size)?;
@@ -456,9 +457,9 @@ impl Log {
         if let Err(e) = self.storage.write_new(&files) {
             return Err(self.poison("writing tiles", e));
         }
-        // Step 3: sign and commit, and (step 4) publish in the same atomic round unless the caller
-        // publishes after witnessing. If a crash makes only `checkpoint` durable, recovery finds it
-        // ahead of `checkpoints/` with its tiles in place and completes step 3 from it.
+        // Step 3: sign and commit, and (step 4) publish in the same call unless the caller publishes
+        // after witnessing. Storage makes `checkpoints/<size>` durable before `checkpoint` becomes
+        // visible, so no reader ever sees a checkpoint a crash could take back.
         let checkpoint = Checkpoint {
             origin: self.signer.name.clone(),
             size: edge.size,

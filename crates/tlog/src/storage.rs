@@ -5,9 +5,12 @@
 //!   1. write each file's bytes to a fresh temporary file (in a sibling directory, never served);
 //!   2. fsync every temporary file (so its data is on disk before its name is);
 //!   3. rename each temporary file over its final path (atomic: readers see old or new, never a mix);
-//!   4. fsync every directory that gained or changed a name, and the parents of directories just made.
+//!   4. fsync the directory that gained or changed the name, and the parents of directories just made;
+//!      steps 3 and 4 go file by file, in the order given, so a later file is never visible before an
+//!      earlier one is durable.
 //! Only then does the call return. If any step fails the call returns the error and any subset of the
-//! files may have been replaced, each wholly; callers treat that as "not written".
+//! files may have been replaced (each wholly; a prefix of them, in order); callers treat that as "not
+//! written".
 //!
 //! Files at paths that nothing trusts yet (tiles beyond the last checkpoint) go through
 //! [`Storage::write_new`] instead: written in place, then every file and directory fsynced together.
@@ -33,7 +36,8 @@ pub trait Storage: Send + Sync {
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
     /// Names of the files in a directory (not recursive); empty if it does not exist.
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
-    /// Writes all files, each atomically, durable on return (see the module docs).
+    /// Writes all files, each atomically, durable on return, in order: a file becomes visible only
+    /// once every file before it in `files` is durable (see the module docs).
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()>;
     /// Writes files at paths no published checkpoint covers, durable on return. If it fails or the
     /// process dies, any subset may exist and each may be torn (cut short), so callers must not trust
@@ -170,8 +174,8 @@ impl Storage for DirStorage {
     }
 
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
-        let mut dirs_to_sync: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut staged: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
+        // (temporary file, final path, directories to fsync once it is renamed)
+        let mut staged: Vec<(PathBuf, PathBuf, Vec<PathBuf>)> = Vec::with_capacity(files.len());
         // Step 1: write temporary files (and make missing directories, remembering what to fsync).
         for (path, bytes) in files {
             let target = self.full(path)?;
@@ -179,33 +183,35 @@ impl Storage for DirStorage {
                 .parent()
                 .expect("a joined path has a parent")
                 .to_path_buf();
+            let mut dirs = Vec::new();
             if !parent.is_dir() {
                 let mut missing = parent.clone();
                 while !missing.is_dir() {
-                    dirs_to_sync.insert(missing.parent().expect("below root").to_path_buf());
+                    dirs.push(missing.parent().expect("below root").to_path_buf());
                     missing = missing.parent().expect("below root").to_path_buf();
                 }
                 fs::create_dir_all(&parent)?;
             }
-            dirs_to_sync.insert(parent);
+            dirs.push(parent);
             let temp = self.temp.join(format!(
                 "{}.tmp",
                 self.counter.fetch_add(1, Ordering::Relaxed)
             ));
             let mut file = File::create(&temp)?;
             file.write_all(bytes)?;
-            staged.push((temp, target));
+            staged.push((temp, target, dirs));
         }
         // Step 2: fsync the data of every temporary file, several at a time.
-        let temps: Vec<PathBuf> = staged.iter().map(|(temp, _)| temp.clone()).collect();
+        let temps: Vec<PathBuf> = staged.iter().map(|(temp, _, _)| temp.clone()).collect();
         sync_all_paths(&temps)?;
-        // Step 3: move each into place.
-        for (temp, target) in &staged {
+        // Steps 3 and 4, file by file in the given order: move it into place and make its name
+        // durable before the next is moved, so a later file is never visible before an earlier one
+        // is durable (the log relies on this: `checkpoints/<size>` before `checkpoint`).
+        for (temp, target, dirs) in &staged {
             fs::rename(temp, target)?;
-        }
-        // Step 4: make the names durable.
-        for dir in &dirs_to_sync {
-            sync_dir(dir)?;
+            for dir in dirs {
+                sync_dir(dir)?;
+            }
         }
         Ok(())
     }
@@ -421,11 +427,11 @@ impl Storage for FaultyStorage {
         }
         state.writes += 1;
         let n = state.writes;
+        // Files land whole and in order: an interrupted call leaves a prefix of them.
         let partial = |state: &mut FaultyState| {
-            for (path, bytes) in files {
-                if next_random(&mut state.rng) % 2 == 0 {
-                    state.files.insert(path.clone(), bytes.clone());
-                }
+            let landed = (next_random(&mut state.rng) % (files.len() as u64 + 1)) as usize;
+            for (path, bytes) in &files[..landed] {
+                state.files.insert(path.clone(), bytes.clone());
             }
         };
         match state.fault {

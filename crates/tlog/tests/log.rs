@@ -164,7 +164,7 @@ fn limits_are_enforced() {
 }
 
 /// Faults at each of the two writes of the commit protocol (tiles in place, where a fault may tear
-/// files; then checkpoint and publication in one atomic round), of each kind, at several tree shapes.
+/// files; then checkpoint and publication, in that order), of each kind, at several tree shapes.
 #[test]
 fn recovers_from_every_fault_at_every_step() {
     let mut seed = 1u64;
@@ -395,8 +395,8 @@ fn sequencer_group_commits_concurrent_writers() {
     world.check();
 }
 
-/// Checkpoint and publication share one atomic round; a crash can leave `checkpoint` durable and
-/// `checkpoints/<size>` not. Recovery completes the commit from it when the tiles give its root, and
+/// A log whose `checkpoint` is ahead of `checkpoints/` (the commit protocol never leaves this, a copy
+/// made file by file can): recovery completes the commit from it when the tiles give its root, and
 /// refuses when they do not.
 #[test]
 fn a_published_checkpoint_ahead_of_checkpoints_is_completed_or_refused() {
