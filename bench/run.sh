@@ -29,7 +29,10 @@ server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 until grep -q "serving on" "$work/serve.txt"; do sleep 0.5; done
 restart=$(sed -n 's/state rebuilt from the log in \([0-9.]*\)s/\1/p' "$work/serve.txt")
-submit=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --requests 50000 --concurrency 64 | tail -1)
+# Each run posts forms the log has not seen (--skip), so every 201 is a new durable entry.
+submit8=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 0 --requests 20000 --concurrency 8 | tail -1)
+submit=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 20000 --requests 50000 --concurrency 64 | tail -1)
+submit256=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 70000 --requests 50000 --concurrency 256 | tail -1)
 regions=$($saksi bench regions --host 127.0.0.1:18555 --registry "$work/election/registry" --requests 200000 --concurrency 32 | tail -1)
 kill $server
 
@@ -43,6 +46,8 @@ cat <<TABLE
 | peak memory during ingest | $((rss_kb / 1024)) MiB | target 1536 MiB | |
 | independent verification (saksi verify --dir) | ${verify} s | ingest ${ingest} s | $(ratio "$verify" "$ingest") |
 | restart of an initialised log | ${restart} s | | |
+| HTTP submissions, 8 clients, durable | ${submit8} | | |
 | HTTP submissions, 64 clients, durable | ${submit} | target 10,000/s, p99 < 50 ms | |
+| HTTP submissions, 256 clients, durable | ${submit256} | | |
 | region queries, 32 clients | ${regions} | target 50,000/s | |
 TABLE
