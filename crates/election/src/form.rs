@@ -547,7 +547,12 @@ impl SignedForm {
 
     /// SHA-256 of the encoded envelope: identifies an exact submission (for duplicate detection).
     pub fn digest(&self) -> [u8; 32] {
-        Sha256::digest(self.encode()).into()
+        SignedForm::envelope_digest(&self.encode())
+    }
+
+    /// [`SignedForm::digest`] from bytes [`SignedForm::encode`] already made.
+    pub fn envelope_digest(envelope: &[u8]) -> [u8; 32] {
+        Sha256::digest(envelope).into()
     }
 }
 

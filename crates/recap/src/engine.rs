@@ -364,6 +364,20 @@ impl Engine {
     /// Appends entries and applies them to the state; on failure the engine refuses further writes.
     fn commit(&mut self, entries: Vec<Entry>) -> Result<u64, EngineError> {
         let encoded: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
+        self.commit_encoded(entries, encoded)
+    }
+
+    /// [`Engine::commit`] with each entry's bytes already made (`encoded[i]` is `entries[i].encode()`).
+    fn commit_encoded(
+        &mut self,
+        entries: Vec<Entry>,
+        encoded: Vec<Vec<u8>>,
+    ) -> Result<u64, EngineError> {
+        assert_eq!(entries.len(), encoded.len());
+        debug_assert!(
+            entries.iter().zip(&encoded).all(|(e, b)| e.encode() == *b),
+            "pre-encoded entries must be exactly what Entry::encode gives"
+        );
         // Without a witness policy (and not setting one now) the log publishes each checkpoint in
         // the same durable round that commits it: one round of fsyncs fewer per batch.
         let unwitnessed = self
@@ -553,6 +567,7 @@ impl Engine {
         }
         let mut slots = Vec::with_capacity(forms.len());
         let mut entries = Vec::new();
+        let mut encoded: Vec<Vec<u8>> = Vec::new();
         {
             let state = self.shared.state.read().expect("not poisoned");
             let election = state
@@ -562,7 +577,9 @@ impl Engine {
             let mut batch_digests: HashMap<[u8; 32], usize> = HashMap::new();
             let mut batch_accepted: HashSet<Code> = HashSet::new();
             for form in forms {
-                let digest = form.digest();
+                // Encoded once: for the digest here and, spliced, for the log entry below.
+                let envelope = form.encode();
+                let digest = SignedForm::envelope_digest(&envelope);
                 let tps = form.form.tps;
                 if let Some(index) = state.logged_digest(&digest) {
                     slots.push(Slot::Done(duplicate_of(&state, tps, index)));
@@ -608,9 +625,11 @@ impl Engine {
                 }
                 batch_digests.insert(digest, entries.len());
                 slots.push(Slot::Entry(entries.len()));
+                let verdict = RecordedVerdict::from_verdict(&verdict);
+                encoded.push(crate::entry::form_entry_bytes(envelope, &verdict));
                 entries.push(Entry::Form {
                     form,
-                    verdict: RecordedVerdict::from_verdict(&verdict),
+                    verdict,
                     digest,
                 });
             }
@@ -625,7 +644,7 @@ impl Engine {
         let first = if entries.is_empty() {
             0
         } else {
-            self.commit(entries)?
+            self.commit_encoded(entries, encoded)?
         };
         let logged = |n: usize, duplicate: bool| IngestOutcome::Logged {
             index: first + n as u64,
