@@ -11,10 +11,10 @@
 //! # Commit protocol (one batch)
 //! 1. Build, in memory, every tile and bundle the batch creates or extends: the full ones it completes
 //!    and the partial ones at the new right edge. Nothing in memory changes yet.
-//! 2. Write them all durably, in place ([`Storage::write_new`]: files and directories fsynced together
-//!    before it returns). Every such path is beyond what the last checkpoint covers (asserted), so a
-//!    crash that leaves some missing or torn leaves files no reader trusts, which the next batch
-//!    overwrites.
+//! 2. Write them all durably, in place: files and directories fsynced together, in the same round as
+//!    the data of step 3's and 4's files ([`Storage::commit`] does steps 2 to 4). Every such path is
+//!    beyond what the last checkpoint covers (asserted), so a crash that leaves some missing or torn
+//!    leaves files no reader trusts, which the next batch overwrites.
 //! 3. Sign the checkpoint for the new size and write it durably to `checkpoints/<size>`. This is the
 //!    commit point: the batch's data was durable before its checkpoint existed, and from now on the
 //!    log can only complete this batch, never sign another tree of this size.
@@ -454,12 +454,11 @@ impl Log {
         assert!(files
             .iter()
             .all(|(path, _)| { Tile::parse(path).is_ok_and(|tile| !tile.covered_by(first)) }));
-        if let Err(e) = self.storage.write_new(&files) {
-            return Err(self.poison("writing tiles", e));
-        }
         // Step 3: sign and commit, and (step 4) publish in the same call unless the caller publishes
-        // after witnessing. Storage makes `checkpoints/<size>` durable before `checkpoint` becomes
-        // visible, so no reader ever sees a checkpoint a crash could take back.
+        // after witnessing. One storage call does steps 2 to 4: the tiles and the checkpoint files'
+        // data are fsynced in one round, then `checkpoints/<size>` is renamed and made durable, then
+        // `checkpoint`; so the checkpoint exists only once its tiles are durable, and no reader ever
+        // sees a `checkpoint` that a crash could take back.
         let checkpoint = Checkpoint {
             origin: self.signer.name.clone(),
             size: edge.size,
@@ -471,8 +470,8 @@ impl Log {
         if self.auto_publish {
             commit.push(("checkpoint".into(), note.clone().into_bytes()));
         }
-        if let Err(e) = self.storage.write_durable(&commit) {
-            return Err(self.poison("writing the checkpoint", e));
+        if let Err(e) = self.storage.commit(&files, &commit) {
+            return Err(self.poison("committing tiles and checkpoint", e));
         }
         // Step 5.
         self.edge = edge;

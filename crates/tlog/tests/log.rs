@@ -343,6 +343,44 @@ fn on_disk_with_a_lock() {
 }
 
 #[test]
+fn dir_storage_commit_writes_new_files_in_place_and_durable_ones_by_rename() {
+    let dir = std::env::temp_dir().join(format!("saksi-tlog-commit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let storage = DirStorage::open(&dir.join("log")).unwrap();
+    storage
+        .write_durable(&[("checkpoint".into(), b"old".to_vec())])
+        .unwrap();
+    let new = vec![
+        ("tile/0/000.p/5".to_string(), vec![1u8; 160]),
+        ("tile/entries/000.p/5".to_string(), vec![2u8; 4000]),
+    ];
+    let durable = vec![
+        ("checkpoints/5".to_string(), b"five".to_vec()),
+        ("checkpoint".to_string(), b"five".to_vec()),
+    ];
+    storage.commit(&new, &durable).unwrap();
+    for (path, bytes) in new.iter().chain(&durable) {
+        assert_eq!(storage.read(path).unwrap().as_ref(), Some(bytes), "{path}");
+    }
+    // Every temporary file was renamed into place: only the lock is left beside the log.
+    let temps: Vec<_> = std::fs::read_dir(dir.join(".log.tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "lock")
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    // A path outside the log is refused before anything is written.
+    assert!(storage
+        .commit(
+            &[("../escape".into(), vec![0])],
+            &[("checkpoint".into(), b"x".to_vec())]
+        )
+        .is_err());
+    assert_eq!(storage.read("checkpoint").unwrap().unwrap(), b"five");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn sequencer_group_commits_concurrent_writers() {
     use saksi_tlog::sequencer::{Sequencer, SequencerConfig};
     let storage = Arc::new(FaultyStorage::new(11));
