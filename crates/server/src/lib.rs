@@ -44,6 +44,12 @@ const INGEST_BATCH: usize = 4096;
 const INGEST_LINGER: Duration = Duration::from_millis(1);
 /// Committed batches waiting for their receipts; past this the writer waits (back-pressure).
 const RECEIPT_QUEUE_BATCHES: usize = 64;
+/// How long the writer waits for more forms before it brings the log's `checkpoint` file up to date,
+/// and how stale that file may grow under constant load. Writing it with every batch cost two fsyncs
+/// of the eight a batch needs (8,150 vs 8,990 submissions/s at 64 clients, eight runs each); readers
+/// of the directory itself see checkpoints at most this late, like logs that publish on an interval.
+const IDLE_BEFORE_PUBLISHING: Duration = Duration::from_millis(20);
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often a lingering writer looks again for forms that finished their signature check.
 const INGEST_POLL: Duration = Duration::from_micros(100);
 
@@ -220,7 +226,17 @@ fn write_forms(
     verifying: Arc<AtomicUsize>,
     receipts: SyncSender<Committed>,
 ) {
-    while let Ok(first) = jobs.recv() {
+    // A job taken while looking whether the writer is idle; it starts the next batch.
+    let mut carried: Option<IngestJob> = None;
+    let mut last_published = Instant::now();
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
         let deadline = Instant::now() + INGEST_LINGER;
         let mut batch = vec![first];
         while batch.len() < INGEST_BATCH {
@@ -279,6 +295,24 @@ fn write_forms(
         }
         if !recaps.is_empty() {
             answer(engine.ingest_recaps(recaps), recap_replies);
+        }
+        // The log's `checkpoint` file is brought up to date every PUBLISH_INTERVAL under load, and
+        // once the writer is idle (the API and `/log/checkpoint` serve the latest from memory
+        // meanwhile). A failure poisons the engine, and the next submission is told.
+        if last_published.elapsed() >= PUBLISH_INTERVAL {
+            let _ = engine.publish_lagging();
+            last_published = Instant::now();
+        }
+        match jobs.recv_timeout(IDLE_BEFORE_PUBLISHING) {
+            Ok(job) => carried = Some(job),
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = engine.publish_lagging();
+                last_published = Instant::now();
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = engine.publish_lagging();
+                return;
+            }
         }
     }
 }
@@ -985,8 +1019,17 @@ async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response 
             None,
         );
     }
+    // The checkpoint comes from memory: the latest durable one, the one every API answer names (the
+    // file on disk may be one batch behind, see Engine::publish_lagging).
     let storage = app.shared.storage.clone();
-    let bytes = match tokio::task::spawn_blocking(move || storage.read(&path)).await {
+    let published =
+        (path == "checkpoint").then(|| app.shared.published().note.clone().into_bytes());
+    let bytes = match tokio::task::spawn_blocking(move || match published {
+        Some(note) => Ok(Some(note)),
+        None => storage.read(&path),
+    })
+    .await
+    {
         Ok(Ok(Some(bytes))) => bytes,
         _ => {
             return error(

@@ -12,16 +12,18 @@
 //! 1. Build, in memory, every tile and bundle the batch creates or extends: the full ones it completes
 //!    and the partial ones at the new right edge. Nothing in memory changes yet.
 //! 2. Write them all durably, in place: files and directories fsynced together, in the same round as
-//!    the data of step 3's and 4's files ([`Storage::commit`] does steps 2 to 4). Every such path is
+//!    the data of steps 3 and 4's files ([`Storage::commit`] does steps 2 to 4). Every such path is
 //!    beyond what the last checkpoint covers (asserted), so a crash that leaves some missing or torn
 //!    leaves files no reader trusts, which the next batch overwrites.
-//! 3. Sign the checkpoint for the new size and write it durably to `checkpoints/<size>`. This is the
-//!    commit point: the batch's data was durable before its checkpoint existed, and from now on the
-//!    log can only complete this batch, never sign another tree of this size.
-//! 4. Write the same checkpoint durably to `checkpoint` (publish). When the log publishes itself this
-//!    shares step 3's write call (both temporary files fsynced together; then `checkpoints/<size>`
-//!    renamed and made durable before `checkpoint` is renamed); a caller that gathers witness
-//!    cosignatures first does it afterwards with [`Log::publish`].
+//! 3. Sign the checkpoint for the new size and write it durably to `checkpoints/<size>` (renamed into
+//!    place and its directory fsynced once step 2's round is done). This is the commit point: the
+//!    batch's data was durable before its checkpoint existed, and from now on the log can only
+//!    complete this batch, never sign another tree of this size.
+//! 4. Write the same checkpoint durably to `checkpoint` (publish): renamed into place only once
+//!    `checkpoints/<size>` is durable, then its directory fsynced. With the publication lag
+//!    ([`Log::set_publish_lag`]) the caller does this step later with [`Log::publish_lagging`] (when
+//!    idle, or every so often under load): two fewer fsyncs per batch. A caller that gathers witness
+//!    cosignatures first does it with [`Log::publish`].
 //! 5. Update the in-memory state and acknowledge the entries.
 //! Any storage error poisons the log: it refuses further appends until reopened, because after a
 //! failed fsync the state of the files is unknown (and retrying can report success for lost data).
@@ -37,7 +39,9 @@
 //!
 //! # Invariants
 //! - A file under a path that a published checkpoint covers is never rewritten with other bytes.
-//! - An acknowledged entry is in a checkpoint that is durable in `checkpoints/` and `checkpoint`.
+//! - An acknowledged entry is in a checkpoint that is durable in `checkpoints/`, and in `checkpoint`
+//!   too unless the publication lag holds it back (until the caller's next publish_lagging).
+//! - `checkpoint` only ever holds a checkpoint that is durable in `checkpoints/`; it never goes back.
 //! - At most one checkpoint is ever signed for a given size.
 
 use std::fmt;
@@ -179,6 +183,10 @@ pub struct Log {
     published: Arc<Published>,
     poisoned: Option<String>,
     auto_publish: bool,
+    /// With a publication lag, `checkpoint` is written one commit late (see the module docs).
+    publish_lag: bool,
+    /// The latest committed note when `checkpoint` does not hold it yet (only with the lag).
+    lagging: Option<String>,
 }
 
 fn checkpoint_path(size: u64) -> String {
@@ -313,6 +321,8 @@ impl Log {
             published: Arc::new(published),
             poisoned: None,
             auto_publish,
+            publish_lag: false,
+            lagging: None,
         })
     }
 
@@ -332,6 +342,7 @@ impl Log {
         {
             return Err(self.poison("publishing the checkpoint", e));
         }
+        self.lagging = None;
         Ok(())
     }
 
@@ -361,6 +372,8 @@ impl Log {
             published: Arc::new(Published { checkpoint, note }),
             poisoned: None,
             auto_publish: true,
+            publish_lag: false,
+            lagging: None,
         })
     }
 
@@ -376,6 +389,36 @@ impl Log {
 
     pub fn set_auto_publish(&mut self, on: bool) {
         self.auto_publish = on;
+    }
+
+    /// With `on`, a batch does not write `checkpoint` (step 4); the caller does, with
+    /// [`Log::publish_lagging`], when it suits it (when idle, or every so often under load). A commit
+    /// then costs two fsyncs fewer, and nothing acknowledged depends on `checkpoint`: the commit point
+    /// is `checkpoints/<size>`, and a `checkpoint` behind it is republished on open.
+    pub fn set_publish_lag(&mut self, on: bool) -> Result<(), LogError> {
+        self.publish_lag = on;
+        if on {
+            Ok(())
+        } else {
+            self.publish_lagging()
+        }
+    }
+
+    /// Writes the latest committed checkpoint to `checkpoint` if the publication lag left it behind.
+    pub fn publish_lagging(&mut self) -> Result<(), LogError> {
+        if let Some(why) = &self.poisoned {
+            return Err(LogError::Poisoned(why.clone()));
+        }
+        let Some(note) = self.lagging.take() else {
+            return Ok(());
+        };
+        if let Err(e) = self
+            .storage
+            .write_durable(&[("checkpoint".into(), note.into_bytes())])
+        {
+            return Err(self.poison("publishing the checkpoint", e));
+        }
+        Ok(())
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -454,11 +497,10 @@ impl Log {
         assert!(files
             .iter()
             .all(|(path, _)| { Tile::parse(path).is_ok_and(|tile| !tile.covered_by(first)) }));
-        // Step 3: sign and commit, and (step 4) publish in the same call unless the caller publishes
-        // after witnessing. One storage call does steps 2 to 4: the tiles and the checkpoint files'
-        // data are fsynced in one round, then `checkpoints/<size>` is renamed and made durable, then
-        // `checkpoint`; so the checkpoint exists only once its tiles are durable, and no reader ever
-        // sees a `checkpoint` that a crash could take back.
+        // Step 3: sign and commit. One storage call does steps 2 to 4: the tiles and the checkpoint
+        // files' data are fsynced in one round, then `checkpoints/<size>` is renamed and made
+        // durable, then `checkpoint`; so a checkpoint exists only once its tiles are durable, and no
+        // reader ever sees a `checkpoint` that a crash could take back.
         let checkpoint = Checkpoint {
             origin: self.signer.name.clone(),
             size: edge.size,
@@ -467,11 +509,19 @@ impl Log {
         };
         let note = note::sign(&checkpoint.text(), &[&self.signer], 0).map_err(LogError::Note)?;
         let mut commit = vec![(checkpoint_path(edge.size), note.clone().into_bytes())];
-        if self.auto_publish {
+        // Step 4 in the same call (`checkpoint` renamed only once `checkpoints/<size>` is durable),
+        // unless the caller publishes after witnessing or the publication lag holds it back.
+        let publish_now = self.auto_publish && !self.publish_lag;
+        if publish_now {
             commit.push(("checkpoint".into(), note.clone().into_bytes()));
         }
         if let Err(e) = self.storage.commit(&files, &commit) {
             return Err(self.poison("committing tiles and checkpoint", e));
+        }
+        if publish_now {
+            self.lagging = None;
+        } else if self.auto_publish {
+            self.lagging = Some(note.clone());
         }
         // Step 5.
         self.edge = edge;

@@ -269,6 +269,81 @@ fn random_crashes_never_break_an_invariant() {
     world.check();
 }
 
+/// The publication lag: `checkpoint` is written only by publish_lagging, so crashes can leave it
+/// behind `checkpoints/`; nothing acknowledged may be lost, `checkpoint` never goes back, and an
+/// open republishes the newest checkpoint.
+#[test]
+fn publication_lag_loses_nothing_under_random_crashes() {
+    let storage = Arc::new(FaultyStorage::new(5));
+    let mut world = World {
+        storage: storage.clone(),
+        acknowledged: BTreeMap::new(),
+        roots: BTreeMap::new(),
+    };
+    let open = |storage: &Arc<FaultyStorage>| {
+        let mut log = Log::open(storage.clone(), signer()).unwrap();
+        log.set_publish_lag(true).unwrap();
+        log
+    };
+    let published_size = |storage: &FaultyStorage| {
+        let note = storage.read("checkpoint").unwrap().unwrap();
+        checkpoint::open(&note, &signer().verifier(), &[])
+            .unwrap()
+            .checkpoint
+            .size
+    };
+    let mut log = open(&storage);
+    let mut rng = 777u64;
+    let mut next = |bound: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % bound
+    };
+    let mut last_published = 0;
+    for round in 0..150 {
+        if next(3) == 0 {
+            storage.set_fault(Fault::Crash { at: 1 + next(3) });
+        }
+        let size = log.size();
+        let batch: Vec<Vec<u8>> = (size..size + 1 + next(400)).map(entry).collect();
+        let mut result = append_checked(&mut log, &mut world, &batch);
+        if result.is_ok() {
+            // Not written by the append: still the checkpoint published before it.
+            assert!(published_size(&storage) <= size, "round {round}");
+            if next(2) == 0 {
+                result = log.publish_lagging();
+                if result.is_ok() {
+                    assert_eq!(published_size(&storage), log.size(), "round {round}");
+                }
+            }
+        }
+        if result.is_err() {
+            storage.restart();
+            log = open(&storage);
+            if log.size() > size {
+                for (i, e) in batch.iter().enumerate() {
+                    world.acknowledged.insert(size + i as u64, e.clone());
+                }
+            }
+            // Reopening republished the newest checkpoint.
+            assert_eq!(published_size(&storage), log.size(), "round {round}");
+        }
+        let now = published_size(&storage);
+        assert!(now >= last_published, "round {round}: checkpoint went back");
+        last_published = now;
+        if round % 10 == 0 {
+            storage.set_fault(Fault::None);
+            log.publish_lagging().unwrap();
+            last_published = log.size();
+            world.check();
+        }
+    }
+    storage.set_fault(Fault::None);
+    log.publish_lagging().unwrap();
+    world.check();
+}
+
 #[test]
 fn tampering_is_detected_on_open_or_audit() {
     let storage = Arc::new(FaultyStorage::new(3));
