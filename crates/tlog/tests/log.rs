@@ -44,6 +44,14 @@ struct World {
 }
 
 impl World {
+    fn new(storage: &Arc<FaultyStorage>) -> World {
+        World {
+            storage: storage.clone(),
+            acknowledged: BTreeMap::new(),
+            roots: BTreeMap::new(),
+        }
+    }
+
     fn check(&mut self) {
         let verifier = signer().verifier();
         let mut entries = BTreeMap::new();
@@ -101,6 +109,14 @@ impl World {
     }
 }
 
+/// A small deterministic generator, so a failing round can be replayed.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 fn append_checked(log: &mut Log, world: &mut World, entries: &[Vec<u8>]) -> Result<(), LogError> {
     let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
     let (first, published) = log.append(&refs)?;
@@ -117,11 +133,7 @@ fn append_checked(log: &mut Log, world: &mut World, entries: &[Vec<u8>]) -> Resu
 #[test]
 fn appends_and_reopens() {
     let storage = Arc::new(FaultyStorage::new(7));
-    let mut world = World {
-        storage: storage.clone(),
-        acknowledged: BTreeMap::new(),
-        roots: BTreeMap::new(),
-    };
+    let mut world = World::new(&storage);
     let mut log = Log::open(storage.clone(), signer()).unwrap();
     world.check();
     let mut next = 0u64;
@@ -233,19 +245,10 @@ fn recovers_from_every_fault_at_every_step() {
 #[test]
 fn random_crashes_never_break_an_invariant() {
     let storage = Arc::new(FaultyStorage::new(99));
-    let mut world = World {
-        storage: storage.clone(),
-        acknowledged: BTreeMap::new(),
-        roots: BTreeMap::new(),
-    };
+    let mut world = World::new(&storage);
     let mut log = Log::open(storage.clone(), signer()).unwrap();
     let mut rng = 12345u64;
-    let mut next = |bound: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % bound
-    };
+    let mut next = |bound: u64| xorshift(&mut rng) % bound;
     for round in 0..120 {
         if next(3) == 0 {
             storage.set_fault(Fault::Crash { at: 1 + next(3) });
@@ -275,11 +278,7 @@ fn random_crashes_never_break_an_invariant() {
 #[test]
 fn publication_lag_loses_nothing_under_random_crashes() {
     let storage = Arc::new(FaultyStorage::new(5));
-    let mut world = World {
-        storage: storage.clone(),
-        acknowledged: BTreeMap::new(),
-        roots: BTreeMap::new(),
-    };
+    let mut world = World::new(&storage);
     let open = |storage: &Arc<FaultyStorage>| {
         let mut log = Log::open(storage.clone(), signer()).unwrap();
         log.set_publish_lag(true).unwrap();
@@ -294,12 +293,7 @@ fn publication_lag_loses_nothing_under_random_crashes() {
     };
     let mut log = open(&storage);
     let mut rng = 777u64;
-    let mut next = |bound: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % bound
-    };
+    let mut next = |bound: u64| xorshift(&mut rng) % bound;
     let mut last_published = 0;
     for round in 0..150 {
         if next(3) == 0 {
