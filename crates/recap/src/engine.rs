@@ -318,9 +318,9 @@ impl Engine {
         // Step 4 of the log's commit protocol (publish) is ours: with a witness policy, a checkpoint is
         // published only with enough cosignatures.
         let mut log = Log::open_with(storage.clone(), signer, false)?;
-        // `checkpoint` is written one batch late (two rounds of fsyncs per batch instead of three);
-        // the API and `/log/checkpoint` serve the latest from memory, and [`Engine::publish_lagging`]
-        // (called when the writer is idle, and on drop) catches the file up.
+        // Batches do not write the `checkpoint` file (two fsyncs fewer each); the API and
+        // `/log/checkpoint` serve the latest from memory, and [`Engine::publish_lagging`] (called by
+        // the server's writer when idle or every so often, and on drop) brings the file up to date.
         log.set_publish_lag(true)?;
         let committed = log.published();
         let state = replay(storage.clone(), committed.checkpoint.size)?;
@@ -366,7 +366,7 @@ impl Engine {
     }
 
     /// Writes the latest committed checkpoint to the log's `checkpoint` file if the publication lag
-    /// left it one batch behind. Cheap when there is nothing to do; call it when idle.
+    /// left it behind. Free when there is nothing to do; call it when idle.
     pub fn publish_lagging(&mut self) -> Result<(), EngineError> {
         self.check_poisoned()?;
         if let Err(e) = self.log.publish_lagging() {
