@@ -227,6 +227,8 @@ fn write_forms(
     verifying: Arc<AtomicUsize>,
     receipts: SyncSender<Committed>,
 ) {
+    // An engine that has just ingested (the demo's, after its import) may hold the file back.
+    let _ = engine.publish_lagging();
     // A job taken while looking whether the writer is idle; it starts the next batch.
     let mut carried: Option<IngestJob> = None;
     let mut last_published = Instant::now();
