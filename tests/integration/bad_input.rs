@@ -7,7 +7,7 @@ use std::time::Duration;
 use saksi_election::{Code, SignedForm};
 use serde_json::Value;
 
-use crate::util::{get_json, http, saksi, Server, TempDir};
+use crate::util::{gen_and_init, get_json, http, Server, TempDir};
 
 const SEED: u64 = 41;
 
@@ -27,22 +27,18 @@ fn every_bad_input_gets_its_documented_answer() {
     let dir = TempDir::new("bad-input");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&[
-        "gen",
-        "--out",
+    gen_and_init(
         &election,
-        "--tps",
-        "200",
-        "--seed",
-        &SEED.to_string(),
-        "--fault-rate",
-        "0"
-    ])
-    .status
-    .success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election])
-        .status
-        .success());
+        &data,
+        &[
+            "--tps",
+            "200",
+            "--seed",
+            &SEED.to_string(),
+            "--fault-rate",
+            "0",
+        ],
+    );
     let forms: Vec<SignedForm> = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
         .unwrap()
         .lines()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::util::{get_json, http, saksi, text, Server, TempDir};
+use crate::util::{gen_and_init, get_json, http, saksi, text, Server, TempDir};
 
 fn key(item: &Value) -> (String, String, Option<String>) {
     (
@@ -91,22 +91,11 @@ fn every_injected_inflation_is_reported_with_its_delta_and_nothing_else() {
     // An honest election: nothing at all.
     let honest = dir.path("honest");
     let honest_data = dir.path("honest-data");
-    assert!(saksi(&[
-        "gen",
-        "--out",
+    gen_and_init(
         &honest,
-        "--tps",
-        "2000",
-        "--seed",
-        "22",
-        "--fault-rate",
-        "0"
-    ])
-    .status
-    .success());
-    assert!(saksi(&["init", "--data", &honest_data, "--gen", &honest])
-        .status
-        .success());
+        &honest_data,
+        &["--tps", "2000", "--seed", "22", "--fault-rate", "0"],
+    );
     assert!(saksi(&[
         "import",
         "--data",
@@ -138,22 +127,11 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
     let dir = TempDir::new("recap-http");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&[
-        "gen",
-        "--out",
+    gen_and_init(
         &election,
-        "--tps",
-        "800",
-        "--seed",
-        "4",
-        "--fault-rate",
-        "0"
-    ])
-    .status
-    .success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election])
-        .status
-        .success());
+        &data,
+        &["--tps", "800", "--seed", "4", "--fault-rate", "0"],
+    );
     assert!(saksi(&[
         "import",
         "--data",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use saksi_election::SignedForm;
 use serde_json::Value;
 
-use crate::util::{saksi, text, Server, TempDir};
+use crate::util::{gen_and_init, saksi, text, Server, TempDir};
 
 /// One request; `None` when the server is down (connection refused or cut).
 fn try_post(base: &str, body: &[u8]) -> Option<(u16, Value)> {
@@ -50,22 +50,18 @@ fn sigkill_at_random_moments_loses_no_acknowledged_submission() {
     let dir = TempDir::new("crash");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&[
-        "gen",
-        "--out",
+    gen_and_init(
         &election,
-        "--tps",
-        &tps.to_string(),
-        "--seed",
-        "31",
-        "--fault-rate",
-        "0"
-    ])
-    .status
-    .success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election])
-        .status
-        .success());
+        &data,
+        &[
+            "--tps",
+            &tps.to_string(),
+            "--seed",
+            "31",
+            "--fault-rate",
+            "0",
+        ],
+    );
     let forms: Vec<Vec<u8>> = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
         .unwrap()
         .lines()

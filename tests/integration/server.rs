@@ -14,7 +14,7 @@ use saksi_tlog::tile::{self, Tile, TileKind};
 use saksi_tlog::tproof::TlogProof;
 use serde_json::Value;
 
-use crate::util::{get_json, http, saksi, text, Server, TempDir};
+use crate::util::{gen_and_init, get_json, http, saksi, text, Server, TempDir};
 
 const SEED: u64 = 77;
 
@@ -355,22 +355,11 @@ fn import_is_idempotent_and_reports_by_rule() {
     let dir = TempDir::new("import");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&[
-        "gen",
-        "--out",
+    gen_and_init(
         &election,
-        "--tps",
-        "3000",
-        "--seed",
-        "5",
-        "--fault-rate",
-        "0.01"
-    ])
-    .status
-    .success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election])
-        .status
-        .success());
+        &data,
+        &["--tps", "3000", "--seed", "5", "--fault-rate", "0.01"],
+    );
     let forms = format!("{election}/forms.ndjson");
     let first = saksi(&["import", "--data", &data, &forms]);
     let report = text(&first);
@@ -396,22 +385,11 @@ fn registry_changes_are_signed_log_entries() {
     let dir = TempDir::new("enroll");
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&[
-        "gen",
-        "--out",
+    gen_and_init(
         &election,
-        "--tps",
-        "50",
-        "--seed",
-        "9",
-        "--fault-rate",
-        "0"
-    ])
-    .status
-    .success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election])
-        .status
-        .success());
+        &data,
+        &["--tps", "50", "--seed", "9", "--fault-rate", "0"],
+    );
     let keygen = saksi(&["keygen", "--out", &dir.path("new.key")]);
     let public = String::from_utf8(keygen.stdout).unwrap().trim().to_string();
     let forms = forms(&dir);

@@ -13,6 +13,17 @@ pub fn saksi(args: &[&str]) -> Output {
         .expect("the saksi binary runs")
 }
 
+/// `saksi gen --out ELECTION GEN_ARGS...`, then `saksi init --data DATA --gen ELECTION`; both must
+/// succeed.
+pub fn gen_and_init(election: &str, data: &str, gen_args: &[&str]) {
+    let mut args = vec!["gen", "--out", election];
+    args.extend_from_slice(gen_args);
+    let out = saksi(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saksi(&["init", "--data", data, "--gen", election]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 pub fn text(output: &Output) -> String {
     format!(
         "{}{}",

@@ -11,29 +11,18 @@ use saksi_tlog::note::{self, Signer, Verifier};
 use saksi_tlog::tproof::TlogProof;
 use saksi_tlog::{DirStorage, Log, Storage};
 
-use crate::util::{http, saksi, text, Server, TempDir};
+use crate::util::{gen_and_init, http, saksi, text, Server, TempDir};
 
 /// A small election, initialised and imported: (dir, data path, vkey).
 fn election(name: &str) -> (TempDir, String, String) {
     let dir = TempDir::new(name);
     let election = dir.path("election");
     let data = dir.path("data");
-    assert!(saksi(&[
-        "gen",
-        "--out",
+    gen_and_init(
         &election,
-        "--tps",
-        "600",
-        "--seed",
-        "3",
-        "--fault-rate",
-        "0.01"
-    ])
-    .status
-    .success());
-    assert!(saksi(&["init", "--data", &data, "--gen", &election])
-        .status
-        .success());
+        &data,
+        &["--tps", "600", "--seed", "3", "--fault-rate", "0.01"],
+    );
     assert!(saksi(&[
         "import",
         "--data",
