@@ -343,6 +343,42 @@ pub struct FaultyStorage {
 }
 
 impl FaultyStorage {
+    /// One write call: counted, and subject to the armed fault. `interrupted` leaves what a failed
+    /// or crashed call may leave behind; a call that succeeds lands every file whole.
+    fn write_with_faults(
+        &self,
+        files: &[(String, Vec<u8>)],
+        interrupted: impl FnOnce(&mut FaultyState),
+    ) -> io::Result<()> {
+        let mut state = self.state.lock().expect("not poisoned");
+        if state.crashed {
+            return Err(io::Error::other("crashed"));
+        }
+        state.writes += 1;
+        let n = state.writes;
+        match state.fault {
+            Fault::Error { at } if at == n => {
+                interrupted(&mut state);
+                Err(io::Error::other("injected write error"))
+            }
+            Fault::Crash { at } if at == n => {
+                interrupted(&mut state);
+                state.crashed = true;
+                Err(io::Error::other("injected crash"))
+            }
+            Fault::Full { at } if n >= at => Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected: no space left on device",
+            )),
+            _ => {
+                for (path, bytes) in files {
+                    state.files.insert(path.clone(), bytes.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+
     pub fn new(seed: u64) -> FaultyStorage {
         FaultyStorage {
             state: Mutex::new(FaultyState {
@@ -430,51 +466,18 @@ impl Storage for FaultyStorage {
     }
 
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
-        let mut state = self.state.lock().expect("not poisoned");
-        if state.crashed {
-            return Err(io::Error::other("crashed"));
-        }
-        state.writes += 1;
-        let n = state.writes;
         // Files land whole and in order: an interrupted call leaves a prefix of them.
-        let partial = |state: &mut FaultyState| {
+        self.write_with_faults(files, |state| {
             let landed = (next_random(&mut state.rng) % (files.len() as u64 + 1)) as usize;
             for (path, bytes) in &files[..landed] {
                 state.files.insert(path.clone(), bytes.clone());
             }
-        };
-        match state.fault {
-            Fault::Error { at } if at == n => {
-                partial(&mut state);
-                Err(io::Error::other("injected write error"))
-            }
-            Fault::Crash { at } if at == n => {
-                partial(&mut state);
-                state.crashed = true;
-                Err(io::Error::other("injected crash"))
-            }
-            Fault::Full { at } if n >= at => Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "injected: no space left on device",
-            )),
-            _ => {
-                for (path, bytes) in files {
-                    state.files.insert(path.clone(), bytes.clone());
-                }
-                Ok(())
-            }
-        }
+        })
     }
 
     fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
-        // As write_durable, except that an interrupted call may leave each file torn.
-        let mut state = self.state.lock().expect("not poisoned");
-        if state.crashed {
-            return Err(io::Error::other("crashed"));
-        }
-        state.writes += 1;
-        let n = state.writes;
-        let torn = |state: &mut FaultyState| {
+        // An interrupted call may leave each file missing, whole or torn.
+        self.write_with_faults(files, |state| {
             for (path, bytes) in files {
                 match next_random(&mut state.rng) % 3 {
                     0 => {}
@@ -487,28 +490,7 @@ impl Storage for FaultyStorage {
                     }
                 }
             }
-        };
-        match state.fault {
-            Fault::Error { at } if at == n => {
-                torn(&mut state);
-                Err(io::Error::other("injected write error"))
-            }
-            Fault::Crash { at } if at == n => {
-                torn(&mut state);
-                state.crashed = true;
-                Err(io::Error::other("injected crash"))
-            }
-            Fault::Full { at } if n >= at => Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "injected: no space left on device",
-            )),
-            _ => {
-                for (path, bytes) in files {
-                    state.files.insert(path.clone(), bytes.clone());
-                }
-                Ok(())
-            }
-        }
+        })
     }
 
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
