@@ -245,26 +245,13 @@ pub fn signatures(forms: &Path) -> Result<()> {
     let items: Vec<BatchItem> = decoded
         .iter()
         .zip(&messages)
-        .map(|(f, m)| BatchItem {
-            key: f.form.signer,
-            message: m,
-            signature: f.signature,
-        })
+        .map(|(f, m)| f.batch_item(m))
         .collect();
-    let per = items.len().div_ceil(workers).max(1);
     let started = Instant::now();
-    let valid: usize = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|part| {
-                scope.spawn(move || sign::verify_batch(part).iter().filter(|ok| **ok).count())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("verifier thread"))
-            .sum()
-    });
+    let valid = sign::verify_batch_parallel(&items, workers)
+        .iter()
+        .filter(|ok| **ok)
+        .count();
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "signature floor (batch verification alone): {} signatures on {workers} cores in {seconds:.2}s ({:.0}/s), {valid} valid",

@@ -147,18 +147,7 @@ pub fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static st
                         .iter()
                         .zip(&messages)
                         .enumerate()
-                        .filter_map(|(i, (d, m))| {
-                            d.as_ref().ok().map(|f| {
-                                (
-                                    i,
-                                    BatchItem {
-                                        key: f.form.signer,
-                                        message: m,
-                                        signature: f.signature,
-                                    },
-                                )
-                            })
-                        })
+                        .filter_map(|(i, (d, m))| d.as_ref().ok().map(|f| (i, f.batch_item(m))))
                         .unzip();
                     let verdicts = sign::verify_batch(&items);
                     let mut out = decoded;

@@ -132,14 +132,7 @@ fn check_stateless(
         .enumerate()
         .filter_map(|(i, (d, message))| {
             let form = d.as_ref().ok()?;
-            Some((
-                i,
-                BatchItem {
-                    key: form.form.signer,
-                    message,
-                    signature: form.signature,
-                },
-            ))
+            Some((i, form.batch_item(message)))
         })
         .unzip();
     let mut signature_ok = vec![false; lines.len()];

@@ -492,6 +492,16 @@ impl CHasil {
 }
 
 impl SignedForm {
+    /// This form's signature as an item of a batch check, over `message`, which must be
+    /// [`CHasil::signed_message`] of this form (made by the caller, who keeps it alive for the batch).
+    pub fn batch_item<'a>(&self, message: &'a [u8]) -> sign::BatchItem<'a> {
+        sign::BatchItem {
+            key: self.form.signer,
+            message,
+            signature: self.signature,
+        }
+    }
+
     /// Decodes one signed form (one line of `forms.ndjson`, or a request body).
     pub fn decode(bytes: &[u8]) -> Result<SignedForm, DecodeError> {
         if bytes.len() > MAX_FORM_BYTES {

@@ -101,6 +101,10 @@ pub struct Shared {
 
 /// Tiles kept for receipts: 8,192 x 16 KiB = 128 MiB at most (a national log has about 6,500).
 const RECEIPT_TILE_CACHE: usize = 8192;
+/// How far behind the log's `checkpoint` file may fall while batches keep committing (they skip it,
+/// see [`Engine::publish_lagging`]): every commit that finds the file this old brings it up to date,
+/// whoever the writer is (server, import, enrolment).
+pub const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Shared {
     pub fn published(&self) -> Arc<Published> {
@@ -174,6 +178,8 @@ pub struct Engine {
     witness_sizes: HashMap<u32, u64>,
     /// Why the latest committed checkpoint is not published, if it is not.
     pub witness_problem: Option<String>,
+    /// When the `checkpoint` file was last brought up to date (see PUBLISH_INTERVAL).
+    checkpoint_file_at: std::time::Instant,
 }
 
 impl Drop for Engine {
@@ -319,8 +325,9 @@ impl Engine {
         // published only with enough cosignatures.
         let mut log = Log::open_with(storage.clone(), signer, false)?;
         // Batches do not write the `checkpoint` file (two fsyncs fewer each); the API and
-        // `/log/checkpoint` serve the latest from memory, and [`Engine::publish_lagging`] (called by
-        // the server's writer when idle or every so often, and on drop) brings the file up to date.
+        // `/log/checkpoint` serve the latest from memory, and [`Engine::publish_lagging`] brings the
+        // file up to date: after a commit once PUBLISH_INTERVAL has passed, when the server's writer
+        // is idle, and on drop.
         log.set_publish_lag(true)?;
         let committed = log.published();
         let state = replay(storage.clone(), committed.checkpoint.size)?;
@@ -356,6 +363,7 @@ impl Engine {
             poisoned: None,
             witness_sizes: HashMap::new(),
             witness_problem: None,
+            checkpoint_file_at: std::time::Instant::now(),
         };
         engine.publish_latest();
         Ok(engine)
@@ -373,6 +381,7 @@ impl Engine {
             self.poisoned = Some(e.to_string());
             return Err(e.into());
         }
+        self.checkpoint_file_at = std::time::Instant::now();
         Ok(())
     }
 
@@ -400,8 +409,8 @@ impl Engine {
             entries.iter().zip(&encoded).all(|(e, b)| e.encode() == *b),
             "pre-encoded entries must be exactly what Entry::encode gives"
         );
-        // Without a witness policy (and not setting one now) the log publishes each checkpoint in
-        // the same durable round that commits it: one round of fsyncs fewer per batch.
+        // Without a witness policy (and not setting one now) the log publishes each checkpoint itself
+        // (in memory at once; to the `checkpoint` file with the publication lag, see Engine::open).
         let unwitnessed = self
             .shared
             .state
@@ -435,6 +444,11 @@ impl Engine {
         }
         drop(state);
         self.publish_latest();
+        if self.checkpoint_file_at.elapsed() >= PUBLISH_INTERVAL {
+            // The batch is committed whatever happens here; a failure poisons the engine, and the
+            // next write is refused.
+            let _ = self.publish_lagging();
+        }
         Ok(first)
     }
 

@@ -83,14 +83,7 @@ impl Replayer {
                             .zip(&messages)
                             .enumerate()
                             .filter_map(|(n, ((_, e), m))| match e {
-                                Ok(Entry::Form { form, .. }) => Some((
-                                    n,
-                                    BatchItem {
-                                        key: form.form.signer,
-                                        message: m,
-                                        signature: form.signature,
-                                    },
-                                )),
+                                Ok(Entry::Form { form, .. }) => Some((n, form.batch_item(m))),
                                 _ => None,
                             })
                             .unzip();

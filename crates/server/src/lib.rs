@@ -44,13 +44,11 @@ const INGEST_BATCH: usize = 4096;
 const INGEST_LINGER: Duration = Duration::from_millis(1);
 /// Committed batches waiting for their receipts; past this the writer waits (back-pressure).
 const RECEIPT_QUEUE_BATCHES: usize = 64;
-/// How long the writer waits for more forms before it brings the log's `checkpoint` file up to date,
-/// and how stale that file may grow under constant load. Writing it with every batch cost two of the
-/// eight fsyncs a batch needs: 8,320 submissions/s at 64 clients with it, 9,320/s without (six runs
-/// each, `saksi bench submit`). Readers of the directory itself see checkpoints at most this late,
-/// like logs that publish on an interval; the API and `/log/checkpoint` are never late.
+/// How long the writer waits for more forms before it brings the log's `checkpoint` file up to date
+/// (under load the engine does it every `PUBLISH_INTERVAL`). Writing it with every batch cost two of
+/// the eight fsyncs a batch needs: 8,320 submissions/s at 64 clients with it, 9,320/s without (six
+/// runs each, `saksi bench submit`). The API and `/log/checkpoint` are never late.
 const IDLE_BEFORE_PUBLISHING: Duration = Duration::from_millis(20);
-const PUBLISH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often a lingering writer looks again for forms that finished their signature check.
 const INGEST_POLL: Duration = Duration::from_micros(100);
 
@@ -195,11 +193,7 @@ fn verify_signatures(
         let items: Vec<BatchItem> = batch
             .iter()
             .zip(&messages)
-            .map(|(j, m)| BatchItem {
-                key: j.form.form.signer,
-                message: m,
-                signature: j.form.signature,
-            })
+            .map(|(j, m)| j.form.batch_item(m))
             .collect();
         let verdicts = sign::verify_batch(&items);
         for (job, ok) in batch.into_iter().zip(verdicts) {
@@ -231,7 +225,6 @@ fn write_forms(
     let _ = engine.publish_lagging();
     // A job taken while looking whether the writer is idle; it starts the next batch.
     let mut carried: Option<IngestJob> = None;
-    let mut last_published = Instant::now();
     loop {
         let first = match carried.take() {
             Some(job) => job,
@@ -299,18 +292,12 @@ fn write_forms(
         if !recaps.is_empty() {
             answer(engine.ingest_recaps(recaps), recap_replies);
         }
-        // The log's `checkpoint` file is brought up to date every PUBLISH_INTERVAL under load, and
-        // once the writer is idle (the API and `/log/checkpoint` serve the latest from memory
-        // meanwhile). A failure poisons the engine, and the next submission is told.
-        if last_published.elapsed() >= PUBLISH_INTERVAL {
-            let _ = engine.publish_lagging();
-            last_published = Instant::now();
-        }
+        // Once idle, bring the log's `checkpoint` file up to date (the engine does it every
+        // PUBLISH_INTERVAL under load). A failure poisons the engine, and the next submission is told.
         match jobs.recv_timeout(IDLE_BEFORE_PUBLISHING) {
             Ok(job) => carried = Some(job),
             Err(RecvTimeoutError::Timeout) => {
                 let _ = engine.publish_lagging();
-                last_published = Instant::now();
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let _ = engine.publish_lagging();
@@ -1025,14 +1012,12 @@ async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response 
     // The checkpoint comes from memory: the latest durable one, the one every API answer names (the
     // file on disk may trail it by up to PUBLISH_INTERVAL, see Engine::publish_lagging).
     let storage = app.shared.storage.clone();
-    let published =
-        (path == "checkpoint").then(|| app.shared.published().note.clone().into_bytes());
-    let bytes = match tokio::task::spawn_blocking(move || match published {
-        Some(note) => Ok(Some(note)),
-        None => storage.read(&path),
-    })
-    .await
-    {
+    let read = if path == "checkpoint" {
+        Ok(Ok(Some(app.shared.published().note.clone().into_bytes())))
+    } else {
+        tokio::task::spawn_blocking(move || storage.read(&path)).await
+    };
+    let bytes = match read {
         Ok(Ok(Some(bytes))) => bytes,
         _ => {
             return error(

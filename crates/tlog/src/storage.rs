@@ -14,7 +14,7 @@
 //!
 //! Files at paths that nothing trusts yet (tiles beyond the last checkpoint) go through
 //! [`Storage::write_new`] instead: written in place, then every file and directory fsynced together.
-//! That is one journal commit of the file system instead of two (data, then names), and it is safe
+//! That is one round of fsyncs instead of two (data, then names), and it is safe
 //! because a file torn by a crash there is one no checkpoint covers: the next batch rewrites it.
 //! [`Storage::commit`] does both for one log commit, in three rounds of fsyncs instead of four: the new
 //! files and the temporary files' data together, then each durable file's name in order.
@@ -29,8 +29,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Files fsynced concurrently in one batch, so a batch does not wait on one fsync after another
-/// (`saksi bench log` measures the whole; this setting alone has not been measured separately).
+/// Files fsynced concurrently in one batch, so a batch does not wait on one fsync after another. With
+/// 1,100-byte entries, 32 per commit (`saksi bench log --entry-bytes 1100 --batch 32 --entries 30000`,
+/// two runs each): 1 thread 3.0-3.4 ms per commit, 4 threads 2.0-2.4 ms, 8 threads 2.3-2.4 ms.
 const FSYNC_THREADS: usize = 4;
 
 pub trait Storage: Send + Sync {
@@ -146,7 +147,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Fsyncs files or directories, up to FSYNC_THREADS at a time (one fsync need not wait for another;
-/// the file system can fold concurrent ones into one journal commit).
+/// measured at FSYNC_THREADS).
 fn sync_all_paths(paths: &[PathBuf]) -> io::Result<()> {
     if paths.len() <= 1 {
         return paths.iter().try_for_each(|p| File::open(p)?.sync_all());
@@ -237,7 +238,7 @@ impl Storage for DirStorage {
             staged.push((temp, target, dirs));
         }
         // Step 2: fsync the new files, the directories that gained their names, and the temporary
-        // files' data, all at once (the file system can fold them into one journal commit).
+        // files' data, all in one round (FSYNC_THREADS at a time).
         to_sync.extend(new_dirs);
         sync_all_paths(&to_sync)?;
         // Steps 3 and 4, file by file in the given order: move it into place and make its name
