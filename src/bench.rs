@@ -11,7 +11,10 @@ use saksi_tlog::{DirStorage, Log, Storage};
 /// Appends `entries` entries of `entry_bytes` bytes durably to a fresh log in `dir`, `batch` per
 /// commit, and prints entries/s, MB/s and the time per commit.
 pub fn log_append(dir: &Path, entries: u64, entry_bytes: usize, batch: usize) -> Result<()> {
-    let _ = std::fs::remove_dir_all(dir);
+    // Only the log an earlier run made here is replaced, and not while a process holds it.
+    crate::owned::claim(dir, "bench-log")?;
+    crate::owned::remove_own(dir, "log", &["log"])?;
+    crate::owned::remove_own(dir, ".log.tmp", &[])?;
     let storage: Arc<dyn Storage> =
         Arc::new(DirStorage::open(&dir.join("log")).context("opening the bench log")?);
     let signer = Signer::generate("bench.saksi.invalid/log", TYPE_ED25519)?;

@@ -7,6 +7,7 @@
 mod bench;
 mod check;
 mod ops;
+mod owned;
 mod progress;
 mod verify;
 
@@ -447,7 +448,7 @@ fn run(cli: Cli) -> Result<u8> {
             log_vkeys,
             addr,
         } => {
-            std::fs::create_dir_all(&data)?;
+            owned::claim(&data, "witness")?;
             let key_path = data.join("witness.key");
             let signer = match std::fs::read_to_string(&key_path) {
                 Ok(text) => saksi_tlog::note::Signer::parse(text.trim())
@@ -693,6 +694,7 @@ fn run(cli: Cli) -> Result<u8> {
 }
 
 fn generate(out: &Path, config: &saksi_gen::Config) -> Result<saksi_gen::Summary> {
+    owned::claim(out, "gen")?;
     let started = Instant::now();
     let progress = std::sync::Mutex::new(progress::Progress::new("generating", config.tps as u64));
     let summary = saksi_gen::generate(config, out, &|done, _total| {
@@ -746,7 +748,10 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         if tps == 0 {
             bail!("--tps must be at least 1");
         }
-        let _ = std::fs::remove_dir_all(data);
+        // Only what an earlier demo made here is replaced; the server's first, under its log's lock.
+        owned::claim(data, "demo")?;
+        owned::remove_own(data, "server", &["server/log"])?;
+        owned::remove_own(data, "election", &[])?;
         println!("[1/3] generating a synthetic election of {tps} TPS on the real region hierarchy");
         generate(
             &election,

@@ -25,6 +25,7 @@ pub fn init(
     kpu_registry: Option<&Path>,
     origin: &str,
 ) -> Result<Engine> {
+    crate::owned::claim(data, "data")?;
     let started = Instant::now();
     let registry = match (gen, kpu_registry) {
         (Some(dir), None) => Registry::load_dir(&dir.join("registry"))

@@ -323,6 +323,7 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
     let current = checkpoint::open(&note, &key, &[])
         .map_err(|e| anyhow::anyhow!("the served checkpoint does not verify: {e}"))?
         .checkpoint;
+    crate::owned::claim(dir, "mirror")?;
     let local = DirStorage::open(dir)?;
     let previous = match local.read("checkpoint")? {
         Some(old) => Some(

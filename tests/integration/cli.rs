@@ -194,6 +194,26 @@ fn sirekap_2024_rows_against_the_rulebook() {
     // Every figure above the 306 lock at a regular TPS is refused, whatever else the row says.
     let regular_over_cap = rows.iter().filter(|r| r[2].contains("COUNT_CAP")).count();
     assert!(regular_over_cap > 1000, "{report}");
+    // Rulebook 2024.2: rows whose pair counts alone exceed the 306 lock of a regular TPS while
+    // `valid` is missing were accepted by every other rule; VOTES_CAP alone rejects them now. These
+    // six (309 to 436 votes in all, six provinces) are every such row of the 31 files.
+    let mut only_votes_cap: Vec<&str> = rows
+        .iter()
+        .filter(|r| r[2] == "VOTES_CAP")
+        .map(|r| r[0])
+        .collect();
+    only_votes_cap.sort();
+    assert_eq!(
+        only_votes_cap,
+        [
+            "1107242002004",
+            "1509042012008",
+            "1807082010008",
+            "1904062003012",
+            "5108062004005",
+            "7105171002010"
+        ]
+    );
     // The table by rule, as published in the issue note: a regression check on the rulebook's verdicts.
     let table: String = report
         .lines()

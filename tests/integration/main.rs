@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod data_safety;
 mod recap;
 mod resilience;
 mod server;

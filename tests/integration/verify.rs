@@ -206,7 +206,10 @@ fn entries_slipped_in_by_an_operator_are_caught() {
             .lines()
             .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
             .collect();
-    let accepted = RecordedVerdict::from_verdict(&saksi_election::rules::Verdict::default());
+    let accepted = RecordedVerdict::from_verdict(
+        &saksi_election::rules::Verdict::default(),
+        saksi_election::rules::Rulebook::CURRENT,
+    );
     // A forged signature on a real officer's form, recorded as accepted.
     let mut forged = forms[10].clone();
     forged.form.votes[1].1 += 50;

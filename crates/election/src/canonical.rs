@@ -11,6 +11,110 @@ use serde_json::Value;
 /// The largest integer JCS (through IEEE 754 doubles) represents exactly.
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
+/// Whether `value` is within +-(2^53-1). A range test, never `abs()`: `i64::MIN.abs()` overflows
+/// (it wraps to itself in release builds and would pass a `<=` test).
+pub fn is_safe_integer(value: i64) -> bool {
+    (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&value)
+}
+
+/// Characters refused in free text (reasons, names, sources) because they make a text display as
+/// something other than what it is: bidirectional overrides, embeddings and isolates (U+202A..U+202E,
+/// U+2066..U+2069, the marks U+200E, U+200F, U+061C), zero-width and invisible characters (U+200B..
+/// U+200D, U+2060..U+2064, U+FEFF, U+180E, U+00AD), and every control character.
+pub fn spoofing_char(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        c.is_control()
+            || matches!(c,
+                '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{061c}' | '\u{feff}' | '\u{180e}' | '\u{00ad}')
+    })
+}
+
+/// Checks free text for [`spoofing_char`]; the error names the character by its code point.
+pub fn check_free_text(what: &str, text: &str) -> Result<(), String> {
+    match spoofing_char(text) {
+        Some(c) => Err(format!(
+            "{what} holds U+{:04X}: control, bidirectional and invisible characters are refused \
+             (they make a text display as something it is not)",
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Parses JSON like `serde_json::from_slice::<Value>`, but refuses an object with a repeated member
+/// name at any depth (serde_json keeps the last silently, so two readers could see different values).
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
+    use serde::de::DeserializeSeed;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue
+        .deserialize(&mut deserializer)
+        .map_err(|e| e.to_string())?;
+    deserializer.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// A `Value` deserializer that refuses duplicate member names.
+struct StrictValue;
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "member {key:?} appears twice"
+                )));
+            }
+            let value = map.next_value_seed(StrictValue)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CanonicalError {
     /// A fractional or out-of-range number.
@@ -41,7 +145,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => match n.as_i64() {
-            Some(i) if i.abs() <= MAX_SAFE_INTEGER => write_int(out, i),
+            Some(i) if is_safe_integer(i) => write_int(out, i),
             _ => return Err(CanonicalError::Number(n.to_string())),
         },
         Value::String(s) => write_str(out, s),
@@ -74,7 +178,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
 }
 
 pub fn write_int(out: &mut Vec<u8>, value: i64) {
-    debug_assert!(value.abs() <= MAX_SAFE_INTEGER);
+    debug_assert!(is_safe_integer(value));
     // Digits into a stack buffer, right to left: no allocation (a form has some sixty integers).
     let mut buffer = [0u8; 20];
     let mut at = buffer.len();
@@ -130,6 +234,34 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn strict_parse_refuses_repeated_members_at_any_depth() {
+        assert!(parse_strict(br#"{"a":1,"a":2}"#).is_err());
+        assert!(parse_strict(br#"{"x":[{"b":1,"b":1}]}"#).is_err());
+        assert_eq!(
+            parse_strict(br#"{"a":{"a":1}}"#).unwrap(),
+            json!({"a": {"a": 1}})
+        );
+        assert!(parse_strict(br#"{"a":1} x"#).is_err());
+    }
+
+    #[test]
+    fn free_text_refuses_spoofing_characters() {
+        for bad in [
+            "a\u{202e}b",
+            "a\u{200b}",
+            "\u{2066}x",
+            "x\u{feff}",
+            "x\ny",
+            "\u{200f}",
+        ] {
+            assert!(check_free_text("reason", bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            check_free_text("reason", "salah baca angka: 385 -> 85 (é, 中文, العربية)").is_ok()
+        );
+    }
+
+    #[test]
     fn rfc8785_examples() {
         // Members sort by UTF-16 code units: U+1F600 (surrogates D83D DE00) before U+FB33, although
         // code point order and UTF-8 byte order put U+FB33 first.
@@ -164,6 +296,8 @@ mod tests {
     fn refuses_floats_and_unsafe_integers() {
         assert!(to_vec(&json!(1.5)).is_err());
         assert!(to_vec(&json!(9007199254740992i64)).is_err());
+        assert!(to_vec(&json!(i64::MIN)).is_err());
+        assert!(to_vec(&json!(u64::MAX)).is_err());
         assert_eq!(
             to_vec(&json!(9007199254740991i64)).unwrap(),
             b"9007199254740991"

@@ -65,7 +65,7 @@ mod tests {
             vec!["2", "9901", "200002", "Abu Dhabi, Uni Emirat Arab", "99"]
         );
         assert_eq!(split_line("a,,\"b\"\"c\"").unwrap(), vec!["a", "", "b\"c"]);
-        assert_eq!(split_line("\"open").is_none(), true);
+        assert!(split_line("\"open").is_none());
         assert_eq!(split_line(&quote("x, \"y\"")).unwrap(), vec!["x, \"y\""]);
     }
 }

@@ -33,7 +33,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::canonical::{self, MAX_SAFE_INTEGER};
+use crate::canonical;
 use crate::code::Code;
 use crate::sign::{self, PublicKey, SecretKey, Signature};
 
@@ -135,7 +135,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Lowercase hex only: one spelling per value keeps encodings canonical.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
@@ -218,7 +218,7 @@ impl std::error::Error for DecodeError {}
 
 fn safe_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     let value = i64::deserialize(deserializer)?;
-    if value.abs() > MAX_SAFE_INTEGER {
+    if !canonical::is_safe_integer(value) {
         return Err(de::Error::custom(format!("{value} is outside +-(2^53-1)")));
     }
     Ok(value)
@@ -247,7 +247,7 @@ impl<'de> Deserialize<'de> for Votes {
                         )));
                     }
                     let count: i64 = map.next_value()?;
-                    if count.abs() > MAX_SAFE_INTEGER {
+                    if !canonical::is_safe_integer(count) {
                         return Err(de::Error::custom(format!("{count} is outside +-(2^53-1)")));
                     }
                     if votes.iter().any(|(p, _)| *p == position) {
@@ -353,11 +353,13 @@ impl WireForm {
         let correction = match self.correction {
             None => None,
             Some(WireCorrection { reason }) => {
-                if reason.trim().is_empty()
-                    || reason.len() > MAX_REASON_BYTES
-                    || reason.chars().any(char::is_control)
-                {
-                    return bad(format!("a correction reason is 1..={MAX_REASON_BYTES} bytes of text without control characters"));
+                if reason.trim().is_empty() || reason.len() > MAX_REASON_BYTES {
+                    return bad(format!(
+                        "a correction reason is 1..={MAX_REASON_BYTES} bytes of text"
+                    ));
+                }
+                if let Err(e) = canonical::check_free_text("the correction reason", &reason) {
+                    return bad(e);
                 }
                 Some(Correction { reason })
             }

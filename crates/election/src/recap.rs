@@ -18,7 +18,7 @@ use std::fmt;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::canonical::{self, MAX_SAFE_INTEGER};
+use crate::canonical;
 use crate::code::{Code, Level};
 use crate::sign::{self, PublicKey, SecretKey, Signature};
 
@@ -113,7 +113,7 @@ impl Figures {
             let v = value[key]
                 .as_i64()
                 .ok_or_else(|| format!("{key} must be an integer"))?;
-            if v.abs() > MAX_SAFE_INTEGER {
+            if !canonical::is_safe_integer(v) {
                 return Err(format!("{key} out of range"));
             }
             Ok(v)
@@ -133,7 +133,7 @@ impl Figures {
                 Ok((
                     p.clone(),
                     v.as_i64()
-                        .filter(|v| v.abs() <= MAX_SAFE_INTEGER)
+                        .filter(|v| canonical::is_safe_integer(*v))
                         .ok_or("a vote count must be an integer")?,
                 ))
             })
@@ -312,6 +312,8 @@ impl RecapForm {
                 if reason.trim().is_empty() || reason.len() > crate::form::MAX_REASON_BYTES {
                     return Err(bad("bad correction reason"));
                 }
+                canonical::check_free_text("the correction reason", &reason)
+                    .map_err(RecapDecodeError)?;
                 Some(reason)
             }
         };
@@ -333,8 +335,9 @@ impl SignedRecap {
         if bytes.len() > MAX_RECAP_BYTES {
             return Err(RecapDecodeError("too large".into()));
         }
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| RecapDecodeError(e.to_string()))?;
+        // Strict: a repeated member is refused (a lenient parser keeps the last, another reader the
+        // first, and the two would disagree about what was signed).
+        let value: Value = canonical::parse_strict(bytes).map_err(RecapDecodeError)?;
         let object = value
             .as_object()
             .ok_or_else(|| RecapDecodeError("not an object".into()))?;

@@ -673,7 +673,7 @@ mod tests {
             39,
             "38 provinces and Luar Negeri"
         );
-        assert_eq!(registry.region_count(Level::KabKota) >= 514, true);
+        assert!(registry.region_count(Level::KabKota) >= 514);
         assert!(registry.region_count(Level::Desa) > 83_000);
         assert_eq!(
             registry.region_name(Code::parse("95").unwrap()),

@@ -20,7 +20,62 @@ use crate::form::CHasil;
 use crate::registry::{Lp, Registry, TpsKind};
 use crate::sheet::{Col, Field, Row, Sheet, COLS, ROWS};
 
-pub const RULEBOOK_VERSION: &str = "saksi-rulebook/2024.1";
+/// The rulebook new logs are made with (see [`Rulebook`]).
+pub const RULEBOOK_VERSION: &str = "saksi-rulebook/2024.2";
+
+/// A version of the rulebook. A log names its version in the genesis, and every verdict in it is made
+/// (and re-derived by verifiers) under that version, so a log made under 2024.1 keeps its meaning
+/// after 2024.2 exists. A later version only adds rules: a code never changes meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rulebook(u8);
+
+impl Rulebook {
+    /// The first rulebook: 21 reject rules and 2 warnings for TPS forms.
+    pub const V2024_1: Rulebook = Rulebook(1);
+    /// Adds VOTES_CAP (the candidates' votes together within the TPS's cap, even when `valid` is not
+    /// reported) and lists the recapitulation forms' own rules (RECAP_*), which 2024.1 applied
+    /// without listing them.
+    pub const V2024_2: Rulebook = Rulebook(2);
+    pub const CURRENT: Rulebook = Rulebook::V2024_2;
+    pub const ALL: [Rulebook; 2] = [Rulebook::V2024_1, Rulebook::V2024_2];
+
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            1 => "saksi-rulebook/2024.1",
+            _ => RULEBOOK_VERSION,
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Rulebook> {
+        Rulebook::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The rules of this version, in reporting order.
+    pub fn rules(self) -> impl Iterator<Item = &'static Rule> {
+        RULES.iter().filter(move |rule| rule.since <= self)
+    }
+
+    /// This version as canonical JSON: what gets published (and logged) as the rules in force.
+    pub fn json(self) -> Vec<u8> {
+        let rules: Vec<&Rule> = self.rules().collect();
+        let value = serde_json::json!({
+            "version": self.name(),
+            "limits": {
+                "regular_dpt_cap": REGULAR_DPT_CAP,
+                "reserve_percent": RESERVE_PERCENT,
+                "max_count": MAX_COUNT,
+            },
+            "rules": rules,
+        });
+        crate::canonical::to_vec(&value)
+            .expect("invariant: the rulebook has only integers and strings")
+    }
+
+    /// SHA-256 of [`Rulebook::json`], hex: names the exact rules a result passed.
+    pub fn digest(self) -> String {
+        crate::form::hex(&Sha256::digest(self.json()))
+    }
+}
 
 /// Most registered voters at a regular TPS (PKPU 7/2022).
 pub const REGULAR_DPT_CAP: i64 = 300;
@@ -43,6 +98,9 @@ pub enum Severity {
 
 #[derive(Debug, Serialize)]
 pub struct Rule {
+    /// The first rulebook version that has it (not part of the published JSON, whose `version` says it).
+    #[serde(skip)]
+    pub since: Rulebook,
     pub code: &'static str,
     pub severity: Severity,
     /// The fields it reads, as paths of the signed form.
@@ -53,7 +111,11 @@ pub struct Rule {
 
 macro_rules! rule {
     ($code:literal, $severity:ident, $fields:literal, $id:literal, $en:literal) => {
+        rule!(since V2024_1, $code, $severity, $fields, $id, $en)
+    };
+    (since $since:ident, $code:literal, $severity:ident, $fields:literal, $id:literal, $en:literal) => {
         Rule {
+            since: Rulebook::$since,
             code: $code,
             severity: Severity::$severity,
             fields: $fields,
@@ -129,6 +191,18 @@ pub static RULES: &[Rule] = &[
     rule!("COUNT_CAP", Reject, "voted.*, ballots.*, votes.*, valid, invalid, total",
         "tidak ada angka pemilih, surat suara, atau suara yang boleh melebihi batas TPS (306 di TPS reguler)",
         "no count of voters, ballots or votes may exceed the TPS's cap (306 at a regular TPS)"),
+    rule!(since V2024_2, "VOTES_CAP", Reject, "votes.*",
+        "jumlah suara seluruh peserta melebihi batas TPS (306 di TPS reguler), juga bila suara sah tidak dilaporkan",
+        "the votes of all candidates together exceed the TPS's cap (306 at a regular TPS), even when valid votes are not reported"),
+    rule!(since V2024_2, "RECAP_VOTES_SUM", Reject, "rows.*.votes.*, rows.*.valid, total.votes.*, total.valid",
+        "pada formulir rekapitulasi, jumlah suara seluruh peserta di setiap baris dan di total harus sama dengan suara sah",
+        "on a recapitulation form, the votes of all candidates in each row and in the total must add up to the valid votes"),
+    rule!(since V2024_2, "RECAP_TOTAL_SUM", Reject, "rows.*, total",
+        "total formulir rekapitulasi harus sama dengan jumlah seluruh barisnya",
+        "a recapitulation form's total must equal the sum of its rows"),
+    rule!(since V2024_2, "RECAP_CHILDREN", Reject, "rows.*.child",
+        "baris formulir rekapitulasi harus tepat wilayah di bawahnya dalam registri, masing-masing sekali",
+        "a recapitulation form's rows must be exactly the regions below it in the registry, each once"),
     rule!("W_TURNOUT_HIGH", Warn, "voted.dpt.j, registered.dpt.j",
         "partisipasi pemilih DPT di atas 98% (tidak berlaku di wilayah noken)",
         "turnout of DPT voters above 98% (not applied in noken regions)"),
@@ -141,23 +215,14 @@ pub fn rule(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|rule| rule.code == code)
 }
 
-/// The rulebook as canonical JSON: what gets published (and logged) as the rules in force.
+/// The current rulebook as canonical JSON (see [`Rulebook::json`]).
 pub fn rulebook_json() -> Vec<u8> {
-    let value = serde_json::json!({
-        "version": RULEBOOK_VERSION,
-        "limits": {
-            "regular_dpt_cap": REGULAR_DPT_CAP,
-            "reserve_percent": RESERVE_PERCENT,
-            "max_count": MAX_COUNT,
-        },
-        "rules": RULES,
-    });
-    crate::canonical::to_vec(&value).expect("invariant: the rulebook has only integers and strings")
+    Rulebook::CURRENT.json()
 }
 
-/// SHA-256 of [`rulebook_json`], hex: names the exact rules a result passed.
+/// SHA-256 of [`rulebook_json`], hex.
 pub fn digest() -> String {
-    crate::form::hex(&Sha256::digest(rulebook_json()))
+    Rulebook::CURRENT.digest()
 }
 
 /// One broken rule on one sheet.
@@ -238,6 +303,17 @@ pub fn check_signed_form(
     registry: &Registry,
     election: &Election,
 ) -> Verdict {
+    check_signed_form_in(Rulebook::CURRENT, form, signature_valid, registry, election)
+}
+
+/// [`check_signed_form`] under a given rulebook version (a log's, named in its genesis).
+pub fn check_signed_form_in(
+    rulebook: Rulebook,
+    form: &CHasil,
+    signature_valid: bool,
+    registry: &Registry,
+    election: &Election,
+) -> Verdict {
     let tps = registry.tps(form.tps);
     if !signature_valid {
         let detail = format!("signer = {}", form.signer);
@@ -263,7 +339,8 @@ pub fn check_signed_form(
             };
         }
     }
-    check_sheet(
+    check_sheet_in(
+        rulebook,
         &Sheet::from_form(form),
         tps.map(|t| TpsFacts {
             kind: t.kind,
@@ -275,6 +352,16 @@ pub fn check_signed_form(
 
 /// Checks the content of a sheet. `tps` is `None` when the registry does not know the TPS.
 pub fn check_sheet(sheet: &Sheet, tps: Option<TpsFacts>, election: &Election) -> Verdict {
+    check_sheet_in(Rulebook::CURRENT, sheet, tps, election)
+}
+
+/// [`check_sheet`] under a given rulebook version.
+pub fn check_sheet_in(
+    rulebook: Rulebook,
+    sheet: &Sheet,
+    tps: Option<TpsFacts>,
+    election: &Election,
+) -> Verdict {
     let mut out = Vec::new();
     if tps.is_none() {
         out.push(finding(
@@ -287,7 +374,7 @@ pub fn check_sheet(sheet: &Sheet, tps: Option<TpsFacts>, election: &Election) ->
     check_range(sheet, &mut out);
     check_arithmetic(sheet, &mut out);
     if let Some(facts) = tps {
-        check_caps(sheet, facts, &mut out);
+        check_caps(rulebook, sheet, facts, &mut out);
         check_warnings(sheet, facts, &mut out);
     }
     // Report in rulebook order, so output does not depend on the order checks run in.
@@ -374,7 +461,11 @@ fn check_range(sheet: &Sheet, out: &mut Vec<Finding>) {
 /// `lhs = sum(rhs)` when all are reported; a finding otherwise.
 fn equation(sheet: &Sheet, code: &'static str, lhs: Field, rhs: &[Field], out: &mut Vec<Finding>) {
     let Some(left) = sheet.get(lhs) else { return };
-    let Some(right) = rhs.iter().map(|&f| sheet.get(f)).sum::<Option<i64>>() else {
+    // Saturating: published rows may hold any integer (COUNT_RANGE reports those).
+    let Some(right) = rhs
+        .iter()
+        .try_fold(0i64, |sum, &f| Some(sum.saturating_add(sheet.get(f)?)))
+    else {
         return;
     };
     if left != right {
@@ -487,7 +578,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
         out,
     );
     if let Some(valid) = sheet.get(Field::VALID) {
-        if let Some(sum) = sheet.votes.iter().map(|(_, v)| *v).sum::<Option<i64>>() {
+        if let Some(sum) = reported_vote_sum(sheet) {
             if !sheet.votes.is_empty() && sum != valid {
                 let mut fields: Vec<String> = sheet
                     .votes
@@ -522,6 +613,15 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     );
 }
 
+/// The sum of the vote counts when every position is reported; saturating, since published rows
+/// (Sirekap's) may hold any integer.
+fn reported_vote_sum(sheet: &Sheet) -> Option<i64> {
+    sheet
+        .votes
+        .iter()
+        .try_fold(0i64, |sum, (_, v)| Some(sum.saturating_add((*v)?)))
+}
+
 /// Fields bound by a TPS's count cap: everything that counts people who voted, ballots or votes.
 fn capped_fields() -> impl Iterator<Item = Field> {
     let voted = ROWS
@@ -540,7 +640,7 @@ fn capped_fields() -> impl Iterator<Item = Field> {
     voted.chain(disability).chain(rest)
 }
 
-fn check_caps(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
+fn check_caps(rulebook: Rulebook, sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
     let form_dpt = sheet.get(Field::registered(Row::Dpt, Col::J));
     let regular = facts.kind == TpsKind::Regular;
     if regular {
@@ -613,6 +713,27 @@ fn check_caps(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
                 code: "COUNT_CAP",
                 fields,
                 detail: format!("{}; cap = {cap}", values.join("; ")),
+            });
+        }
+        // Votes for all candidates together are bounded by the cap as well: no TPS holds more valid
+        // votes than voters. Real 2024 rows reported only the pair counts (307 to 458 together at
+        // regular TPS), which every other rule let through because `valid` was missing. The rule reads
+        // the reported counts only: a missing count is not zero, but it cannot be negative either, so
+        // reported counts above the cap are over it whatever the missing ones were.
+        let reported: Vec<(&str, i64)> = sheet
+            .votes
+            .iter()
+            .filter_map(|(p, v)| v.filter(|&v| v >= 0).map(|v| (p.as_str(), v)))
+            .collect();
+        let sum = reported
+            .iter()
+            .fold(0i64, |sum, (_, v)| sum.saturating_add(*v));
+        if rulebook >= Rulebook::V2024_2 && sum > cap {
+            let positions: Vec<&str> = reported.iter().map(|(p, _)| *p).collect();
+            out.push(Finding {
+                code: "VOTES_CAP",
+                fields: positions.iter().map(|p| format!("votes.{p}")).collect(),
+                detail: format!("{} = {sum}; cap = {cap}", positions.join(" + ")),
             });
         }
     }

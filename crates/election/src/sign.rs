@@ -200,7 +200,7 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<bool> {
             batch.queue((key, signature, item.message));
         }
         if batch.verify(rand_core::OsRng).is_ok() {
-            verdicts.extend(std::iter::repeat(true).take(chunk.len()));
+            verdicts.extend(std::iter::repeat_n(true, chunk.len()));
         } else {
             verdicts.extend(
                 chunk
@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(PublicKey(identity).check_enrollable(), Err(KeyError::Weak));
         assert_eq!(PublicKey([0u8; 32]).check_enrollable(), Err(KeyError::Weak));
         // A y coordinate >= p is a non-canonical encoding.
-        assert_eq!(PublicKey([0xff; 32]).check_enrollable().is_err(), true);
+        assert!(PublicKey([0xff; 32]).check_enrollable().is_err());
         assert_eq!(key(3).public().check_enrollable(), Ok(()));
         assert_eq!(PublicKey::from_base64("AAAA"), Err(KeyError::Encoding));
     }

@@ -11,6 +11,9 @@ use crate::sheet::{Col, Field, Row, Sheet};
 
 /// One Sirekap row as a sheet, or why it is not a result.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Rows are made and consumed one at a time, nearly all of them Reported: boxing the sheet would
+// add an allocation per row to save memory nobody holds.
+#[allow(clippy::large_enum_variant)]
 pub enum SirekapRow {
     /// No vote figure at all: the TPS had not been reported when the data was taken.
     NotReported(Code),

@@ -199,6 +199,11 @@ fn every_rule_has_a_case() {
         "DPT_MISMATCH",
         "BALLOTS_CAP",
         "COUNT_CAP",
+        "VOTES_CAP",
+        // The recapitulation forms' own rules: `recap_rules_fire` below.
+        "RECAP_VOTES_SUM",
+        "RECAP_TOTAL_SUM",
+        "RECAP_CHILDREN",
         "W_TURNOUT_HIGH",
         "W_BLOC_VOTE",
     ];
@@ -428,6 +433,86 @@ fn count_cap() {
 }
 
 #[test]
+fn votes_cap() {
+    // Real 2024 rows (e.g. only the three pair counts reported, 307 to 458 in all at regular TPS)
+    // passed every other rule because `valid` was missing. The same sheet here, built from a form.
+    let mut form = valid_form(TPS);
+    form.votes = vec![("01".into(), 150), ("02".into(), 150), ("03".into(), 100)];
+    let mut sheet = saksi_election::sheet::Sheet::from_form(&form);
+    for field in saksi_election::sheet::Field::all() {
+        sheet.set(field, None);
+    }
+    let facts = Some(rules::TpsFacts {
+        kind: TpsKind::Regular,
+        dpt: None,
+    });
+    let election = Election::pemilu_2024();
+    let verdict = rules::check_sheet(&sheet, facts, &election);
+    assert_eq!(verdict.rejecting_codes(), ["VOTES_CAP"], "{verdict:?}");
+    let text: Vec<String> = verdict.findings.iter().map(|f| f.render("id")).collect();
+    insta::assert_snapshot!("VOTES_CAP", text.join("\n"));
+    // A log made under 2024.1 keeps its meaning: there, the same sheet is accepted.
+    let old = rules::check_sheet_in(rules::Rulebook::V2024_1, &sheet, facts, &election);
+    assert!(old.accepted(), "{old:?}");
+    // At the cap it does not fire.
+    sheet.votes[2].1 = Some(6);
+    assert!(rules::check_sheet(&sheet, facts, &election).accepted());
+    // A missing count is not zero, but not negative either: the reported ones alone over the cap
+    // are over it; under the cap with one missing, nothing is known.
+    sheet.votes[2].1 = None;
+    sheet.votes[0].1 = Some(200);
+    assert_eq!(
+        rules::check_sheet(&sheet, facts, &election).rejecting_codes(),
+        ["VOTES_CAP"]
+    );
+    sheet.votes[0].1 = Some(100);
+    assert!(rules::check_sheet(&sheet, facts, &election).accepted());
+    // A full form breaking it breaks the lock on valid too; both are reported.
+    let mut form = valid_form(TPS);
+    form.votes = vec![("01".into(), 150), ("02".into(), 150), ("03".into(), 100)];
+    form.valid = 400;
+    let (verdict, _) = check(form);
+    assert!(verdict.rejecting_codes().contains(&"VOTES_CAP"));
+}
+
+#[test]
+fn recap_rules_fire() {
+    use saksi_election::recap::{check_recap, Figures, RecapForm, RecapLevel, RecapRow};
+    let figures = |a: i64, b: i64, valid: i64| Figures {
+        votes: vec![("01".into(), a), ("02".into(), b)],
+        valid,
+        invalid: 0,
+        voters: valid,
+    };
+    let child = Code::parse("1101012001").unwrap();
+    let form = RecapForm {
+        election: "pemilu-2024".into(),
+        contest: "ppwp".into(),
+        level: RecapLevel::Kecamatan,
+        region: Some(Code::parse("110101").unwrap()),
+        rows: vec![RecapRow {
+            child,
+            figures: figures(10, 20, 31),
+        }],
+        total: figures(10, 25, 35),
+        signer: officer("recap").public(),
+        correction: None,
+    };
+    let positions = ["01".to_string(), "02".to_string()];
+    let codes: Vec<&str> = check_recap(&form, &[Code::parse("1101012002").unwrap()], &positions)
+        .iter()
+        .map(|f| f.code)
+        .collect();
+    for code in ["RECAP_VOTES_SUM", "RECAP_TOTAL_SUM", "RECAP_CHILDREN"] {
+        assert!(codes.contains(&code), "{code} in {codes:?}");
+    }
+    // Every code a recap verdict can carry is in the rulebook, with its messages.
+    for code in codes {
+        assert!(rules::rule(code).is_some(), "{code} is not in the rulebook");
+    }
+}
+
+#[test]
 fn turnout_high_is_a_warning_only() {
     let mut form = valid_form(TPS);
     form.voted.dpt = lpj(139, 144);
@@ -457,6 +542,22 @@ fn bloc_vote_is_a_warning_outside_noken_and_silent_inside() {
         verdict.findings.is_empty(),
         "noken bloc votes are lawful: {text}"
     );
+}
+
+#[test]
+fn earlier_rulebooks_keep_their_identity() {
+    // 2024.1 as published before 2024.2 existed: logs made under it name this digest.
+    assert_eq!(
+        rules::Rulebook::V2024_1.digest(),
+        "dfadf40f23786746357911e23b68d52f0346f9ea66fbe4274af5f3fffa0d4dd3"
+    );
+    assert_eq!(rules::Rulebook::V2024_1.rules().count(), 23);
+    assert_eq!(rules::Rulebook::CURRENT.name(), rules::RULEBOOK_VERSION);
+    assert_eq!(
+        rules::Rulebook::named("saksi-rulebook/2024.1"),
+        Some(rules::Rulebook::V2024_1)
+    );
+    assert_eq!(rules::Rulebook::named("saksi-rulebook/1999.9"), None);
 }
 
 #[test]

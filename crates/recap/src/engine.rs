@@ -19,7 +19,9 @@ use std::sync::{Arc, RwLock};
 
 use saksi_election::code::Code;
 use saksi_election::form::SignedForm;
-use saksi_election::rules::{self, check_sheet, check_signed_form, Finding, TpsFacts, Verdict};
+use saksi_election::rules::{
+    self, check_sheet_in, check_signed_form_in, Finding, Rulebook, TpsFacts, Verdict,
+};
 use saksi_election::sheet::Sheet;
 use saksi_election::sign::SecretKey;
 use saksi_election::{Election, Registry};
@@ -610,6 +612,7 @@ impl Engine {
                 .election()
                 .cloned()
                 .ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
+            let rulebook = log_rulebook(&state)?;
             let mut batch_digests: HashMap<[u8; 32], usize> = HashMap::new();
             let mut batch_accepted: HashSet<Code> = HashSet::new();
             for form in forms {
@@ -632,7 +635,8 @@ impl Engine {
                     }));
                     continue;
                 }
-                let mut verdict = check_signed_form(&form.form, true, &state.registry, &election);
+                let mut verdict =
+                    check_signed_form_in(rulebook, &form.form, true, &state.registry, &election);
                 if let Some(finding) = verdict
                     .findings
                     .iter()
@@ -661,7 +665,7 @@ impl Engine {
                 }
                 batch_digests.insert(digest, entries.len());
                 slots.push(Slot::Entry(entries.len()));
-                let verdict = RecordedVerdict::from_verdict(&verdict);
+                let verdict = RecordedVerdict::from_verdict(&verdict, rulebook);
                 encoded.push(crate::entry::form_entry_bytes(envelope, &verdict));
                 entries.push(Entry::Form {
                     form,
@@ -836,6 +840,7 @@ impl Engine {
                 .election()
                 .cloned()
                 .ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
+            let rulebook = log_rulebook(&state)?;
             sheets
                 .into_iter()
                 .map(|sheet| {
@@ -843,8 +848,10 @@ impl Engine {
                         kind: t.kind,
                         dpt: t.dpt,
                     });
-                    let verdict =
-                        RecordedVerdict::from_verdict(&check_sheet(&sheet, facts, &election));
+                    let verdict = RecordedVerdict::from_verdict(
+                        &check_sheet_in(rulebook, &sheet, facts, &election),
+                        rulebook,
+                    );
                     Entry::transcription(source, sheet, operator, verdict)
                 })
                 .collect()
@@ -880,8 +887,23 @@ pub fn recap_verdict(state: &State, form: &saksi_election::recap::RecapForm) -> 
         accepted: codes.is_empty(),
         rejected_by: codes,
         warnings: Vec::new(),
-        rulebook: Arc::from(rules::RULEBOOK_VERSION),
+        rulebook: Arc::from(state.rulebook().unwrap_or(Rulebook::CURRENT).name()),
     }
+}
+
+/// The rulebook the log's genesis names; a log made under a version this build does not know is
+/// refused rather than judged by other rules.
+fn log_rulebook(state: &State) -> Result<Rulebook, EngineError> {
+    let genesis = state
+        .genesis
+        .as_ref()
+        .ok_or_else(|| EngineError::Setup("no genesis in the log".into()))?;
+    Rulebook::named(&genesis.rulebook_version).ok_or_else(|| {
+        EngineError::Setup(format!(
+            "the log's genesis names rulebook {}, which this saksi does not know",
+            genesis.rulebook_version
+        ))
+    })
 }
 
 /// A plain-HTTP POST for talking to witnesses, bounded in time (a witness that hangs must not stall

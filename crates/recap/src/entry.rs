@@ -55,7 +55,11 @@ pub struct RecordedVerdict {
 }
 
 impl RecordedVerdict {
-    pub fn from_verdict(verdict: &Verdict) -> RecordedVerdict {
+    /// The verdict as logged, naming the rulebook version it was made under.
+    pub fn from_verdict(
+        verdict: &Verdict,
+        rulebook: saksi_election::rules::Rulebook,
+    ) -> RecordedVerdict {
         RecordedVerdict {
             accepted: verdict.accepted(),
             rejected_by: verdict
@@ -68,7 +72,7 @@ impl RecordedVerdict {
                 .into_iter()
                 .map(String::from)
                 .collect(),
-            rulebook: current_rulebook(),
+            rulebook: intern_rulebook(rulebook.name()),
         }
     }
 
@@ -197,6 +201,9 @@ pub fn form_entry_bytes(envelope: Vec<u8>, verdict: &RecordedVerdict) -> Vec<u8>
 }
 
 #[derive(Clone, Debug)]
+// Entries are decoded, applied and dropped in streams; the large variants (forms, transcriptions)
+// are nearly all of them, so boxing would add an allocation per entry and save nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Entry {
     Admin {
         statement: Admin,

@@ -52,6 +52,19 @@ pub struct Tally {
     pub tps_reported: u64,
     /// Logged entries that were rejected.
     pub rejected_entries: u64,
+    /// Counted TPS whose result did not report a figure (only transcriptions of published rows can
+    /// miss one): missing is not zero, so such a TPS adds nothing to that figure and is counted here.
+    pub unreported: Unreported,
+}
+
+/// Per figure, how many counted TPS did not report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unreported {
+    /// TPS where some candidate's count is missing.
+    pub votes: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub voters: u64,
 }
 
 /// What a TPS's current result adds to the tallies.
@@ -61,6 +74,9 @@ pub struct Counts {
     pub valid: i64,
     pub invalid: i64,
     pub voters: i64,
+    /// Which figures the result did not report (each counted as 0 above, and as 1 in
+    /// [`Tally::unreported`]).
+    pub unreported: Unreported,
 }
 
 impl Tally {
@@ -74,6 +90,17 @@ impl Tally {
         self.valid += sign * counts.valid;
         self.invalid += sign * counts.invalid;
         self.voters += sign * counts.voters;
+        let step = |total: &mut u64, count: u64| {
+            *total = if sign > 0 {
+                *total + count
+            } else {
+                *total - count
+            }
+        };
+        step(&mut self.unreported.votes, counts.unreported.votes);
+        step(&mut self.unreported.valid, counts.unreported.valid);
+        step(&mut self.unreported.invalid, counts.unreported.invalid);
+        step(&mut self.unreported.voters, counts.unreported.voters);
     }
 }
 
@@ -144,6 +171,14 @@ pub struct RecapRecord {
 impl State {
     pub fn election(&self) -> Option<&Election> {
         self.genesis.as_ref().map(|g| &g.election)
+    }
+
+    /// The rulebook version the genesis names: every verdict of this log is made under it. `None`
+    /// before the genesis, or for a version this build does not know.
+    pub fn rulebook(&self) -> Option<saksi_election::rules::Rulebook> {
+        self.genesis
+            .as_ref()
+            .and_then(|g| saksi_election::rules::Rulebook::named(&g.rulebook_version))
     }
 
     pub fn national(&self) -> &Tally {
@@ -384,26 +419,38 @@ impl State {
             valid: form.valid,
             invalid: form.invalid,
             voters: form.voted.total.j,
+            unreported: Unreported::default(),
         }
     }
 
     fn counts_of_sheet(&self, sheet: &Sheet) -> Counts {
+        let votes: Vec<Option<i64>> = self
+            .positions
+            .iter()
+            .map(|p| {
+                sheet
+                    .votes
+                    .iter()
+                    .find(|(q, _)| q == p)
+                    .and_then(|(_, v)| *v)
+            })
+            .collect();
+        let (valid, invalid, voters) = (
+            sheet.get(Field::VALID),
+            sheet.get(Field::INVALID),
+            sheet.get(Field::voted(Row::Total, Col::J)),
+        );
         Counts {
-            votes: self
-                .positions
-                .iter()
-                .map(|p| {
-                    sheet
-                        .votes
-                        .iter()
-                        .find(|(q, _)| q == p)
-                        .and_then(|(_, v)| *v)
-                        .unwrap_or(0)
-                })
-                .collect(),
-            valid: sheet.get(Field::VALID).unwrap_or(0),
-            invalid: sheet.get(Field::INVALID).unwrap_or(0),
-            voters: sheet.get(Field::voted(Row::Total, Col::J)).unwrap_or(0),
+            votes: votes.iter().map(|v| v.unwrap_or(0)).collect(),
+            valid: valid.unwrap_or(0),
+            invalid: invalid.unwrap_or(0),
+            voters: voters.unwrap_or(0),
+            unreported: Unreported {
+                votes: votes.iter().any(Option::is_none) as u64,
+                valid: valid.is_none() as u64,
+                invalid: invalid.is_none() as u64,
+                voters: voters.is_none() as u64,
+            },
         }
     }
 }

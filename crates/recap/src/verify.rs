@@ -6,7 +6,9 @@
 
 use std::collections::HashSet;
 
-use saksi_election::rules::{check_sheet, check_signed_form, Finding, TpsFacts, Verdict};
+use saksi_election::rules::{
+    check_sheet_in, check_signed_form_in, Finding, Rulebook, TpsFacts, Verdict,
+};
 use saksi_election::sign::{self, BatchItem};
 use saksi_tlog::audit::audit;
 use saksi_tlog::checkpoint::Checkpoint;
@@ -127,6 +129,26 @@ impl Replayer {
     fn check(&mut self, index: u64, entry: &Entry, signature_ok: bool) {
         match entry {
             Entry::Admin {
+                statement: Admin::Genesis(genesis),
+                ..
+            } => match Rulebook::named(&genesis.rulebook_version) {
+                Some(rulebook) if rulebook.digest() != genesis.rulebook_sha256 => {
+                    self.problem(format!(
+                        "entry {index}: the genesis gives {} the digest {}, but its text has {}",
+                        genesis.rulebook_version,
+                        genesis.rulebook_sha256,
+                        rulebook.digest()
+                    ))
+                }
+                Some(_) => {}
+                None => self.problem(format!(
+                    "entry {index}: the genesis names rulebook {}, which this verifier does not know; \
+                     verdicts are checked against {}",
+                    genesis.rulebook_version,
+                    Rulebook::CURRENT.name()
+                )),
+            },
+            Entry::Admin {
                 statement: Admin::Registry(part),
                 ..
             } => {
@@ -172,7 +194,13 @@ impl Replayer {
                     ));
                 }
                 let mut expected =
-                    check_signed_form(&form.form, true, &self.state.registry, &election);
+                    check_signed_form_in(
+                        self.rulebook(),
+                        &form.form,
+                        true,
+                        &self.state.registry,
+                        &election,
+                    );
                 if expected
                     .findings
                     .iter()
@@ -245,10 +273,15 @@ impl Replayer {
                     kind: t.kind,
                     dpt: t.dpt,
                 });
-                let expected = check_sheet(sheet, facts, &election);
+                let expected = check_sheet_in(self.rulebook(), sheet, facts, &election);
                 self.compare_verdict(index, &format!("TPS {}", sheet.tps), &expected, verdict);
             }
         }
+    }
+
+    /// The rulebook of the log's genesis (a genesis naming an unknown one is reported when it is read).
+    fn rulebook(&self) -> Rulebook {
+        self.state.rulebook().unwrap_or(Rulebook::CURRENT)
     }
 
     fn compare_verdict(
@@ -258,6 +291,14 @@ impl Replayer {
         expected: &Verdict,
         recorded: &RecordedVerdict,
     ) {
+        let rulebook = self.rulebook();
+        if *recorded.rulebook != *rulebook.name() {
+            self.problem(format!(
+                "entry {index}: {what}: verdict made under {}, but the genesis names {}",
+                recorded.rulebook,
+                rulebook.name()
+            ));
+        }
         let codes: Vec<String> = expected
             .rejecting_codes()
             .into_iter()

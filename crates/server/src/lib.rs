@@ -77,6 +77,8 @@ enum Answer {
 }
 
 /// What the writer takes: a TPS form or a recapitulation form.
+// Nearly every submission is a TPS form, the large variant: boxing would cost each one an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Submission {
     Tps(SignedForm),
     Recap(saksi_election::recap::SignedRecap),
@@ -654,6 +656,13 @@ fn tally_json(tally: &Tally, positions: &[String]) -> Value {
         "tps_reported": tally.tps_reported,
         "tps_total": tally.tps_total,
         "rejected_entries": tally.rejected_entries,
+        // Counted TPS that did not report a figure (published rows only): not in that figure's sum.
+        "unreported": {
+            "votes": tally.unreported.votes,
+            "valid": tally.unreported.valid,
+            "invalid": tally.unreported.invalid,
+            "voters": tally.unreported.voters,
+        },
     })
 }
 

@@ -25,6 +25,7 @@
 //!    idle, or every so often under load): two fewer fsyncs per batch. A caller that gathers witness
 //!    cosignatures first does it with [`Log::publish`].
 //! 5. Update the in-memory state and acknowledge the entries.
+//!
 //! Any storage error poisons the log: it refuses further appends until reopened, because after a
 //! failed fsync the state of the files is unknown (and retrying can report success for lost data).
 //!

@@ -96,7 +96,7 @@ pub fn decompose(begin: u64, end: u64) -> Vec<(u32, u64)> {
     while at < end {
         // The largest aligned perfect node starting at `at` that fits before `end`.
         let mut level = if at == 0 { 63 } else { at.trailing_zeros() };
-        while level > 0 && (1u64.checked_shl(level).map_or(true, |w| at + w > end)) {
+        while level > 0 && (1u64.checked_shl(level).is_none_or(|w| at + w > end)) {
             level -= 1;
         }
         nodes.push((level, at >> level));
@@ -285,7 +285,7 @@ fn path_shape(level: u32, index: u64, size: u64) -> Result<Vec<(u32, bool)>, Pro
     let covered = 1u64
         .checked_shl(level)
         .and_then(|w| index.checked_add(1)?.checked_mul(w));
-    if covered.map_or(true, |end| end > size) {
+    if covered.is_none_or(|end| end > size) {
         return Err(ProofError::Range(format!(
             "node ({level}, {index}) is not inside a tree of size {size}"
         )));
@@ -416,7 +416,7 @@ pub fn is_valid_subtree(start: u64, end: u64) -> bool {
     let width = (end - start).max(1);
     let ceil = width.checked_next_power_of_two();
     match ceil {
-        Some(ceil) => start % ceil == 0,
+        Some(ceil) => start.is_multiple_of(ceil),
         None => start == 0,
     }
 }

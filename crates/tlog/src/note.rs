@@ -402,7 +402,7 @@ mod tests {
         let note = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
         let verifier = Verifier::parse(vkey).unwrap();
         assert_eq!(verifier.encode(), vkey);
-        let opened = open(note.as_bytes(), &[verifier.clone()]).unwrap();
+        let opened = open(note.as_bytes(), std::slice::from_ref(&verifier)).unwrap();
         assert_eq!(opened.text, "This is an example message.\n");
         let tampered = note.replace("example message", "example massage");
         assert!(matches!(

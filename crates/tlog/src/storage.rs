@@ -8,6 +8,7 @@
 //!   4. fsync the directory that gained or changed the name, and the parents of directories just made;
 //!      steps 3 and 4 go file by file, in the order given, so a later file is never visible before an
 //!      earlier one is durable.
+//!
 //! Only then does the call return. If any step fails the call returns the error and any subset of the
 //! files may have been replaced (each wholly; a prefix of them, in order); callers treat that as "not
 //! written".

@@ -63,7 +63,11 @@ impl Tile {
             TileKind::Entries => size,
             TileKind::Hashes { level } => stored_hashes_at(level, size),
         };
-        self.index * TILE_WIDTH + self.width as u64 <= available
+        // Checked: a parsed index may be up to 10^18-ish, and index * 256 overflows u64.
+        self.index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|start| start.checked_add(self.width as u64))
+            .is_some_and(|end| end <= available)
     }
 
     /// The path relative to the log prefix.
@@ -266,6 +270,17 @@ pub fn decode_bundle(bytes: &[u8], width: u16) -> Result<Vec<&[u8]>, TilePathErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covered_by_never_overflows_on_a_huge_parsed_index() {
+        // Index 999...999 (18 digits) times 256 is beyond u64: not covered, and no panic in debug.
+        let path = "tile/entries/x999/x999/x999/x999/x999/999";
+        let tile = Tile::parse(path).unwrap();
+        assert!(!tile.covered_by(u64::MAX));
+        let tile = Tile::parse("tile/0/x999/x999/x999/x999/x999/999.p/7").unwrap();
+        assert!(!tile.covered_by(u64::MAX));
+        assert!(Tile::parse("tile/entries/001").unwrap().covered_by(512));
+    }
 
     #[test]
     fn paths() {
