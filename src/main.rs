@@ -69,6 +69,10 @@ enum Command {
         /// The log's origin (checkpoint first line and key name).
         #[arg(long, default_value = "saksi.local/pemilu-2024")]
         origin: String,
+        /// Where the election authority's key is (DIR/authority.key), or is made if DIR is new
+        /// (default: DATA-authority beside DATA). Never inside DATA: take it offline after init.
+        #[arg(long)]
+        authority: Option<PathBuf>,
     },
     /// Ingest signed forms (one per line) or, with --sirekap, published Sirekap rows as transcriptions.
     Import {
@@ -85,12 +89,31 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
-        /// Requests per second allowed per client address (0: no limit).
-        #[arg(long, default_value_t = 20_000)]
+        /// Requests per second allowed per client address, sustained (0: no limit).
+        #[arg(long, default_value_t = 50)]
         rate_limit: u32,
+        /// Requests one address may make at once before the rate applies.
+        #[arg(long, default_value_t = 100)]
+        burst: u32,
+        /// A reverse proxy whose X-Forwarded-For header names the client (repeatable). Without
+        /// one, the header is ignored and every client is its peer address.
+        #[arg(long = "trusted-proxy")]
+        trusted_proxies: Vec<std::net::IpAddr>,
         /// Seconds a request may take, body included.
         #[arg(long, default_value_t = 10)]
         request_timeout: u64,
+        /// Seconds a connection has to send a request's headers (also: to start its next request).
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+        /// Seconds a connection may stay silent in both directions.
+        #[arg(long, default_value_t = 30)]
+        idle_timeout: u64,
+        /// Connections at most (fewer if the open-file limit is lower).
+        #[arg(long, default_value_t = 4096)]
+        max_connections: usize,
+        /// Connections at most from one address.
+        #[arg(long, default_value_t = 64)]
+        max_connections_per_address: usize,
     },
     /// Sign a form as an officer (or a commission) and submit it to a server.
     Submit {
@@ -106,17 +129,32 @@ enum Command {
         #[arg(long)]
         gen: Option<PathBuf>,
     },
-    /// Enrol a key after the genesis, as an authority-signed registry entry: an officer for a TPS, or
-    /// a corrector for a region. Run while the server is stopped (the log allows one writer).
+    /// Enrol a key after the genesis: an officer for a TPS, or a corrector for a region. Signs a
+    /// registry change with the authority's key (kept offline) and writes it to --out (to log later
+    /// with `saksi log-statement`), posts it to a running server (--url), or logs it now (--data,
+    /// with the server stopped: the log allows one writer).
     Enroll {
+        /// The election authority's key file (from `saksi init`, kept offline).
         #[arg(long)]
-        data: PathBuf,
+        authority_key: PathBuf,
         /// A TPS code (enrols an officer) or a region code (enrols a corrector).
         #[arg(long)]
         code: String,
         /// The public key (base64).
         #[arg(long)]
         key: String,
+        #[command(flatten)]
+        to: StatementTarget,
+    },
+    /// Log a statement the authority signed offline (`saksi enroll`/`saksi witnesses --out`): into a
+    /// data directory (server stopped) or through a running server (--url).
+    LogStatement {
+        /// The signed statement file.
+        statement: PathBuf,
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Verify a log independently: checkpoint, tiles, every entry and signature, verdicts, tallies, and
     /// consistency with every checkpoint seen before. Exit 0 all good, 1 a problem found, 2 could not check.
@@ -161,15 +199,18 @@ enum Command {
         addr: std::net::SocketAddr,
     },
     /// Set the witness policy (logged, signed by the authority): checkpoints are published only once
-    /// QUORUM of these witnesses cosigned them. Run while the server is stopped.
+    /// QUORUM of these witnesses cosigned them. Delivered like `saksi enroll`.
     Witnesses {
+        /// The election authority's key file (kept offline).
         #[arg(long)]
-        data: PathBuf,
+        authority_key: PathBuf,
         #[arg(long)]
         quorum: u32,
         /// VKEY@URL: a witness's verifier key (type 0x04) and its submission URL.
         #[arg(long = "witness", num_args = 1..)]
         witnesses: Vec<String>,
+        #[command(flatten)]
+        to: StatementTarget,
     },
     /// Audits: `saksi audit recap` reports every recapitulation figure that differs from the sum below it.
     Audit {
@@ -225,6 +266,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where a statement signed by the authority goes: exactly one of these.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct StatementTarget {
+    /// Write the signed statement here (to carry to the server and log with `saksi log-statement`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Post it to a running server's /api/v1/statements.
+    #[arg(long)]
+    url: Option<String>,
+    /// Log it into this data directory now (its server stopped).
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -339,8 +395,16 @@ fn run(cli: Cli) -> Result<u8> {
             gen,
             kpu_registry,
             origin,
+            authority,
         } => {
-            ops::init(&data, gen.as_deref(), kpu_registry.as_deref(), &origin)?;
+            let authority = authority.unwrap_or_else(|| ops::default_authority_dir(&data));
+            ops::init(
+                &data,
+                gen.as_deref(),
+                kpu_registry.as_deref(),
+                &origin,
+                &authority,
+            )?;
             Ok(EXIT_OK)
         }
         Command::Import {
@@ -352,7 +416,7 @@ fn run(cli: Cli) -> Result<u8> {
             let mut engine = saksi_recap::Engine::open(&data)?;
             let opened = started.elapsed().as_secs_f64();
             let summary = match file {
-                Some(file) if ops::is_recap_file(&file) => ops::import_recaps(&mut engine, &file)?,
+                Some(file) if ops::is_recap_file(&file)? => ops::import_recaps(&mut engine, &file)?,
                 Some(file) => ops::import_forms(&mut engine, &file)?,
                 None => ops::import_sirekap(&mut engine, &sirekap)?,
             };
@@ -365,13 +429,19 @@ fn run(cli: Cli) -> Result<u8> {
                 total,
                 total - opened
             );
-            Ok(EXIT_OK)
+            Ok(summary.exit_code())
         }
         Command::Serve {
             data,
             addr,
             rate_limit,
+            burst,
+            trusted_proxies,
             request_timeout,
+            header_timeout,
+            idle_timeout,
+            max_connections,
+            max_connections_per_address,
         } => {
             let started = Instant::now();
             let engine = saksi_recap::Engine::open(&data)?;
@@ -379,9 +449,21 @@ fn run(cli: Cli) -> Result<u8> {
                 "state rebuilt from the log in {:.1}s",
                 started.elapsed().as_secs_f64()
             );
+            use std::time::Duration;
+            if max_connections == 0 || max_connections_per_address == 0 {
+                bail!("--max-connections and --max-connections-per-address must be at least 1");
+            }
             let limits = saksi_server::Limits {
                 requests_per_second: rate_limit,
-                request_timeout: std::time::Duration::from_secs(request_timeout),
+                burst,
+                trusted_proxies,
+                request_timeout: Duration::from_secs(request_timeout),
+                connections: saksi_server::ConnectionLimits {
+                    header_read_timeout: Duration::from_secs(header_timeout.max(1)),
+                    idle_timeout: Duration::from_secs(idle_timeout.max(1)),
+                    max_connections,
+                    max_per_address: max_connections_per_address,
+                },
             };
             serve(engine, addr, limits)?;
             Ok(EXIT_OK)
@@ -413,20 +495,49 @@ fn run(cli: Cli) -> Result<u8> {
             };
             ops::submit(&url, &form, &key)
         }
-        Command::Enroll { data, code, key } => {
+        Command::Enroll {
+            authority_key,
+            code,
+            key,
+            to,
+        } => {
             let code = saksi_election::Code::parse(&code).map_err(|e| anyhow::anyhow!("{e}"))?;
             let key = saksi_election::sign::PublicKey::from_base64(&key)
                 .map_err(|e| anyhow::anyhow!("key: {e}"))?;
+            key.check_enrollable()
+                .map_err(|e| anyhow::anyhow!("key {key}: {e}"))?;
             let mut part = saksi_recap::entry::RegistryPart::default();
             if code.level() == saksi_election::Level::Tps {
                 part.enrollments.push((code, key));
             } else {
                 part.correctors.push((code, key));
             }
-            let mut engine = saksi_recap::Engine::open(&data)?;
-            let index = engine.change_registry(&data, part)?;
-            println!("enrolled {key} for {code}: log entry {index}");
-            Ok(EXIT_OK)
+            let authority = ops::read_key(&authority_key)?;
+            let statement = saksi_recap::entry::Admin::Registry(part)
+                .sign(&authority)
+                .encode();
+            ops::deliver_statement(
+                &statement,
+                &format!("enrolment of {key} for {code}"),
+                to.out.as_deref(),
+                to.url.as_deref(),
+                to.data.as_deref(),
+            )
+        }
+        Command::LogStatement {
+            statement,
+            data,
+            url,
+        } => {
+            let bytes = std::fs::read(&statement)
+                .with_context(|| format!("cannot read {}", statement.display()))?;
+            ops::deliver_statement(
+                &bytes,
+                &format!("the statement in {}", statement.display()),
+                None,
+                url.as_deref(),
+                data.as_deref(),
+            )
         }
         Command::Verify {
             url,
@@ -491,9 +602,10 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Witnesses {
-            data,
+            authority_key,
             quorum,
             witnesses,
+            to,
         } => {
             let witnesses = witnesses
                 .iter()
@@ -503,17 +615,20 @@ fn run(cli: Cli) -> Result<u8> {
                         .context("--witness takes VKEY@URL")
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let mut engine = saksi_recap::Engine::open(&data)?;
             let n = witnesses.len();
-            let index = engine.change_witness_policy(
-                &data,
-                saksi_recap::entry::WitnessPolicy { quorum, witnesses },
-            )?;
-            println!("witness policy {quorum} of {n}: log entry {index}");
-            if let Some(problem) = &engine.witness_problem {
-                println!("not yet published: {problem}");
-            }
-            Ok(EXIT_OK)
+            let policy = saksi_recap::entry::WitnessPolicy { quorum, witnesses };
+            saksi_recap::engine::check_witness_policy(&policy).map_err(|e| anyhow::anyhow!(e))?;
+            let authority = ops::read_key(&authority_key)?;
+            let statement = saksi_recap::entry::Admin::Witnesses(policy)
+                .sign(&authority)
+                .encode();
+            ops::deliver_statement(
+                &statement,
+                &format!("witness policy {quorum} of {n}"),
+                to.out.as_deref(),
+                to.url.as_deref(),
+                to.data.as_deref(),
+            )
         }
         Command::Audit {
             what:
@@ -752,6 +867,7 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         owned::claim(data, "demo")?;
         owned::remove_own(data, "server", &["server/log"])?;
         owned::remove_own(data, "election", &[])?;
+        owned::remove_own(data, "authority", &[])?;
         println!("[1/3] generating a synthetic election of {tps} TPS on the real region hierarchy");
         generate(
             &election,
@@ -762,7 +878,13 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         )?;
         println!("[2/3] creating the log: genesis, rulebook and registry entries");
         let step = Instant::now();
-        let mut engine = ops::init(&server, Some(&election), None, "saksi.local/demo")?;
+        let mut engine = ops::init(
+            &server,
+            Some(&election),
+            None,
+            "saksi.local/demo",
+            &data.join("authority"),
+        )?;
         println!("      {:.1}s", step.elapsed().as_secs_f64());
         println!("[3/3] ingesting every signed form (signatures, rulebook, log)");
         let step = Instant::now();

@@ -19,13 +19,54 @@ use crate::progress::Progress;
 /// Lines decoded, verified and committed together during an import.
 const IMPORT_CHUNK: usize = 32 * 1024;
 
+/// The authority's key file in its own directory (kept offline; see `authority_key`).
+pub const AUTHORITY_KEY: &str = "authority.key";
+
+/// The directory `init` keeps the authority's key in unless told: beside the data directory, never
+/// in it (`DATA-authority` for `DATA`).
+pub fn default_authority_dir(data: &Path) -> std::path::PathBuf {
+    let name = data
+        .file_name()
+        .map_or("data".into(), |n| n.to_string_lossy().to_string());
+    data.with_file_name(format!("{name}-authority"))
+}
+
+/// The election authority's secret key from `dir/authority.key`, made there first if `dir` is new.
+/// `dir` must be outside the data directory: the server refuses to run with the key in it.
+pub fn authority_key(dir: &Path, data: &Path) -> Result<SecretKey> {
+    let inside = |a: &Path, b: &Path| -> bool {
+        let a = std::path::absolute(a).unwrap_or_else(|_| a.to_path_buf());
+        let b = std::path::absolute(b).unwrap_or_else(|_| b.to_path_buf());
+        a.starts_with(b)
+    };
+    if inside(dir, data) {
+        bail!(
+            "the authority's key directory {} is inside the data directory {}: give one the server \
+             never sees (it will be taken offline)",
+            dir.display(),
+            data.display()
+        );
+    }
+    let path = dir.join(AUTHORITY_KEY);
+    if path.exists() {
+        return read_key(&path);
+    }
+    crate::owned::claim(dir, "authority")?;
+    keygen_quiet(&path)?;
+    let key = read_key(&path)?;
+    std::fs::write(dir.join("authority.pub"), format!("{}\n", key.public()))?;
+    Ok(key)
+}
+
 pub fn init(
     data: &Path,
     gen: Option<&Path>,
     kpu_registry: Option<&Path>,
     origin: &str,
+    authority_dir: &Path,
 ) -> Result<Engine> {
     crate::owned::claim(data, "data")?;
+    let authority = authority_key(authority_dir, data)?;
     let started = Instant::now();
     let registry = match (gen, kpu_registry) {
         (Some(dir), None) => Registry::load_dir(&dir.join("registry"))
@@ -39,7 +80,7 @@ pub fn init(
         }
         _ => bail!("give exactly one of --gen DIR or --kpu-registry FILE"),
     };
-    let engine = Engine::init(data, origin, Election::pemilu_2024(), &registry)?;
+    let engine = Engine::init(data, origin, Election::pemilu_2024(), &registry, &authority)?;
     let shared = engine.shared();
     let published = shared.published();
     println!(
@@ -55,8 +96,70 @@ pub fn init(
         saksi_recap::engine::vkey_path(data).display(),
         shared.vkey
     );
+    println!(
+        "the election authority's key is in {} (public key {}): it signed the genesis and signs \
+         every registry change; take it offline now, the server never needs it",
+        authority_dir.join(AUTHORITY_KEY).display(),
+        authority.public()
+    );
     drop(published);
     Ok(engine)
+}
+
+/// Sends a statement signed by the authority where the command was told: a file (`out`), a running
+/// server (`url`, its /api/v1/statements), or a data directory whose log takes it now (`data`).
+pub fn deliver_statement(
+    statement: &[u8],
+    what: &str,
+    out: Option<&Path>,
+    url: Option<&str>,
+    data: Option<&Path>,
+) -> Result<u8> {
+    match (out, url, data) {
+        (Some(out), None, None) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            file.write_all(statement)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            println!(
+                "{what}: signed, written to {}; log it with saksi log-statement --data DIR (or --url URL) {}",
+                out.display(),
+                out.display()
+            );
+            Ok(0)
+        }
+        (None, Some(url), None) => {
+            let (status, body) = http(
+                "POST",
+                &format!("{}/api/v1/statements", url.trim_end_matches('/')),
+                statement,
+            )?;
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if status == 201 || status == 200 {
+                println!("{what}: log entry {}", body["index"]);
+                Ok(0)
+            } else {
+                println!("{what}: refused ({status}): {}", body["error"]);
+                Ok(1)
+            }
+        }
+        (None, None, Some(data)) => {
+            let mut engine = Engine::open(data)?;
+            let index = engine.submit_statement(statement.trim_ascii_end())?;
+            println!("{what}: log entry {index}");
+            if let Some(problem) = &engine.witness_problem {
+                println!("not yet published: {problem}");
+            }
+            Ok(0)
+        }
+        _ => bail!("give one of --out FILE, --url URL or --data DIR"),
+    }
 }
 
 /// Counts of an import, by outcome and rule.
@@ -100,7 +203,21 @@ impl ImportSummary {
         }
     }
 
+    /// The command's exit code (see main.rs): 0 when every line is in the log as an accepted entry
+    /// (now or before), 1 when anything was rejected, refused or malformed, or the file held nothing.
+    pub fn exit_code(&self) -> u8 {
+        let refused: usize = self.refused.values().sum();
+        if self.lines == 0 || self.rejected > 0 || refused > 0 {
+            1
+        } else {
+            0
+        }
+    }
+
     pub fn print(&self) {
+        if self.lines == 0 {
+            println!("nothing to import: the input holds no forms");
+        }
         println!(
             "{} lines: {} logged ({} accepted, {} rejected by the rulebook), {} already in the log",
             self.lines, self.logged, self.accepted, self.rejected, self.duplicates
@@ -197,14 +314,25 @@ pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> 
     Ok(summary)
 }
 
-/// Whether a file holds recapitulation forms (by its first line's format).
-pub fn is_recap_file(file: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(file) else {
-        return false;
-    };
+/// What a file of signed forms holds, decided by decoding its first line (not by searching its text,
+/// which ordinary JSON spacing defeats): recapitulation forms when that line is a JSON object whose
+/// `form.format` is `saksi/d-hasil/v1`, TPS forms otherwise (a line that is neither is then refused
+/// as malformed, and counted).
+pub fn is_recap_file(file: &Path) -> Result<bool> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut reader = std::io::BufReader::new(f).take(saksi_election::recap::MAX_RECAP_BYTES as u64);
     let mut first = String::new();
-    let _ = std::io::BufReader::new(f).read_line(&mut first);
-    first.contains("\"format\":\"saksi/d-hasil/v1\"")
+    while first.trim().is_empty() {
+        first.clear();
+        if reader.read_line(&mut first).unwrap_or(0) == 0 {
+            return Ok(false);
+        }
+    }
+    let value: serde_json::Value = match serde_json::from_str(first.trim()) {
+        Ok(value) => value,
+        Err(_) => return Ok(false),
+    };
+    Ok(value["form"]["format"] == "saksi/d-hasil/v1")
 }
 
 /// Prints the inflation report: discrepancies largest first, and coverage gaps.
@@ -390,6 +518,13 @@ pub fn print_totals(engine: &Engine) {
 }
 
 pub fn keygen(out: &Path) -> Result<()> {
+    let key = keygen_quiet(out)?;
+    println!("{}", key.public());
+    Ok(())
+}
+
+/// Makes a key file (mode 0600, never over an existing file, fsynced) and returns the key.
+fn keygen_quiet(out: &Path) -> Result<SecretKey> {
     use std::os::unix::fs::OpenOptionsExt;
     let key = SecretKey::generate();
     let mut file = std::fs::OpenOptions::new()
@@ -404,8 +539,8 @@ pub fn keygen(out: &Path) -> Result<()> {
         "saksi-secret-key-v1 {}",
         base64::engine::general_purpose::STANDARD.encode(key.seed())
     )?;
-    println!("{}", key.public());
-    Ok(())
+    file.sync_all()?;
+    Ok(key)
 }
 
 pub fn read_key(path: &Path) -> Result<SecretKey> {

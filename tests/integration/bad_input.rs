@@ -249,6 +249,8 @@ fn every_bad_input_gets_its_documented_answer() {
             "127.0.0.1:0",
             "--rate-limit",
             "20",
+            "--burst",
+            "20",
         ],
         "serving on ",
     );
@@ -264,5 +266,69 @@ fn every_bad_input_gets_its_documented_answer() {
     if status == 429 {
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    }
+}
+
+#[test]
+fn every_error_answer_has_the_documented_json_shape() {
+    let dir = TempDir::new("error-shape");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    gen_and_init(
+        &election,
+        &data,
+        &["--tps", "20", "--seed", "3", "--fault-rate", "0"],
+    );
+    let server = Server::start(&data);
+    let too_large = vec![b'{'; 200_000];
+    let cases: Vec<(&str, String, Vec<u8>, u16, &str)> = vec![
+        ("POST", "/api/v1/forms".into(), too_large, 413, "TOO_LARGE"),
+        (
+            "DELETE",
+            "/api/v1/regions".into(),
+            Vec::new(),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "GET",
+            "/api/v1/forms".into(),
+            Vec::new(),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "GET",
+            "/api/v1/receipts/notanumber".into(),
+            Vec::new(),
+            400,
+            "MALFORMED",
+        ),
+        (
+            "GET",
+            "/api/v1/entries/99999999999999999999".into(),
+            Vec::new(),
+            400,
+            "MALFORMED",
+        ),
+        ("GET", "/no/such/page".into(), Vec::new(), 404, "NOT_FOUND"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, head, body) = http(method, &format!("{}{path}", server.base), &body);
+        assert_eq!(
+            got,
+            status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{method} {path}: {head}"
+        );
+        let body: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e})"));
+        assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
+        assert!(body["error"]["message"].is_string() && body["error"]["message_id"].is_string());
     }
 }

@@ -116,7 +116,7 @@ fn rules_json_is_the_published_rulebook() {
     let json = saksi(&["rules", "--json"]);
     assert!(json.status.success());
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(value["version"], "saksi-rulebook/2024.1");
+    assert_eq!(value["version"], "saksi-rulebook/2024.2");
     assert_eq!(value["limits"]["regular_dpt_cap"], 300);
     let listing = text(&saksi(&["rules"]));
     for rule in value["rules"].as_array().unwrap() {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod data_safety;
+mod hostile;
 mod recap;
 mod resilience;
 mod server;

@@ -28,21 +28,31 @@ fn every_injected_inflation_is_reported_with_its_delta_and_nothing_else() {
     assert!(saksi(&["init", "--data", &data, "--gen", &election])
         .status
         .success());
-    assert!(saksi(&[
-        "import",
-        "--data",
-        &data,
-        &format!("{election}/forms.ndjson")
-    ])
-    .status
-    .success());
+    // Injected faults are rejected or refused: done, with exit 1.
+    assert_eq!(
+        saksi(&[
+            "import",
+            "--data",
+            &data,
+            &format!("{election}/forms.ndjson")
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
     let import = saksi(&[
         "import",
         "--data",
         &data,
         &format!("{election}/recap.ndjson"),
     ]);
-    assert!(import.status.success(), "{}", text(&import));
+    // Recaps whose total is not the sum of their rows are rejected, by a rule the rulebook lists.
+    assert_eq!(import.status.code(), Some(1), "{}", text(&import));
+    assert!(
+        text(&import).contains("RECAP_TOTAL_SUM") && text(&import).contains("sum of its rows"),
+        "{}",
+        text(&import)
+    );
     let audit = saksi(&["audit", "recap", "--data", &data, "--json"]);
     assert_eq!(audit.status.code(), Some(1), "discrepancies found: exit 1");
     let found: Vec<Value> = serde_json::from_slice(&audit.stdout).unwrap();

@@ -134,6 +134,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_submission() {
                 &data,
                 "--addr",
                 &format!("127.0.0.1:{port}"),
+                "--rate-limit",
+                "0",
             ],
             "serving on ",
         );

@@ -363,7 +363,7 @@ fn import_is_idempotent_and_reports_by_rule() {
     let forms = format!("{election}/forms.ndjson");
     let first = saksi(&["import", "--data", &data, &forms]);
     let report = text(&first);
-    assert!(first.status.success(), "{report}");
+    assert_eq!(first.status.code(), Some(1), "faults rejected: {report}");
     assert!(
         report.contains("rejections by rule:") && report.contains("VOTES_SUM"),
         "{report}"
@@ -377,6 +377,66 @@ fn import_is_idempotent_and_reports_by_rule() {
     assert!(
         report.contains(" 0 logged (0 accepted, 0 rejected"),
         "re-import adds nothing: {report}"
+    );
+
+    // Nothing logged is not success: a junk file, and another election's forms (unenrolled).
+    let junk = dir.path("junk.ndjson");
+    std::fs::write(&junk, "this is not a form\n{\"form\": 1}\n").unwrap();
+    let out = saksi(&["import", "--data", &data, &junk]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("0 logged"), "{}", text(&out));
+    let empty = dir.path("empty.ndjson");
+    std::fs::write(&empty, "\n").unwrap();
+    let out = saksi(&["import", "--data", &data, &empty]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let other = dir.path("other");
+    let out = saksi(&["gen", "--out", &other, "--tps", "300", "--seed", "99"]);
+    assert!(out.status.success());
+    let out = saksi(&["import", "--data", &data, &format!("{other}/forms.ndjson")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("0 logged"), "{}", text(&out));
+}
+
+#[test]
+fn import_decides_the_file_kind_by_decoding() {
+    // A valid recap file written with ordinary JSON spacing is still read as recap forms.
+    let dir = TempDir::new("import-kind");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    gen_and_init(
+        &election,
+        &data,
+        &["--tps", "300", "--seed", "6", "--fault-rate", "0"],
+    );
+    let out = saksi(&[
+        "import",
+        "--data",
+        &data,
+        &format!("{election}/forms.ndjson"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let spaced: String = std::fs::read_to_string(dir.0.join("election/recap.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap();
+            // serde_json's compact output, with a space after every separator a person would type.
+            serde_json::to_string(&value)
+                .unwrap()
+                .replace("\":", "\": ")
+                .replace(",\"", ", \"")
+                + "\n"
+        })
+        .collect();
+    let recaps = dir.path("recap-spaced.ndjson");
+    std::fs::write(&recaps, spaced).unwrap();
+    let out = saksi(&["import", "--data", &data, &recaps]);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(!report.contains("MALFORMED"), "{report}");
+    assert!(
+        report.contains("recap") || report.contains("logged"),
+        "{report}"
     );
 }
 
@@ -410,32 +470,65 @@ fn registry_changes_are_signed_log_entries() {
         let server = Server::start(&data);
         assert_eq!(post(&server, &signed).0, 403, "not enrolled yet");
     }
+    // The authority's key is not in the data directory: init put it beside it, to take offline.
+    let authority = format!("{data}-authority/authority.key");
+    assert!(std::path::Path::new(&authority).exists());
+    assert!(!dir.0.join("data/keys/authority.key").exists());
+    // Signed offline into a statement, then logged through the running server.
+    let statement = dir.path("enrol.statement");
     let enroll = saksi(&[
         "enroll",
-        "--data",
-        &data,
+        "--authority-key",
+        &authority,
         "--code",
         forms[0].form.tps.as_str(),
         "--key",
         &public,
+        "--out",
+        &statement,
     ]);
     assert!(enroll.status.success(), "{}", text(&enroll));
-    assert!(
-        saksi(&[
-            "enroll",
-            "--data",
-            &data,
-            "--code",
-            "1101012001999",
-            "--key",
-            &public
-        ])
-        .status
-        .code()
-            == Some(2),
-        "unknown TPS refused"
-    );
     let server = Server::start(&data);
+    // A statement for a TPS that does not exist is refused before anything is logged; so is one
+    // signed by anyone but the authority.
+    let bad = dir.path("bad.statement");
+    let out = saksi(&[
+        "enroll",
+        "--authority-key",
+        &authority,
+        "--code",
+        "1101012001999",
+        "--key",
+        &public,
+        "--out",
+        &bad,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saksi(&["log-statement", "--url", &server.base, &bad]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("STATEMENT_REFUSED"), "{}", text(&out));
+    let forged = dir.path("forged.statement");
+    let out = saksi(&[
+        "enroll",
+        "--authority-key",
+        &dir.path("new.key"),
+        "--code",
+        forms[0].form.tps.as_str(),
+        "--key",
+        &public,
+        "--out",
+        &forged,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saksi(&["log-statement", "--url", &server.base, &forged]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("not signed by the authority"),
+        "{}",
+        text(&out)
+    );
+    let out = saksi(&["log-statement", "--url", &server.base, &statement]);
+    assert!(out.status.success(), "{}", text(&out));
     let (status, body) = post(&server, &signed);
     assert_eq!(
         (status, body["accepted"].as_bool()),
@@ -447,4 +540,15 @@ fn registry_changes_are_signed_log_entries() {
     let entry = get_json(&format!("{}/api/v1/entries/{index}", server.base));
     assert_eq!(entry["type"], "admin");
     assert_eq!(entry["statement"]["enrollments"][0][1], public);
+
+    // A server never runs with the authority's secret beside its log.
+    drop(server);
+    std::fs::copy(&authority, dir.0.join("data/keys/authority.key")).unwrap();
+    let out = saksi(&["serve", "--data", &data, "--addr", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("must not be on the server"),
+        "{}",
+        text(&out)
+    );
 }

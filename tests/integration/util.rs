@@ -84,17 +84,33 @@ pub struct Server {
 }
 
 impl Server {
+    /// `saksi serve` without the per-address rate limit: every test client is 127.0.0.1, and these
+    /// tests are about answers, not admission (`bad_input.rs` and `hostile.rs` test the limits).
     pub fn start(data: &str) -> Server {
         Server::spawn(
-            &["serve", "--data", data, "--addr", "127.0.0.1:0"],
+            &[
+                "serve",
+                "--data",
+                data,
+                "--addr",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "0",
+            ],
             "serving on ",
         )
     }
 
     /// Runs `saksi ARGS` and waits for the line starting with `prefix` that names its URL.
     pub fn spawn(args: &[&str], prefix: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_saksi"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_saksi"));
+        command.args(args);
+        Server::spawn_command(command, prefix)
+    }
+
+    /// [`Server::spawn`] for a prepared command (limits set, environment changed).
+    pub fn spawn_command(mut command: Command, prefix: &str) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

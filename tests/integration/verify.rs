@@ -23,14 +23,18 @@ fn election(name: &str) -> (TempDir, String, String) {
         &data,
         &["--tps", "600", "--seed", "3", "--fault-rate", "0.01"],
     );
-    assert!(saksi(&[
-        "import",
-        "--data",
-        &data,
-        &format!("{election}/forms.ndjson")
-    ])
-    .status
-    .success());
+    // Injected faults are rejected or refused: done, with exit 1.
+    assert_eq!(
+        saksi(&[
+            "import",
+            "--data",
+            &data,
+            &format!("{election}/forms.ndjson")
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
     let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey"))
         .unwrap()
         .trim()
@@ -111,11 +115,19 @@ fn rollback_and_split_view_are_caught_by_a_verifier_with_memory() {
         .next()
         .unwrap()
         .to_string();
-    assert!(
-        saksi(&["enroll", "--data", &data, "--code", &tps, "--key", &officer])
-            .status
-            .success()
-    );
+    assert!(saksi(&[
+        "enroll",
+        "--data",
+        &data,
+        "--authority-key",
+        &format!("{data}-authority/authority.key"),
+        "--code",
+        &tps,
+        "--key",
+        &officer
+    ])
+    .status
+    .success());
     let (code, out) = verify(&[
         "--dir",
         &format!("{data}/log"),
@@ -138,11 +150,19 @@ fn rollback_and_split_view_are_caught_by_a_verifier_with_memory() {
     assert!(out.contains("rollback: the log now shows size"), "{out}");
     // The older copy grows differently to the same size, signed with the same log key: a split view.
     let other = SecretKey::from_seed([2; 32]).public().to_base64();
-    assert!(
-        saksi(&["enroll", "--data", &before, "--code", &tps, "--key", &other])
-            .status
-            .success()
-    );
+    assert!(saksi(&[
+        "enroll",
+        "--data",
+        &before,
+        "--authority-key",
+        &format!("{data}-authority/authority.key"),
+        "--code",
+        &tps,
+        "--key",
+        &other
+    ])
+    .status
+    .success());
     let (code, out) = verify(&[
         "--dir",
         &format!("{before}/log"),
@@ -398,7 +418,17 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
         .zip(&witnesses)
         .map(|(k, w)| format!("{k}@{}", w.as_ref().unwrap().base))
         .collect();
-    let mut args = vec!["witnesses", "--data", &data, "--quorum", "2", "--witness"];
+    let authority = format!("{data}-authority/authority.key");
+    let mut args = vec![
+        "witnesses",
+        "--data",
+        &data,
+        "--authority-key",
+        &authority,
+        "--quorum",
+        "2",
+        "--witness",
+    ];
     args.extend(spec.iter().map(String::as_str));
     let set = saksi(&args);
     assert!(set.status.success(), "{}", text(&set));

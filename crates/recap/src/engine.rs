@@ -5,9 +5,12 @@
 //! DATA/log/               the transparency log (C2SP tlog-tiles layout, served as-is)
 //! DATA/log.vkey           the log's verifier key, one line
 //! DATA/keys/log.key       the log's signing key (Go note format), mode 0600
-//! DATA/keys/authority.key the election authority's key (signs genesis and registry entries)
 //! DATA/keys/operator.key  the operator's key (signs transcriptions of published data)
 //! ```
+//! The election authority's key, which signs the genesis and every later registry change and witness
+//! policy, is never here: whoever held it on the server could enrol a corrector and "correct" any TPS
+//! under the commission's name. It signs offline, and the engine logs the signed statements it is
+//! given ([`Engine::submit_statement`]); [`Engine::open`] refuses a data directory that holds it.
 //! Ingest order: verdicts are computed against the state *plus the earlier forms of the same batch*,
 //! the batch is appended (durably, see the log's commit protocol), and only then is the state updated,
 //! so a reader never sees a figure that is not yet in a published checkpoint.
@@ -43,6 +46,9 @@ pub enum EngineError {
     Setup(String),
     /// An earlier failure left the state unsure; restart to rebuild it from the log.
     Poisoned(String),
+    /// A submitted authority statement that cannot be logged (malformed, not signed by the authority
+    /// the genesis names, or a change that does not apply). Nothing was written.
+    Statement(String),
 }
 
 impl std::fmt::Display for EngineError {
@@ -52,6 +58,7 @@ impl std::fmt::Display for EngineError {
             EngineError::Log(e) => write!(f, "log: {e}"),
             EngineError::Entry(e) => write!(f, "{e}"),
             EngineError::Setup(e) => write!(f, "{e}"),
+            EngineError::Statement(e) => write!(f, "statement refused: {e}"),
             EngineError::Poisoned(e) => write!(
                 f,
                 "refusing writes after an earlier failure ({e}); restart to recover"
@@ -199,6 +206,15 @@ pub fn vkey_path(data: &Path) -> PathBuf {
     data.join("log.vkey")
 }
 
+/// Where earlier versions kept the authority's secret key: its presence is refused.
+pub fn authority_secret_path(data: &Path) -> PathBuf {
+    data.join("keys/authority.key")
+}
+
+/// Statements submitted from outside are at most this large (a registry change enrolling a few
+/// thousand keys; the genesis's registry parts are written by `init` itself, never submitted).
+pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
 fn write_secret(path: &Path, text: &str) -> Result<(), EngineError> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -269,6 +285,7 @@ impl Engine {
         origin: &str,
         election: Election,
         registry: &Registry,
+        authority: &SecretKey,
     ) -> Result<Engine, EngineError> {
         if log_dir(data).join("checkpoint").exists() {
             return Err(EngineError::Setup(format!(
@@ -279,13 +296,11 @@ impl Engine {
         std::fs::create_dir_all(data.join("keys")).map_err(io("creating the data directory"))?;
         let log_signer = Signer::generate(origin, TYPE_ED25519)
             .map_err(|e| EngineError::Setup(e.to_string()))?;
-        let authority = SecretKey::generate();
         let operator = SecretKey::generate();
         write_secret(
             &data.join("keys/log.key"),
             &format!("{}\n", log_signer.encode()),
         )?;
-        write_secret(&data.join("keys/authority.key"), &secret_text(&authority))?;
         write_secret(&data.join("keys/operator.key"), &secret_text(&operator))?;
         let vkey = log_signer.verifier().encode();
         std::fs::write(vkey_path(data), format!("{vkey}\n")).map_err(io("writing log.vkey"))?;
@@ -300,11 +315,11 @@ impl Engine {
             rulebook_version: rules::RULEBOOK_VERSION.to_string(),
             rulebook_sha256: rules::digest(),
         };
-        let mut entries = vec![Admin::Genesis(genesis).sign(&authority).encode()];
+        let mut entries = vec![Admin::Genesis(genesis).sign(authority).encode()];
         entries.extend(
             registry_parts(registry)
                 .into_iter()
-                .map(|part| Admin::Registry(part).sign(&authority).encode()),
+                .map(|part| Admin::Registry(part).sign(authority).encode()),
         );
         append_all(&mut log, &entries)?;
         drop(log);
@@ -314,6 +329,17 @@ impl Engine {
     /// Opens a data directory: recovers the log (see its commit protocol) and rebuilds the state by
     /// replaying every entry.
     pub fn open(data: &Path) -> Result<Engine, EngineError> {
+        let secret = authority_secret_path(data);
+        if secret.exists() {
+            return Err(EngineError::Setup(format!(
+                "{} is the election authority's secret key, and it must not be on the server: \
+                 whoever holds it can enrol a corrector and change any TPS result under the \
+                 commission's name. Move it to offline storage and sign registry changes there \
+                 (saksi enroll --authority-key KEY --out STATEMENT), then log them here \
+                 (saksi log-statement --data DIR STATEMENT). Nothing was changed.",
+                secret.display()
+            )));
+        }
         let key_text = std::fs::read_to_string(data.join("keys/log.key")).map_err(|e| {
             EngineError::Setup(format!("{}: {e}", data.join("keys/log.key").display()))
         })?;
@@ -565,29 +591,52 @@ impl Engine {
         lines
     }
 
-    /// Records a new witness policy as an authority-signed entry.
-    pub fn change_witness_policy(
-        &mut self,
-        data: &Path,
-        policy: crate::entry::WitnessPolicy,
-    ) -> Result<u64, EngineError> {
+    /// Logs a statement the election authority signed elsewhere: a registry change (officers or
+    /// correctors enrolled, regions or TPS added) or a witness policy, as made by
+    /// `Admin::sign(...).encode()` (`saksi enroll`/`saksi witnesses --out`). Checks, before anything
+    /// is written, that it is one of those, signed by the authority the genesis names, and that it
+    /// applies (keys enrollable, codes registered, the policy well-formed). Returns its index.
+    pub fn submit_statement(&mut self, bytes: &[u8]) -> Result<u64, EngineError> {
         self.check_poisoned()?;
-        if policy.quorum as usize > policy.witnesses.len() {
-            return Err(EngineError::Setup(
-                "the quorum is larger than the number of witnesses".into(),
-            ));
+        let refuse = |why: String| Err(EngineError::Statement(why));
+        if bytes.len() > MAX_STATEMENT_BYTES {
+            return refuse(format!("larger than {MAX_STATEMENT_BYTES} bytes"));
         }
-        for (vkey, _) in &policy.witnesses {
-            let key = saksi_tlog::note::Verifier::parse(vkey)
-                .map_err(|e| EngineError::Setup(format!("witness key: {e}")))?;
-            if key.kind != saksi_tlog::note::TYPE_COSIGNATURE_V1 {
-                return Err(EngineError::Setup(format!(
-                    "{vkey}: a witness key has type 0x04"
-                )));
+        let entry = match Entry::decode(bytes) {
+            Ok(entry) => entry,
+            Err(e) => return refuse(format!("not a saksi statement: {e}")),
+        };
+        let Entry::Admin { statement, .. } = &entry else {
+            return refuse("not an authority statement".into());
+        };
+        {
+            let state = self.shared.state.read().expect("not poisoned");
+            let Some(authority) = state.genesis.as_ref().map(|g| g.authority) else {
+                return refuse("the log has no genesis".into());
+            };
+            if !entry.admin_signature_valid(&authority) {
+                return refuse(format!(
+                    "not signed by the authority named in the genesis ({authority})"
+                ));
+            }
+            match statement {
+                Admin::Genesis(_) => return refuse("a log has one genesis".into()),
+                Admin::Registry(part) => {
+                    // Dry run on a copy of the registry, in the order State::apply takes the parts,
+                    // so a bad change is refused before it is logged. Every key is checked here
+                    // (enrollable: canonical, not of small order) since the state trusts logged keys.
+                    if let Err(e) = dry_run_registry(&state.registry, part) {
+                        return refuse(e);
+                    }
+                }
+                Admin::Witnesses(policy) => {
+                    if let Err(e) = check_witness_policy(policy) {
+                        return refuse(e);
+                    }
+                }
             }
         }
-        let authority = read_secret(&data.join("keys/authority.key"))?;
-        self.commit(vec![Admin::Witnesses(policy).sign(&authority)])
+        self.commit(vec![entry])
     }
 
     /// Ingests forms whose signatures the caller has already verified (in batches, on all cores).
@@ -866,6 +915,51 @@ impl Engine {
         self.commit(entries)?;
         Ok(verdicts)
     }
+}
+
+/// Applies a registry change to a copy of `registry`, checking every key, as `State::apply` would.
+fn dry_run_registry(registry: &Registry, part: &crate::entry::RegistryPart) -> Result<(), String> {
+    let mut registry = registry.clone();
+    for (code, name) in &part.regions {
+        saksi_election::canonical::check_free_text("a region name", name)?;
+        registry
+            .add_region(*code, name)
+            .map_err(|e| e.to_string())?;
+    }
+    for tps in &part.tps {
+        registry.add_tps(tps.clone()).map_err(|e| e.to_string())?;
+    }
+    for (region, key) in &part.correctors {
+        registry
+            .add_corrector(*region, *key)
+            .map_err(|e| e.to_string())?;
+    }
+    for (tps, key) in &part.enrollments {
+        registry.enroll(*tps, *key).map_err(|e| e.to_string())?;
+    }
+    for (region, key) in &part.recap_officers {
+        key.check_enrollable()
+            .map_err(|e| format!("key {key}: {e}"))?;
+        registry
+            .add_recap_officer(*region, *key)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A witness policy's own shape: a quorum it can meet, keys of the cosignature type (0x04).
+pub fn check_witness_policy(policy: &crate::entry::WitnessPolicy) -> Result<(), String> {
+    if policy.quorum as usize > policy.witnesses.len() {
+        return Err("the quorum is larger than the number of witnesses".into());
+    }
+    for (vkey, _) in &policy.witnesses {
+        let key =
+            saksi_tlog::note::Verifier::parse(vkey).map_err(|e| format!("witness key: {e}"))?;
+        if key.kind != saksi_tlog::note::TYPE_COSIGNATURE_V1 {
+            return Err(format!("{vkey}: a witness key has type 0x04"));
+        }
+    }
+    Ok(())
 }
 
 /// The verdict on a recap form: its own arithmetic and rows against the logged registry.

@@ -30,6 +30,15 @@ use saksi_recap::engine::{Engine, IngestOutcome, Shared};
 use saksi_recap::state::Tally;
 use saksi_tlog::tile::Tile;
 
+mod conn;
+mod ratelimit;
+mod views;
+
+use views::{DerivedView, PageCache};
+
+pub use conn::ConnectionLimits;
+pub use ratelimit::RateLimiter;
+
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Submissions waiting for signature checks or for the writer, beyond which the server answers 503
@@ -82,6 +91,8 @@ enum Answer {
 enum Submission {
     Tps(SignedForm),
     Recap(saksi_election::recap::SignedRecap),
+    /// A statement the authority signed offline (registry change, witness policy), as sent.
+    Statement(Vec<u8>),
 }
 
 #[derive(Clone)]
@@ -92,32 +103,40 @@ pub struct App {
     /// Forms accepted by a handler whose signature check has not finished: the writer waits for them
     /// (up to INGEST_LINGER) so that they join the commit it is about to make instead of the next.
     verifying: Arc<AtomicUsize>,
-    limits: Limits,
-    buckets: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, Instant)>>>,
+    limits: Arc<Limits>,
+    limiter: Arc<RateLimiter>,
     pages: Arc<PageCache>,
+    discrepancies: Arc<DerivedView>,
 }
 
 /// Bounds on what one client can ask of the server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
-    /// Requests per second per client address (a token bucket with one second of burst); 0 for none.
+    /// Requests per second per client address, sustained (a token bucket); 0 for none. 50/s is far
+    /// more than a person or a polling witness needs, and keeps one address from taking a large
+    /// share of a server that answers ~10,000 submissions/s.
     pub requests_per_second: u32,
+    /// Requests one address may make at once before the rate applies (a page and its assets).
+    pub burst: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `ratelimit::client_address`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A request (reading its body included) that takes longer is answered 408: a client that sends
     /// slowly cannot hold a connection and its memory indefinitely.
     pub request_timeout: Duration,
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            requests_per_second: 20_000,
+            requests_per_second: 50,
+            burst: 100,
+            trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(10),
+            connections: ConnectionLimits::default(),
         }
     }
 }
-
-/// Clients tracked by the rate limiter; past this, idle ones are forgotten.
-const MAX_TRACKED_CLIENTS: usize = 100_000;
 
 /// Starts the signature pool and the writer thread around `engine`.
 pub fn app(engine: Engine) -> App {
@@ -153,9 +172,10 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
         signatures,
         ingest,
         verifying,
-        limits,
-        buckets: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
-        pages: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
+        limiter: Arc::new(RateLimiter::new(limits.requests_per_second, limits.burst)),
+        limits: Arc::new(limits),
+        pages: Arc::new(PageCache::default()),
+        discrepancies: Arc::new(DerivedView::default()),
     }
 }
 
@@ -258,6 +278,7 @@ fn write_forms(
         }
         let (mut forms, mut form_replies, mut recaps, mut recap_replies) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut statements = Vec::new();
         for job in batch {
             match job.form {
                 Submission::Tps(form) => {
@@ -268,6 +289,7 @@ fn write_forms(
                     recaps.push(form);
                     recap_replies.push(job.reply);
                 }
+                Submission::Statement(bytes) => statements.push((bytes, job.reply)),
             }
         }
         let answer = |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>,
@@ -293,6 +315,39 @@ fn write_forms(
         }
         if !recaps.is_empty() {
             answer(engine.ingest_recaps(recaps), recap_replies);
+        }
+        // Statements are rare (registry changes, witness policies): one commit each, after the forms
+        // of the same batch.
+        for (bytes, reply) in statements {
+            match engine.submit_statement(&bytes) {
+                Ok(index) => {
+                    let rulebook = engine
+                        .shared()
+                        .state
+                        .read()
+                        .expect("not poisoned")
+                        .rulebook()
+                        .unwrap_or(rules::Rulebook::CURRENT);
+                    let verdict = saksi_recap::entry::RecordedVerdict::from_verdict(
+                        &rules::Verdict::default(),
+                        rulebook,
+                    );
+                    let outcome = IngestOutcome::Logged {
+                        index,
+                        verdict,
+                        duplicate: false,
+                    };
+                    answer(Ok(vec![outcome]), vec![reply]);
+                }
+                Err(saksi_recap::EngineError::Statement(detail)) => {
+                    let refused = IngestOutcome::Refused {
+                        code: "STATEMENT_REFUSED",
+                        detail,
+                    };
+                    let _ = reply.send(Answer::Ingested(refused, None));
+                }
+                Err(e) => answer(Err(e), vec![reply]),
+            }
         }
         // Once idle, bring the log's `checkpoint` file up to date (the engine does it every
         // PUBLISH_INTERVAL under load). A failure poisons the engine, and the next submission is told.
@@ -344,6 +399,7 @@ pub fn router(app: App) -> Router {
         .route("/", get(index))
         .route("/api/v1/forms", post(submit))
         .route("/api/v1/recaps", post(submit_recap))
+        .route("/api/v1/statements", post(submit_statement))
         .route("/api/v1/discrepancies", get(discrepancies))
         .route("/api/v1/regions", get(national))
         .route("/api/v1/regions/{code}", get(region))
@@ -354,9 +410,80 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/rulebook", get(rulebook))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/log/{*path}", get(log_file))
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no such resource",
+        "sumber tidak ditemukan",
+        None,
+    )
+}
+
+/// Every error answer has the documented JSON shape, including those axum makes itself (413 from
+/// the body limit, 405 from the method router, 400 from a path that does not parse), which are
+/// plain text. Answers that are already JSON, and the log's own text files, pass unchanged.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let (parts, body) = response.into_parts();
+    // axum's rejection texts are short; read a bounded amount as the detail.
+    let detail = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|d| !d.is_empty());
+    let (code, en, id) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "TOO_LARGE",
+            "the request body is too large",
+            "isi permintaan terlalu besar",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "this method is not allowed here",
+            "metode ini tidak diizinkan di sini",
+        ),
+        StatusCode::NOT_FOUND => ("NOT_FOUND", "no such resource", "sumber tidak ditemukan"),
+        StatusCode::REQUEST_TIMEOUT => (
+            "TIMEOUT",
+            "the request took too long",
+            "permintaan terlalu lama",
+        ),
+        s if s.is_client_error() => (
+            "MALFORMED",
+            "the request is not valid",
+            "permintaan tidak sah",
+        ),
+        _ => ("INTERNAL", "the server failed", "server gagal"),
+    };
+    let mut answer = error(status, code, en, id, detail);
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        answer.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    if let Some(retry_after) = retry_after {
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after);
+    }
+    answer
 }
 
 /// Rate limit per client address, then a deadline on the whole request.
@@ -366,31 +493,24 @@ async fn guard(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if app.limits.requests_per_second > 0 {
-        let rate = app.limits.requests_per_second as f64;
-        let mut buckets = app.buckets.lock().expect("not poisoned");
-        if buckets.len() >= MAX_TRACKED_CLIENTS {
-            buckets.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(1));
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = ratelimit::client_address(peer.ip(), forwarded, &app.limits.trusted_proxies);
+    if let Err(wait) = app.limiter.check(client, Instant::now()) {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many requests from this address",
+            "terlalu banyak permintaan dari alamat ini",
+            None,
+        );
+        let seconds = wait.as_secs().max(1).to_string();
+        if let Ok(value) = HeaderValue::from_str(&seconds) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        let now = Instant::now();
-        let (tokens, last) = buckets.entry(peer.ip()).or_insert((rate, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
-        *last = now;
-        if *tokens < 1.0 {
-            drop(buckets);
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "too many requests from this address",
-                "terlalu banyak permintaan dari alamat ini",
-                None,
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
-        *tokens -= 1.0;
+        return response;
     }
     match tokio::time::timeout(app.limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
@@ -404,7 +524,8 @@ async fn guard(
     }
 }
 
-/// Serves until the process is told to stop (SIGINT or SIGTERM).
+/// Serves until the process is told to stop (SIGINT or SIGTERM), under the app's connection limits
+/// (see `conn`).
 pub async fn serve(
     app: App,
     addr: SocketAddr,
@@ -412,12 +533,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     ready(listener.local_addr()?);
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
+    let mut limits = app.limits.connections;
+    limits.max_connections = conn::fit_to_descriptor_limit(limits.max_connections);
+    conn::serve(listener, router(app), limits, shutdown()).await
 }
 
 async fn shutdown() {
@@ -521,6 +639,21 @@ async fn submit_recap(State(app): State<App>, body: Bytes) -> Response {
     if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
         app.ingest.try_send(IngestJob {
             form: Submission::Recap(form),
+            reply,
+        })
+    {
+        return busy();
+    }
+    respond(&app, answer).await
+}
+
+/// Logging a statement the authority signed offline: checked and committed by the writer (403
+/// STATEMENT_REFUSED when it is not the authority's or does not apply), answered like a form.
+async fn submit_statement(State(app): State<App>, body: Bytes) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.ingest.try_send(IngestJob {
+            form: Submission::Statement(body.to_vec()),
             reply,
         })
     {
@@ -674,22 +807,15 @@ fn positions(state: &saksi_recap::State) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Region pages, serialised, keyed by region and valid for the (state size, published size) they were
-/// built at: between commits every request for a page is a lookup.
-type PageCache = std::sync::RwLock<std::collections::HashMap<String, ((u64, u64), Bytes)>>;
-
-/// Pages kept at most (there are about 92,000 regions); past it the cache starts over.
-const MAX_CACHED_PAGES: usize = 100_000;
-
+/// Serves a region page from the cache when it was built at the current (state size, published size),
+/// else builds and keeps it: between commits every request for a page is a lookup.
 async fn cached(app: &App, key: String, build: impl FnOnce() -> Response) -> Response {
     let version = (
         app.shared.state.read().expect("not poisoned").size,
         app.shared.published().checkpoint.size,
     );
-    if let Some((at, body)) = app.pages.read().expect("not poisoned").get(&key) {
-        if *at == version {
-            return ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response();
-        }
+    if let Some(body) = app.pages.get(&key, version) {
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     let response = build();
     if response.status() != StatusCode::OK {
@@ -699,11 +825,7 @@ async fn cached(app: &App, key: String, build: impl FnOnce() -> Response) -> Res
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let mut pages = app.pages.write().expect("not poisoned");
-    if pages.len() >= MAX_CACHED_PAGES {
-        pages.clear();
-    }
-    pages.insert(key, (version, bytes.clone()));
+    app.pages.put(key, version, bytes.clone());
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
@@ -948,35 +1070,83 @@ fn parse_query(query: Option<&str>) -> DiscrepancyFilter {
 }
 
 /// Every discrepancy between a recap figure and what is below it, largest first; `?level=` and
-/// `?region=` (a region code: its own forms and those of regions under it) filter.
+/// `?region=` (a region code: its own forms and those of regions under it) filter. Served from a view
+/// rebuilt at most every DISCREPANCY_REFRESH, off the request path; the answer names the log size and
+/// checkpoint the view was built from.
 async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) -> Response {
     let filter = parse_query(uri.query());
-    let state = app.shared.state.read().expect("not poisoned");
-    let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
-    let items: Vec<Value> = found
-        .iter()
-        .filter(|d| {
-            filter
-                .level
-                .as_deref()
-                .is_none_or(|l| l == d.level.as_str())
-        })
-        .filter(|d| match &filter.region {
-            None => true,
-            Some(r) => {
-                d.region.is_some_and(|c| c.as_str().starts_with(r.as_str()))
-                    || (r == "nasional" && d.region.is_none())
+    let log_size = app.shared.state.read().expect("not poisoned").size;
+    let view = match app.discrepancies.plan(log_size, Instant::now()) {
+        views::Plan::Serve(view) => view,
+        views::Plan::Build(stale) => {
+            let (shared, views) = (app.shared.clone(), app.discrepancies.clone());
+            let build = tokio::task::spawn_blocking(move || {
+                let built = Arc::new(build_discrepancies(&shared));
+                views.store(built.clone(), Instant::now());
+                built
+            });
+            match stale {
+                // Someone is served now; the build finishes in the background.
+                Some(stale) => stale,
+                None => match build.await {
+                    Ok(built) => built,
+                    Err(_) => {
+                        app.discrepancies.abandon();
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "INTERNAL",
+                            "the server failed",
+                            "server gagal",
+                            None,
+                        );
+                    }
+                },
             }
+        }
+    };
+    let items: Vec<&Value> = view
+        .items
+        .iter()
+        .filter(|(level, _, _)| filter.level.as_deref().is_none_or(|l| l == *level))
+        .filter(|(_, region, _)| match &filter.region {
+            None => true,
+            Some(r) if r == "nasional" => region.is_empty(),
+            Some(r) => !region.is_empty() && region.starts_with(r.as_str()),
         })
-        .map(saksi_recap::inflation::discrepancy_json)
+        .map(|(_, _, item)| item)
         .collect();
     Json(json!({
         "discrepancies": items,
-        "coverage_gaps": coverage.len(),
-        "checkpoint": checkpoint_json(&app.shared),
-        "log_size": state.size,
+        "coverage_gaps": view.coverage_gaps,
+        "left_out": view.truncated,
+        "checkpoint": view.checkpoint,
+        "log_size": view.log_size,
     }))
     .into_response()
+}
+
+fn build_discrepancies(shared: &Shared) -> views::Discrepancies {
+    let state = shared.state.read().expect("not poisoned");
+    let checkpoint = checkpoint_json(shared);
+    let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
+    let mut items: Vec<(&'static str, String, Value)> = found
+        .iter()
+        .map(|d| {
+            (
+                d.level.as_str(),
+                d.region.map(|c| c.to_string()).unwrap_or_default(),
+                saksi_recap::inflation::discrepancy_json(d),
+            )
+        })
+        .collect();
+    let truncated = views::bound_items(&mut items);
+    views::Discrepancies {
+        log_size: state.size,
+        checkpoint,
+        items,
+        coverage_gaps: coverage.len(),
+        truncated,
+    }
 }
 
 async fn rulebook() -> Response {
@@ -1073,9 +1243,9 @@ pub async fn serve_witness(
         .with_state(witness);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await
+    let mut limits = ConnectionLimits::default();
+    limits.max_connections = conn::fit_to_descriptor_limit(limits.max_connections);
+    conn::serve(listener, router, limits, shutdown()).await
 }
 
 async fn add_checkpoint(

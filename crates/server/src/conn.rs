@@ -1,0 +1,378 @@
+//! Accepting connections under bounds, so that slow or silent clients cannot hold the server: a
+//! deadline for a request's headers (which also closes a keep-alive connection that sends nothing),
+//! an idle deadline on the socket in both directions, at most `max_per_address` connections from one
+//! address, and at most `max_connections` in all. When the server is full, a newcomer from an address
+//! holding fewer connections than the busiest one takes the place of that address's oldest
+//! connection: an attacker with a few addresses cannot lock out a citizen with one.
+//!
+//! Reports were silenced in 2024 by exactly this kind of exhaustion; `tests/integration/hostile.rs`
+//! holds 1,000 slow and silent connections open while a client submits and reads.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{oneshot, watch};
+
+/// Bounds on connections (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// A connection must deliver a request's headers within this, counted from when it opened or
+    /// finished its previous response (hyper's header timer also runs while a keep-alive connection
+    /// waits for its next request).
+    pub header_read_timeout: Duration,
+    /// A socket on which nothing moves either way for this long is closed (a client that stops
+    /// reading its response, or dribbles a body slower than the request deadline notices).
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_per_address: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_per_address: 64,
+        }
+    }
+}
+
+/// File descriptors kept back from connections: the log's files, tiles read for receipts, the
+/// listener, standard streams.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Raises the soft limit on open files to the hard limit, and returns how many connections the
+/// limit leaves room for: `wanted` or fewer, never so many that accepting one more would fail
+/// with EMFILE and stall the accept loop (at least 8).
+pub fn fit_to_descriptor_limit(wanted: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    let available = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return wanted;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    let room = available.saturating_sub(RESERVED_DESCRIPTORS) as usize;
+    wanted.min(room).max(8)
+}
+
+/// Which connections are open, by address, each with the means to close it.
+#[derive(Default)]
+struct Table {
+    by_address: HashMap<IpAddr, VecDeque<(u64, oneshot::Sender<()>)>>,
+    total: usize,
+    next_id: u64,
+}
+
+impl Table {
+    /// Admits a connection from `ip`, closing another to make room if the server is full and `ip`
+    /// holds fewer connections than the busiest address. `None`: refused.
+    fn admit(
+        &mut self,
+        ip: IpAddr,
+        limits: &ConnectionLimits,
+    ) -> Option<(u64, oneshot::Receiver<()>)> {
+        let held = self.by_address.get(&ip).map_or(0, VecDeque::len);
+        if held >= limits.max_per_address {
+            return None;
+        }
+        if self.total >= limits.max_connections {
+            // O(addresses), only when full; at most max_connections addresses.
+            let (busiest, count) = self
+                .by_address
+                .iter()
+                .map(|(address, open)| (*address, open.len()))
+                .max_by_key(|(_, n)| *n)?;
+            if count <= held + 1 {
+                return None;
+            }
+            let open = self.by_address.get_mut(&busiest).expect("just found");
+            let (_, close) = open.pop_front().expect("a busiest address has connections");
+            if open.is_empty() {
+                self.by_address.remove(&busiest);
+            }
+            self.total -= 1;
+            let _ = close.send(());
+        }
+        let (close, closed) = oneshot::channel();
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_address
+            .entry(ip)
+            .or_default()
+            .push_back((id, close));
+        self.total += 1;
+        debug_assert!(self.total <= limits.max_connections);
+        Some((id, closed))
+    }
+
+    /// Forgets a connection that ended (unless it was evicted, which already forgot it).
+    fn release(&mut self, ip: IpAddr, id: u64) {
+        if let Some(open) = self.by_address.get_mut(&ip) {
+            if let Some(at) = open.iter().position(|(i, _)| *i == id) {
+                open.remove(at);
+                self.total -= 1;
+            }
+            if open.is_empty() {
+                self.by_address.remove(&ip);
+            }
+        }
+    }
+}
+
+/// A socket that fails with `TimedOut` once nothing was read or written for `timeout`.
+struct IdleTimeout<S> {
+    inner: S,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> IdleTimeout<S> {
+    fn new(inner: S, timeout: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    fn moved(&mut self) {
+        let next = tokio::time::Instant::now() + self.timeout;
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// Pending, unless the deadline passed: then the timeout error.
+    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.moved();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.pending(cx),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    this.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.pending(cx),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Pending => this.pending(cx),
+            ready => ready,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown` resolves; then stops accepting,
+/// asks open connections to finish their current request, and waits for them (at most
+/// `header_read_timeout`). Handlers see the peer as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let table = Arc::new(Mutex::new(Table::default()));
+    let (stop, stopping) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of descriptors or memory (EMFILE, ENFILE, ENOMEM): wait rather than spin.
+                    if !matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let ip = canonical_ip(peer.ip());
+        let Some((id, evicted)) = table.lock().expect("not poisoned").admit(ip, &limits) else {
+            // Refused: closing at once frees the descriptor; the client sees a reset.
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (router, table, mut stopping) = (router.clone(), table.clone(), stopping.clone());
+        tasks.spawn(async move {
+            serve_one(stream, peer, router, &limits, evicted, &mut stopping).await;
+            table.lock().expect("not poisoned").release(ip, id);
+        });
+    }
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(limits.header_read_timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+async fn serve_one(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: axum::Router,
+    limits: &ConnectionLimits,
+    mut evicted: oneshot::Receiver<()>,
+    stopping: &mut watch::Receiver<bool>,
+) {
+    use tower::ServiceExt as _;
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+    let io = hyper_util::rt::TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .serve_connection(io, service);
+    tokio::pin!(connection);
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = &mut evicted => return,
+            changed = stopping.changed() => {
+                if changed.is_err() || *stopping.borrow() {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.as_mut().await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4, so one client is one address whichever way it connected.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_connections: usize, max_per_address: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections,
+            max_per_address,
+            ..ConnectionLimits::default()
+        }
+    }
+
+    #[test]
+    fn one_address_cannot_take_more_than_its_cap() {
+        let mut table = Table::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let limits = limits(100, 3);
+        let admitted: Vec<_> = (0..5).filter_map(|_| table.admit(a, &limits)).collect();
+        assert_eq!(admitted.len(), 3);
+        table.release(a, admitted[0].0);
+        assert!(table.admit(a, &limits).is_some());
+    }
+
+    #[test]
+    fn when_full_a_newcomer_displaces_the_busiest_address() {
+        let mut table = Table::default();
+        let limits = limits(10, 8);
+        let busy: IpAddr = "10.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut held: Vec<_> = (0..8)
+            .map(|_| table.admit(busy, &limits).unwrap())
+            .collect();
+        held.extend((0..2).map(|_| table.admit(other, &limits).unwrap()));
+        let citizen: IpAddr = "10.0.0.3".parse().unwrap();
+        let (_, _closed) = table.admit(citizen, &limits).expect("room is made");
+        assert_eq!(table.total, 10);
+        // The oldest connection of the busiest address was told to close.
+        assert!(held[0].1.try_recv().is_ok());
+        assert!(held[1].1.try_recv().is_err());
+        // Its own release afterwards changes nothing.
+        table.release(busy, held[0].0);
+        assert_eq!(table.total, 10);
+        // Addresses holding equal shares do not displace each other.
+        let mut table = Table::default();
+        let limits = self::limits(2, 8);
+        table.admit(busy, &limits).unwrap();
+        table.admit(other, &limits).unwrap();
+        assert!(table.admit(citizen, &limits).is_none());
+    }
+
+    #[test]
+    fn mapped_addresses_are_one_client() {
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(canonical_ip(mapped), "10.1.2.3".parse::<IpAddr>().unwrap());
+    }
+}
