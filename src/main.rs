@@ -114,6 +114,12 @@ enum Command {
         /// Connections at most from one address.
         #[arg(long, default_value_t = 64)]
         max_connections_per_address: usize,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Sign a form as an officer (or a commission) and submit it to a server.
     Submit {
@@ -442,6 +448,8 @@ fn run(cli: Cli) -> Result<u8> {
             idle_timeout,
             max_connections,
             max_connections_per_address,
+            tls_cert,
+            tls_key,
         } => {
             let started = Instant::now();
             let engine = saksi_recap::Engine::open(&data)?;
@@ -463,6 +471,10 @@ fn run(cli: Cli) -> Result<u8> {
                     idle_timeout: Duration::from_secs(idle_timeout.max(1)),
                     max_connections,
                     max_per_address: max_connections_per_address,
+                },
+                tls: match (&tls_cert, &tls_key) {
+                    (Some(cert), Some(key)) => Some(saksi_server::load_tls(cert, key)?),
+                    _ => None,
                 },
             };
             serve(engine, addr, limits)?;
@@ -843,9 +855,16 @@ fn serve(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let scheme = if limits.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let app = saksi_server::app_with_limits(engine, limits);
     runtime.block_on(saksi_server::serve(app, addr, |bound| {
-        println!("serving on http://{bound}/  (API: /api/v1/openapi.json, log: /log/checkpoint)");
+        println!(
+            "serving on {scheme}://{bound}/  (API: /api/v1/openapi.json, log: /log/checkpoint)"
+        );
     }))?;
     Ok(())
 }

@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
@@ -558,58 +557,24 @@ pub fn read_key(path: &Path) -> Result<SecretKey> {
     Ok(SecretKey::from_seed(seed))
 }
 
-/// A minimal HTTP/1.1 exchange over a fresh connection (plain http only): enough for `submit` and
-/// for scripts on the same machine, without a client library.
+/// One HTTP exchange through the shared client (`saksi-client`: http:// and https://, timeouts,
+/// bounded bodies, no redirects followed): `GET` or `POST`.
 pub fn http(method: &str, url: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
-    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(host)?
-        .next()
-        .context("no address")?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no header end")?;
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    let mut payload = response[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        payload = dechunk(&payload)?;
-    }
-    Ok((status, payload))
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("bad chunk")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end])?.trim(), 16)?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
+    static CLIENT: std::sync::OnceLock<saksi_client::Client> = std::sync::OnceLock::new();
+    let client = match CLIENT.get() {
+        Some(client) => client,
+        None => {
+            let client = saksi_client::Client::new(saksi_client::Options::default())?;
+            CLIENT.get_or_init(|| client)
         }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+    };
+    let response = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url, body),
+        other => bail!("HTTP method {other} is not used by saksi"),
     }
+    .with_context(|| format!("{method} {url}"))?;
+    Ok((response.status, response.body))
 }
 
 /// Signs a form (the `form` object, or a whole envelope whose form is re-signed) and posts it.

@@ -40,7 +40,7 @@ impl Storage for HttpStorage {
             Ok((status, _)) => Err(std::io::Error::other(format!(
                 "GET /log/{path}: HTTP {status}"
             ))),
-            Err(e) => Err(std::io::Error::other(format!("GET /log/{path}: {e}"))),
+            Err(e) => Err(std::io::Error::other(format!("{e:#}"))),
         }
     }
 
@@ -310,6 +310,9 @@ pub fn run(
     }
 }
 
+/// Tiles a mirror holds in memory before writing them durably (one round of fsyncs per round).
+const MIRROR_ROUND_BYTES: usize = 64 << 20;
+
 /// Brings a local copy of a served log up to date, checking each step: the new checkpoint verifies,
 /// its tiles give its root, and it is consistent with the copy's previous checkpoint. The copy is a
 /// tlog-tiles directory any static server can serve.
@@ -339,38 +342,41 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
         return Ok(1);
     }
     // Everything the new size needs that the old one did not have: full tiles completed since, and the
-    // new partial ones.
-    let mut wanted = Vec::new();
-    for level in 0..=tile::MAX_TILE_LEVEL {
-        let count = tile::stored_hashes_at(level, current.size);
-        if count == 0 {
-            break;
-        }
-        let have_full = tile::stored_hashes_at(level, from) / TILE_WIDTH;
-        for n in have_full..count.div_ceil(TILE_WIDTH) {
-            let width = (count - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
-            wanted.push(Tile {
+    // new partial ones. Listed lazily and fetched in bounded rounds: the size is the server's claim,
+    // and a signed checkpoint of size 2^62 must cost a failed fetch, not a list of 2^54 tiles.
+    let size = current.size;
+    let hash_tiles = (0..=tile::MAX_TILE_LEVEL)
+        .map(move |level| (level, tile::stored_hashes_at(level, size)))
+        .take_while(|(_, count)| *count > 0)
+        .flat_map(move |(level, count)| {
+            let have_full = tile::stored_hashes_at(level, from) / TILE_WIDTH;
+            (have_full..count.div_ceil(TILE_WIDTH)).map(move |n| Tile {
                 kind: TileKind::Hashes { level },
                 index: n,
-                width,
-            });
-        }
-    }
-    for n in from / TILE_WIDTH..current.size.div_ceil(TILE_WIDTH) {
-        wanted.push(Tile {
-            kind: TileKind::Entries,
-            index: n,
-            width: (current.size - n * TILE_WIDTH).min(TILE_WIDTH) as u16,
+                width: (count - n * TILE_WIDTH).min(TILE_WIDTH) as u16,
+            })
         });
+    let entry_tiles = (from / TILE_WIDTH..size.div_ceil(TILE_WIDTH)).map(move |n| Tile {
+        kind: TileKind::Entries,
+        index: n,
+        width: (size - n * TILE_WIDTH).min(TILE_WIDTH) as u16,
+    });
+    let mut wanted = hash_tiles.chain(entry_tiles).peekable();
+    let mut fetched = 0u64;
+    while wanted.peek().is_some() {
+        let mut round = Vec::new();
+        let mut round_bytes = 0usize;
+        while round_bytes < MIRROR_ROUND_BYTES {
+            let Some(tile) = wanted.next() else { break };
+            let bytes = remote
+                .read(&tile.path())?
+                .with_context(|| format!("{} is missing on the server", tile.path()))?;
+            round_bytes += bytes.len();
+            round.push((tile.path(), bytes));
+        }
+        fetched += round.len() as u64;
+        local.write_durable(&round)?;
     }
-    let mut files = Vec::with_capacity(wanted.len());
-    for tile in &wanted {
-        let bytes = remote
-            .read(&tile.path())?
-            .with_context(|| format!("{} is missing on the server", tile.path()))?;
-        files.push((tile.path(), bytes));
-    }
-    local.write_durable(&files)?;
     // Check before publishing locally: the copy's tiles must give the new root, consistently.
     let storage: Arc<dyn Storage> = Arc::new(local);
     let mut reader = TileReader::new(storage.clone(), current.size);
@@ -404,7 +410,7 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
         "saksi mirror: {} now at size {} (was {from}), {} files fetched and checked in {:.1}s",
         dir.display(),
         current.size,
-        files.len(),
+        fetched,
         started.elapsed().as_secs_f64()
     );
     Ok(0)

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod client;
 mod data_safety;
 mod hostile;
 mod recap;

@@ -206,10 +206,24 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
         (201, Some(true)),
         "{body}"
     );
-    let found = get_json(&format!(
-        "{}/api/v1/discrepancies?level=kecamatan&region={region}",
-        server.base
-    ));
+    // The discrepancy view is rebuilt at most once a second and names the log size it reflects:
+    // wait for one that includes the recap just logged.
+    let logged = body["index"].as_u64().unwrap();
+    let started = std::time::Instant::now();
+    let found = loop {
+        let found = get_json(&format!(
+            "{}/api/v1/discrepancies?level=kecamatan&region={region}",
+            server.base
+        ));
+        if found["log_size"].as_u64().unwrap() > logged {
+            break found;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{found}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     let items = found["discrepancies"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{found}");
     assert_eq!(items[0]["kind"], "votes_added");

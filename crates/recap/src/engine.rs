@@ -187,6 +187,8 @@ pub struct Engine {
     witness_sizes: HashMap<u32, u64>,
     /// Why the latest committed checkpoint is not published, if it is not.
     pub witness_problem: Option<String>,
+    /// Made on first use (only logs with a witness policy need it).
+    witness_client: Option<saksi_client::Client>,
     /// When the `checkpoint` file was last brought up to date (see PUBLISH_INTERVAL).
     checkpoint_file_at: std::time::Instant,
 }
@@ -391,6 +393,7 @@ impl Engine {
             poisoned: None,
             witness_sizes: HashMap::new(),
             witness_problem: None,
+            witness_client: None,
             checkpoint_file_at: std::time::Instant::now(),
         };
         engine.publish_latest();
@@ -529,64 +532,75 @@ impl Engine {
         }
     }
 
-    /// Asks every witness of the policy to cosign; returns the valid cosignature lines.
+    /// Asks the policy's witnesses to cosign, all at once, each on its own thread; returns the valid
+    /// cosignature lines as soon as `quorum` of them arrived, or whatever arrived by
+    /// WITNESS_DEADLINE. A slow or silent witness costs the writer at most the deadline, and nothing
+    /// once the others met the quorum (its thread ends by itself within WITNESS_REQUEST_TIMEOUT).
     fn gather_cosignatures(
         &mut self,
         committed: &Published,
         policy: &crate::entry::WitnessPolicy,
     ) -> Vec<String> {
         let size = committed.checkpoint.size;
-        let mut lines = Vec::new();
+        let client = match &self.witness_client {
+            Some(client) => client.clone(),
+            None => match saksi_client::Client::new(saksi_client::Options {
+                timeout: WITNESS_REQUEST_TIMEOUT,
+                connect_timeout: WITNESS_REQUEST_TIMEOUT,
+                max_response_bytes: WITNESS_MAX_RESPONSE_BYTES,
+            }) {
+                Ok(client) => {
+                    self.witness_client = Some(client.clone());
+                    client
+                }
+                Err(e) => {
+                    self.witness_problem = Some(format!("cannot make an HTTP client: {e}"));
+                    return Vec::new();
+                }
+            },
+        };
+        let (sender, answers) = std::sync::mpsc::channel::<(u32, Option<String>)>();
+        let mut asked = 0usize;
         for (vkey, url) in &policy.witnesses {
             let Ok(witness) = saksi_tlog::note::Verifier::parse(vkey) else {
                 continue;
             };
-            let mut old = self.witness_sizes.get(&witness.id).copied().unwrap_or(0);
-            for _attempt in 0..2 {
-                let proof = if old == 0 || old >= size {
-                    Vec::new()
-                } else {
-                    let mut reader = TileReader::new(self.shared.storage.clone(), size);
-                    match saksi_tlog::merkle::consistency_proof(&mut reader, old, size) {
-                        Ok(proof) => proof,
-                        Err(_) => break,
-                    }
-                };
-                let mut body = format!("old {old}\n");
-                for hash in &proof {
-                    body.push_str(&hash.to_base64());
-                    body.push('\n');
-                }
-                body.push('\n');
-                body.push_str(&committed.note);
-                match post(
-                    &format!("{}/add-checkpoint", url.trim_end_matches('/')),
-                    body.as_bytes(),
-                ) {
-                    Ok((200, reply)) => {
-                        let reply = String::from_utf8_lossy(&reply).to_string();
-                        let cosigned = format!("{}{reply}", committed.note);
-                        let known = [self.log.verifier().clone(), witness.clone()];
-                        if let Ok(note) = saksi_tlog::note::open(cosigned.as_bytes(), &known) {
-                            if let Some(line) = note
-                                .verified
-                                .iter()
-                                .find(|s| s.name == witness.name && s.id == witness.id)
-                            {
-                                lines.push(line.encode());
-                                self.witness_sizes.insert(witness.id, size);
-                            }
-                        }
-                        break;
-                    }
-                    Ok((409, reply)) => match String::from_utf8_lossy(&reply).trim().parse::<u64>()
-                    {
-                        Ok(latest) if latest <= size && latest != old => old = latest,
-                        _ => break,
-                    },
-                    _ => break,
-                }
+            let request = WitnessRequest {
+                client: client.clone(),
+                storage: self.shared.storage.clone(),
+                note: committed.note.clone(),
+                size,
+                old: self.witness_sizes.get(&witness.id).copied().unwrap_or(0),
+                url: format!("{}/add-checkpoint", url.trim_end_matches('/')),
+                log: self.log.verifier().clone(),
+                witness,
+            };
+            let sender = sender.clone();
+            let spawned = std::thread::Builder::new()
+                .name("saksi-witness".into())
+                .spawn(move || {
+                    let id = request.witness.id;
+                    let _ = sender.send((id, request.ask()));
+                });
+            if spawned.is_ok() {
+                asked += 1;
             }
+        }
+        drop(sender);
+        let deadline = std::time::Instant::now() + WITNESS_DEADLINE;
+        let mut lines = Vec::new();
+        let mut heard = 0usize;
+        while lines.len() < policy.quorum as usize && heard < asked {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match answers.recv_timeout(left) {
+                Ok((id, Some(line))) => {
+                    lines.push(line);
+                    self.witness_sizes.insert(id, size);
+                }
+                Ok((_, None)) => {}
+                Err(_) => break,
+            }
+            heard += 1;
         }
         lines
     }
@@ -1000,43 +1014,70 @@ fn log_rulebook(state: &State) -> Result<Rulebook, EngineError> {
     })
 }
 
-/// A plain-HTTP POST for talking to witnesses, bounded in time (a witness that hangs must not stall
-/// the writer for long).
-fn post(url: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    use std::io::Read;
-    use std::net::ToSocketAddrs;
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| std::io::Error::other("only http:// witness URLs"))?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addr = host
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("no address"))?;
-    let timeout = std::time::Duration::from_secs(2);
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let path = if path.is_empty() { "/" } else { path };
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.take(1 << 20).read_to_end(&mut response)?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("bad response"))?;
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status"))?;
-    Ok((status, response[split + 4..].to_vec()))
+/// One witness's request: connect, send and read its answer (per the C2SP tlog-witness spec).
+const WITNESS_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// All witnesses together: past this the checkpoint stays unpublished until the next commit.
+const WITNESS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+/// A witness answers with cosignature lines (or a size): a few hundred bytes.
+const WITNESS_MAX_RESPONSE_BYTES: u64 = 64 << 10;
+
+/// What one witness thread needs: all owned, so the thread outlives nothing it borrows.
+struct WitnessRequest {
+    client: saksi_client::Client,
+    storage: Arc<dyn Storage>,
+    note: String,
+    size: u64,
+    /// The size this witness last cosigned, as far as we know (0: never).
+    old: u64,
+    url: String,
+    log: saksi_tlog::note::Verifier,
+    witness: saksi_tlog::note::Verifier,
+}
+
+impl WitnessRequest {
+    /// The witness's valid cosignature line, or `None`. Once, or twice when the witness answers 409
+    /// with the size it last saw (then with a proof from that size).
+    fn ask(&self) -> Option<String> {
+        let mut old = self.old;
+        for _attempt in 0..2 {
+            let proof = if old == 0 || old >= self.size {
+                Vec::new()
+            } else {
+                let mut reader = TileReader::new(self.storage.clone(), self.size);
+                saksi_tlog::merkle::consistency_proof(&mut reader, old, self.size).ok()?
+            };
+            let mut body = format!("old {old}\n");
+            for hash in &proof {
+                body.push_str(&hash.to_base64());
+                body.push('\n');
+            }
+            body.push('\n');
+            body.push_str(&self.note);
+            let response = self.client.post(&self.url, body.as_bytes()).ok()?;
+            match response.status {
+                200 => {
+                    let reply = String::from_utf8_lossy(&response.body);
+                    let cosigned = format!("{}{reply}", self.note);
+                    let known = [self.log.clone(), self.witness.clone()];
+                    let note = saksi_tlog::note::open(cosigned.as_bytes(), &known).ok()?;
+                    return note
+                        .verified
+                        .iter()
+                        .find(|s| s.name == self.witness.name && s.id == self.witness.id)
+                        .map(|line| line.encode());
+                }
+                409 => match String::from_utf8_lossy(&response.body)
+                    .trim()
+                    .parse::<u64>()
+                {
+                    Ok(latest) if latest <= self.size && latest != old => old = latest,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        None
+    }
 }
 
 fn duplicate_of(state: &State, tps: Code, index: u64) -> IngestOutcome {

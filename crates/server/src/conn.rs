@@ -3,7 +3,8 @@
 //! an idle deadline on the socket in both directions, at most `max_per_address` connections from one
 //! address, and at most `max_connections` in all. When the server is full, a newcomer from an address
 //! holding fewer connections than the busiest one takes the place of that address's oldest
-//! connection: an attacker with a few addresses cannot lock out a citizen with one.
+//! connection: an attacker with fewer addresses than the server has places cannot lock out a
+//! citizen.
 //!
 //! Reports were silenced in 2024 by exactly this kind of exhaustion; `tests/integration/hostile.rs`
 //! holds 1,000 slow and silent connections open while a client submits and reads.
@@ -104,7 +105,9 @@ impl Table {
                 .iter()
                 .map(|(address, open)| (*address, open.len()))
                 .max_by_key(|(_, n)| *n)?;
-            if count <= held + 1 {
+            // Strictly more than the newcomer holds (counting a connection of its own that is
+            // still closing): then the newcomer takes a place from that address.
+            if count <= held {
                 return None;
             }
             let open = self.by_address.get_mut(&busiest).expect("just found");
@@ -226,15 +229,50 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
     }
 }
 
-/// Serves `router` on `listener` under `limits` until `shutdown` resolves; then stops accepting,
-/// asks open connections to finish their current request, and waits for them (at most
-/// `header_read_timeout`). Handlers see the peer as `ConnectInfo<SocketAddr>`.
+/// A TLS configuration from a PEM certificate chain and a PEM private key, for HTTP/1.1.
+pub fn load_tls(
+    certificate: &std::path::Path,
+    key: &std::path::Path,
+) -> io::Result<Arc<tokio_rustls::rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &std::path::Path, e: &dyn std::fmt::Display| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: {e}", what.display()),
+        )
+    };
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .map_err(|e| bad(certificate, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(certificate, &e))?;
+    if chain.is_empty() {
+        return Err(bad(certificate, &"no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(certificate, &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| bad(certificate, &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `router` on `listener` under `limits` (over TLS when `tls` is given) until `shutdown`
+/// resolves; then stops accepting, asks open connections to finish their current request, and
+/// waits for them (at most `header_read_timeout`). Handlers see the peer as
+/// `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     limits: ConnectionLimits,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let table = Arc::new(Mutex::new(Table::default()));
     let (stop, stopping) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -262,8 +300,20 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (router, table, mut stopping) = (router.clone(), table.clone(), stopping.clone());
+        let acceptor = acceptor.clone();
         tasks.spawn(async move {
-            serve_one(stream, peer, router, &limits, evicted, &mut stopping).await;
+            match acceptor {
+                None => serve_one(stream, peer, router, &limits, evicted, &mut stopping).await,
+                Some(acceptor) => {
+                    // The handshake is held to the header deadline too: a silent TLS client is a
+                    // silent client.
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        serve_one(stream, peer, router, &limits, evicted, &mut stopping).await;
+                    }
+                }
+            }
             table.lock().expect("not poisoned").release(ip, id);
         });
     }
@@ -275,8 +325,8 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_one(
-    stream: tokio::net::TcpStream,
+async fn serve_one<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     peer: SocketAddr,
     router: axum::Router,
     limits: &ConnectionLimits,
@@ -362,12 +412,16 @@ mod tests {
         // Its own release afterwards changes nothing.
         table.release(busy, held[0].0);
         assert_eq!(table.total, 10);
-        // Addresses holding equal shares do not displace each other.
+        // An address never displaces one holding as many as it does.
         let mut table = Table::default();
         let limits = self::limits(2, 8);
         table.admit(busy, &limits).unwrap();
+        table.admit(busy, &limits).unwrap();
+        assert!(table.admit(busy, &limits).is_none());
+        let mut table = Table::default();
+        table.admit(busy, &limits).unwrap();
         table.admit(other, &limits).unwrap();
-        assert!(table.admit(citizen, &limits).is_none());
+        assert!(table.admit(other, &limits).is_none());
     }
 
     #[test]

@@ -36,7 +36,7 @@ mod views;
 
 use views::{DerivedView, PageCache};
 
-pub use conn::ConnectionLimits;
+pub use conn::{load_tls, ConnectionLimits};
 pub use ratelimit::RateLimiter;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -124,6 +124,8 @@ pub struct Limits {
     /// slowly cannot hold a connection and its memory indefinitely.
     pub request_timeout: Duration,
     pub connections: ConnectionLimits,
+    /// Serve HTTPS with this configuration (see `conn::load_tls`) instead of plain HTTP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for Limits {
@@ -134,6 +136,7 @@ impl Default for Limits {
             trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(10),
             connections: ConnectionLimits::default(),
+            tls: None,
         }
     }
 }
@@ -535,7 +538,8 @@ pub async fn serve(
     ready(listener.local_addr()?);
     let mut limits = app.limits.connections;
     limits.max_connections = conn::fit_to_descriptor_limit(limits.max_connections);
-    conn::serve(listener, router(app), limits, shutdown()).await
+    let tls = app.limits.tls.clone();
+    conn::serve(listener, router(app), limits, tls, shutdown()).await
 }
 
 async fn shutdown() {
@@ -1245,7 +1249,7 @@ pub async fn serve_witness(
     ready(listener.local_addr()?);
     let mut limits = ConnectionLimits::default();
     limits.max_connections = conn::fit_to_descriptor_limit(limits.max_connections);
-    conn::serve(listener, router, limits, shutdown()).await
+    conn::serve(listener, router, limits, None, shutdown()).await
 }
 
 async fn add_checkpoint(
