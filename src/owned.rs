@@ -28,7 +28,10 @@ pub fn claim(dir: &Path, kind: &str) -> Result<()> {
                 let whose = if owner.starts_with("saksi ") {
                     format!("it was made by `{owner}`")
                 } else {
-                    "it was not made by saksi".to_string()
+                    format!(
+                        "it holds no {MARKER} mark (not made by saksi, or by a saksi older than \
+                         the mark: empty it yourself if it is yours to lose)"
+                    )
                 };
                 bail!(
                     "{} is not empty and {whose}; give a new or empty directory for `saksi {kind}` \

@@ -332,3 +332,74 @@ fn every_error_answer_has_the_documented_json_shape() {
         assert!(body["error"]["message"].is_string() && body["error"]["message_id"].is_string());
     }
 }
+
+/// `GET path` with an `X-Forwarded-For` header, on a fresh connection: the status.
+fn get_forwarded_for(server: &Server, path: &str, forwarded: &str) -> u16 {
+    let host = server.base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: {forwarded}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_rate_limit_names_clients_by_trusted_proxies_only() {
+    let dir = TempDir::new("forwarded");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    gen_and_init(
+        &election,
+        &data,
+        &["--tps", "20", "--seed", "3", "--fault-rate", "0"],
+    );
+    let limited = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--data",
+            &data,
+            "--addr",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "1",
+            "--burst",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        Server::spawn(&args, "serving on ")
+    };
+    // Behind a trusted proxy (here 127.0.0.1), each forwarded client has its own bucket...
+    let server = limited(&["--trusted-proxy", "127.0.0.1"]);
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        for _ in 0..2 {
+            assert_eq!(
+                get_forwarded_for(&server, "/api/v1/log", client),
+                200,
+                "{client}"
+            );
+        }
+    }
+    // ...a client over its burst is limited, whatever it claims to the left of the proxy's entry...
+    assert_eq!(
+        get_forwarded_for(&server, "/api/v1/log", "203.0.113.1"),
+        429
+    );
+    assert_eq!(
+        get_forwarded_for(&server, "/api/v1/log", "198.51.100.9, 203.0.113.1"),
+        429
+    );
+    drop(server);
+    // ...and without a trusted proxy the header is ignored: every request is 127.0.0.1's.
+    let server = limited(&[]);
+    let statuses: Vec<u16> = (0..4)
+        .map(|n| get_forwarded_for(&server, "/api/v1/log", &format!("203.0.113.{n}")))
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+}

@@ -171,11 +171,13 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
     );
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let region = honest.form.region.unwrap().to_string();
+    let logged: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
-        get_json(&format!(
-            "{}/api/v1/discrepancies?region={region}",
-            server.base
-        ))["discrepancies"]
+        discrepancies_including(
+            &server,
+            &format!("region={region}"),
+            logged["index"].as_u64().unwrap()
+        )["discrepancies"]
             .as_array()
             .unwrap()
             .len(),
@@ -206,24 +208,11 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
         (201, Some(true)),
         "{body}"
     );
-    // The discrepancy view is rebuilt at most once a second and names the log size it reflects:
-    // wait for one that includes the recap just logged.
-    let logged = body["index"].as_u64().unwrap();
-    let started = std::time::Instant::now();
-    let found = loop {
-        let found = get_json(&format!(
-            "{}/api/v1/discrepancies?level=kecamatan&region={region}",
-            server.base
-        ));
-        if found["log_size"].as_u64().unwrap() > logged {
-            break found;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "{found}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let found = discrepancies_including(
+        &server,
+        &format!("level=kecamatan&region={region}"),
+        body["index"].as_u64().unwrap(),
+    );
     let items = found["discrepancies"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{found}");
     assert_eq!(items[0]["kind"], "votes_added");
@@ -292,11 +281,11 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
                 .any(|r| r["code"] == "RECAP_CHILDREN"),
         "{body}"
     );
-    let found = get_json(&format!(
-        "{}/api/v1/discrepancies?region={}",
-        server.base,
-        partial.region.unwrap()
-    ));
+    let found = discrepancies_including(
+        &server,
+        &format!("region={}", partial.region.unwrap()),
+        body["index"].as_u64().unwrap(),
+    );
     let missing = &found["discrepancies"][0];
     assert_eq!(
         (missing["kind"].as_str(), missing["child"].as_str()),
@@ -329,4 +318,21 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
             .any(|r| r["code"] == "RECAP_TOTAL_SUM"),
         "{body}"
     );
+}
+
+/// `/api/v1/discrepancies?QUERY` once the view includes log entry `index`: the view is rebuilt at most
+/// once a second and names the log size it reflects.
+fn discrepancies_including(server: &Server, query: &str, index: u64) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let found = get_json(&format!("{}/api/v1/discrepancies?{query}", server.base));
+        if found["log_size"].as_u64().unwrap() > index {
+            return found;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{found}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -440,10 +440,10 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
     let (_, _, checkpoint) = http("GET", &format!("{}/log/checkpoint", server.base), b"");
     let mut known = vec![log_key.clone()];
     known.extend(witness_keys.iter().cloned());
-    assert_eq!(
-        note::open(&checkpoint, &known).unwrap().verified.len(),
-        4,
-        "the log and three witnesses"
+    // The log and at least the quorum (witnesses are asked together; gathering stops at the quorum).
+    assert!(
+        note::open(&checkpoint, &known).unwrap().verified.len() >= 3,
+        "the log and two witnesses"
     );
 
     // A correction (a new entry) now comes back with a receipt carrying at least two cosignatures.
@@ -532,4 +532,104 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("witness cosignatures (policy 2)"), "{out}");
     drop(witnesses);
+}
+
+#[test]
+fn a_slow_witness_does_not_hold_submissions() {
+    use saksi_election::form::Correction;
+    let (dir, data, vkey) = election("slow-witness");
+    let real = Server::spawn(
+        &[
+            "witness",
+            "--data",
+            &dir.path("w1"),
+            "--name",
+            "witness.test/w1",
+            "--log-vkey",
+            &vkey,
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        "witness listening on ",
+    );
+    let real_key = real
+        .preamble
+        .iter()
+        .find_map(|l| l.strip_prefix("witness vkey: "))
+        .unwrap()
+        .to_string();
+    // A witness that accepts, then answers one byte every 1.5 s, forever.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow_url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+                    .iter()
+                    .cycle()
+                {
+                    if stream.write_all(&[*byte]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1500));
+                }
+            });
+        }
+    });
+    let slow_key = saksi_tlog::note::Signer::generate(
+        "witness.test/slow",
+        saksi_tlog::note::TYPE_COSIGNATURE_V1,
+    )
+    .unwrap()
+    .verifier()
+    .encode();
+    let authority = format!("{data}-authority/authority.key");
+    let slow = format!("{slow_key}@{slow_url}");
+    let fast = format!("{real_key}@{}", real.base);
+    // The slow one first: asked one after the other, it alone held every submission for 10 s.
+    let set = saksi(&[
+        "witnesses",
+        "--data",
+        &data,
+        "--authority-key",
+        &authority,
+        "--quorum",
+        "1",
+        "--witness",
+        &slow,
+        &fast,
+    ]);
+    assert!(set.status.success(), "{}", text(&set));
+    let server = Server::start(&data);
+    let forms: Vec<saksi_election::SignedForm> =
+        std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
+            .collect();
+    for n in 0..3 {
+        let mut form = forms[n].form.clone();
+        form.correction = Some(Correction {
+            reason: format!("correction {n}"),
+        });
+        let key = saksi_gen::corrector_key(
+            3,
+            form.tps.ancestor(saksi_election::Level::KabKota).unwrap(),
+        );
+        form.signer = key.public();
+        let started = std::time::Instant::now();
+        let (status, _, body) = http(
+            "POST",
+            &format!("{}/api/v1/forms", server.base),
+            &form.sign(&key).encode(),
+        );
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "submission {n} took {:?}",
+            started.elapsed()
+        );
+    }
 }
