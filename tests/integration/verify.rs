@@ -609,8 +609,8 @@ fn a_slow_witness_does_not_hold_submissions() {
             .lines()
             .map(|l| saksi_election::SignedForm::decode(l.as_bytes()).unwrap())
             .collect();
-    for n in 0..3 {
-        let mut form = forms[n].form.clone();
+    for (n, signed) in forms.iter().take(3).enumerate() {
+        let mut form = signed.form.clone();
         form.correction = Some(Correction {
             reason: format!("correction {n}"),
         });
