@@ -144,10 +144,13 @@ impl Table {
     }
 }
 
-/// A socket that fails with `TimedOut` once nothing was read or written for `timeout`.
+/// A socket that fails with `TimedOut` once nothing was read or written for `timeout`. Activity only
+/// records the time; the timer is re-armed when it fires early, so a busy connection never touches
+/// the timer wheel per read or write.
 struct IdleTimeout<S> {
     inner: S,
     timeout: Duration,
+    last_moved: tokio::time::Instant,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -156,23 +159,30 @@ impl<S> IdleTimeout<S> {
         IdleTimeout {
             inner,
             timeout,
+            last_moved: tokio::time::Instant::now(),
             deadline: Box::pin(tokio::time::sleep(timeout)),
         }
     }
 
     fn moved(&mut self) {
-        let next = tokio::time::Instant::now() + self.timeout;
-        self.deadline.as_mut().reset(next);
+        self.last_moved = tokio::time::Instant::now();
     }
 
-    /// Pending, unless the deadline passed: then the timeout error.
+    /// Pending, unless nothing moved for `timeout`: then the timeout error.
     fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "connection idle too long",
-            ))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = self.last_moved + self.timeout;
+            if tokio::time::Instant::now() >= due {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle too long",
+                )));
+            }
+            // Something moved since the timer was set: wait for the rest of the new period.
+            self.deadline.as_mut().reset(due);
         }
     }
 }
