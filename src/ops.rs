@@ -152,6 +152,8 @@ pub fn deliver_statement(
             let mut engine = Engine::open(data)?;
             let index = engine.submit_statement(statement.trim_ascii_end())?;
             println!("{what}: log entry {index}");
+            // With a witness policy, publication waits for cosignatures: for them, before saying.
+            engine.settle_publication(saksi_recap::engine::WITNESS_DEADLINE * 2);
             if let Some(problem) = &engine.witness_problem {
                 println!("not yet published: {problem}");
             }

@@ -106,6 +106,17 @@ pub struct Shared {
     pub vkey: String,
     /// Hash tiles with their inner nodes, shared by every receipt and entry read.
     pub tiles: Arc<saksi_tlog::TileCache>,
+    /// Signalled whenever `published` moves or a witness round ends without a quorum, for readers
+    /// waiting for a checkpoint to be published ([`Shared::wait_published`]).
+    publication: (std::sync::Mutex<PublicationNews>, std::sync::Condvar),
+}
+
+/// What a reader waiting for publication needs to know besides the published checkpoint.
+#[derive(Default)]
+struct PublicationNews {
+    /// The largest size whose witness round ended without a quorum: waiting for it is pointless
+    /// until a later round (the next commit) succeeds.
+    failed_up_to: u64,
 }
 
 /// Tiles kept for receipts: 8,192 x 16 KiB = 128 MiB at most (a national log has about 6,500).
@@ -118,6 +129,43 @@ pub const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_mill
 impl Shared {
     pub fn published(&self) -> Arc<Published> {
         self.published.read().expect("not poisoned").clone()
+    }
+
+    /// Waits until a checkpoint of at least `size` entries is published, a witness round for it
+    /// ended without a quorum, or `timeout` passed; returns the published checkpoint then. Without
+    /// a witness policy every commit is published before it is acknowledged, so this returns at once.
+    pub fn wait_published(&self, size: u64, timeout: std::time::Duration) -> Arc<Published> {
+        let deadline = std::time::Instant::now() + timeout;
+        let (lock, signal) = &self.publication;
+        let mut news = lock.lock().expect("not poisoned");
+        loop {
+            let published = self.published();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if published.checkpoint.size >= size || news.failed_up_to >= size || left.is_zero() {
+                return published;
+            }
+            news = signal.wait_timeout(news, left).expect("not poisoned").0;
+        }
+    }
+
+    /// Publishes `published` to readers (never backwards) and wakes those waiting.
+    fn set_published(&self, published: Arc<Published>) {
+        let (lock, signal) = &self.publication;
+        let _news = lock.lock().expect("not poisoned");
+        let mut current = self.published.write().expect("not poisoned");
+        if published.checkpoint.size >= current.checkpoint.size {
+            *current = published;
+        }
+        drop(current);
+        signal.notify_all();
+    }
+
+    /// Records that the witness round for `size` ended without a quorum, and wakes waiters.
+    fn set_round_failed(&self, size: u64) {
+        let (lock, signal) = &self.publication;
+        let mut news = lock.lock().expect("not poisoned");
+        news.failed_up_to = news.failed_up_to.max(size);
+        signal.notify_all();
     }
 
     /// A receipt (c2sp.org/tlog-proof) for leaf `index` in the latest checkpoint.
@@ -189,6 +237,10 @@ pub struct Engine {
     pub witness_problem: Option<String>,
     /// Made on first use (only logs with a witness policy need it).
     witness_client: Option<saksi_client::Client>,
+    /// The witness round in progress, on its own thread: the writer never waits for witnesses.
+    round: Option<WitnessRound>,
+    /// The committed size the latest round asked witnesses to cosign.
+    asked_up_to: u64,
     /// When the `checkpoint` file was last brought up to date (see PUBLISH_INTERVAL).
     checkpoint_file_at: std::time::Instant,
 }
@@ -196,6 +248,7 @@ pub struct Engine {
 impl Drop for Engine {
     /// Best effort: a `checkpoint` left behind is republished by the next open anyway.
     fn drop(&mut self) {
+        self.settle_publication(WITNESS_DEADLINE + WITNESS_REQUEST_TIMEOUT);
         let _ = self.publish_lagging();
     }
 }
@@ -385,6 +438,7 @@ impl Engine {
             storage,
             vkey,
             tiles,
+            publication: Default::default(),
         });
         let mut engine = Engine {
             log,
@@ -394,6 +448,8 @@ impl Engine {
             witness_sizes: HashMap::new(),
             witness_problem: None,
             witness_client: None,
+            round: None,
+            asked_up_to: 0,
             checkpoint_file_at: std::time::Instant::now(),
         };
         engine.publish_latest();
@@ -483,10 +539,13 @@ impl Engine {
         Ok(first)
     }
 
-    /// Publishes the latest committed checkpoint: at once without a witness policy; with one, only
-    /// once `quorum` of its witnesses cosigned it (their lines are appended to the note). A checkpoint
-    /// left unpublished is retried with the next commit or restart; its entries stay committed.
+    /// Publishes the latest committed checkpoint: at once without a witness policy; with one, once
+    /// `quorum` of its witnesses cosigned it (their lines appended to the note). Witnesses are asked
+    /// on a thread of their own ([`WitnessRound`]); its result is taken up by the next commit or
+    /// [`Engine::poll_publication`], whichever comes first. A checkpoint left unpublished is retried
+    /// with the next commit or restart; its entries stay committed.
     fn publish_latest(&mut self) {
+        self.collect_round();
         let committed = self.log.published();
         if self.shared.published().checkpoint.size >= committed.checkpoint.size {
             return;
@@ -498,50 +557,54 @@ impl Engine {
             .expect("not poisoned")
             .witness_policy
             .clone();
-        let note = match policy {
+        match policy {
             None if self.log.auto_publish() => {
                 // The log's commit already wrote it to `checkpoint`.
                 self.witness_problem = None;
-                *self.shared.published.write().expect("not poisoned") = committed;
-                return;
+                self.shared.set_published(committed);
             }
-            None => committed.note.clone(),
+            None => self.publish_note(committed.clone(), committed.note.clone()),
             Some(policy) => {
-                let lines = self.gather_cosignatures(&committed, &policy);
-                if lines.len() < policy.quorum as usize {
-                    self.witness_problem = Some(format!(
-                        "checkpoint {} has {} of the {} witness cosignatures the policy requires",
-                        committed.checkpoint.size,
-                        lines.len(),
-                        policy.quorum
-                    ));
-                    return;
+                // One round per committed size: a round that failed is retried by the next commit
+                // (or restart), not in a loop against witnesses that are down.
+                if self.round.is_none() && committed.checkpoint.size > self.asked_up_to {
+                    self.asked_up_to = committed.checkpoint.size;
+                    self.start_round(committed, policy);
                 }
-                format!("{}{}", committed.note, lines.concat())
             }
-        };
-        match self.log.publish(&note) {
-            Ok(()) => {
-                self.witness_problem = None;
-                *self.shared.published.write().expect("not poisoned") = Arc::new(Published {
-                    checkpoint: committed.checkpoint.clone(),
-                    note,
-                });
-            }
-            Err(e) => self.poisoned = Some(e.to_string()),
         }
     }
 
-    /// Asks the policy's witnesses to cosign, all at once, each on its own thread; returns the valid
-    /// cosignature lines as soon as `quorum` of them arrived, or whatever arrived by
-    /// WITNESS_DEADLINE. A slow or silent witness costs the writer at most the deadline, and nothing
-    /// once the others met the quorum (its thread ends by itself within WITNESS_REQUEST_TIMEOUT).
-    fn gather_cosignatures(
-        &mut self,
-        committed: &Published,
-        policy: &crate::entry::WitnessPolicy,
-    ) -> Vec<String> {
-        let size = committed.checkpoint.size;
+    /// Takes up a finished witness round, if any; then asks again if more was committed since.
+    /// Returns whether a round is still running. Cheap; the server's writer calls it between
+    /// batches and, while a round runs, every millisecond when idle.
+    pub fn poll_publication(&mut self) -> bool {
+        self.publish_latest();
+        self.round.is_some()
+    }
+
+    /// Waits (at most `timeout`) for the running witness round and publishes what it brings: for
+    /// commands that exit after one write (enrolment, a policy change, an import).
+    pub fn settle_publication(&mut self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while let Some(round) = &self.round {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match round.result.recv_timeout(left) {
+                Ok(result) => {
+                    self.round = None;
+                    self.finish_round(result);
+                    // Anything committed since is asked for now, and waited for in this loop.
+                    self.publish_latest();
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn start_round(&mut self, committed: Arc<Published>, policy: crate::entry::WitnessPolicy) {
         let client = match &self.witness_client {
             Some(client) => client.clone(),
             None => match saksi_client::Client::new(saksi_client::Options {
@@ -555,54 +618,93 @@ impl Engine {
                 }
                 Err(e) => {
                     self.witness_problem = Some(format!("cannot make an HTTP client: {e}"));
-                    return Vec::new();
+                    self.shared.set_round_failed(committed.checkpoint.size);
+                    return;
                 }
             },
         };
-        let (sender, answers) = std::sync::mpsc::channel::<(u32, Option<String>)>();
-        let mut asked = 0usize;
-        for (vkey, url) in &policy.witnesses {
-            let Ok(witness) = saksi_tlog::note::Verifier::parse(vkey) else {
-                continue;
-            };
-            let request = WitnessRequest {
-                client: client.clone(),
-                storage: self.shared.storage.clone(),
-                note: committed.note.clone(),
-                size,
-                old: self.witness_sizes.get(&witness.id).copied().unwrap_or(0),
-                url: format!("{}/add-checkpoint", url.trim_end_matches('/')),
-                log: self.log.verifier().clone(),
-                witness,
-            };
-            let sender = sender.clone();
-            let spawned = std::thread::Builder::new()
-                .name("saksi-witness".into())
-                .spawn(move || {
-                    let id = request.witness.id;
-                    let _ = sender.send((id, request.ask()));
+        let requests: Vec<WitnessRequest> = policy
+            .witnesses
+            .iter()
+            .filter_map(|(vkey, url)| {
+                let witness = saksi_tlog::note::Verifier::parse(vkey).ok()?;
+                Some(WitnessRequest {
+                    client: client.clone(),
+                    storage: self.shared.storage.clone(),
+                    note: committed.note.clone(),
+                    size: committed.checkpoint.size,
+                    old: self.witness_sizes.get(&witness.id).copied().unwrap_or(0),
+                    url: format!("{}/add-checkpoint", url.trim_end_matches('/')),
+                    log: self.log.verifier().clone(),
+                    witness,
+                })
+            })
+            .collect();
+        let (sender, result) = std::sync::mpsc::sync_channel(1);
+        let quorum = policy.quorum;
+        let spawned = std::thread::Builder::new()
+            .name("saksi-witnesses".into())
+            .spawn(move || {
+                let (lines, cosigned) = gather_cosignatures(requests, quorum);
+                let _ = sender.send(RoundResult {
+                    committed,
+                    lines,
+                    cosigned,
+                    quorum,
                 });
-            if spawned.is_ok() {
-                asked += 1;
-            }
+            });
+        match spawned {
+            Ok(_) => self.round = Some(WitnessRound { result }),
+            Err(e) => self.witness_problem = Some(format!("cannot start a witness round: {e}")),
         }
-        drop(sender);
-        let deadline = std::time::Instant::now() + WITNESS_DEADLINE;
-        let mut lines = Vec::new();
-        let mut heard = 0usize;
-        while lines.len() < policy.quorum as usize && heard < asked {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match answers.recv_timeout(left) {
-                Ok((id, Some(line))) => {
-                    lines.push(line);
-                    self.witness_sizes.insert(id, size);
-                }
-                Ok((_, None)) => {}
-                Err(_) => break,
+    }
+
+    /// Takes up the running round's result if it has arrived (never waits).
+    fn collect_round(&mut self) {
+        let Some(round) = &self.round else { return };
+        match round.result.try_recv() {
+            Ok(result) => {
+                self.round = None;
+                self.finish_round(result);
             }
-            heard += 1;
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => self.round = None,
         }
-        lines
+    }
+
+    fn finish_round(&mut self, result: RoundResult) {
+        let size = result.committed.checkpoint.size;
+        for id in result.cosigned {
+            self.witness_sizes.insert(id, size);
+        }
+        if result.lines.len() < result.quorum as usize {
+            self.witness_problem = Some(format!(
+                "checkpoint {size} has {} of the {} witness cosignatures the policy requires",
+                result.lines.len(),
+                result.quorum
+            ));
+            self.shared.set_round_failed(size);
+            return;
+        }
+        if self.shared.published().checkpoint.size >= size {
+            return;
+        }
+        let note = format!("{}{}", result.committed.note, result.lines.concat());
+        self.publish_note(result.committed, note);
+    }
+
+    /// Writes `note` (the committed checkpoint's, perhaps cosigned) to `checkpoint` and serves it.
+    fn publish_note(&mut self, committed: Arc<Published>, note: String) {
+        match self.log.publish(&note) {
+            Ok(()) => {
+                self.witness_problem = None;
+                self.shared.set_published(Arc::new(Published {
+                    checkpoint: committed.checkpoint.clone(),
+                    note,
+                }));
+            }
+            Err(e) => self.poisoned = Some(e.to_string()),
+        }
     }
 
     /// Logs a statement the election authority signed elsewhere: a registry change (officers or
@@ -1015,11 +1117,62 @@ fn log_rulebook(state: &State) -> Result<Rulebook, EngineError> {
 }
 
 /// One witness's request: connect, send and read its answer (per the C2SP tlog-witness spec).
-const WITNESS_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const WITNESS_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// All witnesses together: past this the checkpoint stays unpublished until the next commit.
-const WITNESS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+pub const WITNESS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
 /// A witness answers with cosignature lines (or a size): a few hundred bytes.
 const WITNESS_MAX_RESPONSE_BYTES: u64 = 64 << 10;
+
+/// A witness round running on its own thread.
+struct WitnessRound {
+    result: std::sync::mpsc::Receiver<RoundResult>,
+}
+
+struct RoundResult {
+    committed: Arc<Published>,
+    /// Valid cosignature lines, in the order they arrived.
+    lines: Vec<String>,
+    /// Key ids of the witnesses that cosigned (they have now seen this size).
+    cosigned: Vec<u32>,
+    quorum: u32,
+}
+
+/// Asks every witness at once, each on its own thread; returns the valid cosignature lines (and who
+/// gave them) as soon as `quorum` arrived, or whatever arrived by WITNESS_DEADLINE. A witness still
+/// answering then is left to its thread, which ends within WITNESS_REQUEST_TIMEOUT.
+fn gather_cosignatures(requests: Vec<WitnessRequest>, quorum: u32) -> (Vec<String>, Vec<u32>) {
+    let (sender, answers) = std::sync::mpsc::channel::<(u32, Option<String>)>();
+    let mut asked = 0usize;
+    for request in requests {
+        let sender = sender.clone();
+        let spawned = std::thread::Builder::new()
+            .name("saksi-witness".into())
+            .spawn(move || {
+                let id = request.witness.id;
+                let _ = sender.send((id, request.ask()));
+            });
+        if spawned.is_ok() {
+            asked += 1;
+        }
+    }
+    drop(sender);
+    let deadline = std::time::Instant::now() + WITNESS_DEADLINE;
+    let (mut lines, mut cosigned) = (Vec::new(), Vec::new());
+    let mut heard = 0usize;
+    while lines.len() < quorum as usize && heard < asked {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match answers.recv_timeout(left) {
+            Ok((id, Some(line))) => {
+                lines.push(line);
+                cosigned.push(id);
+            }
+            Ok((_, None)) => {}
+            Err(_) => break,
+        }
+        heard += 1;
+    }
+    (lines, cosigned)
+}
 
 /// What one witness thread needs: all owned, so the thread outlives nothing it borrows.
 struct WitnessRequest {

@@ -60,6 +60,11 @@ const RECEIPT_QUEUE_BATCHES: usize = 64;
 const IDLE_BEFORE_PUBLISHING: Duration = Duration::from_millis(20);
 /// How often a lingering writer looks again for forms that finished their signature check.
 const INGEST_POLL: Duration = Duration::from_micros(100);
+/// How often an idle writer looks whether a running witness round finished.
+const PUBLICATION_POLL: Duration = Duration::from_millis(1);
+/// How long a submission's receipt waits for its checkpoint to be cosigned: the witnesses' own
+/// deadline and a little more, within the request deadline.
+const RECEIPT_WAIT: Duration = Duration::from_secs(5);
 
 /// A TPS form on its way to the writer. The verifier forwards it there itself and the receipt thread
 /// answers, so a submission crosses threads four times (handler -> verifier -> writer -> receipts ->
@@ -352,16 +357,34 @@ fn write_forms(
                 Err(e) => answer(Err(e), vec![reply]),
             }
         }
-        // Once idle, bring the log's `checkpoint` file up to date (the engine does it every
-        // PUBLISH_INTERVAL under load). A failure poisons the engine, and the next submission is told.
-        match jobs.recv_timeout(IDLE_BEFORE_PUBLISHING) {
-            Ok(job) => carried = Some(job),
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = engine.publish_lagging();
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                let _ = engine.publish_lagging();
-                return;
+        // Take up a witness round that finished (never waits for one): receipts waiting for its
+        // checkpoint go out. While a round runs, look again every PUBLICATION_POLL when idle.
+        let mut round_running = engine.poll_publication();
+        loop {
+            let wait = if round_running {
+                PUBLICATION_POLL
+            } else {
+                IDLE_BEFORE_PUBLISHING
+            };
+            match jobs.recv_timeout(wait) {
+                Ok(job) => {
+                    carried = Some(job);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) if round_running => {
+                    round_running = engine.poll_publication();
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Idle: bring the log's `checkpoint` file up to date (the engine does it every
+                    // PUBLISH_INTERVAL under load). A failure poisons the engine, and the next
+                    // submission is told.
+                    let _ = engine.publish_lagging();
+                    break;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = engine.publish_lagging();
+                    return;
+                }
             }
         }
     }
@@ -374,9 +397,19 @@ struct Committed {
 }
 
 /// Builds the receipts of each committed batch in one pass over the tiles and answers its handlers.
+/// Under a witness policy it first waits (at most RECEIPT_WAIT) for the batch's checkpoint to be
+/// cosigned and published; entries still unpublished then are answered WITNESS_PENDING.
 fn build_receipts(shared: &Shared, committed: Receiver<Committed>) {
     while let Ok(Committed { outcomes, replies }) = committed.recv() {
-        let published = shared.published().checkpoint.size;
+        let needed = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                IngestOutcome::Logged { index, .. } => Some(index + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let published = shared.wait_published(needed, RECEIPT_WAIT).checkpoint.size;
         let wanted: Vec<u64> = outcomes
             .iter()
             .filter_map(|o| match o {

@@ -327,15 +327,27 @@ impl Log {
         })
     }
 
-    /// Step 4 done by the caller: publishes `note`, which must be the latest committed checkpoint's
-    /// note with any cosignature lines appended (checked: same text, log signature valid).
+    /// Step 4 done by the caller: publishes `note`, a committed checkpoint's note with any
+    /// cosignature lines appended (checked: log signature valid, and the same checkpoint as the one
+    /// committed for its size in `checkpoints/<size>`). It may be older than the latest committed one
+    /// (cosignatures are gathered while the log goes on committing), but the caller must never
+    /// publish a size below one it published before: `checkpoint` never goes back.
     pub fn publish(&mut self, note: &str) -> Result<(), LogError> {
         let signed =
             checkpoint::open(note.as_bytes(), &self.verifier, &[]).map_err(LogError::Note)?;
         if signed.checkpoint != self.published.checkpoint {
-            return Err(LogError::Corrupt(
-                "publishing a checkpoint that is not the latest committed one".into(),
-            ));
+            let committed = self
+                .storage
+                .read(&checkpoint_path(signed.checkpoint.size))
+                .map_err(io_err("reading a committed checkpoint"))?
+                .and_then(|bytes| checkpoint::open(&bytes, &self.verifier, &[]).ok())
+                .map(|c| c.checkpoint);
+            if committed.as_ref() != Some(&signed.checkpoint) {
+                return Err(LogError::Corrupt(format!(
+                    "publishing a checkpoint of size {} that is not the one committed for that size",
+                    signed.checkpoint.size
+                )));
+            }
         }
         if let Err(e) = self
             .storage
