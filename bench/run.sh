@@ -27,7 +27,8 @@ t0=$(now); $saksi verify --dir "$work/data/log" --vkey "$work/data/log.vkey" > /
 
 # HTTP on a fresh log with the same registry (every form is new to it).
 $saksi init --data "$work/http" --gen "$work/election" > /dev/null
-$saksi serve --data "$work/http" --addr 127.0.0.1:18555 --rate-limit 0 > "$work/serve.txt" 2>&1 &
+# One load generator address opens up to 256 connections: lift the per-address limits.
+$saksi serve --data "$work/http" --addr 127.0.0.1:18555 --rate-limit 0 --max-connections-per-address 1024 > "$work/serve.txt" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 until grep -q "serving on" "$work/serve.txt"; do sleep 0.5; done
