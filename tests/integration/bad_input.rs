@@ -281,6 +281,29 @@ fn every_error_answer_has_the_documented_json_shape() {
     );
     let server = Server::start(&data);
     let too_large = vec![b'{'; 200_000];
+    let form = std::fs::read_to_string(dir.0.join("election/forms.ndjson"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let recap = std::fs::read_to_string(dir.0.join("election/recap.ndjson"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    // A reason that displays reversed, and a recap with a member given twice (last-wins elsewhere).
+    let spoofed = form
+        .replacen(
+            "{\"form\":{",
+            "{\"form\":{\"correction\":{\"reason\":\"salah \u{202e}tulis\"},",
+            1,
+        )
+        .into_bytes();
+    let repeated = recap
+        .replacen("{\"form\":{", "{\"form\":{\"contest\":\"dpr\",", 1)
+        .into_bytes();
     let cases: Vec<(&str, String, Vec<u8>, u16, &str)> = vec![
         ("POST", "/api/v1/forms".into(), too_large, 413, "TOO_LARGE"),
         (
@@ -312,6 +335,8 @@ fn every_error_answer_has_the_documented_json_shape() {
             "MALFORMED",
         ),
         ("GET", "/no/such/page".into(), Vec::new(), 404, "NOT_FOUND"),
+        ("POST", "/api/v1/forms".into(), spoofed, 400, "MALFORMED"),
+        ("POST", "/api/v1/recaps".into(), repeated, 400, "MALFORMED"),
     ];
     for (method, path, body, status, code) in cases {
         let (got, head, body) = http(method, &format!("{}{path}", server.base), &body);
@@ -330,7 +355,34 @@ fn every_error_answer_has_the_documented_json_shape() {
             .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e})"));
         assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
         assert!(body["error"]["message"].is_string() && body["error"]["message_id"].is_string());
+        if path.ends_with("forms") && status == 400 {
+            assert!(
+                body["error"]["detail"].as_str().unwrap().contains("U+202E"),
+                "{body}"
+            );
+        }
+        if path.ends_with("recaps") {
+            assert!(
+                body["error"]["detail"].as_str().unwrap().contains("twice"),
+                "{body}"
+            );
+        }
     }
+
+    // The default limit is a public-service one: a flood from one address meets it quickly.
+    drop(server);
+    let server = Server::spawn(
+        &["serve", "--data", &data, "--addr", "127.0.0.1:0"],
+        "serving on ",
+    );
+    let limited = (0..300)
+        .map(|_| http("GET", &format!("{}/api/v1/log", server.base), b"").0)
+        .filter(|status| *status == 429)
+        .count();
+    assert!(
+        limited > 0,
+        "300 requests at once from one address were all served"
+    );
 }
 
 /// `GET path` with an `X-Forwarded-For` header, on a fresh connection: the status.

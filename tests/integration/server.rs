@@ -552,3 +552,56 @@ fn registry_changes_are_signed_log_entries() {
         text(&out)
     );
 }
+
+#[test]
+fn a_transcription_missing_valid_votes_is_counted_as_unreported_not_zero() {
+    let dir = TempDir::new("unreported");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    gen_and_init(
+        &election,
+        &data,
+        &["--tps", "30", "--seed", "9", "--fault-rate", "0"],
+    );
+    let tps_csv = std::fs::read_to_string(dir.0.join("election/registry/tps.csv")).unwrap();
+    let tps: Vec<&str> = tps_csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .take(2)
+        .collect();
+    let header = "kode_tps,kode_prov,kode_kab,kode_kec,kode_kel,no_tps,paslon_01,paslon_02,paslon_03,dpt_j,dpt_l,dpt_p,pengguna_dpt_j,pengguna_dpt_l,pengguna_dpt_p,pengguna_dptb_j,pengguna_dptb_l,pengguna_dptb_p,pengguna_dpk_j,pengguna_dpk_l,pengguna_dpk_p,pengguna_total_j,pengguna_total_l,pengguna_total_p,suara_sah,suara_tidak_sah,suara_total,ts,img1,img2,img3";
+    let row = |code: &str, votes: [i64; 3], valid: &str| {
+        format!(
+            "{code},{},{},{},{},{},{},{},{},,,,,,,,,,,,,,,,{valid},,,2024-02-20 13:00:00,,,",
+            &code[..2],
+            &code[..4],
+            &code[..6],
+            &code[..10],
+            &code[10..],
+            votes[0],
+            votes[1],
+            votes[2]
+        )
+    };
+    // Only the pair counts for the first TPS (as many 2024 rows); the second reports valid too.
+    let csv = format!(
+        "{header}\n{}\n{}\n",
+        row(tps[0], [50, 60, 70], ""),
+        row(tps[1], [10, 20, 30], "60")
+    );
+    let file = dir.path("sirekap.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = saksi(&["import", "--data", &data, "--sirekap", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let server = Server::start(&data);
+    let national = get_json(&format!("{}/api/v1/regions", server.base));
+    let tally = &national["tally"];
+    assert_eq!(tally["tps_reported"], 2, "{tally}");
+    assert_eq!(tally["votes"]["01"], 60, "{tally}");
+    // 60 valid votes reported; the first TPS's missing figure is not a zero but an unreported one.
+    assert_eq!(tally["valid"], 60, "{tally}");
+    assert_eq!(tally["unreported"]["valid"], 1, "{tally}");
+    assert_eq!(tally["unreported"]["invalid"], 2, "{tally}");
+    assert_eq!(tally["unreported"]["votes"], 0, "{tally}");
+}
