@@ -628,7 +628,15 @@ fn run(cli: Cli) -> Result<u8> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let n = witnesses.len();
-            let policy = saksi_recap::entry::WitnessPolicy { quorum, witnesses };
+            let issued_at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .ok();
+            let policy = saksi_recap::entry::WitnessPolicy {
+                quorum,
+                witnesses,
+                issued_at,
+            };
             saksi_recap::engine::check_witness_policy(&policy).map_err(|e| anyhow::anyhow!(e))?;
             let authority = ops::read_key(&authority_key)?;
             let statement = saksi_recap::entry::Admin::Witnesses(policy)
@@ -877,13 +885,15 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .and_then(|truth| truth["tps"].as_u64());
+    // The demo's directory is its own, whether it builds or reuses (one made by an older saksi, or
+    // by hand, is refused with a clear message rather than half-used).
+    owned::claim(data, "demo")?;
     let fresh = generated_tps != Some(tps as u64) || !server.join("log/checkpoint").exists();
     let engine = if fresh {
         if tps == 0 {
             bail!("--tps must be at least 1");
         }
         // Only what an earlier demo made here is replaced; the server's first, under its log's lock.
-        owned::claim(data, "demo")?;
         owned::remove_own(data, "server", &["server/log"])?;
         owned::remove_own(data, "election", &[])?;
         owned::remove_own(data, "authority", &[])?;

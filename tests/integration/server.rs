@@ -529,6 +529,10 @@ fn registry_changes_are_signed_log_entries() {
     );
     let out = saksi(&["log-statement", "--url", &server.base, &statement]);
     assert!(out.status.success(), "{}", text(&out));
+    // A statement is logged once: a copy cannot be replayed.
+    let out = saksi(&["log-statement", "--url", &server.base, &statement]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("already in the log"), "{}", text(&out));
     let (status, body) = post(&server, &signed);
     assert_eq!(
         (status, body["accepted"].as_bool()),

@@ -242,6 +242,17 @@ fn entries_slipped_in_by_an_operator_are_caught() {
     unenrolled.signer = rogue.public();
     let unenrolled = unenrolled.sign(&rogue);
     let unenrolled_digest = unenrolled.digest();
+    // An authority statement the log already holds (entry 1, a registry part), logged again: with
+    // the log key an operator can append it, but a statement counts once.
+    let replayed = {
+        let storage: Arc<dyn Storage> = Arc::new(saksi_tlog::ReadOnlyDir::new(
+            std::path::Path::new(&format!("{data}/log")),
+        ));
+        let checkpoint = std::fs::read_to_string(format!("{data}/log/checkpoint")).unwrap();
+        let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
+        let bytes = saksi_tlog::TileReader::new(storage, size).entry(1).unwrap();
+        Entry::decode(&bytes).unwrap()
+    };
     operator_appends(
         &data,
         vec![
@@ -255,6 +266,7 @@ fn entries_slipped_in_by_an_operator_are_caught() {
                 verdict: accepted,
                 digest: unenrolled_digest,
             },
+            replayed,
         ],
     );
     let (code, out) = verify(&["--dir", &format!("{data}/log"), "--vkey", &vkey]);
@@ -265,6 +277,10 @@ fn entries_slipped_in_by_an_operator_are_caught() {
     );
     assert!(
         out.contains("who is not enrolled for it in the logged registry"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the authority statement of entry 1 logged again"),
         "{out}"
     );
 }

@@ -722,11 +722,20 @@ impl Engine {
             Ok(entry) => entry,
             Err(e) => return refuse(format!("not a saksi statement: {e}")),
         };
-        let Entry::Admin { statement, .. } = &entry else {
+        let Entry::Admin {
+            statement,
+            signature,
+        } = &entry
+        else {
             return refuse("not an authority statement".into());
         };
         {
             let state = self.shared.state.read().expect("not poisoned");
+            if let Some(index) = state.logged_statement(&signature.0) {
+                return refuse(format!(
+                    "this statement is already in the log (entry {index}); a statement is logged once"
+                ));
+            }
             let Some(authority) = state.genesis.as_ref().map(|g| g.authority) else {
                 return refuse("the log has no genesis".into());
             };

@@ -178,6 +178,10 @@ pub struct WitnessPolicy {
     pub quorum: u32,
     /// (verifier key with type 0x04, submission URL).
     pub witnesses: Vec<(String, String)>,
+    /// When the authority issued it (Unix seconds): two statements of the same policy differ, so
+    /// the authority can set a policy again although each statement is logged once. Absent in
+    /// statements made before it existed.
+    pub issued_at: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -290,11 +294,17 @@ impl Admin {
                 "log_vkey": g.log_vkey,
                 "rulebook": {"version": g.rulebook_version, "sha256": g.rulebook_sha256},
             }),
-            Admin::Witnesses(policy) => json!({
-                "kind": "witnesses",
-                "quorum": policy.quorum,
-                "witnesses": policy.witnesses.iter().map(|(vkey, url)| json!({"vkey": vkey, "url": url})).collect::<Vec<_>>(),
-            }),
+            Admin::Witnesses(policy) => {
+                let mut value = json!({
+                    "kind": "witnesses",
+                    "quorum": policy.quorum,
+                    "witnesses": policy.witnesses.iter().map(|(vkey, url)| json!({"vkey": vkey, "url": url})).collect::<Vec<_>>(),
+                });
+                if let Some(at) = policy.issued_at {
+                    value["issued_at"] = json!(at);
+                }
+                value
+            }
             Admin::Registry(part) => {
                 let mut value = json!({
                 "kind": "registry",
@@ -462,11 +472,22 @@ impl Admin {
                         ))
                     })
                     .collect::<Result<Vec<_>, EntryError>>()?;
-                let quorum = value["quorum"].as_u64().ok_or_else(|| err("quorum"))? as u32;
+                let quorum = value["quorum"]
+                    .as_u64()
+                    .and_then(|q| u32::try_from(q).ok())
+                    .ok_or_else(|| err("quorum"))?;
                 if quorum as usize > witnesses.len() {
                     return Err(err("quorum larger than the number of witnesses"));
                 }
-                Ok(Admin::Witnesses(WitnessPolicy { quorum, witnesses }))
+                let issued_at = match value.get("issued_at") {
+                    None => None,
+                    Some(at) => Some(at.as_u64().ok_or_else(|| err("issued_at"))?),
+                };
+                Ok(Admin::Witnesses(WitnessPolicy {
+                    quorum,
+                    witnesses,
+                    issued_at,
+                }))
             }
             other => Err(err(format!("admin kind {other:?}"))),
         }

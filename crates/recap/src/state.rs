@@ -156,6 +156,10 @@ pub struct State {
     /// Recapitulation forms by (level, region).
     pub recaps: std::collections::BTreeMap<(RecapLevel, Option<Code>), RecapRecord>,
     recap_digests: HashMap<[u8; 32], u64>,
+    /// Signature of every authority statement logged -> its index: a statement is logged once, so
+    /// whoever holds a copy cannot log it again (e.g. restore an older witness policy). Ed25519
+    /// signatures are deterministic, and an honest signature has one encoding.
+    admin_signatures: HashMap<[u8; 64], u64>,
 }
 
 /// A region's recapitulation forms.
@@ -202,6 +206,11 @@ impl State {
         self.tps.get(&tps)
     }
 
+    /// Where the authority statement with this signature was logged, if it was.
+    pub fn logged_statement(&self, signature: &[u8; 64]) -> Option<u64> {
+        self.admin_signatures.get(signature).copied()
+    }
+
     pub fn logged_digest(&self, digest: &[u8; 32]) -> Option<u64> {
         self.digests.get(digest).copied()
     }
@@ -246,7 +255,10 @@ impl State {
             )));
         }
         match entry {
-            Entry::Admin { statement, .. } => {
+            Entry::Admin {
+                statement,
+                signature,
+            } => {
                 let authority = match (&self.genesis, statement) {
                     (None, Admin::Genesis(g)) if index == 0 => g.authority,
                     (None, _) => {
@@ -275,6 +287,7 @@ impl State {
                     Admin::Registry(part) => self.apply_registry(part)?,
                     Admin::Witnesses(policy) => self.witness_policy = Some(policy.clone()),
                 }
+                self.admin_signatures.entry(signature.0).or_insert(index);
             }
             Entry::Form {
                 form,

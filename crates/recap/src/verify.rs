@@ -127,6 +127,14 @@ impl Replayer {
 
     /// Re-derives what the server should have decided about `entry`, before it is applied.
     fn check(&mut self, index: u64, entry: &Entry, signature_ok: bool) {
+        if let Entry::Admin { signature, .. } = entry {
+            if let Some(first) = self.state.logged_statement(&signature.0) {
+                self.problem(format!(
+                    "entry {index}: the authority statement of entry {first} logged again (a replay: \
+                     a statement counts once)"
+                ));
+            }
+        }
         match entry {
             Entry::Admin {
                 statement: Admin::Genesis(genesis),
