@@ -71,8 +71,32 @@ enum Command {
         origin: String,
         /// Where the election authority's key is (DIR/authority.key), or is made if DIR is new
         /// (default: DATA-authority beside DATA). Never inside DATA: take it offline after init.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["keys_only", "genesis"])]
         authority: Option<PathBuf>,
+        /// Make only the server's keys and DATA/genesis-request.json, for an authority that signs
+        /// the genesis where its key is kept (`saksi genesis`); then `init --genesis`.
+        #[arg(long, conflicts_with_all = ["gen", "kpu_registry", "genesis"])]
+        keys_only: bool,
+        /// Create the log from the genesis and registry statements `saksi genesis` wrote (after
+        /// `init --keys-only`): the authority's key never comes to the server.
+        #[arg(long, conflicts_with_all = ["gen", "kpu_registry"])]
+        genesis: Option<PathBuf>,
+    },
+    /// Sign a server's genesis and registry with the authority's key, where that key is kept:
+    /// the second of the three steps that keep the key off the server (see `init --keys-only`).
+    Genesis {
+        #[arg(long)]
+        authority_key: PathBuf,
+        /// The server's genesis-request.json (from `init --keys-only`).
+        #[arg(long)]
+        request: PathBuf,
+        #[arg(long, conflicts_with = "kpu_registry")]
+        gen: Option<PathBuf>,
+        #[arg(long)]
+        kpu_registry: Option<PathBuf>,
+        /// The statements, one per line, to carry to the server.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Ingest signed forms (one per line) or, with --sirekap, published Sirekap rows as transcriptions.
     Import {
@@ -402,14 +426,38 @@ fn run(cli: Cli) -> Result<u8> {
             kpu_registry,
             origin,
             authority,
+            keys_only,
+            genesis,
         } => {
-            let authority = authority.unwrap_or_else(|| ops::default_authority_dir(&data));
-            ops::init(
-                &data,
+            if keys_only {
+                ops::init_keys(&data, &origin)?;
+            } else if let Some(genesis) = genesis {
+                ops::init_from_genesis(&data, &genesis)?;
+            } else {
+                let authority = authority.unwrap_or_else(|| ops::default_authority_dir(&data));
+                ops::init(
+                    &data,
+                    gen.as_deref(),
+                    kpu_registry.as_deref(),
+                    &origin,
+                    &authority,
+                )?;
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Genesis {
+            authority_key,
+            request,
+            gen,
+            kpu_registry,
+            out,
+        } => {
+            ops::sign_genesis(
+                &authority_key,
+                &request,
                 gen.as_deref(),
                 kpu_registry.as_deref(),
-                &origin,
-                &authority,
+                &out,
             )?;
             Ok(EXIT_OK)
         }

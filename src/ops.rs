@@ -57,17 +57,9 @@ pub fn authority_key(dir: &Path, data: &Path) -> Result<SecretKey> {
     Ok(key)
 }
 
-pub fn init(
-    data: &Path,
-    gen: Option<&Path>,
-    kpu_registry: Option<&Path>,
-    origin: &str,
-    authority_dir: &Path,
-) -> Result<Engine> {
-    crate::owned::claim(data, "data")?;
-    let authority = authority_key(authority_dir, data)?;
-    let started = Instant::now();
-    let registry = match (gen, kpu_registry) {
+/// The registry of a `saksi gen` directory or of KPU's Sirekap region list.
+pub fn load_registry(gen: Option<&Path>, kpu_registry: Option<&Path>) -> Result<Registry> {
+    Ok(match (gen, kpu_registry) {
         (Some(dir), None) => Registry::load_dir(&dir.join("registry"))
             .with_context(|| format!("loading {}/registry", dir.display()))?,
         (None, Some(file)) => {
@@ -78,7 +70,116 @@ pub fn init(
             Registry::from_kpu_wilayah(reader, &file.display().to_string())?
         }
         _ => bail!("give exactly one of --gen DIR or --kpu-registry FILE"),
-    };
+    })
+}
+
+/// Where `init --keys-only` leaves the public keys the authority's genesis must name.
+pub const GENESIS_REQUEST: &str = "genesis-request.json";
+
+/// `init --keys-only`: the server's own keys, and the request the authority signs a genesis for.
+pub fn init_keys(data: &Path, origin: &str) -> Result<()> {
+    crate::owned::claim(data, "data")?;
+    let keys = saksi_recap::engine::create_keys(data, origin)?;
+    let request = data.join(GENESIS_REQUEST);
+    std::fs::write(
+        &request,
+        format!("{}\n", serde_json::to_string_pretty(&keys.to_json())?),
+    )?;
+    println!(
+        "keys made in {}; log verifier key {}; operator {}",
+        data.display(),
+        keys.log_vkey,
+        keys.operator
+    );
+    println!(
+        "next, where the authority's key is kept: saksi genesis --authority-key KEY --gen DIR \
+         --request {} --out GENESIS; then here: saksi init --data {} --genesis GENESIS",
+        request.display(),
+        data.display()
+    );
+    Ok(())
+}
+
+/// `saksi genesis`: the authority signs the genesis and the registry for a server's keys, offline.
+pub fn sign_genesis(
+    authority_key: &Path,
+    request: &Path,
+    gen: Option<&Path>,
+    kpu_registry: Option<&Path>,
+    out: &Path,
+) -> Result<()> {
+    let authority = read_key(authority_key)?;
+    let request_json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(request).with_context(|| format!("cannot read {}", request.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", request.display()))?;
+    let keys = saksi_recap::engine::ServerKeys::from_json(&request_json)?;
+    let registry = load_registry(gen, kpu_registry)?;
+    let statements = saksi_recap::engine::genesis_statements(
+        &keys,
+        Election::pemilu_2024(),
+        &registry,
+        &authority,
+    );
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(out)
+            .with_context(|| format!("cannot create {}", out.display()))?,
+    );
+    for statement in &statements {
+        file.write_all(statement)?;
+        file.write_all(b"\n")?;
+    }
+    file.into_inner()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .sync_all()?;
+    println!(
+        "{} statements (genesis and registry) signed by {} for log {} -> {}",
+        statements.len(),
+        authority.public(),
+        keys.log_vkey,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `init --genesis FILE`: the log of a data directory made by `init --keys-only`, from the
+/// statements the authority signed offline.
+pub fn init_from_genesis(data: &Path, genesis: &Path) -> Result<Engine> {
+    let started = Instant::now();
+    let text =
+        std::fs::read(genesis).with_context(|| format!("cannot read {}", genesis.display()))?;
+    let statements: Vec<Vec<u8>> = text
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let engine = Engine::init_from_statements(data, &statements)?;
+    let _ = std::fs::remove_file(data.join(GENESIS_REQUEST));
+    println!(
+        "initialised {} in {:.1}s from {} statements the authority signed; the authority's key never came here",
+        data.display(),
+        started.elapsed().as_secs_f64(),
+        statements.len()
+    );
+    Ok(engine)
+}
+
+pub fn init(
+    data: &Path,
+    gen: Option<&Path>,
+    kpu_registry: Option<&Path>,
+    origin: &str,
+    authority_dir: &Path,
+) -> Result<Engine> {
+    crate::owned::claim(data, "data")?;
+    let authority = authority_key(authority_dir, data)?;
+    let started = Instant::now();
+    let registry = load_registry(gen, kpu_registry)?;
     let engine = Engine::init(data, origin, Election::pemilu_2024(), &registry, &authority)?;
     let shared = engine.shared();
     let published = shared.published();

@@ -148,3 +148,113 @@ fn demo_leaves_a_running_servers_log_alone() {
     let out = saksi(&["verify", "--url", &server.base, "--vkey", vkey.trim()]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn the_authority_key_never_needs_to_reach_the_server() {
+    let dir = TempDir::new("offline-genesis");
+    let election = dir.path("election");
+    let out = saksi(&[
+        "gen",
+        "--out",
+        &election,
+        "--tps",
+        "40",
+        "--seed",
+        "5",
+        "--fault-rate",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // 1. On the server: its own keys only, and the request for a genesis.
+    let data = dir.path("data");
+    let out = saksi(&["init", "--data", &data, "--keys-only"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let request = format!("{data}/genesis-request.json");
+    assert!(std::path::Path::new(&request).exists());
+    // 2. Where the authority's key is kept: sign the genesis and registry for those keys.
+    let authority = dir.path("authority.key");
+    assert!(saksi(&["keygen", "--out", &authority]).status.success());
+    let genesis = dir.path("genesis.ndjson");
+    let out = saksi(&[
+        "genesis",
+        "--authority-key",
+        &authority,
+        "--request",
+        &request,
+        "--gen",
+        &election,
+        "--out",
+        &genesis,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Statements made for another server's keys, or altered on the way, are refused unlogged.
+    let other = dir.path("other");
+    assert!(saksi(&["init", "--data", &other, "--keys-only"])
+        .status
+        .success());
+    let out = saksi(&["init", "--data", &other, "--genesis", &genesis]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("this directory's are"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.0.join("other/log/checkpoint").exists());
+    let statements = std::fs::read_to_string(&genesis).unwrap();
+    let altered = dir.path("altered.ndjson");
+    let mut lines: Vec<String> = statements.lines().map(String::from).collect();
+    // A province renamed in the registry part the authority signed.
+    lines[1] = lines[1].replacen("\"Aceh\"", "\"Atjeh\"", 1);
+    assert!(
+        lines[1] != statements.lines().nth(1).unwrap(),
+        "the line was altered"
+    );
+    std::fs::write(&altered, lines.join("\n")).unwrap();
+    let out = saksi(&["init", "--data", &data, "--genesis", &altered]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not signed by the authority"),
+        "{}",
+        text(&out)
+    );
+    // 3. On the server: the log from the signed statements.
+    let out = saksi(&["init", "--data", &data, "--genesis", &genesis]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!dir.0.join("data-authority").exists());
+    let out = saksi(&[
+        "import",
+        "--data",
+        &data,
+        &format!("{election}/forms.ndjson"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Later registry changes the same way: signed where the key is, logged here.
+    let officer = dir.path("officer.key");
+    let officer_public = String::from_utf8(saksi(&["keygen", "--out", &officer]).stdout).unwrap();
+    let tps_csv = std::fs::read_to_string(dir.0.join("election/registry/tps.csv")).unwrap();
+    let tps = tps_csv.lines().nth(1).unwrap().split(',').next().unwrap();
+    let statement = dir.path("enrol.statement");
+    let out = saksi(&[
+        "enroll",
+        "--authority-key",
+        &authority,
+        "--code",
+        tps,
+        "--key",
+        officer_public.trim(),
+        "--out",
+        &statement,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saksi(&["log-statement", "--data", &data, &statement]);
+    assert!(out.status.success(), "{}", text(&out));
+    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap();
+    let out = saksi(&[
+        "verify",
+        "--dir",
+        &format!("{data}/log"),
+        "--vkey",
+        vkey.trim(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

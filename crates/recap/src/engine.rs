@@ -311,6 +311,108 @@ fn secret_text(key: &SecretKey) -> String {
     )
 }
 
+/// The public half of a data directory's own keys: what the authority's genesis must name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerKeys {
+    pub origin: String,
+    pub log_vkey: String,
+    pub operator: saksi_election::sign::PublicKey,
+}
+
+impl ServerKeys {
+    /// As JSON, for the authority to sign a genesis with (`saksi genesis --request`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "origin": self.origin,
+            "log_vkey": self.log_vkey,
+            "operator": self.operator.to_base64(),
+        })
+    }
+
+    pub fn from_json(value: &serde_json::Value) -> Result<ServerKeys, EngineError> {
+        let text = |key: &str| {
+            value[key]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| EngineError::Setup(format!("the key request has no {key}")))
+        };
+        let operator = saksi_election::sign::PublicKey::from_base64(&text("operator")?)
+            .map_err(|e| EngineError::Setup(format!("operator key: {e}")))?;
+        let log_vkey = text("log_vkey")?;
+        saksi_tlog::note::Verifier::parse(&log_vkey)
+            .map_err(|e| EngineError::Setup(format!("log key: {e}")))?;
+        Ok(ServerKeys {
+            origin: text("origin")?,
+            log_vkey,
+            operator,
+        })
+    }
+}
+
+/// Makes a data directory's own keys: the log's signing key, the operator's key, and `log.vkey`.
+/// Refuses a directory that has them already.
+pub fn create_keys(data: &Path, origin: &str) -> Result<ServerKeys, EngineError> {
+    std::fs::create_dir_all(data.join("keys")).map_err(io("creating the data directory"))?;
+    let log_signer =
+        Signer::generate(origin, TYPE_ED25519).map_err(|e| EngineError::Setup(e.to_string()))?;
+    let operator = SecretKey::generate();
+    write_secret(
+        &data.join("keys/log.key"),
+        &format!("{}\n", log_signer.encode()),
+    )?;
+    write_secret(&data.join("keys/operator.key"), &secret_text(&operator))?;
+    let vkey = log_signer.verifier().encode();
+    std::fs::write(vkey_path(data), format!("{vkey}\n")).map_err(io("writing log.vkey"))?;
+    Ok(ServerKeys {
+        origin: origin.to_string(),
+        log_vkey: vkey,
+        operator: operator.public(),
+    })
+}
+
+/// The public keys of an existing data directory.
+pub fn server_keys(data: &Path) -> Result<ServerKeys, EngineError> {
+    let signer = read_log_signer(data)?;
+    let operator = read_secret(&data.join("keys/operator.key"))?;
+    Ok(ServerKeys {
+        origin: signer.name.clone(),
+        log_vkey: signer.verifier().encode(),
+        operator: operator.public(),
+    })
+}
+
+fn read_log_signer(data: &Path) -> Result<Signer, EngineError> {
+    let path = data.join("keys/log.key");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| EngineError::Setup(format!("{}: {e}", path.display())))?;
+    Signer::parse(text.trim()).map_err(|e| EngineError::Setup(e.to_string()))
+}
+
+/// The genesis (election, rulebook, the authority's and the server's keys) and the registry, as
+/// statements signed by `authority`: what an authority signs offline for [`Engine::init_from_statements`].
+pub fn genesis_statements(
+    keys: &ServerKeys,
+    election: Election,
+    registry: &Registry,
+    authority: &SecretKey,
+) -> Vec<Vec<u8>> {
+    let genesis = Genesis {
+        election,
+        authority: authority.public(),
+        operator: keys.operator,
+        log_vkey: keys.log_vkey.clone(),
+        rulebook_version: rules::RULEBOOK_VERSION.to_string(),
+        rulebook_sha256: rules::digest(),
+    };
+    let mut statements = vec![Admin::Genesis(genesis).sign(authority).encode()];
+    statements.extend(
+        registry_parts(registry)
+            .into_iter()
+            .map(|part| Admin::Registry(part).sign(authority).encode()),
+    );
+    statements
+}
+
 /// Appends entries in batches within the log's limits; returns the first index.
 fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
     let first = log.size();
@@ -334,7 +436,9 @@ fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
 
 impl Engine {
     /// Creates a new election's data directory: keys, the log, and its first entries (genesis, then
-    /// the registry). Refuses a directory that already holds a log.
+    /// the registry), signed here with `authority`. Refuses a directory that already holds a log.
+    /// (Where the authority's key must never meet the server, use [`create_keys`],
+    /// [`genesis_statements`] offline, and [`Engine::init_from_statements`].)
     pub fn init(
         data: &Path,
         origin: &str,
@@ -348,35 +452,72 @@ impl Engine {
                 data.display()
             )));
         }
-        std::fs::create_dir_all(data.join("keys")).map_err(io("creating the data directory"))?;
-        let log_signer = Signer::generate(origin, TYPE_ED25519)
-            .map_err(|e| EngineError::Setup(e.to_string()))?;
-        let operator = SecretKey::generate();
-        write_secret(
-            &data.join("keys/log.key"),
-            &format!("{}\n", log_signer.encode()),
-        )?;
-        write_secret(&data.join("keys/operator.key"), &secret_text(&operator))?;
-        let vkey = log_signer.verifier().encode();
-        std::fs::write(vkey_path(data), format!("{vkey}\n")).map_err(io("writing log.vkey"))?;
+        let keys = create_keys(data, origin)?;
+        let statements = genesis_statements(&keys, election, registry, authority);
+        Engine::create_log(data, &statements)
+    }
+
+    /// Creates the log of a data directory whose keys [`create_keys`] made, from the genesis and
+    /// registry statements the authority signed elsewhere ([`genesis_statements`]). Checks before
+    /// writing anything: the genesis names this directory's log and operator keys and a rulebook
+    /// this build knows (with its digest), and every statement applies, signed by the authority the
+    /// genesis names.
+    pub fn init_from_statements(
+        data: &Path,
+        statements: &[Vec<u8>],
+    ) -> Result<Engine, EngineError> {
+        if log_dir(data).join("checkpoint").exists() {
+            return Err(EngineError::Setup(format!(
+                "{} already holds a log",
+                data.display()
+            )));
+        }
+        let keys = server_keys(data)?;
+        let refuse = |why: String| Err(EngineError::Statement(why));
+        let mut state = State::default();
+        for (n, bytes) in statements.iter().enumerate() {
+            let entry = match Entry::decode(bytes) {
+                Ok(entry @ Entry::Admin { .. }) => entry,
+                Ok(_) => return refuse(format!("statement {n} is not an authority statement")),
+                Err(e) => return refuse(format!("statement {n}: {e}")),
+            };
+            if let Entry::Admin {
+                statement: Admin::Genesis(genesis),
+                ..
+            } = &entry
+            {
+                if genesis.log_vkey != keys.log_vkey || genesis.operator != keys.operator {
+                    return refuse(format!(
+                        "the genesis names log key {} and operator {}, but this directory's are {} and {}",
+                        genesis.log_vkey, genesis.operator, keys.log_vkey, keys.operator
+                    ));
+                }
+                match Rulebook::named(&genesis.rulebook_version) {
+                    Some(r) if r.digest() == genesis.rulebook_sha256 => {}
+                    _ => {
+                        return refuse(format!(
+                        "the genesis names rulebook {} (sha256 {}), which this saksi does not have",
+                        genesis.rulebook_version, genesis.rulebook_sha256
+                    ))
+                    }
+                }
+            }
+            if let Err(e) = state.apply(n as u64, &entry) {
+                return refuse(e.to_string());
+            }
+        }
+        if state.genesis.is_none() {
+            return refuse("no statements".into());
+        }
+        Engine::create_log(data, statements)
+    }
+
+    fn create_log(data: &Path, statements: &[Vec<u8>]) -> Result<Engine, EngineError> {
+        let signer = read_log_signer(data)?;
         let storage: Arc<dyn Storage> =
             Arc::new(DirStorage::open(&log_dir(data)).map_err(io("opening the log"))?);
-        let mut log = Log::open(storage, log_signer)?;
-        let genesis = Genesis {
-            election,
-            authority: authority.public(),
-            operator: operator.public(),
-            log_vkey: vkey,
-            rulebook_version: rules::RULEBOOK_VERSION.to_string(),
-            rulebook_sha256: rules::digest(),
-        };
-        let mut entries = vec![Admin::Genesis(genesis).sign(authority).encode()];
-        entries.extend(
-            registry_parts(registry)
-                .into_iter()
-                .map(|part| Admin::Registry(part).sign(authority).encode()),
-        );
-        append_all(&mut log, &entries)?;
+        let mut log = Log::open(storage, signer)?;
+        append_all(&mut log, statements)?;
         drop(log);
         Engine::open(data)
     }
@@ -395,11 +536,7 @@ impl Engine {
                 secret.display()
             )));
         }
-        let key_text = std::fs::read_to_string(data.join("keys/log.key")).map_err(|e| {
-            EngineError::Setup(format!("{}: {e}", data.join("keys/log.key").display()))
-        })?;
-        let signer =
-            Signer::parse(key_text.trim()).map_err(|e| EngineError::Setup(e.to_string()))?;
+        let signer = read_log_signer(data)?;
         let vkey = signer.verifier().encode();
         let operator = read_secret(&data.join("keys/operator.key")).ok();
         let storage: Arc<dyn Storage> =
