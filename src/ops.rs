@@ -121,15 +121,7 @@ pub fn sign_genesis(
         &registry,
         &authority,
     );
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::io::BufWriter::new(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(out)
-            .with_context(|| format!("cannot create {}", out.display()))?,
-    );
+    let mut file = std::io::BufWriter::new(create_new_file(out)?);
     for statement in &statements {
         file.write_all(statement)?;
         file.write_all(b"\n")?;
@@ -206,6 +198,18 @@ pub fn init(
     Ok(engine)
 }
 
+/// A new file for a statement to carry elsewhere: never over an existing one (a statement is
+/// evidence; overwriting one could lose what was signed).
+fn create_new_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
 /// Sends a statement signed by the authority where the command was told: a file (`out`), a running
 /// server (`url`, its /api/v1/statements), or a data directory whose log takes it now (`data`).
 pub fn deliver_statement(
@@ -217,13 +221,7 @@ pub fn deliver_statement(
 ) -> Result<u8> {
     match (out, url, data) {
         (Some(out), None, None) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
+            let mut file = create_new_file(out)?;
             file.write_all(statement)?;
             file.write_all(b"\n")?;
             file.sync_all()?;

@@ -102,29 +102,22 @@ fn demo_and_bench_rerun_replace_only_their_own() {
     assert_eq!(std::fs::read(&thesis).unwrap(), THESIS);
 
     let bench = dir.path("bench");
-    let out = saksi(&[
-        "bench",
-        "log",
-        "--dir",
-        &bench,
-        "--entries",
-        "300",
-        "--batch",
-        "100",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    let bench_log = || {
+        let out = saksi(&[
+            "bench",
+            "log",
+            "--dir",
+            &bench,
+            "--entries",
+            "300",
+            "--batch",
+            "100",
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    bench_log();
     let thesis = plant(&dir.0.join("bench"));
-    let out = saksi(&[
-        "bench",
-        "log",
-        "--dir",
-        &bench,
-        "--entries",
-        "300",
-        "--batch",
-        "100",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    bench_log();
     assert_eq!(std::fs::read(&thesis).unwrap(), THESIS);
 }
 

@@ -350,23 +350,35 @@ fn an_altered_published_total_is_caught() {
     );
 }
 
-#[test]
-fn a_witness_cosigns_over_http_and_refuses_what_the_spec_refuses() {
-    let (dir, data, vkey) = election("witness");
+/// `saksi witness` for the log of `vkey`, keeping its state in DIR/NAME; and its vkey.
+fn start_witness(dir: &TempDir, name: &str, vkey: &str, addr: &str) -> (Server, String) {
     let witness = Server::spawn(
         &[
             "witness",
             "--data",
-            &dir.path("witness"),
+            &dir.path(name),
             "--name",
-            "witness.test/w1",
+            &format!("witness.test/{name}"),
             "--log-vkey",
-            &vkey,
+            vkey,
             "--addr",
-            "127.0.0.1:0",
+            addr,
         ],
         "witness listening on ",
     );
+    let key = witness
+        .preamble
+        .iter()
+        .find_map(|l| l.strip_prefix("witness vkey: "))
+        .unwrap()
+        .to_string();
+    (witness, key)
+}
+
+#[test]
+fn a_witness_cosigns_over_http_and_refuses_what_the_spec_refuses() {
+    let (dir, data, vkey) = election("witness");
+    let (witness, _) = start_witness(&dir, "w1", &vkey, "127.0.0.1:0");
     let checkpoint = std::fs::read_to_string(format!("{data}/log/checkpoint")).unwrap();
     let body = format!("old 0\n\n{checkpoint}");
     let (status, _, lines) = http(
@@ -398,37 +410,12 @@ fn a_witness_cosigns_over_http_and_refuses_what_the_spec_refuses() {
 fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
     use saksi_election::form::Correction;
     let (dir, data, vkey) = election("witness-policy");
-    let start_witness = |n: usize, addr: &str| {
-        Server::spawn(
-            &[
-                "witness",
-                "--data",
-                &dir.path(&format!("w{n}")),
-                "--name",
-                &format!("witness.test/w{n}"),
-                "--log-vkey",
-                &vkey,
-                "--addr",
-                addr,
-            ],
-            "witness listening on ",
-        )
-    };
-    let mut witnesses: Vec<Option<Server>> = (1..=3)
-        .map(|n| Some(start_witness(n, "127.0.0.1:0")))
-        .collect();
-    let keys: Vec<String> = witnesses
-        .iter()
-        .map(|w| {
-            w.as_ref()
-                .unwrap()
-                .preamble
-                .iter()
-                .find_map(|l| l.strip_prefix("witness vkey: "))
-                .unwrap()
-                .to_string()
+    let (mut witnesses, keys): (Vec<Option<Server>>, Vec<String>) = (1..=3)
+        .map(|n| {
+            let (server, key) = start_witness(&dir, &format!("w{n}"), &vkey, "127.0.0.1:0");
+            (Some(server), key)
         })
-        .collect();
+        .unzip();
     let spec: Vec<String> = keys
         .iter()
         .zip(&witnesses)
@@ -536,7 +523,7 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
     );
 
     // One comes back (same key, same state): the next commit publishes both entries.
-    witnesses[1] = Some(start_witness(2, &address_of_2));
+    witnesses[1] = Some(start_witness(&dir, "w2", &vkey, &address_of_2).0);
     let (status, _, body) = http(
         "POST",
         &format!("{}/api/v1/forms", server.base),
@@ -554,26 +541,7 @@ fn checkpoints_are_published_only_with_a_quorum_of_witness_cosignatures() {
 fn a_slow_witness_does_not_hold_submissions() {
     use saksi_election::form::Correction;
     let (dir, data, vkey) = election("slow-witness");
-    let real = Server::spawn(
-        &[
-            "witness",
-            "--data",
-            &dir.path("w1"),
-            "--name",
-            "witness.test/w1",
-            "--log-vkey",
-            &vkey,
-            "--addr",
-            "127.0.0.1:0",
-        ],
-        "witness listening on ",
-    );
-    let real_key = real
-        .preamble
-        .iter()
-        .find_map(|l| l.strip_prefix("witness vkey: "))
-        .unwrap()
-        .to_string();
+    let (real, real_key) = start_witness(&dir, "w1", &vkey, "127.0.0.1:0");
     // A witness that accepts, then answers one byte every 1.5 s, forever.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let slow_url = format!("http://{}", listener.local_addr().unwrap());
