@@ -57,6 +57,12 @@ pub fn authority_key(dir: &Path, data: &Path) -> Result<SecretKey> {
     Ok(key)
 }
 
+fn log_dir_has_log(data: &Path) -> bool {
+    saksi_recap::engine::log_dir(data)
+        .join("checkpoint")
+        .exists()
+}
+
 /// The registry of a `saksi gen` directory or of KPU's Sirekap region list.
 pub fn load_registry(gen: Option<&Path>, kpu_registry: Option<&Path>) -> Result<Registry> {
     Ok(match (gen, kpu_registry) {
@@ -168,10 +174,17 @@ pub fn init(
     origin: &str,
     authority_dir: &Path,
 ) -> Result<Engine> {
+    let started = Instant::now();
+    // The registry first: a command that fails on its input leaves no directory or key behind.
+    let registry = load_registry(gen, kpu_registry)?;
+    if log_dir_has_log(data) {
+        bail!(
+            "{} already holds a log (nothing was changed)",
+            data.display()
+        );
+    }
     crate::owned::claim(data, "data")?;
     let authority = authority_key(authority_dir, data)?;
-    let started = Instant::now();
-    let registry = load_registry(gen, kpu_registry)?;
     let engine = Engine::init(data, origin, Election::pemilu_2024(), &registry, &authority)?;
     let shared = engine.shared();
     let published = shared.published();
