@@ -196,7 +196,7 @@ fn sirekap_2024_rows_against_the_rulebook() {
     assert!(regular_over_cap > 1000, "{report}");
     // Rulebook 2024.2: rows whose pair counts alone exceed the 306 lock of a regular TPS while
     // `valid` is missing were accepted by every other rule; VOTES_CAP alone rejects them now. These
-    // six (309 to 436 votes in all, six provinces) are every such row of the 31 files.
+    // six (307 to 436 votes in all, six provinces) are every such row of the 31 files.
     let mut only_votes_cap: Vec<&str> = rows
         .iter()
         .filter(|r| r[2] == "VOTES_CAP")
