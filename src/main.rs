@@ -25,9 +25,9 @@ use clap::{Parser, Subcommand};
 
 use saksi_election::{rules, Election, Registry};
 
-const EXIT_OK: u8 = 0;
-const EXIT_REJECTIONS: u8 = 1;
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_REJECTIONS: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser)]
 #[command(

@@ -243,7 +243,7 @@ pub fn deliver_statement(
                 out.display(),
                 out.display()
             );
-            Ok(0)
+            Ok(crate::EXIT_OK)
         }
         (None, Some(url), None) => {
             let (status, body) = http(
@@ -254,10 +254,10 @@ pub fn deliver_statement(
             let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             if status == 201 || status == 200 {
                 println!("{what}: log entry {}", body["index"]);
-                Ok(0)
+                Ok(crate::EXIT_OK)
             } else {
                 println!("{what}: refused ({status}): {}", body["error"]);
-                Ok(1)
+                Ok(crate::EXIT_REJECTIONS)
             }
         }
         (None, None, Some(data)) => {
@@ -269,7 +269,7 @@ pub fn deliver_statement(
             if let Some(problem) = &engine.witness_problem {
                 println!("not yet published: {problem}");
             }
-            Ok(0)
+            Ok(crate::EXIT_OK)
         }
         _ => bail!("give one of --out FILE, --url URL or --data DIR"),
     }
@@ -321,9 +321,9 @@ impl ImportSummary {
     pub fn exit_code(&self) -> u8 {
         let refused: usize = self.refused.values().sum();
         if self.lines == 0 || self.rejected > 0 || refused > 0 {
-            1
+            crate::EXIT_REJECTIONS
         } else {
-            0
+            crate::EXIT_OK
         }
     }
 
@@ -454,10 +454,8 @@ pub fn audit_recap(state: &saksi_recap::State, json: bool) -> Result<u8> {
     let (found, coverage) = saksi_recap::inflation::discrepancies(state);
     let seconds = started.elapsed().as_secs_f64();
     if json {
-        let items: Vec<serde_json::Value> = found
-            .iter()
-            .map(saksi_recap::inflation::discrepancy_json)
-            .collect();
+        let items: Vec<serde_json::Value> =
+            found.iter().map(saksi_server::discrepancy_json).collect();
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else {
         println!(
@@ -484,7 +482,11 @@ pub fn audit_recap(state: &saksi_recap::State, json: bool) -> Result<u8> {
             );
         }
     }
-    Ok(if found.is_empty() { 0 } else { 1 })
+    Ok(if found.is_empty() {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_REJECTIONS
+    })
 }
 
 /// Imports signed forms. Two stages overlap: a reader decodes and verifies the next chunk on every
@@ -712,5 +714,9 @@ pub fn submit(url: &str, form_file: &Path, key: &SecretKey) -> Result<u8> {
     )?;
     println!("{status}");
     println!("{}", String::from_utf8_lossy(&body));
-    Ok(if (200..300).contains(&status) { 0 } else { 1 })
+    Ok(if (200..300).contains(&status) {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_REJECTIONS
+    })
 }

@@ -295,7 +295,7 @@ pub fn run(
                 + &format!(", {} recapitulation discrepancies re-derived", discrepancies.len()),
             started.elapsed().as_secs_f64()
         );
-        Ok(0)
+        Ok(crate::EXIT_OK)
     } else {
         println!(
             "saksi verify: {} PROBLEM(S) in {} at size {}:",
@@ -306,7 +306,7 @@ pub fn run(
         for problem in &problems {
             println!("  - {problem}");
         }
-        Ok(1)
+        Ok(crate::EXIT_REJECTIONS)
     }
 }
 
@@ -339,7 +339,7 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
     let from = previous.as_ref().map_or(0, |p| p.size);
     if current.size < from {
         println!("saksi mirror: the server shows size {} but this mirror already has {from}: rollback, not copied", current.size);
-        return Ok(1);
+        return Ok(crate::EXIT_REJECTIONS);
     }
     // Everything the new size needs that the old one did not have: full tiles completed since, and the
     // new partial ones. Listed lazily and fetched in bounded rounds: the size is the server's claim,
@@ -400,7 +400,7 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
                 &current.root,
             ) {
                 println!("saksi mirror: the server's log is not an extension of this mirror's ({e}): fork, not published");
-                return Ok(1);
+                return Ok(crate::EXIT_REJECTIONS);
             }
         }
     }
@@ -413,5 +413,5 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
         fetched,
         started.elapsed().as_secs_f64()
     );
-    Ok(0)
+    Ok(crate::EXIT_OK)
 }

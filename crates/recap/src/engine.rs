@@ -46,6 +46,11 @@ pub enum EngineError {
     Setup(String),
     /// An earlier failure left the state unsure; restart to rebuild it from the log.
     Poisoned(String),
+    /// No entry `index` in the published log of `size` entries (a reader asked past its end).
+    NoEntry {
+        index: u64,
+        size: u64,
+    },
     /// A submitted authority statement that cannot be logged (malformed, not signed by the authority
     /// the genesis names, or a change that does not apply). Nothing was written.
     Statement(String),
@@ -59,6 +64,9 @@ impl std::fmt::Display for EngineError {
             EngineError::Entry(e) => write!(f, "{e}"),
             EngineError::Setup(e) => write!(f, "{e}"),
             EngineError::Statement(e) => write!(f, "statement refused: {e}"),
+            EngineError::NoEntry { index, size } => {
+                write!(f, "no entry {index}: the published log has {size}")
+            }
             EngineError::Poisoned(e) => write!(
                 f,
                 "refusing writes after an earlier failure ({e}); restart to recover"
@@ -173,9 +181,7 @@ impl Shared {
         let published = self.published();
         let size = published.checkpoint.size;
         if index >= size {
-            return Err(EngineError::Setup(format!(
-                "no entry {index}: the log has {size}"
-            )));
+            return Err(EngineError::NoEntry { index, size });
         }
         let mut reader = TileReader::with_cache(self.storage.clone(), size, self.tiles.clone());
         let proof = inclusion_proof(&mut reader, index, size)
@@ -198,9 +204,7 @@ impl Shared {
             .iter()
             .map(|&index| {
                 if index >= size {
-                    return Err(EngineError::Setup(format!(
-                        "no entry {index}: the log has {size}"
-                    )));
+                    return Err(EngineError::NoEntry { index, size });
                 }
                 let proof = inclusion_proof(&mut reader, index, size)
                     .map_err(|e| EngineError::Io(e.to_string()))?;
@@ -218,9 +222,7 @@ impl Shared {
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, EngineError> {
         let size = self.published().checkpoint.size;
         if index >= size {
-            return Err(EngineError::Setup(format!(
-                "no entry {index}: the log has {size}"
-            )));
+            return Err(EngineError::NoEntry { index, size });
         }
         Ok(TileReader::new(self.storage.clone(), size).entry(index)?)
     }

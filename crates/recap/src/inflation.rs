@@ -280,26 +280,3 @@ fn child_level(level: RecapLevel) -> RecapLevel {
         RecapLevel::Kecamatan => RecapLevel::Nasional,
     }
 }
-
-pub fn discrepancy_json(d: &Discrepancy) -> serde_json::Value {
-    let fields: serde_json::Map<String, serde_json::Value> = d
-        .fields
-        .iter()
-        .map(|(k, f)| {
-            (
-                k.clone(),
-                serde_json::json!({"recap": f.recap, "below": f.below, "delta": f.delta}),
-            )
-        })
-        .collect();
-    serde_json::json!({
-        "level": d.level.as_str(),
-        "region": d.region.map_or("nasional".to_string(), |c| c.to_string()),
-        "child": d.child.map(|c| c.to_string()),
-        "basis": d.basis,
-        "kind": d.kind,
-        "fields": fields,
-        "magnitude": d.magnitude(),
-        "entry": d.index,
-    })
-}

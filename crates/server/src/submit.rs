@@ -1,0 +1,134 @@
+//! Submissions: TPS forms, recapitulation forms, authority statements. Each is decoded here (400),
+//! handed to the pipeline, and answered from what the writer and the receipt thread say.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::TrySendError;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use saksi_election::form::SignedForm;
+use saksi_recap::engine::IngestOutcome;
+
+use crate::api_error::{self, ApiError};
+use crate::pages::{checkpoint_json, rule_messages};
+use crate::pipeline::{Answer, IngestJob, SignatureJob, Submission};
+use crate::App;
+
+pub(crate) async fn submit(State(app): State<App>, body: Bytes) -> Response {
+    let form = match SignedForm::decode(&body) {
+        Ok(form) => form,
+        Err(e) => return ApiError::MalformedForm.with_detail(Some(e.to_string())),
+    };
+    let (reply, answer) = oneshot::channel();
+    app.pipeline.verifying.fetch_add(1, Ordering::AcqRel);
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = app
+        .pipeline
+        .signatures
+        .try_send(SignatureJob { form, reply })
+    {
+        app.pipeline.verifying.fetch_sub(1, Ordering::AcqRel);
+        return ApiError::Busy.response();
+    }
+    respond(&app, answer).await
+}
+
+/// Submitting a recapitulation form (D.Hasil): same answers as a TPS form.
+pub(crate) async fn submit_recap(State(app): State<App>, body: Bytes) -> Response {
+    let form = match saksi_election::recap::SignedRecap::decode(&body) {
+        Ok(form) => form,
+        Err(e) => return ApiError::MalformedRecap.with_detail(Some(e.to_string())),
+    };
+    let form =
+        match tokio::task::spawn_blocking(move || form.signature_valid().then_some(form)).await {
+            Ok(Some(form)) => form,
+            Ok(None) => return ApiError::SignatureInvalid.response(),
+            Err(_) => return ApiError::Busy.response(),
+        };
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.pipeline.ingest.try_send(IngestJob {
+            form: Submission::Recap(form),
+            reply,
+        })
+    {
+        return ApiError::Busy.response();
+    }
+    respond(&app, answer).await
+}
+
+/// Logging a statement the authority signed offline: checked and committed by the writer (403
+/// STATEMENT_REFUSED when it is not the authority's or does not apply), answered like a form.
+pub(crate) async fn submit_statement(State(app): State<App>, body: Bytes) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.pipeline.ingest.try_send(IngestJob {
+            form: Submission::Statement(body.to_vec()),
+            reply,
+        })
+    {
+        return ApiError::Busy.response();
+    }
+    respond(&app, answer).await
+}
+
+async fn respond(app: &App, answer: oneshot::Receiver<Answer>) -> Response {
+    let (outcome, receipt) = match answer.await {
+        Ok(Answer::Ingested(outcome, receipt)) => (outcome, receipt),
+        Ok(Answer::SignatureInvalid) => return ApiError::SignatureInvalid.response(),
+        Ok(Answer::Unavailable(message)) => {
+            return ApiError::Unavailable.with_detail(Some(message))
+        }
+        Ok(Answer::Busy) | Err(_) => return ApiError::Busy.response(),
+    };
+    match outcome {
+        IngestOutcome::Refused { code, detail } => api_error::refusal(code, detail),
+        IngestOutcome::Logged {
+            index,
+            verdict,
+            duplicate,
+        } => {
+            if receipt.is_none() && index >= app.shared.published().checkpoint.size {
+                // Durable in the log, but the witness policy has not let its checkpoint be published.
+                let detail = format!("logged at index {index}; the receipt follows once witnesses cosign its checkpoint");
+                return ApiError::WitnessPending.with_detail(Some(detail));
+            }
+            // None here: its checkpoint was published after the receipt thread looked; build it now.
+            let receipt = match receipt {
+                Some(text) => Ok(text),
+                None => {
+                    let shared = app.shared.clone();
+                    tokio::task::spawn_blocking(move || shared.receipt(index).map(|r| r.encode()))
+                        .await
+                        .map_err(|_| ())
+                        .and_then(|r| r.map_err(|_| ()))
+                }
+            };
+            let receipt = match receipt {
+                Ok(text) => text,
+                Err(()) => return ApiError::Receipt.response(),
+            };
+            let status = if duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            let body = json!({
+                "index": index,
+                "duplicate": duplicate,
+                "accepted": verdict.accepted,
+                "rejected_by": rule_messages(&verdict.rejected_by),
+                "warnings": rule_messages(&verdict.warnings),
+                "rulebook": &*verdict.rulebook,
+                "checkpoint": checkpoint_json(&app.shared),
+                "receipt": receipt,
+            });
+            (status, Json(body)).into_response()
+        }
+    }
+}
