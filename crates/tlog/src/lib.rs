@@ -2,16 +2,18 @@
 //! signed-note, tlog-checkpoint, tlog-cosignature and tlog-proof. Knows nothing of elections or HTTP:
 //! it stores opaque entries, signs checkpoints, and proves inclusion and consistency.
 //!
-//! Spec-level modules (`hash`, `merkle`, `note`, `checkpoint`, `tile`, `tproof`) have no I/O; `storage`,
-//! `log` and `sequencer` add durability and group commit on top.
+//! Spec-level modules (`hash`, `merkle`, `note`, `checkpoint`, `tile`, `tproof`) have no I/O; `storage`
+//! and `log` add durability on top (group commit is the caller's: the server's writer batches). The
+//! fault-injecting `FaultyStorage` is a test double, built only for tests (feature `testing`).
 
 pub mod audit;
 pub mod checkpoint;
+#[cfg(any(test, feature = "testing"))]
+pub mod faulty;
 pub mod hash;
 pub mod log;
 pub mod merkle;
 pub mod note;
-pub mod sequencer;
 pub mod storage;
 pub mod tile;
 pub mod tproof;
@@ -19,4 +21,6 @@ pub mod witness;
 
 pub use hash::{leaf_hash, node_hash, Hash};
 pub use log::{Log, LogError, Published, TileCache, TileReader};
-pub use storage::{DirStorage, FaultyStorage, ReadOnlyDir, Storage};
+#[cfg(any(test, feature = "testing"))]
+pub use faulty::{Fault, FaultyStorage};
+pub use storage::{DirStorage, ReadOnlyDir, Storage};

@@ -81,8 +81,6 @@ pub enum LogError {
     /// Storage holds something the log did not write, or lost something it did.
     Corrupt(String),
     Note(NoteError),
-    /// The sequencer has stopped.
-    Closed,
 }
 
 impl fmt::Display for LogError {
@@ -99,7 +97,6 @@ impl fmt::Display for LogError {
             ),
             LogError::Corrupt(why) => write!(f, "log storage is corrupt: {why}"),
             LogError::Note(e) => write!(f, "{e}"),
-            LogError::Closed => write!(f, "the log is closed"),
         }
     }
 }

@@ -14,7 +14,7 @@ use saksi_tlog::merkle::{
     consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };
 use saksi_tlog::note::{Signer, TYPE_ED25519};
-use saksi_tlog::storage::Fault;
+use saksi_tlog::Fault;
 use saksi_tlog::{DirStorage, FaultyStorage, Log, LogError, Storage};
 
 fn signer() -> Signer {
@@ -447,59 +447,6 @@ fn dir_storage_commit_writes_new_files_in_place_and_durable_ones_by_rename() {
         .is_err());
     assert_eq!(storage.read("checkpoint").unwrap().unwrap(), b"five");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn sequencer_group_commits_concurrent_writers() {
-    use saksi_tlog::sequencer::{Sequencer, SequencerConfig};
-    let storage = Arc::new(FaultyStorage::new(11));
-    let log = Log::open(storage.clone(), signer()).unwrap();
-    let sequencer = Sequencer::start(log, SequencerConfig::default());
-    let handle = sequencer.handle().unwrap();
-    let results: Vec<(u64, Vec<u8>, u64)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..8u64)
-            .map(|t| {
-                let handle = handle.clone();
-                scope.spawn(move || {
-                    (0..200u64)
-                        .map(|i| {
-                            let bytes = format!("writer {t} entry {i}").into_bytes();
-                            let done = handle.submit(bytes.clone()).unwrap();
-                            assert!(
-                                done.index < done.checkpoint.checkpoint.size,
-                                "acknowledged before its checkpoint"
-                            );
-                            (done.index, bytes, done.checkpoint.checkpoint.size)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect()
-    });
-    drop(handle);
-    drop(sequencer);
-    let mut indexes: Vec<u64> = results.iter().map(|r| r.0).collect();
-    indexes.sort_unstable();
-    assert_eq!(
-        indexes,
-        (0..1600).collect::<Vec<_>>(),
-        "every entry exactly once"
-    );
-    let commits = storage.list("checkpoints").unwrap().len();
-    assert!(
-        commits < 1600,
-        "{commits} commits for 1600 entries: no batching happened"
-    );
-    let mut world = World {
-        storage: storage.clone(),
-        acknowledged: results.iter().map(|(i, b, _)| (*i, b.clone())).collect(),
-        roots: BTreeMap::new(),
-    };
-    world.check();
 }
 
 /// A log whose `checkpoint` is ahead of `checkpoints/` (the commit protocol never leaves this, a copy
