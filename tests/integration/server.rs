@@ -545,8 +545,49 @@ fn registry_changes_are_signed_log_entries() {
     assert_eq!(entry["type"], "admin");
     assert_eq!(entry["statement"]["enrollments"][0][1], public);
 
-    // A server never runs with the authority's secret beside its log.
+    // A statement larger than one log entry is refused before it is logged, and the log goes on.
     drop(server);
+    let authority_key = {
+        use base64::Engine as _;
+        let text = std::fs::read_to_string(&authority).unwrap();
+        let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(text.trim().strip_prefix("saksi-secret-key-v1 ").unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        saksi_election::sign::SecretKey::from_seed(seed)
+    };
+    let region = saksi_election::Code::parse(&forms[0].form.tps.as_str()[..4]).unwrap();
+    let mut part = saksi_recap::entry::RegistryPart::default();
+    for n in 0..1500u32 {
+        let mut seed = [7u8; 32];
+        seed[..4].copy_from_slice(&n.to_le_bytes());
+        part.correctors.push((
+            region,
+            saksi_election::sign::SecretKey::from_seed(seed).public(),
+        ));
+    }
+    let huge = saksi_recap::entry::Admin::Registry(part)
+        .sign(&authority_key)
+        .encode();
+    assert!(huge.len() > 65_535);
+    let huge_file = dir.path("huge.statement");
+    std::fs::write(&huge_file, &huge).unwrap();
+    let out = saksi(&["log-statement", "--data", &data, &huge_file]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("larger than one log entry"),
+        "{}",
+        text(&out)
+    );
+    let out = saksi(&["log-statement", "--data", &data, &bad]);
+    assert!(
+        text(&out).contains("STATEMENT") || text(&out).contains("refused"),
+        "{}",
+        text(&out)
+    );
+
+    // A server never runs with the authority's secret beside its log.
     std::fs::copy(&authority, dir.0.join("data/keys/authority.key")).unwrap();
     let out = saksi(&["serve", "--data", &data, "--addr", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -268,9 +268,22 @@ pub fn authority_secret_path(data: &Path) -> PathBuf {
     data.join("keys/authority.key")
 }
 
-/// Statements submitted from outside are at most this large (a registry change enrolling a few
-/// thousand keys; the genesis's registry parts are written by `init` itself, never submitted).
-pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
+/// Statements submitted from outside are at most one log entry (a registry change enrolling some
+/// hundreds of keys; larger changes go in several statements). Larger would fail the append and
+/// poison the engine; it is refused before.
+pub const MAX_STATEMENT_BYTES: usize = saksi_tlog::tile::MAX_ENTRY_BYTES;
+
+/// What a verdict adds to a form or recap entry, at most (rule codes, the rulebook's name).
+const MAX_VERDICT_BYTES: usize = 2048;
+
+// Every form and recap the decoders accept fits one log entry with its verdict: an oversized entry
+// would fail the append and poison the engine.
+const _: () = assert!(
+    saksi_election::form::MAX_FORM_BYTES + MAX_VERDICT_BYTES <= saksi_tlog::tile::MAX_ENTRY_BYTES
+);
+const _: () = assert!(
+    saksi_election::recap::MAX_RECAP_BYTES + MAX_VERDICT_BYTES <= saksi_tlog::tile::MAX_ENTRY_BYTES
+);
 
 fn write_secret(path: &Path, text: &str) -> Result<(), EngineError> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -855,7 +868,9 @@ impl Engine {
         self.check_poisoned()?;
         let refuse = |why: String| Err(EngineError::Statement(why));
         if bytes.len() > MAX_STATEMENT_BYTES {
-            return refuse(format!("larger than {MAX_STATEMENT_BYTES} bytes"));
+            return refuse(format!(
+                "larger than one log entry ({MAX_STATEMENT_BYTES} bytes): split the change"
+            ));
         }
         let entry = match Entry::decode(bytes) {
             Ok(entry) => entry,
@@ -868,6 +883,12 @@ impl Engine {
         else {
             return refuse("not an authority statement".into());
         };
+        // Logged as re-encoded, which may differ in length from what was sent.
+        if entry.encode().len() > MAX_STATEMENT_BYTES {
+            return refuse(format!(
+                "larger than one log entry ({MAX_STATEMENT_BYTES} bytes): split the change"
+            ));
+        }
         {
             let state = self.shared.state.read().expect("not poisoned");
             if let Some(index) = state.logged_statement(&signature.0) {

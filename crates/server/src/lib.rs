@@ -21,6 +21,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use saksi_election::form::MAX_FORM_BYTES;
+use saksi_election::recap::MAX_RECAP_BYTES;
+use saksi_recap::engine::MAX_STATEMENT_BYTES;
 use saksi_recap::engine::{Engine, Shared};
 
 mod api_error;
@@ -107,8 +109,16 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/api/v1/forms", post(submit::submit))
-        .route("/api/v1/recaps", post(submit::submit_recap))
-        .route("/api/v1/statements", post(submit::submit_statement))
+        // Each submission route takes at most what its decoder takes (forms: the router-wide
+        // limit below).
+        .route(
+            "/api/v1/recaps",
+            post(submit::submit_recap).layer(DefaultBodyLimit::max(MAX_RECAP_BYTES)),
+        )
+        .route(
+            "/api/v1/statements",
+            post(submit::submit_statement).layer(DefaultBodyLimit::max(MAX_STATEMENT_BYTES)),
+        )
         .route("/api/v1/discrepancies", get(pages::discrepancies))
         .route("/api/v1/regions", get(pages::national))
         .route("/api/v1/regions/{code}", get(pages::region))

@@ -201,4 +201,3 @@ impl Storage for FaultyStorage {
         Ok(())
     }
 }
-

@@ -19,8 +19,8 @@ pub mod tile;
 pub mod tproof;
 pub mod witness;
 
-pub use hash::{leaf_hash, node_hash, Hash};
-pub use log::{Log, LogError, Published, TileCache, TileReader};
 #[cfg(any(test, feature = "testing"))]
 pub use faulty::{Fault, FaultyStorage};
+pub use hash::{leaf_hash, node_hash, Hash};
+pub use log::{Log, LogError, Published, TileCache, TileReader};
 pub use storage::{DirStorage, ReadOnlyDir, Storage};
