@@ -625,19 +625,16 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(text) => saksi_tlog::note::Signer::parse(text.trim())
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
                 Err(_) => {
-                    use std::os::unix::fs::OpenOptionsExt;
                     let signer = saksi_tlog::note::Signer::generate(
                         &name,
                         saksi_tlog::note::TYPE_COSIGNATURE_V1,
                     )
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let mut file = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&key_path)?;
-                    writeln!(file, "{}", signer.encode())?;
-                    file.sync_all()?;
+                    saksi_recap::keyfile::write_new_secret(
+                        &key_path,
+                        &format!("{}\n", signer.encode()),
+                    )
+                    .with_context(|| format!("creating {}", key_path.display()))?;
                     signer
                 }
             };

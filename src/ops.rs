@@ -640,37 +640,12 @@ pub fn keygen(out: &Path) -> Result<()> {
 
 /// Makes a key file (mode 0600, never over an existing file, fsynced) and returns the key.
 fn keygen_quiet(out: &Path) -> Result<SecretKey> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let key = SecretKey::generate();
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .with_context(|| format!("cannot create {}", out.display()))?;
-    use base64::Engine as _;
-    writeln!(
-        file,
-        "saksi-secret-key-v1 {}",
-        base64::engine::general_purpose::STANDARD.encode(key.seed())
-    )?;
-    file.sync_all()?;
-    Ok(key)
+    saksi_recap::keyfile::generate_secret_key_file(out)
+        .with_context(|| format!("cannot create {}", out.display()))
 }
 
 pub fn read_key(path: &Path) -> Result<SecretKey> {
-    use base64::Engine as _;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let b64 = text
-        .trim()
-        .strip_prefix("saksi-secret-key-v1 ")
-        .context("not a saksi secret key file")?;
-    let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
-        .decode(b64)?
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("bad key length"))?;
-    Ok(SecretKey::from_seed(seed))
+    saksi_recap::keyfile::read_secret_key(path).map_err(anyhow::Error::msg)
 }
 
 /// One HTTP exchange through the shared client (`saksi-client`: http:// and https://, timeouts,

@@ -454,16 +454,7 @@ fn registry_changes_are_signed_log_entries() {
     let public = String::from_utf8(keygen.stdout).unwrap().trim().to_string();
     let forms = forms(&dir);
     let mut form = forms[0].form.clone();
-    let new_key = {
-        use base64::Engine as _;
-        let text = std::fs::read_to_string(dir.0.join("new.key")).unwrap();
-        let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
-            .decode(text.trim().strip_prefix("saksi-secret-key-v1 ").unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
-        saksi_election::sign::SecretKey::from_seed(seed)
-    };
+    let new_key = saksi_recap::keyfile::read_secret_key(&dir.0.join("new.key")).unwrap();
     form.signer = new_key.public();
     let signed = form.sign(&new_key).encode();
     {
@@ -547,16 +538,7 @@ fn registry_changes_are_signed_log_entries() {
 
     // A statement larger than one log entry is refused before it is logged, and the log goes on.
     drop(server);
-    let authority_key = {
-        use base64::Engine as _;
-        let text = std::fs::read_to_string(&authority).unwrap();
-        let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
-            .decode(text.trim().strip_prefix("saksi-secret-key-v1 ").unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
-        saksi_election::sign::SecretKey::from_seed(seed)
-    };
+    let authority_key = saksi_recap::keyfile::read_secret_key(Path::new(&authority)).unwrap();
     let region = saksi_election::Code::parse(&forms[0].form.tps.as_str()[..4]).unwrap();
     let mut part = saksi_recap::entry::RegistryPart::default();
     for n in 0..1500u32 {

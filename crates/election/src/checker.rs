@@ -85,14 +85,11 @@ impl<'a> Checker<'a> {
             return Outcome::Checked { form, verdict };
         }
         self.seen.insert(digest, line);
+        let first = self.accepted_by_tps.get(&form.form.tps).copied();
+        let verdict = crate::rules::check_history(verdict, &form.form, first.is_some(), || {
+            format!("accepted form: line {}", first.unwrap_or_default())
+        });
         if verdict.accepted() && form.form.correction.is_none() {
-            if let Some(first) = self.accepted_by_tps.get(&form.form.tps) {
-                let verdict = history_verdict(
-                    "TPS_ALREADY_REPORTED",
-                    format!("accepted form: line {first}"),
-                );
-                return Outcome::Checked { form, verdict };
-            }
             self.accepted_by_tps.insert(form.form.tps, line);
         }
         Outcome::Checked { form, verdict }

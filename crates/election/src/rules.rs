@@ -295,6 +295,24 @@ impl Verdict {
     }
 }
 
+/// The history rule TPS_ALREADY_REPORTED, in one place for everyone who holds a history (a file
+/// check, the server, a verifier): an original form (not a correction) that passed every other rule
+/// is rejected when its TPS already has an accepted result. `detail` says where that result is.
+pub fn check_history(
+    verdict: Verdict,
+    form: &CHasil,
+    tps_already_accepted: bool,
+    detail: impl FnOnce() -> String,
+) -> Verdict {
+    if verdict.accepted() && form.correction.is_none() && tps_already_accepted {
+        Verdict {
+            findings: vec![finding("TPS_ALREADY_REPORTED", &["tps"], detail())],
+        }
+    } else {
+        verdict
+    }
+}
+
 /// Checks a signed form. `signature_valid` comes from the caller (so signatures can be checked in
 /// batches). An unauthenticated form gets only its authentication finding: its content is nobody's word.
 pub fn check_signed_form(

@@ -16,15 +16,12 @@
 //! so a reader never sees a figure that is not yet in a published checkpoint.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use saksi_election::code::Code;
 use saksi_election::form::SignedForm;
-use saksi_election::rules::{
-    self, check_sheet_in, check_signed_form_in, Finding, Rulebook, TpsFacts, Verdict,
-};
+use saksi_election::rules::{self, check_sheet_in, check_signed_form_in, Rulebook, TpsFacts};
 use saksi_election::sheet::Sheet;
 use saksi_election::sign::SecretKey;
 use saksi_election::{Election, Registry};
@@ -286,44 +283,16 @@ const _: () = assert!(
 );
 
 fn write_secret(path: &Path, text: &str) -> Result<(), EngineError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io("creating a key file"))?;
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(io("writing a key file"))
+    crate::keyfile::write_new_secret(path, text)
+        .map_err(|e| EngineError::Io(format!("creating the key file {}: {e}", path.display())))
 }
 
 fn read_secret(path: &Path) -> Result<SecretKey, EngineError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| EngineError::Setup(format!("{}: {e}", path.display())))?;
-    let seed = text
-        .trim()
-        .strip_prefix("saksi-secret-key-v1 ")
-        .and_then(base64_decode)
-        .ok_or_else(|| EngineError::Setup(format!("{}: not a saksi secret key", path.display())))?;
-    Ok(SecretKey::from_seed(seed))
-}
-
-fn base64_decode(text: &str) -> Option<[u8; 32]> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()?
-        .try_into()
-        .ok()
+    crate::keyfile::read_secret_key(path).map_err(EngineError::Setup)
 }
 
 fn secret_text(key: &SecretKey) -> String {
-    use base64::Engine as _;
-    format!(
-        "saksi-secret-key-v1 {}\n",
-        base64::engine::general_purpose::STANDARD.encode(key.seed())
-    )
+    crate::keyfile::secret_key_text(key)
 }
 
 /// The public half of a data directory's own keys: what the authority's genesis must name.
@@ -969,7 +938,7 @@ impl Engine {
                     }));
                     continue;
                 }
-                let mut verdict =
+                let verdict =
                     check_signed_form_in(rulebook, &form.form, true, &state.registry, &election);
                 if let Some(finding) = verdict
                     .findings
@@ -982,18 +951,9 @@ impl Engine {
                     }));
                     continue;
                 }
-                let second_original = form.form.correction.is_none()
-                    && (state.has_accepted(tps) || batch_accepted.contains(&tps));
-                if verdict.accepted() && second_original {
-                    let finding = Finding {
-                        code: "TPS_ALREADY_REPORTED",
-                        fields: vec!["tps".into()],
-                        detail: format!("tps = {tps}"),
-                    };
-                    verdict = Verdict {
-                        findings: vec![finding],
-                    };
-                }
+                let taken = state.has_accepted(tps) || batch_accepted.contains(&tps);
+                let verdict =
+                    rules::check_history(verdict, &form.form, taken, || format!("tps = {tps}"));
                 if verdict.accepted() {
                     batch_accepted.insert(tps);
                 }

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod entry;
 pub mod inflation;
+pub mod keyfile;
 pub mod state;
 pub mod verify;
 

@@ -6,9 +6,7 @@
 
 use std::collections::HashSet;
 
-use saksi_election::rules::{
-    check_sheet_in, check_signed_form_in, Finding, Rulebook, TpsFacts, Verdict,
-};
+use saksi_election::rules::{check_sheet_in, check_signed_form_in, Rulebook, TpsFacts, Verdict};
 use saksi_election::sign::{self, BatchItem};
 use saksi_tlog::audit::audit;
 use saksi_tlog::checkpoint::Checkpoint;
@@ -201,7 +199,7 @@ impl Replayer {
                         "entry {index}: TPS {tps}: the same signed form was logged twice"
                     ));
                 }
-                let mut expected =
+                let expected =
                     check_signed_form_in(
                         self.rulebook(),
                         &form.form,
@@ -220,18 +218,12 @@ impl Replayer {
                     ));
                     return;
                 }
-                if expected.accepted()
-                    && form.form.correction.is_none()
-                    && self.state.has_accepted(tps)
-                {
-                    expected = Verdict {
-                        findings: vec![Finding {
-                            code: "TPS_ALREADY_REPORTED",
-                            fields: vec![],
-                            detail: String::new(),
-                        }],
-                    };
-                }
+                let expected = saksi_election::rules::check_history(
+                    expected,
+                    &form.form,
+                    self.state.has_accepted(tps),
+                    String::new,
+                );
                 self.compare_verdict(index, &format!("TPS {tps}"), &expected, verdict);
             }
             Entry::Recap { form, verdict, .. } => {
