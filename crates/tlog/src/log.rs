@@ -444,7 +444,9 @@ impl Log {
     }
 
     /// Appends a batch by the commit protocol above. Returns the index of the first entry and the
-    /// checkpoint that includes them all; when this returns Ok, every entry is durable and published.
+    /// checkpoint that includes them all; when this returns Ok, every entry is durable and committed
+    /// (in `checkpoints/<size>`). It is also published in `checkpoint` only when the log publishes
+    /// itself without the publication lag; otherwise the caller publishes (see step 4).
     pub fn append(&mut self, entries: &[&[u8]]) -> Result<(u64, Arc<Published>), LogError> {
         if let Some(why) = &self.poisoned {
             return Err(LogError::Poisoned(why.clone()));
