@@ -169,6 +169,8 @@ fn silent_and_slow_connections_are_closed_by_the_header_deadline() {
             "127.0.0.1:0",
             "--header-timeout",
             "2",
+            "--idle-timeout",
+            "3",
             "--max-connections-per-address",
             "4",
         ],
@@ -230,6 +232,24 @@ fn silent_and_slow_connections_are_closed_by_the_header_deadline() {
                 Err(_) => panic!("{what}: still open after {:?}", started.elapsed()),
             }
         }
+        // Headers complete, then silence in the body: closed by the idle deadline (3 s here), well
+        // before the 10 s request deadline.
+        let mut stalled = connect(74).await;
+        stalled
+            .write_all(b"POST /api/v1/forms HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            .await
+            .unwrap();
+        let waited = Instant::now();
+        let read = tokio::time::timeout(Duration::from_secs(8), stalled.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "a stalled body: {read:?}"
+        );
+        assert!(
+            waited.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            waited.elapsed()
+        );
         // Per-address cap: a fifth connection from one address is closed at once.
         let mut held = Vec::new();
         for _ in 0..4 {
