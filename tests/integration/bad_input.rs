@@ -45,20 +45,7 @@ fn every_bad_input_gets_its_documented_answer() {
         .map(|l| SignedForm::decode(l.as_bytes()).unwrap())
         .collect();
     let officer = |tps: Code| saksi_gen::officer_key(SEED, tps);
-    let mut server = Server::spawn(
-        &[
-            "serve",
-            "--data",
-            &data,
-            "--addr",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "0",
-            "--request-timeout",
-            "1",
-        ],
-        "serving on ",
-    );
+    let mut server = Server::serve(&data, &["--rate-limit", "0", "--request-timeout", "1"]);
     let valid = String::from_utf8(forms[0].encode()).unwrap();
     let before = size(&server);
 
@@ -240,20 +227,7 @@ fn every_bad_input_gets_its_documented_answer() {
     drop(server);
 
     // A flood from one address meets the rate limit.
-    server = Server::spawn(
-        &[
-            "serve",
-            "--data",
-            &data,
-            "--addr",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "20",
-            "--burst",
-            "20",
-        ],
-        "serving on ",
-    );
+    server = Server::serve(&data, &["--rate-limit", "20", "--burst", "20"]);
     let statuses: Vec<u16> = (0..100)
         .map(|_| http("GET", &format!("{}/api/v1/log", server.base), b"").0)
         .collect();
@@ -371,10 +345,7 @@ fn every_error_answer_has_the_documented_json_shape() {
 
     // The default limit is a public-service one: a flood from one address meets it quickly.
     drop(server);
-    let server = Server::spawn(
-        &["serve", "--data", &data, "--addr", "127.0.0.1:0"],
-        "serving on ",
-    );
+    let server = Server::serve(&data, &[]);
     let limited = (0..300)
         .map(|_| http("GET", &format!("{}/api/v1/log", server.base), b"").0)
         .filter(|status| *status == 429)
@@ -413,19 +384,9 @@ fn the_rate_limit_names_clients_by_trusted_proxies_only() {
         &["--tps", "20", "--seed", "3", "--fault-rate", "0"],
     );
     let limited = |extra: &[&str]| {
-        let mut args = vec![
-            "serve",
-            "--data",
-            &data,
-            "--addr",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "1",
-            "--burst",
-            "2",
-        ];
-        args.extend_from_slice(extra);
-        Server::spawn(&args, "serving on ")
+        let mut flags = vec!["--rate-limit", "1", "--burst", "2"];
+        flags.extend_from_slice(extra);
+        Server::serve(&data, &flags)
     };
     // Behind a trusted proxy (here 127.0.0.1), each forwarded client has its own bucket...
     let server = limited(&["--trusted-proxy", "127.0.0.1"]);

@@ -64,21 +64,9 @@ fn verify_and_mirror_speak_https_with_a_private_ca() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap();
     let (ca, cert, key) = private_ca(&dir);
-    let server = Server::spawn(
-        &[
-            "serve",
-            "--data",
-            &data,
-            "--addr",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "0",
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-        ],
-        "serving on ",
+    let server = Server::serve(
+        &data,
+        &["--rate-limit", "0", "--tls-cert", &cert, "--tls-key", &key],
     );
     assert!(server.base.starts_with("https://"), "{}", server.base);
     let url = server.base.replace("127.0.0.1", "localhost");

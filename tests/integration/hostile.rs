@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,16 +60,7 @@ fn attack(
 }
 
 fn serve_with_fd_limit(data: &str, descriptors: u64, extra: &[&str]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_saksi"));
-    command.args([
-        "serve",
-        "--data",
-        data,
-        "--addr",
-        "127.0.0.1:0",
-        "--rate-limit",
-        "0",
-    ]);
+    let mut command = crate::util::serve_command(data, &["--rate-limit", "0"]);
     command.args(extra);
     // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
     unsafe {
@@ -160,13 +150,9 @@ fn silent_and_slow_connections_are_closed_by_the_header_deadline() {
         &data,
         &["--tps", "20", "--seed", "8", "--fault-rate", "0"],
     );
-    let server = Server::spawn(
+    let server = Server::serve(
+        &data,
         &[
-            "serve",
-            "--data",
-            &data,
-            "--addr",
-            "127.0.0.1:0",
             "--header-timeout",
             "2",
             "--idle-timeout",
@@ -174,7 +160,6 @@ fn silent_and_slow_connections_are_closed_by_the_header_deadline() {
             "--max-connections-per-address",
             "4",
         ],
-        "serving on ",
     );
     let target = address(&server);
     let runtime = tokio::runtime::Builder::new_current_thread()

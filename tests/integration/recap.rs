@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::util::{gen_and_init, get_json, http, saksi, text, Server, TempDir};
+use crate::util::{gen_and_init, get_json, http, import, saksi, text, Server, TempDir};
 
 fn key(item: &Value) -> (String, String, Option<String>) {
     (
@@ -29,29 +29,19 @@ fn every_injected_inflation_is_reported_with_its_delta_and_nothing_else() {
         .status
         .success());
     // Injected faults are rejected or refused: done, with exit 1.
-    assert_eq!(
-        saksi(&[
-            "import",
-            "--data",
-            &data,
-            &format!("{election}/forms.ndjson")
-        ])
-        .status
-        .code(),
-        Some(1)
-    );
-    let import = saksi(&[
+    import(&data, &format!("{election}/forms.ndjson"), 1);
+    let recaps = saksi(&[
         "import",
         "--data",
         &data,
         &format!("{election}/recap.ndjson"),
     ]);
     // Recaps whose total is not the sum of their rows are rejected, by a rule the rulebook lists.
-    assert_eq!(import.status.code(), Some(1), "{}", text(&import));
+    assert_eq!(recaps.status.code(), Some(1), "{}", text(&recaps));
     assert!(
-        text(&import).contains("RECAP_TOTAL_SUM") && text(&import).contains("sum of its rows"),
+        text(&recaps).contains("RECAP_TOTAL_SUM") && text(&recaps).contains("sum of its rows"),
         "{}",
-        text(&import)
+        text(&recaps)
     );
     let audit = saksi(&["audit", "recap", "--data", &data, "--json"]);
     assert_eq!(audit.status.code(), Some(1), "discrepancies found: exit 1");
@@ -106,22 +96,8 @@ fn every_injected_inflation_is_reported_with_its_delta_and_nothing_else() {
         &honest_data,
         &["--tps", "2000", "--seed", "22", "--fault-rate", "0"],
     );
-    assert!(saksi(&[
-        "import",
-        "--data",
-        &honest_data,
-        &format!("{honest}/forms.ndjson")
-    ])
-    .status
-    .success());
-    assert!(saksi(&[
-        "import",
-        "--data",
-        &honest_data,
-        &format!("{honest}/recap.ndjson")
-    ])
-    .status
-    .success());
+    import(&honest_data, &format!("{honest}/forms.ndjson"), 0);
+    import(&honest_data, &format!("{honest}/recap.ndjson"), 0);
     let audit = saksi(&["audit", "recap", "--data", &honest_data, "--json"]);
     assert_eq!(audit.status.code(), Some(0), "{}", text(&audit));
     assert_eq!(
@@ -142,14 +118,7 @@ fn recap_forms_over_http_and_discrepancies_read_back() {
         &data,
         &["--tps", "800", "--seed", "4", "--fault-rate", "0"],
     );
-    assert!(saksi(&[
-        "import",
-        "--data",
-        &data,
-        &format!("{election}/forms.ndjson")
-    ])
-    .status
-    .success());
+    import(&data, &format!("{election}/forms.ndjson"), 0);
     let server = Server::start(&data);
     let recaps: Vec<saksi_election::recap::SignedRecap> =
         std::fs::read_to_string(dir.0.join("election/recap.ndjson"))

@@ -13,6 +13,13 @@ pub fn saksi(args: &[&str]) -> Output {
         .expect("the saksi binary runs")
 }
 
+/// `saksi import --data DATA FILE`, which must exit `code` (0: all accepted; 1: something rejected
+/// or refused, as injected faults are).
+pub fn import(data: &str, file: &str, code: i32) {
+    let out = saksi(&["import", "--data", data, file]);
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+}
+
 /// `saksi gen --out ELECTION GEN_ARGS...`, then `saksi init --data DATA --gen ELECTION`; both must
 /// succeed.
 pub fn gen_and_init(election: &str, data: &str, gen_args: &[&str]) {
@@ -87,18 +94,12 @@ impl Server {
     /// `saksi serve` without the per-address rate limit: every test client is 127.0.0.1, and these
     /// tests are about answers, not admission (`bad_input.rs` and `hostile.rs` test the limits).
     pub fn start(data: &str) -> Server {
-        Server::spawn(
-            &[
-                "serve",
-                "--data",
-                data,
-                "--addr",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "0",
-            ],
-            "serving on ",
-        )
+        Server::serve(data, &["--rate-limit", "0"])
+    }
+
+    /// `saksi serve --data DATA` on a free port of 127.0.0.1, with these flags (the defaults else).
+    pub fn serve(data: &str, flags: &[&str]) -> Server {
+        Server::spawn_command(serve_command(data, flags), "serving on ")
     }
 
     /// Runs `saksi ARGS` and waits for the line starting with `prefix` that names its URL.
@@ -144,6 +145,15 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The command of [`Server::serve`], to adjust (limits, environment) before spawning it.
+pub fn serve_command(data: &str, flags: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_saksi"));
+    command
+        .args(["serve", "--data", data, "--addr", "127.0.0.1:0"])
+        .args(flags);
+    command
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, headers, body).

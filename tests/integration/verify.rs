@@ -11,7 +11,7 @@ use saksi_tlog::note::{self, Signer, Verifier};
 use saksi_tlog::tproof::TlogProof;
 use saksi_tlog::{DirStorage, Log, Storage};
 
-use crate::util::{gen_and_init, http, saksi, text, Server, TempDir};
+use crate::util::{gen_and_init, http, import, saksi, text, Server, TempDir};
 
 /// A small election, initialised and imported: (dir, data path, vkey).
 fn election(name: &str) -> (TempDir, String, String) {
@@ -24,17 +24,7 @@ fn election(name: &str) -> (TempDir, String, String) {
         &["--tps", "600", "--seed", "3", "--fault-rate", "0.01"],
     );
     // Injected faults are rejected or refused: done, with exit 1.
-    assert_eq!(
-        saksi(&[
-            "import",
-            "--data",
-            &data,
-            &format!("{election}/forms.ndjson")
-        ])
-        .status
-        .code(),
-        Some(1)
-    );
+    import(&data, &format!("{election}/forms.ndjson"), 1);
     let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey"))
         .unwrap()
         .trim()

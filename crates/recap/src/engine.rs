@@ -271,7 +271,7 @@ pub fn authority_secret_path(data: &Path) -> PathBuf {
 pub const MAX_STATEMENT_BYTES: usize = saksi_tlog::tile::MAX_ENTRY_BYTES;
 
 /// What a verdict adds to a form or recap entry, at most (rule codes, the rulebook's name).
-const MAX_VERDICT_BYTES: usize = 2048;
+pub(crate) const MAX_VERDICT_BYTES: usize = 2048;
 
 // Every form and recap the decoders accept fits one log entry with its verdict: an oversized entry
 // would fail the append and poison the engine.

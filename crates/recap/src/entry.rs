@@ -794,6 +794,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_largest_verdict_fits_its_allowance() {
+        // Every rule at once, in every rulebook version: what a form or recap entry can add.
+        let codes: Vec<String> = saksi_election::rules::RULES
+            .iter()
+            .map(|r| r.code.to_string())
+            .collect();
+        let verdict = RecordedVerdict {
+            accepted: false,
+            rejected_by: codes.clone(),
+            warnings: codes,
+            rulebook: std::sync::Arc::from(saksi_election::rules::RULEBOOK_VERSION),
+        };
+        let envelope = b"{\"form\":{}}".to_vec();
+        let entry = form_entry_bytes(envelope.clone(), &verdict);
+        assert!(entry.len() - envelope.len() <= crate::engine::MAX_VERDICT_BYTES);
+    }
+
+    #[test]
     fn verdict_writer_is_jcs() {
         for verdict in [
             RecordedVerdict {

@@ -147,7 +147,7 @@ impl Table {
 /// A socket that records when anything last moved through it, in milliseconds since the
 /// connection opened. The connection's own task checks it now and then (`serve_one`) and closes a
 /// socket idle for too long: one timer per connection, instead of timer work on every read and
-/// write (which cost about 10% of region queries).
+/// write (that cost about 4% of region queries, `docs/benchmarks.md`).
 struct Activity<S> {
     inner: S,
     opened: std::time::Instant,

@@ -342,7 +342,7 @@ pub(crate) async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) 
             }
         }
     };
-    let items: Vec<&Value> = view
+    let items: Vec<&serde_json::value::RawValue> = view
         .items
         .iter()
         .filter(|(level, _, _)| filter.level.as_deref().is_none_or(|l| l == *level))
@@ -351,15 +351,24 @@ pub(crate) async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) 
             Some(r) if r == "nasional" => region.is_empty(),
             Some(r) => !region.is_empty() && region.starts_with(r.as_str()),
         })
-        .map(|(_, _, item)| item)
+        .map(|(_, _, item)| item.as_ref())
         .collect();
-    Json(json!({
-        "discrepancies": items,
-        "coverage_gaps": view.coverage_gaps,
-        "left_out": view.truncated,
-        "checkpoint": view.checkpoint,
-        "log_size": view.log_size,
-    }))
+    /// The answer, written with the items' stored JSON as it is (json! would parse it back).
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        discrepancies: Vec<&'a serde_json::value::RawValue>,
+        coverage_gaps: usize,
+        left_out: usize,
+        checkpoint: &'a Value,
+        log_size: u64,
+    }
+    Json(Answer {
+        discrepancies: items,
+        coverage_gaps: view.coverage_gaps,
+        left_out: view.truncated,
+        checkpoint: &view.checkpoint,
+        log_size: view.log_size,
+    })
     .into_response()
 }
 
@@ -367,13 +376,15 @@ fn build_discrepancies(shared: &Shared) -> views::Discrepancies {
     let state = shared.state.read().expect("not poisoned");
     let checkpoint = checkpoint_json(shared);
     let (found, coverage) = saksi_recap::inflation::discrepancies(&state);
-    let mut items: Vec<(&'static str, String, Value)> = found
+    let mut items: Vec<views::DiscrepancyItem> = found
         .iter()
         .map(|d| {
+            let json = serde_json::value::to_raw_value(&discrepancy_json(d))
+                .expect("a JSON value serialises");
             (
                 d.level.as_str(),
                 d.region.map(|c| c.to_string()).unwrap_or_default(),
-                discrepancy_json(d),
+                json,
             )
         })
         .collect();

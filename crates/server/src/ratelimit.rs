@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Independent locks, so concurrent requests from different addresses rarely wait on each other.
 const SHARDS: usize = 16;
-/// Buckets per shard per generation: at most 2 x 16 x 16,384 = 524,288 buckets (~20 MiB).
+/// Buckets per shard per generation: at most 2 x 16 x 16,384 = 524,288 buckets, each an address and
+/// 24 bytes of state in a hash map (tens of MiB at most; the bound is on entries, tested).
 const BUCKETS_PER_GENERATION: usize = 16_384;
 /// The shortest a generation lasts (longer if a bucket takes longer to refill).
 const MIN_GENERATION: Duration = Duration::from_secs(10);
