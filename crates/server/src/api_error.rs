@@ -7,29 +7,31 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ApiError {
-    MalformedForm,
-    MalformedRecap,
-    Malformed,
-    SignatureInvalid,
-    BadRegionCode,
-    TpsCodeNotRegion,
-    BadTpsCode,
-    NoSuchRegion,
-    NoSuchTps,
-    NoSuchEntry,
-    NotInLog,
-    NotFound,
-    MethodNotAllowed,
-    TooLarge,
-    Timeout,
-    RateLimited,
-    Busy,
-    Unavailable,
-    WitnessPending,
-    Receipt,
-    Internal,
+/// Declares the errors once: the enum, `ApiError::ALL`, and each one's text.
+macro_rules! api_errors {
+    ($($name:ident => $status:expr, $code:literal, $en:literal, $id:literal;)+) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum ApiError {
+            $($name,)+
+        }
+
+        impl ApiError {
+            /// Every error, in table order (for the table's own checks).
+            #[cfg(test)]
+            pub const ALL: &'static [ApiError] = &[$(ApiError::$name,)+];
+
+            pub fn text(self) -> ErrorText {
+                match self {
+                    $(ApiError::$name => ErrorText {
+                        status: $status,
+                        code: $code,
+                        en: $en,
+                        id: $id,
+                    },)+
+                }
+            }
+        }
+    };
 }
 
 /// How an error reads: its status, its stable code, and its message in English and Indonesian.
@@ -40,174 +42,73 @@ pub struct ErrorText {
     pub id: &'static str,
 }
 
+api_errors! {
+    MalformedForm => StatusCode::BAD_REQUEST, "MALFORMED",
+        "the form is not valid JSON for saksi/c-hasil/v1",
+        "formulir tidak sesuai format";
+    MalformedRecap => StatusCode::BAD_REQUEST, "MALFORMED",
+        "not a valid saksi/d-hasil/v1 form",
+        "formulir rekapitulasi tidak sesuai format";
+    Malformed => StatusCode::BAD_REQUEST, "MALFORMED",
+        "the request is not valid",
+        "permintaan tidak sah";
+    SignatureInvalid => StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID",
+        "the form's signature is not valid",
+        "tanda tangan formulir tidak sah";
+    BadRegionCode => StatusCode::BAD_REQUEST, "BAD_CODE",
+        "not a region code",
+        "kode wilayah tidak sah";
+    TpsCodeNotRegion => StatusCode::BAD_REQUEST, "BAD_CODE",
+        "a TPS code: use /api/v1/tps/{code}",
+        "kode TPS: gunakan /api/v1/tps/{code}";
+    BadTpsCode => StatusCode::BAD_REQUEST, "BAD_CODE",
+        "not a TPS code",
+        "kode TPS tidak sah";
+    NoSuchRegion => StatusCode::NOT_FOUND, "NOT_FOUND",
+        "no such region",
+        "wilayah tidak ditemukan";
+    NoSuchTps => StatusCode::NOT_FOUND, "NOT_FOUND",
+        "no such TPS",
+        "TPS tidak ditemukan";
+    NoSuchEntry => StatusCode::NOT_FOUND, "NOT_FOUND",
+        "no such entry",
+        "entri tidak ditemukan";
+    NotInLog => StatusCode::NOT_FOUND, "NOT_FOUND",
+        "not in the published log",
+        "tidak ada dalam log yang diterbitkan";
+    NotFound => StatusCode::NOT_FOUND, "NOT_FOUND",
+        "no such resource",
+        "sumber tidak ditemukan";
+    MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
+        "this method is not allowed here",
+        "metode ini tidak diizinkan di sini";
+    TooLarge => StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE",
+        "the request body is too large",
+        "isi permintaan terlalu besar";
+    Timeout => StatusCode::REQUEST_TIMEOUT, "TIMEOUT",
+        "the request took too long",
+        "permintaan terlalu lama";
+    RateLimited => StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED",
+        "too many requests from this address",
+        "terlalu banyak permintaan dari alamat ini";
+    Busy => StatusCode::SERVICE_UNAVAILABLE, "BUSY",
+        "too many submissions waiting; retry shortly",
+        "antrean penuh; coba lagi sebentar lagi";
+    Unavailable => StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE",
+        "the log cannot accept writes",
+        "log tidak dapat menerima data";
+    WitnessPending => StatusCode::SERVICE_UNAVAILABLE, "WITNESS_PENDING",
+        "recorded, but not yet cosigned by enough witnesses to be published",
+        "tercatat, tetapi belum ditandatangani cukup saksi independen untuk diterbitkan";
+    Receipt => StatusCode::INTERNAL_SERVER_ERROR, "RECEIPT",
+        "could not build the receipt",
+        "tanda terima gagal dibuat";
+    Internal => StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL",
+        "the server failed",
+        "server gagal";
+}
+
 impl ApiError {
-    /// Every error, for the table's own checks.
-    #[cfg(test)]
-    const ALL: [ApiError; 21] = {
-        use ApiError::*;
-        [
-            MalformedForm,
-            MalformedRecap,
-            Malformed,
-            SignatureInvalid,
-            BadRegionCode,
-            TpsCodeNotRegion,
-            BadTpsCode,
-            NoSuchRegion,
-            NoSuchTps,
-            NoSuchEntry,
-            NotInLog,
-            NotFound,
-            MethodNotAllowed,
-            TooLarge,
-            Timeout,
-            RateLimited,
-            Busy,
-            Unavailable,
-            WitnessPending,
-            Receipt,
-            Internal,
-        ]
-    };
-
-    pub fn text(self) -> ErrorText {
-        use ApiError::*;
-        let (status, code, en, id) = match self {
-            MalformedForm => (
-                StatusCode::BAD_REQUEST,
-                "MALFORMED",
-                "the form is not valid JSON for saksi/c-hasil/v1",
-                "formulir tidak sesuai format",
-            ),
-            MalformedRecap => (
-                StatusCode::BAD_REQUEST,
-                "MALFORMED",
-                "not a valid saksi/d-hasil/v1 form",
-                "formulir rekapitulasi tidak sesuai format",
-            ),
-            Malformed => (
-                StatusCode::BAD_REQUEST,
-                "MALFORMED",
-                "the request is not valid",
-                "permintaan tidak sah",
-            ),
-            SignatureInvalid => (
-                StatusCode::UNAUTHORIZED,
-                "SIGNATURE_INVALID",
-                "the form's signature is not valid",
-                "tanda tangan formulir tidak sah",
-            ),
-            BadRegionCode => (
-                StatusCode::BAD_REQUEST,
-                "BAD_CODE",
-                "not a region code",
-                "kode wilayah tidak sah",
-            ),
-            TpsCodeNotRegion => (
-                StatusCode::BAD_REQUEST,
-                "BAD_CODE",
-                "a TPS code: use /api/v1/tps/{code}",
-                "kode TPS: gunakan /api/v1/tps/{code}",
-            ),
-            BadTpsCode => (
-                StatusCode::BAD_REQUEST,
-                "BAD_CODE",
-                "not a TPS code",
-                "kode TPS tidak sah",
-            ),
-            NoSuchRegion => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "no such region",
-                "wilayah tidak ditemukan",
-            ),
-            NoSuchTps => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "no such TPS",
-                "TPS tidak ditemukan",
-            ),
-            NoSuchEntry => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "no such entry",
-                "entri tidak ditemukan",
-            ),
-            NotInLog => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "not in the published log",
-                "tidak ada dalam log yang diterbitkan",
-            ),
-            NotFound => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "no such resource",
-                "sumber tidak ditemukan",
-            ),
-            MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "this method is not allowed here",
-                "metode ini tidak diizinkan di sini",
-            ),
-            TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
-                "the request body is too large",
-                "isi permintaan terlalu besar",
-            ),
-            Timeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                "TIMEOUT",
-                "the request took too long",
-                "permintaan terlalu lama",
-            ),
-            RateLimited => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "too many requests from this address",
-                "terlalu banyak permintaan dari alamat ini",
-            ),
-            Busy => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "BUSY",
-                "too many submissions waiting; retry shortly",
-                "antrean penuh; coba lagi sebentar lagi",
-            ),
-            Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "the log cannot accept writes",
-                "log tidak dapat menerima data",
-            ),
-            WitnessPending => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "WITNESS_PENDING",
-                "recorded, but not yet cosigned by enough witnesses to be published",
-                "tercatat, tetapi belum ditandatangani cukup saksi independen untuk diterbitkan",
-            ),
-            Receipt => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "RECEIPT",
-                "could not build the receipt",
-                "tanda terima gagal dibuat",
-            ),
-            Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "the server failed",
-                "server gagal",
-            ),
-        };
-        ErrorText {
-            status,
-            code,
-            en,
-            id,
-        }
-    }
-
     /// The answer, without detail.
     pub fn response(self) -> Response {
         self.with_detail(None)
@@ -304,7 +205,7 @@ mod tests {
 
     #[test]
     fn every_error_reads_in_both_languages_with_an_error_status() {
-        for error in ApiError::ALL {
+        for &error in ApiError::ALL {
             let text = error.text();
             assert!(text.status.is_client_error() || text.status.is_server_error());
             assert!(!text.en.is_empty() && !text.id.is_empty() && text.en != text.id);
