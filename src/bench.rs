@@ -55,7 +55,7 @@ pub fn log_append(dir: &Path, entries: u64, entry_bytes: usize, batch: usize) ->
     println!(
         "  final checkpoint: size {}, root {}",
         log.size(),
-        log.published().checkpoint.root
+        log.committed().checkpoint.root
     );
     Ok(())
 }

@@ -8,12 +8,16 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use saksi_election::form::SignedForm;
-use saksi_election::sign::{self, BatchItem, SecretKey};
+use saksi_election::rules::codes;
+use saksi_election::sign::SecretKey;
 use saksi_election::sirekap::{SirekapColumns, SirekapRow};
 use saksi_election::{Election, Registry};
 use saksi_recap::engine::{Engine, IngestOutcome};
 
 use crate::progress::Progress;
+
+/// An import line that does not decode: counted under this code beside the rule codes.
+const MALFORMED: &str = "MALFORMED";
 
 /// Lines decoded, verified and committed together during an import.
 const IMPORT_CHUNK: usize = 32 * 1024;
@@ -58,9 +62,7 @@ pub fn authority_key(dir: &Path, data: &Path) -> Result<SecretKey> {
 }
 
 fn log_dir_has_log(data: &Path) -> bool {
-    saksi_recap::engine::log_dir(data)
-        .join("checkpoint")
-        .exists()
+    saksi_recap::DataDir::new(data).holds_log()
 }
 
 /// The registry of a `saksi gen` directory or of KPU's Sirekap region list.
@@ -68,15 +70,20 @@ pub fn load_registry(gen: Option<&Path>, kpu_registry: Option<&Path>) -> Result<
     Ok(match (gen, kpu_registry) {
         (Some(dir), None) => Registry::load_dir(&dir.join("registry"))
             .with_context(|| format!("loading {}/registry", dir.display()))?,
-        (None, Some(file)) => {
-            let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-                std::fs::File::open(file)
-                    .with_context(|| format!("cannot open {}", file.display()))?,
-            ));
-            Registry::from_kpu_wilayah(reader, &file.display().to_string())?
-        }
+        (None, Some(file)) => load_kpu_registry(file)?,
         _ => bail!("give exactly one of --gen DIR or --kpu-registry FILE"),
     })
+}
+
+/// KPU's Sirekap region list (kpu_sirekap_wilayah_ppwp.csv.gz) as a registry.
+pub fn load_kpu_registry(file: &Path) -> Result<Registry> {
+    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    ));
+    Ok(Registry::from_kpu_wilayah(
+        reader,
+        &file.display().to_string(),
+    )?)
 }
 
 /// Where `init --keys-only` leaves the public keys the authority's genesis must name.
@@ -85,7 +92,7 @@ pub const GENESIS_REQUEST: &str = "genesis-request.json";
 /// `init --keys-only`: the server's own keys, and the request the authority signs a genesis for.
 pub fn init_keys(data: &Path, origin: &str) -> Result<()> {
     crate::owned::claim(data, "data")?;
-    let keys = saksi_recap::engine::create_keys(data, origin)?;
+    let keys = saksi_recap::DataDir::new(data).create_keys(origin)?;
     let request = data.join(GENESIS_REQUEST);
     std::fs::write(
         &request,
@@ -198,7 +205,7 @@ pub fn init(
     );
     println!(
         "log verifier key ({}): {}",
-        saksi_recap::engine::vkey_path(data).display(),
+        saksi_recap::DataDir::new(data).vkey().display(),
         shared.vkey
     );
     println!(
@@ -228,11 +235,9 @@ fn create_new_file(path: &Path) -> Result<std::fs::File> {
 pub fn deliver_statement(
     statement: &[u8],
     what: &str,
-    out: Option<&Path>,
-    url: Option<&str>,
-    data: Option<&Path>,
+    to: &crate::cli::StatementTarget,
 ) -> Result<u8> {
-    match (out, url, data) {
+    match (to.out.as_deref(), to.url.as_deref(), to.data.as_deref()) {
         (Some(out), None, None) => {
             let mut file = create_new_file(out)?;
             file.write_all(statement)?;
@@ -266,7 +271,7 @@ pub fn deliver_statement(
             println!("{what}: log entry {index}");
             // With a witness policy, publication waits for cosignatures: for them, before saying.
             engine.settle_publication(saksi_recap::engine::WITNESS_DEADLINE * 2);
-            if let Some(problem) = &engine.witness_problem {
+            if let Some(problem) = engine.publication_problem() {
                 println!("not yet published: {problem}");
             }
             Ok(crate::EXIT_OK)
@@ -364,27 +369,15 @@ pub fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static st
                 scope.spawn(move || {
                     let decoded: Vec<Result<SignedForm, &'static str>> = part
                         .iter()
-                        .map(|l| SignedForm::decode(l.as_bytes()).map_err(|_| "MALFORMED"))
+                        .map(|l| SignedForm::decode(l.as_bytes()).map_err(|_| MALFORMED))
                         .collect();
-                    let messages: Vec<Vec<u8>> = decoded
-                        .iter()
-                        .map(|d| {
-                            d.as_ref()
-                                .map(|f| f.form.signed_message())
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    let (positions, items): (Vec<usize>, Vec<BatchItem>) = decoded
-                        .iter()
-                        .zip(&messages)
-                        .enumerate()
-                        .filter_map(|(i, (d, m))| d.as_ref().ok().map(|f| (i, f.batch_item(m))))
-                        .unzip();
-                    let verdicts = sign::verify_batch(&items);
+                    let forms: Vec<Option<&SignedForm>> =
+                        decoded.iter().map(|d| d.as_ref().ok()).collect();
+                    let valid = SignedForm::verify_signatures(&forms);
                     let mut out = decoded;
-                    for (i, ok) in positions.into_iter().zip(verdicts) {
-                        if !ok {
-                            out[i] = Err("SIGNATURE_INVALID");
+                    for (result, ok) in out.iter_mut().zip(valid) {
+                        if result.is_ok() && !ok {
+                            *result = Err(codes::SIGNATURE_INVALID);
                         }
                     }
                     out
@@ -414,10 +407,10 @@ pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> 
                 Ok(_) => {
                     *summary
                         .refused
-                        .entry("SIGNATURE_INVALID".into())
+                        .entry(codes::SIGNATURE_INVALID.into())
                         .or_default() += 1
                 }
-                Err(_) => *summary.refused.entry("MALFORMED".into()).or_default() += 1,
+                Err(_) => *summary.refused.entry(MALFORMED.into()).or_default() += 1,
             }
         }
         for outcome in engine.ingest_recaps(forms)? {
@@ -589,7 +582,7 @@ pub fn import_sirekap(engine: &mut Engine, files: &[std::path::PathBuf]) -> Resu
             match columns.parse(&line, i + 2) {
                 Ok(SirekapRow::Reported(sheet)) => sheets.push(sheet),
                 Ok(SirekapRow::NotReported(_)) => not_reported += 1,
-                Err(_) => *summary.refused.entry("MALFORMED".into()).or_default() += 1,
+                Err(_) => *summary.refused.entry(MALFORMED.into()).or_default() += 1,
             }
         }
         for chunk in sheets.chunks(IMPORT_CHUNK) {

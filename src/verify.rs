@@ -52,6 +52,10 @@ impl Storage for HttpStorage {
         Err(std::io::Error::other("a server's log is read-only"))
     }
 
+    fn create_durable(&self, _: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+        Err(std::io::Error::other("a server's log is read-only"))
+    }
+
     fn remove_dir(&self, _: &str) -> std::io::Result<()> {
         Err(std::io::Error::other("a server's log is read-only"))
     }
@@ -172,22 +176,21 @@ pub fn run(
     dir: Option<&Path>,
     url: Option<&str>,
     api: Option<&str>,
-    vkey: &str,
+    key: &Verifier,
     state: Option<&Path>,
 ) -> Result<u8> {
     let started = Instant::now();
-    let key = read_vkey(vkey)?;
     let storage: Arc<dyn Storage> = match (dir, url) {
         (Some(dir), None) => Arc::new(ReadOnlyDir::new(dir)),
         (None, Some(url)) => Arc::new(HttpStorage::new(url)),
         _ => bail!("give exactly one of --dir DIR or --url URL"),
     };
     let note = storage
-        .read("checkpoint")
+        .read(saksi_tlog::CHECKPOINT_PATH)
         .context("fetching the checkpoint")?
         .context("no checkpoint")?;
     let mut problems = Vec::new();
-    let current = match checkpoint::open(&note, &key, &[]) {
+    let current = match checkpoint::open(&note, key, &[]) {
         Ok(signed) => Some(signed.checkpoint),
         Err(e) => {
             problems.push(format!("checkpoint: {e}"));
@@ -195,10 +198,10 @@ pub fn run(
         }
     };
     if let (Some(state), Some(current)) = (state, &current) {
-        problems.extend(check_history(state, &key, storage.clone(), current, &note)?);
+        problems.extend(check_history(state, key, storage.clone(), current, &note)?);
     }
     let mut progress = Progress::new("verifying", current.as_ref().map_or(0, |c| c.size));
-    let verified = verify(storage.as_ref(), &key, &mut |done, _| progress.update(done))
+    let verified = verify(storage.as_ref(), key, &mut |done, _| progress.update(done))
         .map_err(|e| anyhow::anyhow!("could not check: {e}"))?;
     progress.finish();
     problems.extend(verified.problems.iter().cloned());
@@ -210,7 +213,7 @@ pub fn run(
             .iter()
             .filter_map(|(v, _)| Verifier::parse(v).ok())
             .collect();
-        let count = checkpoint::open(&note, &key, &keys)
+        let count = checkpoint::open(&note, key, &keys)
             .map(|s| {
                 s.note
                     .verified
@@ -316,21 +319,20 @@ const MIRROR_ROUND_BYTES: usize = 64 << 20;
 /// Brings a local copy of a served log up to date, checking each step: the new checkpoint verifies,
 /// its tiles give its root, and it is consistent with the copy's previous checkpoint. The copy is a
 /// tlog-tiles directory any static server can serve.
-pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
+pub fn mirror(url: &str, dir: &Path, key: &Verifier) -> Result<u8> {
     let started = Instant::now();
-    let key = read_vkey(vkey)?;
     let remote = HttpStorage::new(url);
     let note = remote
-        .read("checkpoint")?
+        .read(saksi_tlog::CHECKPOINT_PATH)?
         .context("the server has no checkpoint")?;
-    let current = checkpoint::open(&note, &key, &[])
+    let current = checkpoint::open(&note, key, &[])
         .map_err(|e| anyhow::anyhow!("the served checkpoint does not verify: {e}"))?
         .checkpoint;
     crate::owned::claim(dir, "mirror")?;
     let local = DirStorage::open(dir)?;
-    let previous = match local.read("checkpoint")? {
+    let previous = match local.read(saksi_tlog::CHECKPOINT_PATH)? {
         Some(old) => Some(
-            checkpoint::open(&old, &key, &[])
+            checkpoint::open(&old, key, &[])
                 .map_err(|e| anyhow::anyhow!("the mirror's own checkpoint does not verify: {e}"))?
                 .checkpoint,
         ),
@@ -404,8 +406,8 @@ pub fn mirror(url: &str, dir: &Path, vkey: &str) -> Result<u8> {
             }
         }
     }
-    storage.write_durable(&[(format!("checkpoints/{}", current.size), note.clone())])?;
-    storage.write_durable(&[("checkpoint".into(), note)])?;
+    storage.write_durable(&[(saksi_tlog::checkpoints_path(current.size), note.clone())])?;
+    storage.write_durable(&[(saksi_tlog::CHECKPOINT_PATH.into(), note)])?;
     println!(
         "saksi mirror: {} now at size {} (was {from}), {} files fetched and checked in {:.1}s",
         dir.display(),

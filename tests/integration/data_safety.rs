@@ -51,6 +51,11 @@ fn an_unrelated_file_survives_every_command() {
         &["bench", "log", "--dir", &target, "--entries", "10"],
         &thesis,
     );
+    // A mirror is refused only once the served checkpoint verifies: serve a real log first.
+    let data = dir.path("data");
+    let out = saksi(&["init", "--data", &data, "--gen", &gen]);
+    assert!(out.status.success(), "{}", text(&out));
+    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap();
     assert_refused(
         &[
             "witness",
@@ -59,17 +64,12 @@ fn an_unrelated_file_survives_every_command() {
             "--name",
             "w",
             "--log-vkey",
-            "x+00000000+AAAA",
+            vkey.trim(),
             "--addr",
             "127.0.0.1:0",
         ],
         &thesis,
     );
-    // A mirror is refused only once the served checkpoint verifies: serve a real log first.
-    let data = dir.path("data");
-    let out = saksi(&["init", "--data", &data, "--gen", &gen]);
-    assert!(out.status.success(), "{}", text(&out));
-    let vkey = std::fs::read_to_string(dir.0.join("data/log.vkey")).unwrap();
     let server = Server::start(&data);
     assert_refused(
         &[

@@ -12,8 +12,8 @@ use crate::code::Code;
 use crate::contest::Election;
 use crate::form::SignedForm;
 use crate::registry::Registry;
+use crate::rules::codes;
 use crate::rules::{check_signed_form, Finding, Verdict};
-use crate::sign::{self, BatchItem};
 
 /// What became of one input line.
 #[derive(Clone, Debug)]
@@ -72,16 +72,18 @@ impl<'a> Checker<'a> {
         let Outcome::Checked { form, verdict } = outcome else {
             return outcome;
         };
-        let authenticated = !verdict
-            .findings
-            .iter()
-            .any(|f| matches!(f.code, "SIGNATURE_INVALID" | "SIGNER_NOT_ENROLLED"));
+        let authenticated = !verdict.findings.iter().any(|f| {
+            matches!(
+                f.code,
+                codes::SIGNATURE_INVALID | codes::SIGNER_NOT_ENROLLED
+            )
+        });
         if !authenticated {
             return Outcome::Checked { form, verdict };
         }
         let digest = form.digest();
         if let Some(first) = self.seen.get(&digest) {
-            let verdict = history_verdict("DUPLICATE", format!("first copy: line {first}"));
+            let verdict = history_verdict(codes::DUPLICATE, format!("first copy: line {first}"));
             return Outcome::Checked { form, verdict };
         }
         self.seen.insert(digest, line);
@@ -115,27 +117,8 @@ fn check_stateless(
         .iter()
         .map(|(_, bytes)| SignedForm::decode(bytes).map_err(|e| e.to_string()))
         .collect();
-    let messages: Vec<Vec<u8>> = decoded
-        .iter()
-        .map(|d| {
-            d.as_ref()
-                .map(|f| f.form.signed_message())
-                .unwrap_or_default()
-        })
-        .collect();
-    let (indexes, items): (Vec<usize>, Vec<BatchItem>) = decoded
-        .iter()
-        .zip(&messages)
-        .enumerate()
-        .filter_map(|(i, (d, message))| {
-            let form = d.as_ref().ok()?;
-            Some((i, form.batch_item(message)))
-        })
-        .unzip();
-    let mut signature_ok = vec![false; lines.len()];
-    for (i, ok) in indexes.into_iter().zip(sign::verify_batch(&items)) {
-        signature_ok[i] = ok;
-    }
+    let forms: Vec<Option<&SignedForm>> = decoded.iter().map(|d| d.as_ref().ok()).collect();
+    let signature_ok = SignedForm::verify_signatures(&forms);
     decoded
         .into_iter()
         .zip(signature_ok)

@@ -494,6 +494,27 @@ impl CHasil {
 }
 
 impl SignedForm {
+    /// Verifies many forms' signatures in batches (on this thread): `true` where the form's
+    /// signature is valid; `false` where it is not, or where there is no form (an item that did not
+    /// decode). Each answer is exactly [`sign::verify`]'s, whatever shares its batch.
+    pub fn verify_signatures(forms: &[Option<&SignedForm>]) -> Vec<bool> {
+        let messages: Vec<Vec<u8>> = forms
+            .iter()
+            .map(|f| f.map(|f| f.form.signed_message()).unwrap_or_default())
+            .collect();
+        let (positions, items): (Vec<usize>, Vec<sign::BatchItem>) = forms
+            .iter()
+            .zip(&messages)
+            .enumerate()
+            .filter_map(|(i, (form, message))| form.map(|f| (i, f.batch_item(message))))
+            .unzip();
+        let mut valid = vec![false; forms.len()];
+        for (i, ok) in positions.into_iter().zip(sign::verify_batch(&items)) {
+            valid[i] = ok;
+        }
+        valid
+    }
+
     /// This form's signature as an item of a batch check, over `message`, which must be
     /// [`CHasil::signed_message`] of this form (made by the caller, who keeps it alive for the batch).
     pub fn batch_item<'a>(&self, message: &'a [u8]) -> sign::BatchItem<'a> {

@@ -20,6 +20,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::canonical;
 use crate::code::{Code, Level};
+use crate::rules::codes;
 use crate::sign::{self, PublicKey, SecretKey, Signature};
 
 pub const FORMAT_D_HASIL: &str = "saksi/d-hasil/v1";
@@ -391,7 +392,7 @@ pub fn check_recap(form: &RecapForm, children: &[Code], positions: &[String]) ->
         want.sort();
         if got != want {
             out.push(RecapFinding {
-                code: "CONTEST_MISMATCH",
+                code: codes::CONTEST_MISMATCH,
                 detail: format!("{what}: positions {got:?}, expected {want:?}"),
             });
         }
@@ -405,14 +406,14 @@ pub fn check_recap(form: &RecapForm, children: &[Code], positions: &[String]) ->
             .any(|v| !(0..=crate::rules::MAX_COUNT * 1000).contains(&v))
         {
             out.push(RecapFinding {
-                code: "COUNT_RANGE",
+                code: codes::COUNT_RANGE,
                 detail: format!("{what}: a count is negative or too large"),
             });
         }
         let sum: i64 = f.votes.iter().map(|(_, v)| v).sum();
         if sum != f.valid {
             out.push(RecapFinding {
-                code: "RECAP_VOTES_SUM",
+                code: codes::RECAP_VOTES_SUM,
                 detail: format!("{what}: votes add up to {sum}, valid = {}", f.valid),
             });
         }
@@ -427,7 +428,7 @@ pub fn check_recap(form: &RecapForm, children: &[Code], positions: &[String]) ->
     }
     if sum != form.total {
         out.push(RecapFinding {
-            code: "RECAP_TOTAL_SUM",
+            code: codes::RECAP_TOTAL_SUM,
             detail: format!("total {:?} but the rows add up to {:?}", form.total, sum),
         });
     }
@@ -447,7 +448,7 @@ pub fn check_recap(form: &RecapForm, children: &[Code], positions: &[String]) ->
             .map(|c| c.to_string())
             .collect();
         out.push(RecapFinding {
-            code: "RECAP_CHILDREN",
+            code: codes::RECAP_CHILDREN,
             detail: format!("missing {missing:?}, extra or repeated {extra:?}"),
         });
     }

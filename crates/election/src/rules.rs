@@ -109,11 +109,52 @@ pub struct Rule {
     pub en: &'static str,
 }
 
+/// Every rule's code, as a constant: code that names a rule uses these, so a misspelt code does not
+/// compile, and `codes::ALL` is checked against [`RULES`] (each code has exactly one rule).
+pub mod codes {
+    macro_rules! codes {
+        ($($name:ident),* $(,)?) => {
+            $(pub const $name: &str = stringify!($name);)*
+            /// Every code, in the order of the rulebook.
+            pub const ALL: &[&str] = &[$($name),*];
+        };
+    }
+    codes!(
+        DUPLICATE,
+        TPS_ALREADY_REPORTED,
+        TPS_UNKNOWN,
+        CONTEST_MISMATCH,
+        SIGNATURE_INVALID,
+        SIGNER_NOT_ENROLLED,
+        COUNT_RANGE,
+        LP_SUM,
+        REGISTERED_SUM,
+        VOTED_SUM,
+        VOTED_WITHIN_REGISTERED,
+        BALLOTS_BALANCE,
+        BALLOTS_USED_VOTERS,
+        VOTERS_VOTES,
+        VOTES_TOTAL,
+        VOTES_SUM,
+        DISABILITY_WITHIN,
+        DPT_CAP,
+        DPT_MISMATCH,
+        BALLOTS_CAP,
+        COUNT_CAP,
+        VOTES_CAP,
+        RECAP_VOTES_SUM,
+        RECAP_TOTAL_SUM,
+        RECAP_CHILDREN,
+        W_TURNOUT_HIGH,
+        W_BLOC_VOTE,
+    );
+}
+
 macro_rules! rule {
-    ($code:literal, $severity:ident, $fields:literal, $id:literal, $en:literal) => {
+    ($code:expr, $severity:ident, $fields:literal, $id:literal, $en:literal) => {
         rule!(since V2024_1, $code, $severity, $fields, $id, $en)
     };
-    (since $since:ident, $code:literal, $severity:ident, $fields:literal, $id:literal, $en:literal) => {
+    (since $since:ident, $code:expr, $severity:ident, $fields:literal, $id:literal, $en:literal) => {
         Rule {
             since: Rulebook::$since,
             code: $code,
@@ -128,85 +169,85 @@ macro_rules! rule {
 /// The rules, in the order they are reported. `DUPLICATE` and `TPS_ALREADY_REPORTED` concern a form
 /// against the forms before it, so whoever holds that history (a file check, the server) applies them.
 pub static RULES: &[Rule] = &[
-    rule!("DUPLICATE", Reject, "the whole signed form",
+    rule!(codes::DUPLICATE, Reject, "the whole signed form",
         "formulir yang sama persis sudah pernah diterima; salinan kedua tidak dihitung",
         "this exact signed form was already received; the second copy is not counted"),
-    rule!("TPS_ALREADY_REPORTED", Reject, "tps",
+    rule!(codes::TPS_ALREADY_REPORTED, Reject, "tps",
         "TPS ini sudah memiliki formulir lain; perubahan harus diajukan sebagai koreksi",
         "this TPS already has a different form; a change must come as a correction"),
-    rule!("TPS_UNKNOWN", Reject, "tps",
+    rule!(codes::TPS_UNKNOWN, Reject, "tps",
         "TPS tidak terdaftar dalam registri wilayah",
         "the TPS is not in the region registry"),
-    rule!("CONTEST_MISMATCH", Reject, "election, contest, votes",
+    rule!(codes::CONTEST_MISMATCH, Reject, "election, contest, votes",
         "pemilu, jenis pemilihan, atau nomor urut peserta tidak sesuai dengan definisi pemilu",
         "the election, contest or ballot positions do not match the election definition"),
-    rule!("SIGNATURE_INVALID", Reject, "signature, signer",
+    rule!(codes::SIGNATURE_INVALID, Reject, "signature, signer",
         "tanda tangan digital formulir tidak sah",
         "the form's digital signature is not valid"),
-    rule!("SIGNER_NOT_ENROLLED", Reject, "signer",
+    rule!(codes::SIGNER_NOT_ENROLLED, Reject, "signer",
         "penanda tangan bukan petugas yang terdaftar untuk TPS ini",
         "the signer is not an officer enrolled for this TPS"),
-    rule!("COUNT_RANGE", Reject, "every count",
+    rule!(codes::COUNT_RANGE, Reject, "every count",
         "angka harus bilangan bulat tidak negatif dan tidak melebihi 1.000.000",
         "a count must be a non-negative integer no larger than 1,000,000"),
-    rule!("LP_SUM", Reject, "every L/P/J row",
+    rule!(codes::LP_SUM, Reject, "every L/P/J row",
         "jumlah laki-laki (L) ditambah perempuan (P) harus sama dengan jumlah (J)",
         "male (L) plus female (P) must equal the total (J)"),
-    rule!("REGISTERED_SUM", Reject, "registered.*",
+    rule!(codes::REGISTERED_SUM, Reject, "registered.*",
         "A.4 harus sama dengan A.1 + A.2 + A.3",
         "A.4 must equal A.1 + A.2 + A.3"),
-    rule!("VOTED_SUM", Reject, "voted.*",
+    rule!(codes::VOTED_SUM, Reject, "voted.*",
         "B.4 (jumlah pengguna hak pilih) harus sama dengan B.1 + B.2 + B.3",
         "B.4 (voters) must equal B.1 + B.2 + B.3"),
-    rule!("VOTED_WITHIN_REGISTERED", Reject, "voted.*.j, registered.*.j",
+    rule!(codes::VOTED_WITHIN_REGISTERED, Reject, "voted.*.j, registered.*.j",
         "pengguna hak pilih tidak boleh melebihi pemilih terdaftar pada baris yang sama",
         "voters cannot exceed registered voters on the same row"),
-    rule!("BALLOTS_BALANCE", Reject, "ballots.*",
+    rule!(codes::BALLOTS_BALANCE, Reject, "ballots.*",
         "surat suara diterima harus sama dengan digunakan + rusak/keliru coblos + tidak digunakan",
         "ballots received must equal used + damaged + unused"),
-    rule!("BALLOTS_USED_VOTERS", Reject, "ballots.used, voted.total.j",
+    rule!(codes::BALLOTS_USED_VOTERS, Reject, "ballots.used, voted.total.j",
         "surat suara yang digunakan harus sama dengan jumlah pengguna hak pilih (B.4)",
         "ballots used must equal the number of voters (B.4)"),
-    rule!("VOTERS_VOTES", Reject, "voted.total.j, total",
+    rule!(codes::VOTERS_VOTES, Reject, "voted.total.j, total",
         "jumlah pengguna hak pilih (B.4) harus sama dengan jumlah suara sah dan tidak sah",
         "the number of voters (B.4) must equal valid plus invalid votes"),
-    rule!("VOTES_TOTAL", Reject, "valid, invalid, total",
+    rule!(codes::VOTES_TOTAL, Reject, "valid, invalid, total",
         "jumlah suara harus sama dengan suara sah + suara tidak sah",
         "total votes must equal valid + invalid votes"),
-    rule!("VOTES_SUM", Reject, "votes.*, valid",
+    rule!(codes::VOTES_SUM, Reject, "votes.*, valid",
         "jumlah perolehan suara seluruh peserta harus sama dengan suara sah",
         "the votes of all candidates must add up to the valid votes"),
-    rule!("DISABILITY_WITHIN", Reject, "disability.*, voted.total.j",
+    rule!(codes::DISABILITY_WITHIN, Reject, "disability.*, voted.total.j",
         "pemilih disabilitas yang memilih tidak boleh melebihi pemilih disabilitas terdaftar maupun B.4",
         "voters with disabilities who voted cannot exceed those registered, nor B.4"),
-    rule!("DPT_CAP", Reject, "registered.dpt.j",
+    rule!(codes::DPT_CAP, Reject, "registered.dpt.j",
         "DPT di TPS reguler paling banyak 300 pemilih",
         "a regular TPS has at most 300 registered voters (DPT)"),
-    rule!("DPT_MISMATCH", Reject, "registered.dpt.*",
+    rule!(codes::DPT_MISMATCH, Reject, "registered.dpt.*",
         "DPT pada formulir tidak sama dengan DPT TPS ini dalam registri",
         "the DPT on the form differs from this TPS's DPT in the registry"),
-    rule!("BALLOTS_CAP", Reject, "ballots.received, registered.dpt.j",
+    rule!(codes::BALLOTS_CAP, Reject, "ballots.received, registered.dpt.j",
         "surat suara diterima tidak boleh melebihi DPT ditambah cadangan 2% (dibulatkan ke atas)",
         "ballots received cannot exceed the DPT plus the 2% reserve, rounded up"),
-    rule!("COUNT_CAP", Reject, "voted.*, ballots.*, votes.*, valid, invalid, total",
+    rule!(codes::COUNT_CAP, Reject, "voted.*, ballots.*, votes.*, valid, invalid, total",
         "tidak ada angka pemilih, surat suara, atau suara yang boleh melebihi batas TPS (306 di TPS reguler)",
         "no count of voters, ballots or votes may exceed the TPS's cap (306 at a regular TPS)"),
-    rule!(since V2024_2, "VOTES_CAP", Reject, "votes.*",
+    rule!(since V2024_2, codes::VOTES_CAP, Reject, "votes.*",
         "jumlah suara seluruh peserta melebihi batas TPS (306 di TPS reguler), juga bila suara sah tidak dilaporkan",
         "the votes of all candidates together exceed the TPS's cap (306 at a regular TPS), even when valid votes are not reported"),
-    rule!(since V2024_2, "RECAP_VOTES_SUM", Reject, "rows.*.votes.*, rows.*.valid, total.votes.*, total.valid",
+    rule!(since V2024_2, codes::RECAP_VOTES_SUM, Reject, "rows.*.votes.*, rows.*.valid, total.votes.*, total.valid",
         "pada formulir rekapitulasi, jumlah suara seluruh peserta di setiap baris dan di total harus sama dengan suara sah",
         "on a recapitulation form, the votes of all candidates in each row and in the total must add up to the valid votes"),
-    rule!(since V2024_2, "RECAP_TOTAL_SUM", Reject, "rows.*, total",
+    rule!(since V2024_2, codes::RECAP_TOTAL_SUM, Reject, "rows.*, total",
         "total formulir rekapitulasi harus sama dengan jumlah seluruh barisnya",
         "a recapitulation form's total must equal the sum of its rows"),
-    rule!(since V2024_2, "RECAP_CHILDREN", Reject, "rows.*.child",
+    rule!(since V2024_2, codes::RECAP_CHILDREN, Reject, "rows.*.child",
         "baris formulir rekapitulasi harus tepat wilayah di bawahnya dalam registri, masing-masing sekali",
         "a recapitulation form's rows must be exactly the regions below it in the registry, each once"),
-    rule!("W_TURNOUT_HIGH", Warn, "voted.dpt.j, registered.dpt.j",
+    rule!(codes::W_TURNOUT_HIGH, Warn, "voted.dpt.j, registered.dpt.j",
         "partisipasi pemilih DPT di atas 98% (tidak berlaku di wilayah noken)",
         "turnout of DPT voters above 98% (not applied in noken regions)"),
-    rule!("W_BLOC_VOTE", Warn, "votes.*, valid",
+    rule!(codes::W_BLOC_VOTE, Warn, "votes.*, valid",
         "seluruh suara sah untuk satu peserta (tidak berlaku di wilayah noken)",
         "every valid vote went to one candidate (not applied in noken regions)"),
 ];
@@ -306,7 +347,7 @@ pub fn check_history(
 ) -> Verdict {
     if verdict.accepted() && form.correction.is_none() && tps_already_accepted {
         Verdict {
-            findings: vec![finding("TPS_ALREADY_REPORTED", &["tps"], detail())],
+            findings: vec![finding(codes::TPS_ALREADY_REPORTED, &["tps"], detail())],
         }
     } else {
         verdict
@@ -336,7 +377,7 @@ pub fn check_signed_form_in(
     if !signature_valid {
         let detail = format!("signer = {}", form.signer);
         return Verdict {
-            findings: vec![finding("SIGNATURE_INVALID", &["signature"], detail)],
+            findings: vec![finding(codes::SIGNATURE_INVALID, &["signature"], detail)],
         };
     }
     if let Some(tps) = tps {
@@ -353,7 +394,7 @@ pub fn check_signed_form_in(
             };
             let detail = format!("signer = {}, not an enrolled {role}", form.signer);
             return Verdict {
-                findings: vec![finding("SIGNER_NOT_ENROLLED", &["signer"], detail)],
+                findings: vec![finding(codes::SIGNER_NOT_ENROLLED, &["signer"], detail)],
             };
         }
     }
@@ -383,7 +424,7 @@ pub fn check_sheet_in(
     let mut out = Vec::new();
     if tps.is_none() {
         out.push(finding(
-            "TPS_UNKNOWN",
+            codes::TPS_UNKNOWN,
             &["tps"],
             format!("tps = {}", sheet.tps),
         ));
@@ -413,7 +454,7 @@ fn check_contest(sheet: &Sheet, election: &Election, out: &mut Vec<Finding>) {
     if let Some(id) = &sheet.election {
         if *id != election.id {
             out.push(finding(
-                "CONTEST_MISMATCH",
+                codes::CONTEST_MISMATCH,
                 &["election"],
                 format!("election = {id:?}, expected {:?}", election.id),
             ));
@@ -423,7 +464,7 @@ fn check_contest(sheet: &Sheet, election: &Election, out: &mut Vec<Finding>) {
     let contest_id = sheet.contest.as_deref().unwrap_or("ppwp");
     let Some(contest) = election.contest(contest_id) else {
         out.push(finding(
-            "CONTEST_MISMATCH",
+            codes::CONTEST_MISMATCH,
             &["contest"],
             format!("contest = {contest_id:?} is not in {}", election.id),
         ));
@@ -439,7 +480,7 @@ fn check_contest(sheet: &Sheet, election: &Election, out: &mut Vec<Finding>) {
     got.sort();
     if expected != got {
         out.push(finding(
-            "CONTEST_MISMATCH",
+            codes::CONTEST_MISMATCH,
             &["votes"],
             format!(
                 "positions = [{}], expected [{}]",
@@ -455,7 +496,7 @@ fn check_range(sheet: &Sheet, out: &mut Vec<Finding>) {
         if let Some(value) = sheet.get(field) {
             if !(0..=MAX_COUNT).contains(&value) {
                 out.push(finding(
-                    "COUNT_RANGE",
+                    codes::COUNT_RANGE,
                     &[field.path()],
                     format!("{} = {value}", field.label()),
                 ));
@@ -467,7 +508,7 @@ fn check_range(sheet: &Sheet, out: &mut Vec<Finding>) {
             if !(0..=MAX_COUNT).contains(value) {
                 let path = format!("votes.{position}");
                 out.push(Finding {
-                    code: "COUNT_RANGE",
+                    code: codes::COUNT_RANGE,
                     fields: vec![path],
                     detail: format!("{position} = {value}"),
                 });
@@ -517,7 +558,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
         for field in [Field::registered as fn(Row, Col) -> Field, Field::voted] {
             equation(
                 sheet,
-                "LP_SUM",
+                codes::LP_SUM,
                 field(row, Col::J),
                 &[field(row, Col::L), field(row, Col::P)],
                 out,
@@ -530,7 +571,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     ] {
         equation(
             sheet,
-            "LP_SUM",
+            codes::LP_SUM,
             field(Col::J),
             &[field(Col::L), field(Col::P)],
             out,
@@ -541,14 +582,14 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
             |f: fn(Row, Col) -> Field| [f(Row::Dpt, col), f(Row::Dptb, col), f(Row::Dpk, col)];
         equation(
             sheet,
-            "REGISTERED_SUM",
+            codes::REGISTERED_SUM,
             Field::registered(Row::Total, col),
             &parts(Field::registered),
             out,
         );
         equation(
             sheet,
-            "VOTED_SUM",
+            codes::VOTED_SUM,
             Field::voted(Row::Total, col),
             &parts(Field::voted),
             out,
@@ -557,7 +598,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     for row in ROWS {
         at_most(
             sheet,
-            "VOTED_WITHIN_REGISTERED",
+            codes::VOTED_WITHIN_REGISTERED,
             Field::voted(row, Col::J),
             Field::registered(row, Col::J),
             out,
@@ -565,7 +606,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     }
     equation(
         sheet,
-        "BALLOTS_BALANCE",
+        codes::BALLOTS_BALANCE,
         Field::BALLOTS_RECEIVED,
         &[
             Field::BALLOTS_USED,
@@ -576,21 +617,21 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     );
     equation(
         sheet,
-        "BALLOTS_USED_VOTERS",
+        codes::BALLOTS_USED_VOTERS,
         Field::BALLOTS_USED,
         &[Field::voted(Row::Total, Col::J)],
         out,
     );
     equation(
         sheet,
-        "VOTERS_VOTES",
+        codes::VOTERS_VOTES,
         Field::voted(Row::Total, Col::J),
         &[Field::TOTAL],
         out,
     );
     equation(
         sheet,
-        "VOTES_TOTAL",
+        codes::VOTES_TOTAL,
         Field::TOTAL,
         &[Field::VALID, Field::INVALID],
         out,
@@ -606,7 +647,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
                 fields.push("valid".into());
                 let positions: Vec<&str> = sheet.votes.iter().map(|(p, _)| p.as_str()).collect();
                 out.push(Finding {
-                    code: "VOTES_SUM",
+                    code: codes::VOTES_SUM,
                     fields,
                     detail: format!("{} = {sum}; Suara sah = {valid}", positions.join(" + ")),
                 });
@@ -616,7 +657,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     for col in COLS {
         at_most(
             sheet,
-            "DISABILITY_WITHIN",
+            codes::DISABILITY_WITHIN,
             Field::disability_voted(col),
             Field::disability_registered(col),
             out,
@@ -624,7 +665,7 @@ fn check_arithmetic(sheet: &Sheet, out: &mut Vec<Finding>) {
     }
     at_most(
         sheet,
-        "DISABILITY_WITHIN",
+        codes::DISABILITY_WITHIN,
         Field::disability_voted(Col::J),
         Field::voted(Row::Total, Col::J),
         out,
@@ -664,7 +705,7 @@ fn check_caps(rulebook: Rulebook, sheet: &Sheet, facts: TpsFacts, out: &mut Vec<
     if regular {
         if let Some(dpt) = form_dpt.filter(|&dpt| dpt > REGULAR_DPT_CAP) {
             out.push(finding(
-                "DPT_CAP",
+                codes::DPT_CAP,
                 &["registered.dpt.j"],
                 format!("A.1 J = {dpt}; cap = {REGULAR_DPT_CAP}"),
             ));
@@ -688,7 +729,7 @@ fn check_caps(rulebook: Rulebook, sheet: &Sheet, facts: TpsFacts, out: &mut Vec<
             .collect();
         if !differs.is_empty() {
             out.push(finding(
-                "DPT_MISMATCH",
+                codes::DPT_MISMATCH,
                 &["registered.dpt"],
                 differs.join("; "),
             ));
@@ -699,7 +740,7 @@ fn check_caps(rulebook: Rulebook, sheet: &Sheet, facts: TpsFacts, out: &mut Vec<
     if let (Some(dpt), Some(received)) = (dpt_for_ballots, sheet.get(Field::BALLOTS_RECEIVED)) {
         if received > ballot_cap(dpt) {
             out.push(finding(
-                "BALLOTS_CAP",
+                codes::BALLOTS_CAP,
                 &["ballots.received", "registered.dpt.j"],
                 format!("II.1 = {received}; DPT {dpt} + 2% = {}", ballot_cap(dpt)),
             ));
@@ -728,7 +769,7 @@ fn check_caps(rulebook: Rulebook, sheet: &Sheet, facts: TpsFacts, out: &mut Vec<
         if !over.is_empty() {
             let (fields, values): (Vec<String>, Vec<String>) = over.into_iter().unzip();
             out.push(Finding {
-                code: "COUNT_CAP",
+                code: codes::COUNT_CAP,
                 fields,
                 detail: format!("{}; cap = {cap}", values.join("; ")),
             });
@@ -749,7 +790,7 @@ fn check_caps(rulebook: Rulebook, sheet: &Sheet, facts: TpsFacts, out: &mut Vec<
         if rulebook >= Rulebook::V2024_2 && sum > cap {
             let positions: Vec<&str> = reported.iter().map(|(p, _)| *p).collect();
             out.push(Finding {
-                code: "VOTES_CAP",
+                code: codes::VOTES_CAP,
                 fields: positions.iter().map(|p| format!("votes.{p}")).collect(),
                 detail: format!("{} = {sum}; cap = {cap}", positions.join(" + ")),
             });
@@ -767,7 +808,7 @@ fn check_warnings(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
     ) {
         if dpt >= 50 && voted * 100 > dpt * 98 {
             out.push(finding(
-                "W_TURNOUT_HIGH",
+                codes::W_TURNOUT_HIGH,
                 &["voted.dpt.j", "registered.dpt.j"],
                 format!("B.1 J = {voted}; A.1 J = {dpt}"),
             ));
@@ -777,11 +818,22 @@ fn check_warnings(sheet: &Sheet, facts: TpsFacts, out: &mut Vec<Finding>) {
         if valid >= 50 {
             if let Some((position, _)) = sheet.votes.iter().find(|(_, v)| *v == Some(valid)) {
                 out.push(finding(
-                    "W_BLOC_VOTE",
+                    codes::W_BLOC_VOTE,
                     &["votes", "valid"],
                     format!("{position} = {valid}; Suara sah = {valid}"),
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn every_code_constant_names_exactly_one_rule() {
+        let table: Vec<&str> = RULES.iter().map(|rule| rule.code).collect();
+        assert_eq!(codes::ALL, table.as_slice());
     }
 }

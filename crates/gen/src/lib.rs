@@ -28,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 use saksi_election::code::{Code, Level, OVERSEAS_PROVINCE};
 use saksi_election::recap::Figures;
 use saksi_election::registry::{Registry, RegistryError, TpsKind};
+use saksi_election::rules::codes;
 use saksi_election::rules::REGULAR_DPT_CAP;
 use saksi_election::sign::SecretKey;
 use saksi_election::Election;
@@ -412,7 +413,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                     form.votes[position].1 = changed;
                     injected = record(
                         kind,
-                        "VOTES_SUM",
+                        codes::VOTES_SUM,
                         format!("votes.{name}: {votes} -> {changed}"),
                         line,
                     );
@@ -422,20 +423,20 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                 let (rule, detail) = match rng.range(0, 3) {
                     0 => {
                         form.voted.dpt.l += 1;
-                        ("LP_SUM", "voted.dpt.l + 1")
+                        (codes::LP_SUM, "voted.dpt.l + 1")
                     }
                     1 => {
                         form.total += rng.range(1, 5);
-                        ("VOTES_TOTAL", "total raised")
+                        (codes::VOTES_TOTAL, "total raised")
                     }
                     2 => {
                         form.ballots.unused += rng.range(1, 9);
-                        ("BALLOTS_BALANCE", "ballots.unused raised")
+                        (codes::BALLOTS_BALANCE, "ballots.unused raised")
                     }
                     _ => {
                         form.voted.total.l += 1;
                         form.voted.total.j += 1;
-                        ("VOTED_SUM", "voted.total raised by one")
+                        (codes::VOTED_SUM, "voted.total raised by one")
                     }
                 };
                 injected = record(FaultKind::BrokenArithmetic, rule, detail.into(), line);
@@ -449,7 +450,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                 form.registered.total.j += extra;
                 injected = record(
                     FaultKind::DptOverCap,
-                    "DPT_CAP",
+                    codes::DPT_CAP,
                     format!("A.1 J = {claimed}"),
                     line,
                 );
@@ -459,7 +460,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                     flip_signature = true;
                     injected = record(
                         FaultKind::ForgedSignature,
-                        "SIGNATURE_INVALID",
+                        codes::SIGNATURE_INVALID,
                         "a bit of the signature flipped".into(),
                         line,
                     );
@@ -467,7 +468,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                     signer = Some(derived_key(b"saksi-gen/forger/v1\n", config.seed, code));
                     injected = record(
                         FaultKind::ForgedSignature,
-                        "SIGNATURE_INVALID",
+                        codes::SIGNATURE_INVALID,
                         "signed by a key that is not the named signer's".into(),
                         line,
                     );
@@ -487,7 +488,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                     signer = Some(other_key);
                     injected = record(
                         FaultKind::WrongOfficer,
-                        "SIGNER_NOT_ENROLLED",
+                        codes::SIGNER_NOT_ENROLLED,
                         format!("signed by the officer of {other}"),
                         line,
                     );
@@ -510,7 +511,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
             out.forms.push(b'\n');
             injected = record(
                 FaultKind::Duplicate,
-                "DUPLICATE",
+                codes::DUPLICATE,
                 format!("copy of line {}", line + 1),
                 out.lines,
             );

@@ -234,6 +234,18 @@ pub enum Entry {
     },
 }
 
+impl Entry {
+    /// The verdict a submission's entry carries (none for an authority statement).
+    pub fn verdict(&self) -> Option<&RecordedVerdict> {
+        match self {
+            Entry::Admin { .. } => None,
+            Entry::Form { verdict, .. }
+            | Entry::Transcription { verdict, .. }
+            | Entry::Recap { verdict, .. } => Some(verdict),
+        }
+    }
+}
+
 fn election_json(election: &Election) -> Value {
     serde_json::to_value(election).expect("an election serialises")
 }

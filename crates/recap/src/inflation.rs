@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use saksi_election::code::Code;
 use saksi_election::recap::{Figures, RecapLevel};
+use saksi_election::rules::codes;
 
 use crate::state::{State, Tally};
 
@@ -167,7 +168,12 @@ fn check_region(
         return;
     };
     if let Some((index, form, verdict)) = &record.latest {
-        if !verdict.accepted && verdict.rejected_by.iter().any(|c| c == "RECAP_TOTAL_SUM") {
+        if !verdict.accepted
+            && verdict
+                .rejected_by
+                .iter()
+                .any(|c| c == codes::RECAP_TOTAL_SUM)
+        {
             let mut rows = Figures {
                 votes: positions.iter().map(|p| (p.clone(), 0)).collect(),
                 ..Default::default()
@@ -186,7 +192,12 @@ fn check_region(
                 index: *index,
             });
         }
-        if !verdict.accepted && verdict.rejected_by.iter().any(|c| c == "RECAP_CHILDREN") {
+        if !verdict.accepted
+            && verdict
+                .rejected_by
+                .iter()
+                .any(|c| c == codes::RECAP_CHILDREN)
+        {
             // A child left out (its votes vanish) or one that does not belong (votes from nowhere).
             let children = state.registry.child_regions(region);
             let empty = Tally::default();

@@ -2,13 +2,22 @@
 //! at every level) derived from them, and the one writer that keeps log and state in step. Knows
 //! nothing of HTTP.
 
+mod batch;
+mod cosign;
+pub mod datadir;
 pub mod engine;
 pub mod entry;
+mod error;
 pub mod inflation;
 pub mod keyfile;
+pub mod publication;
+pub mod replay;
+mod shared;
 pub mod state;
+pub mod statements;
 pub mod verify;
 
+pub use datadir::{DataDir, ServerKeys};
 pub use engine::{Engine, EngineError, IngestOutcome, Shared};
 pub use entry::Entry;
 pub use state::{State, Tally};

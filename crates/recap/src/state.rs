@@ -219,6 +219,27 @@ impl State {
         self.recap_digests.get(digest).copied()
     }
 
+    /// The verdict recorded for the TPS form logged at `index` (found by [`State::logged_digest`]).
+    pub fn tps_verdict(&self, tps: Code, index: u64) -> RecordedVerdict {
+        self.tps_record(tps)
+            .and_then(|r| r.history.iter().find(|h| h.index == index))
+            .map(|h| h.verdict.clone())
+            .expect("invariant: a logged digest has its TPS history entry")
+    }
+
+    /// The verdict recorded for the recap form logged at `index` (found by [`State::logged_recap`]).
+    pub fn logged_recap_verdict(
+        &self,
+        key: (RecapLevel, Option<Code>),
+        index: u64,
+    ) -> RecordedVerdict {
+        self.recaps
+            .get(&key)
+            .and_then(|r| r.history.iter().find(|(i, _)| *i == index))
+            .map(|(_, v)| v.clone())
+            .expect("invariant: a logged recap digest has its history entry")
+    }
+
     pub fn positions(&self) -> &[String] {
         &self.positions
     }

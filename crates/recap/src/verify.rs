@@ -6,8 +6,9 @@
 
 use std::collections::HashSet;
 
+use saksi_election::form::SignedForm;
+use saksi_election::rules::codes;
 use saksi_election::rules::{check_sheet_in, check_signed_form_in, Rulebook, TpsFacts, Verdict};
-use saksi_election::sign::{self, BatchItem};
 use saksi_tlog::audit::audit;
 use saksi_tlog::checkpoint::Checkpoint;
 use saksi_tlog::note::Verifier;
@@ -71,26 +72,19 @@ impl Replayer {
                             .iter()
                             .map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string())))
                             .collect();
-                        let messages: Vec<Vec<u8>> = entries
+                        let forms: Vec<Option<&SignedForm>> = entries
                             .iter()
                             .map(|(_, e)| match e {
-                                Ok(Entry::Form { form, .. }) => form.form.signed_message(),
-                                _ => Vec::new(),
-                            })
-                            .collect();
-                        let (positions, items): (Vec<usize>, Vec<BatchItem>) = entries
-                            .iter()
-                            .zip(&messages)
-                            .enumerate()
-                            .filter_map(|(n, ((_, e), m))| match e {
-                                Ok(Entry::Form { form, .. }) => Some((n, form.batch_item(m))),
+                                Ok(Entry::Form { form, .. }) => Some(form),
                                 _ => None,
                             })
-                            .unzip();
-                        let mut ok = vec![true; entries.len()];
-                        for (n, valid) in positions.into_iter().zip(sign::verify_batch(&items)) {
-                            ok[n] = valid;
-                        }
+                            .collect();
+                        // Only a form's signature is checked here; other entries pass this step.
+                        let ok: Vec<bool> = SignedForm::verify_signatures(&forms)
+                            .into_iter()
+                            .zip(&forms)
+                            .map(|(valid, form)| valid || form.is_none())
+                            .collect();
                         entries
                             .into_iter()
                             .zip(ok)
@@ -210,7 +204,7 @@ impl Replayer {
                 if expected
                     .findings
                     .iter()
-                    .any(|f| f.code == "SIGNER_NOT_ENROLLED")
+                    .any(|f| f.code == codes::SIGNER_NOT_ENROLLED)
                 {
                     self.problem(format!(
                         "entry {index}: TPS {tps}: signed by {}, who is not enrolled for it in the logged registry",
@@ -354,7 +348,7 @@ pub fn verify(
             let mut problems = replayer.problems;
             problems.insert(0, why);
             let note = storage
-                .read("checkpoint")
+                .read(saksi_tlog::CHECKPOINT_PATH)
                 .ok()
                 .flatten()
                 .unwrap_or_default();

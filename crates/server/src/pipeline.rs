@@ -13,8 +13,7 @@ use tokio::sync::oneshot;
 
 use saksi_election::form::SignedForm;
 use saksi_election::rules;
-use saksi_election::sign::{self, BatchItem};
-use saksi_recap::engine::{Engine, IngestOutcome, Shared};
+use saksi_recap::engine::{Engine, IngestOutcome, Moment, Shared};
 
 /// The senders into the pipeline, shared by every handler.
 #[derive(Clone)]
@@ -74,17 +73,8 @@ const INGEST_LINGER: Duration = Duration::from_millis(1);
 /// Committed batches waiting for their receipts; past this the writer waits (back-pressure).
 const RECEIPT_QUEUE_BATCHES: usize = 64;
 
-/// How long the writer waits for more forms before it brings the log's `checkpoint` file up to date
-/// (under load the engine does it every `PUBLISH_INTERVAL`). Writing it with every batch cost two of
-/// the eight fsyncs a batch needs: 8,320 submissions/s at 64 clients with it, 9,320/s without (six
-/// runs each, `saksi bench submit`). The API and `/log/checkpoint` are never late.
-const IDLE_BEFORE_PUBLISHING: Duration = Duration::from_millis(20);
-
 /// How often a lingering writer looks again for forms that finished their signature check.
 const INGEST_POLL: Duration = Duration::from_micros(100);
-
-/// How often an idle writer looks whether a running witness round finished.
-const PUBLICATION_POLL: Duration = Duration::from_millis(1);
 
 /// How long a submission's receipt waits for its checkpoint to be cosigned: the witnesses' own
 /// deadline and a little more, within the request deadline.
@@ -156,13 +146,8 @@ fn verify_signatures(
                 }
             }
         }
-        let messages: Vec<Vec<u8>> = batch.iter().map(|j| j.form.form.signed_message()).collect();
-        let items: Vec<BatchItem> = batch
-            .iter()
-            .zip(&messages)
-            .map(|(j, m)| j.form.batch_item(m))
-            .collect();
-        let verdicts = sign::verify_batch(&items);
+        let forms: Vec<Option<&SignedForm>> = batch.iter().map(|j| Some(&j.form)).collect();
+        let verdicts = SignedForm::verify_signatures(&forms);
         for (job, ok) in batch.into_iter().zip(verdicts) {
             if !ok {
                 let _ = job.reply.send(Answer::SignatureInvalid);
@@ -180,149 +165,143 @@ fn verify_signatures(
     }
 }
 
-/// The single writer: group-commits whatever is waiting, lingering briefly only while more forms
-/// are still in their signature check (when none are, waiting would only add latency).
+/// The single writer: group-commits whatever is waiting, and between batches ticks the engine's
+/// publication when it asks to be (see saksi_recap::publication).
 fn write_forms(
     mut engine: Engine,
     jobs: Receiver<IngestJob>,
     verifying: Arc<AtomicUsize>,
     receipts: SyncSender<Committed>,
 ) {
-    // An engine that has just ingested (the demo's, after its import) may hold the file back.
-    let _ = engine.publish_lagging();
-    // A job taken while looking whether the writer is idle; it starts the next batch.
-    let mut carried: Option<IngestJob> = None;
+    while let Some(first) = wait_for_work(&mut engine, &jobs) {
+        let batch = gather_batch(first, &jobs, &verifying);
+        commit_batch(&mut engine, batch, &receipts);
+    }
+}
+
+/// Waits for the next job, ticking the engine's publication whenever it asks (a witness round to
+/// take up, the `checkpoint` file to bring up to date once idle). `None` once the server stops.
+fn wait_for_work(engine: &mut Engine, jobs: &Receiver<IngestJob>) -> Option<IngestJob> {
     loop {
-        let first = match carried.take() {
-            Some(job) => job,
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
+        let Some(wait) = engine.next_publication_tick() else {
+            return jobs.recv().ok();
         };
-        let deadline = Instant::now() + INGEST_LINGER;
-        let mut batch = vec![first];
-        while batch.len() < INGEST_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    batch.push(job);
-                    continue;
+        match jobs.recv_timeout(wait) {
+            Ok(job) => return Some(job),
+            // A failure poisons the engine, and the next submission is told.
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = engine.tick_publication(Moment::Idle);
+            }
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
+/// `first` and whatever else is waiting, up to INGEST_BATCH, lingering (at most INGEST_LINGER) only
+/// while more forms are still in their signature check: when none are, waiting would only add
+/// latency.
+fn gather_batch(
+    first: IngestJob,
+    jobs: &Receiver<IngestJob>,
+    verifying: &AtomicUsize,
+) -> Vec<IngestJob> {
+    let deadline = Instant::now() + INGEST_LINGER;
+    let mut batch = vec![first];
+    while batch.len() < INGEST_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => {
+                batch.push(job);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {}
+        }
+        let now = Instant::now();
+        if verifying.load(Ordering::Acquire) == 0 || now >= deadline {
+            break;
+        }
+        match jobs.recv_timeout(INGEST_POLL.min(deadline - now)) {
+            Ok(job) => batch.push(job),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    batch
+}
+
+/// Commits one batch (TPS forms, then recaps, then each statement) and hands the outcomes to the
+/// receipt thread, or answers the handlers at once when nothing was committed.
+fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSender<Committed>) {
+    let (mut forms, mut form_replies, mut recaps, mut recap_replies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut statements = Vec::new();
+    for job in batch {
+        match job.form {
+            Submission::Tps(form) => {
+                forms.push(form);
+                form_replies.push(job.reply);
+            }
+            Submission::Recap(form) => {
+                recaps.push(form);
+                recap_replies.push(job.reply);
+            }
+            Submission::Statement(bytes) => statements.push((bytes, job.reply)),
+        }
+    }
+    let answer = |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>,
+                  replies: Vec<oneshot::Sender<Answer>>| match result {
+        Ok(outcomes) => {
+            // Receipts are built off the writer's path, which moves on to the next batch.
+            if let Err(mpsc::SendError(batch)) = receipts.send(Committed { outcomes, replies }) {
+                for reply in batch.replies {
+                    let _ = reply.send(Answer::Busy);
                 }
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {}
-            }
-            let now = Instant::now();
-            if verifying.load(Ordering::Acquire) == 0 || now >= deadline {
-                break;
-            }
-            match jobs.recv_timeout(INGEST_POLL.min(deadline - now)) {
-                Ok(job) => batch.push(job),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        let (mut forms, mut form_replies, mut recaps, mut recap_replies) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut statements = Vec::new();
-        for job in batch {
-            match job.form {
-                Submission::Tps(form) => {
-                    forms.push(form);
-                    form_replies.push(job.reply);
-                }
-                Submission::Recap(form) => {
-                    recaps.push(form);
-                    recap_replies.push(job.reply);
-                }
-                Submission::Statement(bytes) => statements.push((bytes, job.reply)),
+        Err(e) => {
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Answer::Unavailable(message.clone()));
             }
         }
-        let answer = |result: Result<Vec<IngestOutcome>, saksi_recap::EngineError>,
-                      replies: Vec<oneshot::Sender<Answer>>| match result {
-            Ok(outcomes) => {
-                // Receipts are built off the writer's path, which moves on to the next batch.
-                if let Err(mpsc::SendError(batch)) = receipts.send(Committed { outcomes, replies })
-                {
-                    for reply in batch.replies {
-                        let _ = reply.send(Answer::Busy);
-                    }
-                }
+    };
+    if !forms.is_empty() {
+        answer(engine.ingest(forms), form_replies);
+    }
+    if !recaps.is_empty() {
+        answer(engine.ingest_recaps(recaps), recap_replies);
+    }
+    // Statements are rare (registry changes, witness policies): one commit each, after the forms
+    // of the same batch.
+    for (bytes, reply) in statements {
+        match engine.submit_statement(&bytes) {
+            Ok(index) => {
+                let rulebook = engine
+                    .shared()
+                    .state
+                    .read()
+                    .expect("not poisoned")
+                    .rulebook()
+                    .unwrap_or(rules::Rulebook::CURRENT);
+                let verdict = saksi_recap::entry::RecordedVerdict::from_verdict(
+                    &rules::Verdict::default(),
+                    rulebook,
+                );
+                let outcome = IngestOutcome::Logged {
+                    index,
+                    verdict,
+                    duplicate: false,
+                };
+                answer(Ok(vec![outcome]), vec![reply]);
             }
-            Err(e) => {
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Answer::Unavailable(message.clone()));
-                }
+            Err(saksi_recap::EngineError::Statement(detail)) => {
+                let refused = IngestOutcome::Refused {
+                    code: "STATEMENT_REFUSED",
+                    detail,
+                };
+                let _ = reply.send(Answer::Ingested(refused, None));
             }
-        };
-        if !forms.is_empty() {
-            answer(engine.ingest(forms), form_replies);
-        }
-        if !recaps.is_empty() {
-            answer(engine.ingest_recaps(recaps), recap_replies);
-        }
-        // Statements are rare (registry changes, witness policies): one commit each, after the forms
-        // of the same batch.
-        for (bytes, reply) in statements {
-            match engine.submit_statement(&bytes) {
-                Ok(index) => {
-                    let rulebook = engine
-                        .shared()
-                        .state
-                        .read()
-                        .expect("not poisoned")
-                        .rulebook()
-                        .unwrap_or(rules::Rulebook::CURRENT);
-                    let verdict = saksi_recap::entry::RecordedVerdict::from_verdict(
-                        &rules::Verdict::default(),
-                        rulebook,
-                    );
-                    let outcome = IngestOutcome::Logged {
-                        index,
-                        verdict,
-                        duplicate: false,
-                    };
-                    answer(Ok(vec![outcome]), vec![reply]);
-                }
-                Err(saksi_recap::EngineError::Statement(detail)) => {
-                    let refused = IngestOutcome::Refused {
-                        code: "STATEMENT_REFUSED",
-                        detail,
-                    };
-                    let _ = reply.send(Answer::Ingested(refused, None));
-                }
-                Err(e) => answer(Err(e), vec![reply]),
-            }
-        }
-        // Take up a witness round that finished (never waits for one): receipts waiting for its
-        // checkpoint go out. While a round runs, look again every PUBLICATION_POLL when idle.
-        let mut round_running = engine.poll_publication();
-        loop {
-            let wait = if round_running {
-                PUBLICATION_POLL
-            } else {
-                IDLE_BEFORE_PUBLISHING
-            };
-            match jobs.recv_timeout(wait) {
-                Ok(job) => {
-                    carried = Some(job);
-                    break;
-                }
-                Err(RecvTimeoutError::Timeout) if round_running => {
-                    round_running = engine.poll_publication();
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    // Idle: bring the log's `checkpoint` file up to date (the engine does it every
-                    // PUBLISH_INTERVAL under load). A failure poisons the engine, and the next
-                    // submission is told.
-                    let _ = engine.publish_lagging();
-                    break;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = engine.publish_lagging();
-                    return;
-                }
-            }
+            Err(e) => answer(Err(e), vec![reply]),
         }
     }
 }

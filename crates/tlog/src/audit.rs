@@ -26,7 +26,7 @@ pub fn audit(
     mut visit: impl FnMut(u64, &[u8]),
 ) -> Result<Audited, LogError> {
     let note = storage
-        .read("checkpoint")
+        .read(crate::log::CHECKPOINT_PATH)
         .map_err(|error| LogError::Io {
             what: "reading checkpoint".into(),
             error,

@@ -173,6 +173,22 @@ impl Storage for FaultyStorage {
         })
     }
 
+    fn create_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        // Checked before anything is written, as a hard link refuses an existing name.
+        {
+            let state = self.state.lock().expect("not poisoned");
+            for (path, bytes) in files {
+                if state.files.get(path).is_some_and(|held| held != bytes) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{path} exists with other bytes"),
+                    ));
+                }
+            }
+        }
+        self.write_durable(files)
+    }
+
     fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
         // An interrupted call may leave each file missing, whole or torn.
         self.write_with_faults(files, |state| {

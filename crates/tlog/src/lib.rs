@@ -22,5 +22,7 @@ pub mod witness;
 #[cfg(any(test, feature = "testing"))]
 pub use faulty::{Fault, FaultyStorage};
 pub use hash::{leaf_hash, node_hash, Hash};
-pub use log::{Log, LogError, Published, TileCache, TileReader};
+pub use log::{
+    checkpoints_path, Log, LogError, Published, Publishing, TileCache, TileReader, CHECKPOINT_PATH,
+};
 pub use storage::{DirStorage, ReadOnlyDir, Storage};

@@ -20,11 +20,14 @@
 //!    batch's data was durable before its checkpoint existed, and from now on the log can only
 //!    complete this batch, never sign another tree of this size.
 //! 4. Write the same checkpoint durably to `checkpoint` (publish): renamed into place only once
-//!    `checkpoints/<size>` is durable, then its directory fsynced. With the publication lag
-//!    ([`Log::set_publish_lag`]) the caller does this step later with [`Log::publish_lagging`] (when
-//!    idle, or every so often under load): two fewer fsyncs per batch. A caller that gathers witness
-//!    cosignatures first does it with [`Log::publish`].
+//!    `checkpoints/<size>` is durable, then its directory fsynced. That is the log's own step only
+//!    with [`Publishing::WithEachCommit`]; with [`Publishing::ByCaller`] the caller does it with
+//!    [`Log::publish`] when its policy says so (after gathering witness cosignatures, or every so
+//!    often under load, two fsyncs fewer per batch).
 //! 5. Update the in-memory state and acknowledge the entries.
+//!
+//! `checkpoints/<size>` is created once ([`Storage::create_durable`]): storage refuses to replace it
+//! with other bytes, the last guard against signing two trees of one size.
 //!
 //! Any storage error poisons the log: it refuses further appends until reopened, because after a
 //! failed fsync the state of the files is unknown (and retrying can report success for lost data).
@@ -34,14 +37,14 @@
 //! right-edge tiles and bundle for that size are read, and the root they give must equal the
 //! checkpoint's. If `checkpoint` is ahead of it (this protocol never leaves that, but a copy made file
 //! by file can), it is the committed state if the tiles give its root, and step 3 is completed from it;
-//! otherwise the log refuses to open. If `checkpoint` is behind (a crash between steps 3 and
-//! 4), it is republished. A log with no checkpoint at all starts at size 0 with a signed empty
-//! checkpoint.
+//! otherwise the log refuses to open. If `checkpoint` is behind (a crash between steps 3 and 4), it
+//! is republished, unless publishing is the caller's ([`Publishing::ByCaller`]). A log with no
+//! checkpoint at all starts at size 0 with a signed empty checkpoint.
 //!
 //! # Invariants
 //! - A file under a path that a published checkpoint covers is never rewritten with other bytes.
 //! - An acknowledged entry is in a checkpoint that is durable in `checkpoints/`, and in `checkpoint`
-//!   too unless the publication lag holds it back (until the caller's next publish_lagging).
+//!   too when the log publishes with each commit.
 //! - `checkpoint` only ever holds a checkpoint that is durable in `checkpoints/`; it never goes back.
 //! - At most one checkpoint is ever signed for a given size.
 
@@ -120,6 +123,26 @@ struct Edge {
 }
 
 impl Edge {
+    /// The edge's shape, asserted where it is made (after staging a batch) and where it is read
+    /// back (on open): every partial tile holds fewer than a tile's width, each level holds what
+    /// the size says, and the bundle holds the size's remainder.
+    fn check(&self) {
+        for (level, hashes) in self.hashes.iter().enumerate() {
+            let stored = tile::stored_hashes_at(level as u8, self.size);
+            assert!(
+                hashes.len() < TILE_WIDTH as usize,
+                "a full tile left at the edge"
+            );
+            assert_eq!(
+                hashes.len() as u64,
+                stored % TILE_WIDTH,
+                "level {level} at size {}",
+                self.size
+            );
+        }
+        assert_eq!(u64::from(self.bundle_entries), self.size % TILE_WIDTH);
+    }
+
     fn empty() -> Edge {
         Edge {
             size: 0,
@@ -164,7 +187,7 @@ fn perfect_root(hashes: &[Hash]) -> Hash {
     level[0]
 }
 
-/// A signed checkpoint as published.
+/// A signed checkpoint: the log's own note, perhaps with witness cosignatures appended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
     pub checkpoint: Checkpoint,
@@ -177,33 +200,49 @@ pub struct Log {
     signer: Signer,
     verifier: Verifier,
     edge: Edge,
-    /// The latest committed checkpoint (published too, unless `auto_publish` is off).
-    published: Arc<Published>,
+    /// The latest committed checkpoint (in `checkpoints/<size>`).
+    committed: Arc<Published>,
     poisoned: Option<String>,
-    auto_publish: bool,
-    /// With a publication lag, `checkpoint` is written one commit late (see the module docs).
-    publish_lag: bool,
-    /// The latest committed note when `checkpoint` does not hold it yet (only with the lag).
-    lagging: Option<String>,
+    publishing: Publishing,
 }
 
-fn checkpoint_path(size: u64) -> String {
+/// Who writes `checkpoint` (step 4 of the commit protocol).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publishing {
+    /// The log, in each commit's own storage round, and on open if a crash left it behind.
+    WithEachCommit,
+    /// The caller, with [`Log::publish`], when its policy says so (witness cosignatures first, or a
+    /// lag that saves two fsyncs per batch). The log never writes it after creation.
+    ByCaller,
+}
+
+/// The latest published checkpoint: the path tlog-tiles clients fetch first.
+pub const CHECKPOINT_PATH: &str = "checkpoint";
+
+/// Where the checkpoint committed for `size` is kept: saksi's own, beside the spec's layout, and the
+/// commit point of the protocol above.
+pub fn checkpoints_path(size: u64) -> String {
     format!("checkpoints/{size}")
+}
+
+/// `note` as the `checkpoint` file: the one shape in which creation, recovery, each commit and the
+/// caller's publishing write it.
+fn checkpoint_file(note: &str) -> (String, Vec<u8>) {
+    (CHECKPOINT_PATH.to_string(), note.as_bytes().to_vec())
 }
 
 impl Log {
     /// Opens the log in `storage`, recovering from any interrupted batch, or creates it empty.
     /// `signer` is the log's key; its name is the checkpoint origin.
     pub fn open(storage: Arc<dyn Storage>, signer: Signer) -> Result<Log, LogError> {
-        Log::open_with(storage, signer, true)
+        Log::open_with(storage, signer, Publishing::WithEachCommit)
     }
 
-    /// Like [`Log::open`]; with `auto_publish` false, step 4 is left to the caller (who may first
-    /// gather witness cosignatures, see [`Log::publish`]), on open as after each batch.
+    /// Like [`Log::open`], with step 4 left to `publishing`: on open as after each batch.
     pub fn open_with(
         storage: Arc<dyn Storage>,
         signer: Signer,
-        auto_publish: bool,
+        publishing: Publishing,
     ) -> Result<Log, LogError> {
         if signer.kind != note::TYPE_ED25519 {
             return Err(LogError::Note(NoteError::BadKey(
@@ -220,7 +259,7 @@ impl Log {
         sizes.sort_unstable();
         let Some(&newest) = sizes.last() else {
             if storage
-                .read("checkpoint")
+                .read(CHECKPOINT_PATH)
                 .map_err(io_err("reading checkpoint"))?
                 .is_some()
             {
@@ -228,54 +267,20 @@ impl Log {
                     "a checkpoint is published but checkpoints/ is empty".into(),
                 ));
             }
-            return Log::create(storage, signer, verifier);
+            return Log::create(storage, signer, verifier, publishing);
         };
-        let current = match storage
-            .read("checkpoint")
-            .map_err(io_err("reading checkpoint"))?
-        {
-            Some(bytes) => {
-                let signed = checkpoint::open(&bytes, &verifier, &[]).map_err(|e| {
-                    LogError::Corrupt(format!("the published checkpoint does not verify: {e}"))
-                })?;
-                Some((signed.checkpoint, bytes))
-            }
-            None => None,
-        };
+        let current = read_published(storage.as_ref(), &verifier)?;
         // `checkpoint` ahead of `checkpoints/`: not left by this protocol (which makes
         // `checkpoints/<size>` durable first) but by a copy made file by file. If the tiles give its
         // root, finish step 3 from it.
         let committed = match &current {
             Some((cp, bytes)) if cp.size > newest => {
-                let edge = read_edge(storage.as_ref(), cp.size)?;
-                if edge.root() != cp.root {
-                    return Err(LogError::Corrupt(format!(
-                        "published checkpoint is at size {}, beyond every checkpoint in checkpoints/, and the tiles do not give its root",
-                        cp.size
-                    )));
-                }
-                storage
-                    .write_durable(&[(checkpoint_path(cp.size), bytes.clone())])
-                    .map_err(io_err("completing the last commit"))?;
+                complete_commit_from(storage.as_ref(), cp, bytes)?;
                 cp.size
             }
             _ => newest,
         };
-        let note_bytes = storage
-            .read(&checkpoint_path(committed))
-            .map_err(io_err("reading the newest checkpoint"))?
-            .ok_or_else(|| LogError::Corrupt(format!("checkpoints/{committed} vanished")))?;
-        let signed = checkpoint::open(&note_bytes, &verifier, &[]).map_err(|e| {
-            LogError::Corrupt(format!(
-                "checkpoints/{committed} does not verify with the log key: {e}"
-            ))
-        })?;
-        if signed.checkpoint.size != committed {
-            return Err(LogError::Corrupt(format!(
-                "checkpoints/{committed} is for size {}",
-                signed.checkpoint.size
-            )));
-        }
+        let (signed, note) = read_committed(storage.as_ref(), &verifier, committed)?;
         let edge = read_edge(storage.as_ref(), committed)?;
         let root = edge.root();
         if root != signed.checkpoint.root {
@@ -284,43 +289,32 @@ impl Log {
                 signed.checkpoint.root
             )));
         }
-        let note = String::from_utf8(note_bytes).expect("a note that opened is UTF-8");
-        let published = Published {
+        let committed_checkpoint = Published {
             checkpoint: signed.checkpoint,
             note,
         };
-        // Republish if the crash came between steps 3 and 4.
-        match current {
-            Some((current, _)) => {
-                if current.size == committed && current != published.checkpoint {
-                    return Err(LogError::Corrupt(format!(
-                        "two different checkpoints of size {committed}"
-                    )));
-                }
-                if current.size < committed && auto_publish {
-                    storage
-                        .write_durable(&[(
-                            "checkpoint".into(),
-                            published.note.clone().into_bytes(),
-                        )])
-                        .map_err(io_err("republishing the checkpoint"))?;
-                }
+        if let Some((current, _)) = &current {
+            if current.size == committed && *current != committed_checkpoint.checkpoint {
+                return Err(LogError::Corrupt(format!(
+                    "two different checkpoints of size {committed}"
+                )));
             }
-            None if auto_publish => storage
-                .write_durable(&[("checkpoint".into(), published.note.clone().into_bytes())])
-                .map_err(io_err("republishing the checkpoint"))?,
-            None => {}
+        }
+        // Republish if the crash came between steps 3 and 4 (when step 4 is the log's).
+        let behind = current.is_none_or(|(current, _)| current.size < committed);
+        if behind && publishing == Publishing::WithEachCommit {
+            storage
+                .write_durable(&[checkpoint_file(&committed_checkpoint.note)])
+                .map_err(io_err("republishing the checkpoint"))?;
         }
         Ok(Log {
             storage,
             signer,
             verifier,
             edge,
-            published: Arc::new(published),
+            committed: Arc::new(committed_checkpoint),
             poisoned: None,
-            auto_publish,
-            publish_lag: false,
-            lagging: None,
+            publishing,
         })
     }
 
@@ -332,10 +326,10 @@ impl Log {
     pub fn publish(&mut self, note: &str) -> Result<(), LogError> {
         let signed =
             checkpoint::open(note.as_bytes(), &self.verifier, &[]).map_err(LogError::Note)?;
-        if signed.checkpoint != self.published.checkpoint {
+        if signed.checkpoint != self.committed.checkpoint {
             let committed = self
                 .storage
-                .read(&checkpoint_path(signed.checkpoint.size))
+                .read(&checkpoints_path(signed.checkpoint.size))
                 .map_err(io_err("reading a committed checkpoint"))?
                 .and_then(|bytes| checkpoint::open(&bytes, &self.verifier, &[]).ok())
                 .map(|c| c.checkpoint);
@@ -346,13 +340,12 @@ impl Log {
                 )));
             }
         }
-        if let Err(e) = self
-            .storage
-            .write_durable(&[("checkpoint".into(), note.as_bytes().to_vec())])
-        {
+        if let Some(why) = &self.poisoned {
+            return Err(LogError::Poisoned(why.clone()));
+        }
+        if let Err(e) = self.storage.write_durable(&[checkpoint_file(note)]) {
             return Err(self.poison("publishing the checkpoint", e));
         }
-        self.lagging = None;
         Ok(())
     }
 
@@ -360,6 +353,7 @@ impl Log {
         storage: Arc<dyn Storage>,
         signer: Signer,
         verifier: Verifier,
+        publishing: Publishing,
     ) -> Result<Log, LogError> {
         let checkpoint = Checkpoint {
             origin: signer.name.clone(),
@@ -368,22 +362,23 @@ impl Log {
             extensions: Vec::new(),
         };
         let note = note::sign(&checkpoint.text(), &[&signer], 0).map_err(LogError::Note)?;
+        // The empty tree is published whoever publishes later: a log is never served without a
+        // `checkpoint`.
         storage
-            .write_durable(&[(checkpoint_path(0), note.clone().into_bytes())])
+            .commit(
+                &[],
+                &[(checkpoints_path(0), note.clone().into_bytes())],
+                &[checkpoint_file(&note)],
+            )
             .map_err(io_err("writing the first checkpoint"))?;
-        storage
-            .write_durable(&[("checkpoint".into(), note.clone().into_bytes())])
-            .map_err(io_err("publishing"))?;
         Ok(Log {
             storage,
             signer,
             verifier,
             edge: Edge::empty(),
-            published: Arc::new(Published { checkpoint, note }),
+            committed: Arc::new(Published { checkpoint, note }),
             poisoned: None,
-            auto_publish: true,
-            publish_lag: false,
-            lagging: None,
+            publishing,
         })
     }
 
@@ -391,52 +386,18 @@ impl Log {
         self.edge.size
     }
 
-    /// Whether each batch publishes its own checkpoint (step 4 in step 3's round); a caller that
-    /// needs witness cosignatures first turns this off and calls [`Log::publish`].
-    pub fn auto_publish(&self) -> bool {
-        self.auto_publish
-    }
-
-    pub fn set_auto_publish(&mut self, on: bool) {
-        self.auto_publish = on;
-    }
-
-    /// With `on`, a batch does not write `checkpoint` (step 4); the caller does, with
-    /// [`Log::publish_lagging`], when it suits it (when idle, or every so often under load). A commit
-    /// then costs two fsyncs fewer, and nothing acknowledged depends on `checkpoint`: the commit point
-    /// is `checkpoints/<size>`, and a `checkpoint` behind it is republished on open.
-    pub fn set_publish_lag(&mut self, on: bool) -> Result<(), LogError> {
-        self.publish_lag = on;
-        if on {
-            Ok(())
-        } else {
-            self.publish_lagging()
-        }
-    }
-
-    /// Writes the latest committed checkpoint to `checkpoint` if the publication lag left it behind.
-    pub fn publish_lagging(&mut self) -> Result<(), LogError> {
-        if let Some(why) = &self.poisoned {
-            return Err(LogError::Poisoned(why.clone()));
-        }
-        let Some(note) = self.lagging.take() else {
-            return Ok(());
-        };
-        if let Err(e) = self
-            .storage
-            .write_durable(&[("checkpoint".into(), note.into_bytes())])
-        {
-            return Err(self.poison("publishing the checkpoint", e));
-        }
-        Ok(())
+    pub fn publishing(&self) -> Publishing {
+        self.publishing
     }
 
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
     }
 
-    pub fn published(&self) -> Arc<Published> {
-        self.published.clone()
+    /// The latest committed checkpoint: durable in `checkpoints/<size>`; in `checkpoint` too only
+    /// if the log publishes with each commit, or once the caller published it.
+    pub fn committed(&self) -> Arc<Published> {
+        self.committed.clone()
     }
 
     pub fn storage(&self) -> Arc<dyn Storage> {
@@ -445,8 +406,8 @@ impl Log {
 
     /// Appends a batch by the commit protocol above. Returns the index of the first entry and the
     /// checkpoint that includes them all; when this returns Ok, every entry is durable and committed
-    /// (in `checkpoints/<size>`). It is also published in `checkpoint` only when the log publishes
-    /// itself without the publication lag; otherwise the caller publishes (see step 4).
+    /// (in `checkpoints/<size>`). It is also published in `checkpoint` only with
+    /// [`Publishing::WithEachCommit`]; otherwise the caller publishes (see step 4).
     pub fn append(&mut self, entries: &[&[u8]]) -> Result<(u64, Arc<Published>), LogError> {
         if let Some(why) = &self.poisoned {
             return Err(LogError::Poisoned(why.clone()));
@@ -470,38 +431,10 @@ impl Log {
         }
         let first = self.edge.size;
         if entries.is_empty() {
-            return Ok((first, self.published.clone()));
+            return Ok((first, self.committed.clone()));
         }
         // Step 1: the new edge and the files, in memory.
-        let mut edge = self.edge.clone();
-        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        let leaves = leaf_hashes(entries);
-        for (entry, leaf) in entries.iter().zip(leaves) {
-            tile::push_entry(&mut edge.bundle, entry);
-            edge.bundle_entries += 1;
-            edge.size += 1;
-            if edge.bundle_entries as u64 == TILE_WIDTH {
-                let tile = Tile {
-                    kind: TileKind::Entries,
-                    index: edge.size / TILE_WIDTH - 1,
-                    width: TILE_WIDTH as u16,
-                };
-                files.push((tile.path(), std::mem::take(&mut edge.bundle)));
-                edge.bundle_entries = 0;
-            }
-            add_hash(&mut edge, 0, leaf, &mut files);
-        }
-        let old_partials = tile::partial_tiles(first);
-        for tile in tile::partial_tiles(edge.size) {
-            if old_partials.contains(&tile) {
-                continue; // unchanged since the last checkpoint, already on disk
-            }
-            let bytes = match tile.kind {
-                TileKind::Entries => edge.bundle.clone(),
-                TileKind::Hashes { level } => tile::encode_hashes(&edge.hashes[level as usize]),
-            };
-            files.push((tile.path(), bytes));
-        }
+        let (edge, files) = stage(&self.edge, entries);
         // Step 2: tiles and bundles, durable. Every path here is beyond what the last checkpoint
         // covers (new widths of partial tiles, newly full tiles), so nothing trusts these files until
         // step 3; storage may therefore write them in place, and a crash that tears one only leaves a
@@ -520,24 +453,19 @@ impl Log {
             extensions: Vec::new(),
         };
         let note = note::sign(&checkpoint.text(), &[&self.signer], 0).map_err(LogError::Note)?;
-        let mut commit = vec![(checkpoint_path(edge.size), note.clone().into_bytes())];
+        let created = [(checkpoints_path(edge.size), note.clone().into_bytes())];
         // Step 4 in the same call (`checkpoint` renamed only once `checkpoints/<size>` is durable),
-        // unless the caller publishes after witnessing or the publication lag holds it back.
-        let publish_now = self.auto_publish && !self.publish_lag;
-        if publish_now {
-            commit.push(("checkpoint".into(), note.clone().into_bytes()));
-        }
-        if let Err(e) = self.storage.commit(&files, &commit) {
+        // unless the caller publishes.
+        let replaced = match self.publishing {
+            Publishing::WithEachCommit => vec![checkpoint_file(&note)],
+            Publishing::ByCaller => Vec::new(),
+        };
+        if let Err(e) = self.storage.commit(&files, &created, &replaced) {
             return Err(self.poison("committing tiles and checkpoint", e));
-        }
-        if publish_now {
-            self.lagging = None;
-        } else if self.auto_publish {
-            self.lagging = Some(note.clone());
         }
         // Step 5.
         self.edge = edge;
-        self.published = Arc::new(Published { checkpoint, note });
+        self.committed = Arc::new(Published { checkpoint, note });
         // Partial versions of a tile are needed only until the full tile exists (tlog-tiles allows
         // deleting them then). Without this a log committing small batches would keep up to 255
         // growing copies of every tile and bundle.
@@ -546,7 +474,7 @@ impl Log {
                 let _ = self.storage.remove_dir(&format!("{path}.p"));
             }
         }
-        Ok((first, self.published.clone()))
+        Ok((first, self.committed.clone()))
     }
 
     fn poison(&mut self, what: &str, error: io::Error) -> LogError {
@@ -562,6 +490,44 @@ impl Log {
     pub fn reader(&self) -> TileReader {
         TileReader::new(self.storage.clone(), self.edge.size)
     }
+}
+
+/// Step 1 of the commit protocol, pure: the right edge after appending `entries` to `edge`, and the
+/// files that make it durable (tiles and bundles completed, and the new partial ones at the new
+/// edge). Nothing is read or written.
+fn stage(edge: &Edge, entries: &[&[u8]]) -> (Edge, Vec<(String, Vec<u8>)>) {
+    let first = edge.size;
+    let mut edge = edge.clone();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let leaves = leaf_hashes(entries);
+    for (entry, leaf) in entries.iter().zip(leaves) {
+        tile::push_entry(&mut edge.bundle, entry);
+        edge.bundle_entries += 1;
+        edge.size += 1;
+        if edge.bundle_entries as u64 == TILE_WIDTH {
+            let tile = Tile {
+                kind: TileKind::Entries,
+                index: edge.size / TILE_WIDTH - 1,
+                width: TILE_WIDTH as u16,
+            };
+            files.push((tile.path(), std::mem::take(&mut edge.bundle)));
+            edge.bundle_entries = 0;
+        }
+        add_hash(&mut edge, 0, leaf, &mut files);
+    }
+    let old_partials = tile::partial_tiles(first);
+    for tile in tile::partial_tiles(edge.size) {
+        if old_partials.contains(&tile) {
+            continue; // unchanged since the last checkpoint, already on disk
+        }
+        let bytes = match tile.kind {
+            TileKind::Entries => edge.bundle.clone(),
+            TileKind::Hashes { level } => tile::encode_hashes(&edge.hashes[level as usize]),
+        };
+        files.push((tile.path(), bytes));
+    }
+    edge.check();
+    (edge, files)
 }
 
 /// Leaf hashes of a batch, on every core when the batch is large enough to be worth a thread.
@@ -610,6 +576,66 @@ fn add_hash(edge: &mut Edge, level: usize, hash: Hash, files: &mut Vec<(String, 
     }
 }
 
+/// The `checkpoint` file, if any, verified with the log's key.
+fn read_published(
+    storage: &dyn Storage,
+    verifier: &Verifier,
+) -> Result<Option<(Checkpoint, Vec<u8>)>, LogError> {
+    let Some(bytes) = storage
+        .read(CHECKPOINT_PATH)
+        .map_err(io_err("reading checkpoint"))?
+    else {
+        return Ok(None);
+    };
+    let signed = checkpoint::open(&bytes, verifier, &[])
+        .map_err(|e| LogError::Corrupt(format!("the published checkpoint does not verify: {e}")))?;
+    Ok(Some((signed.checkpoint, bytes)))
+}
+
+/// Recovery of a `checkpoint` ahead of `checkpoints/`: step 3 completed from it, if the tiles give
+/// its root.
+fn complete_commit_from(
+    storage: &dyn Storage,
+    published: &Checkpoint,
+    bytes: &[u8],
+) -> Result<(), LogError> {
+    let edge = read_edge(storage, published.size)?;
+    if edge.root() != published.root {
+        return Err(LogError::Corrupt(format!(
+            "published checkpoint is at size {}, beyond every checkpoint in checkpoints/, and the tiles do not give its root",
+            published.size
+        )));
+    }
+    storage
+        .create_durable(&[(checkpoints_path(published.size), bytes.to_vec())])
+        .map_err(io_err("completing the last commit"))
+}
+
+/// `checkpoints/<size>`, verified with the log's key and checked to be for `size`.
+fn read_committed(
+    storage: &dyn Storage,
+    verifier: &Verifier,
+    size: u64,
+) -> Result<(checkpoint::SignedCheckpoint, String), LogError> {
+    let note_bytes = storage
+        .read(&checkpoints_path(size))
+        .map_err(io_err("reading the newest checkpoint"))?
+        .ok_or_else(|| LogError::Corrupt(format!("checkpoints/{size} vanished")))?;
+    let signed = checkpoint::open(&note_bytes, verifier, &[]).map_err(|e| {
+        LogError::Corrupt(format!(
+            "checkpoints/{size} does not verify with the log key: {e}"
+        ))
+    })?;
+    if signed.checkpoint.size != size {
+        return Err(LogError::Corrupt(format!(
+            "checkpoints/{size} is for size {}",
+            signed.checkpoint.size
+        )));
+    }
+    let note = String::from_utf8(note_bytes).expect("a note that opened is UTF-8");
+    Ok((signed, note))
+}
+
 /// Reads the right edge of the tree at `size` from its partial tiles.
 fn read_edge(storage: &dyn Storage, size: u64) -> Result<Edge, LogError> {
     let mut edge = Edge::empty();
@@ -640,6 +666,7 @@ fn read_edge(storage: &dyn Storage, size: u64) -> Result<Edge, LogError> {
     while edge.hashes.last().is_some_and(Vec::is_empty) {
         edge.hashes.pop();
     }
+    edge.check();
     Ok(edge)
 }
 
@@ -807,5 +834,50 @@ impl NodeSource for TileReader {
         let offset = (first % TILE_WIDTH) as usize;
         debug_assert!(offset + count as usize <= levels[0].len());
         Ok(levels[height as usize][offset >> height])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::root_of;
+
+    fn entries(range: std::ops::Range<u32>) -> Vec<Vec<u8>> {
+        range.map(|i| format!("entry {i}").into_bytes()).collect()
+    }
+
+    /// Staging alone, without storage: the edge gives the RFC 6962 root of every entry so far,
+    /// whether the entries come in one batch or several, and the files are exactly the tiles a
+    /// batch completes plus the new partial ones.
+    #[test]
+    fn staging_a_batch_gives_the_root_and_the_files_of_the_new_edge() {
+        let all = entries(0..300);
+        let refs: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
+        let leaves: Vec<Hash> = all.iter().map(|e| leaf_hash(e)).collect();
+        let (one_batch, files) = stage(&Edge::empty(), &refs);
+        assert_eq!(one_batch.size, 300);
+        assert_eq!(one_batch.root(), root_of(&leaves));
+        let mut paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "tile/0/000",
+                "tile/0/001.p/44",
+                "tile/1/000.p/1",
+                "tile/entries/000",
+                "tile/entries/001.p/44"
+            ]
+        );
+        let mut edge = Edge::empty();
+        for part in refs.chunks(7) {
+            let (next, files) = stage(&edge, part);
+            assert!(files
+                .iter()
+                .all(|(path, _)| Tile::parse(path).is_ok_and(|tile| !tile.covered_by(edge.size))));
+            edge = next;
+            let size = edge.size as usize;
+            assert_eq!(edge.root(), root_of(&leaves[..size]), "size {size}");
+        }
     }
 }

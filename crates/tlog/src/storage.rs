@@ -3,15 +3,15 @@
 //!
 //! [`DirStorage`] does this on a real file system. For each batch of files:
 //!   1. write each file's bytes to a fresh temporary file (in a sibling directory, never served);
-//!   2. fsync every temporary file (so its data is on disk before its name is);
-//!   3. rename each temporary file over its final path (atomic: readers see old or new, never a mix);
-//!   4. fsync the directory that gained or changed the name, and the parents of directories just made;
+//!   2. fsync every temporary file through the handle that wrote it (so its data is on disk before
+//!      its name is, and a write-back error reaches us: reopening by path could miss it);
+//!   3. open the directories that will gain the name, then move the temporary file to its path: a
+//!      rename that replaces (atomic: readers see old or new, never a mix), or for a create-once
+//!      file ([`Storage::create_durable`]) a hard link that refuses an existing name, after which
+//!      the same bytes are accepted and other bytes are an error;
+//!   4. fsync those directory handles (the parent, and the parents of directories just made);
 //!      steps 3 and 4 go file by file, in the order given, so a later file is never visible before an
 //!      earlier one is durable.
-//!
-//! Only then does the call return. If any step fails the call returns the error and any subset of the
-//! files may have been replaced (each wholly; a prefix of them, in order); callers treat that as "not
-//! written".
 //!
 //! Files at paths that nothing trusts yet (tiles beyond the last checkpoint) go through
 //! [`Storage::write_new`] instead: written in place, then every file and directory fsynced together.
@@ -48,13 +48,25 @@ pub trait Storage: Send + Sync {
     fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
         self.write_durable(files)
     }
-    /// `write_new(new)` and then `write_durable(durable)`, with the same guarantees on return and
-    /// after a crash: no file of `durable` is visible before every file of `new` is durable. Storage
-    /// may do it in fewer rounds of fsyncs (DirStorage: the new files and the durable files' data in
-    /// one round, then the durable files' names).
-    fn commit(&self, new: &[(String, Vec<u8>)], durable: &[(String, Vec<u8>)]) -> io::Result<()> {
+    /// Creates each file once, durable on return, in order like [`Storage::write_durable`]: a path
+    /// that already holds the same bytes is left as it is (a retried write), one that holds other
+    /// bytes fails the call with `AlreadyExists` and is never overwritten (what a published path
+    /// needs: a log must not sign two checkpoints of one size, see Tessera's `createIdempotent`).
+    fn create_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()>;
+    /// `write_new(new)`, then `create_durable(created)`, then `write_durable(replaced)`, with the
+    /// same guarantees on return and after a crash: no file of `created` or `replaced` is visible
+    /// before every file of `new` is durable, and no file of `replaced` before every file of
+    /// `created`. Storage may do it in fewer rounds of fsyncs (DirStorage: the new files and the
+    /// others' data in one round, then the others' names in order).
+    fn commit(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+    ) -> io::Result<()> {
         self.write_new(new)?;
-        self.write_durable(durable)
+        self.create_durable(created)?;
+        self.write_durable(replaced)
     }
     /// Removes a directory and everything in it, if it exists. Best effort, not durable: used only to
     /// drop files no checkpoint needs any more.
@@ -142,23 +154,18 @@ impl DirStorage {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Fsyncs files or directories, up to FSYNC_THREADS at a time (one fsync need not wait for another;
-/// measured at FSYNC_THREADS).
-fn sync_all_paths(paths: &[PathBuf]) -> io::Result<()> {
-    if paths.len() <= 1 {
-        return paths.iter().try_for_each(|p| File::open(p)?.sync_all());
+/// Fsyncs open files or directories, up to FSYNC_THREADS at a time (one fsync need not wait for
+/// another; measured at FSYNC_THREADS). The handles are the ones that wrote: a write-back error is
+/// reported to the descriptor it happened on, and a file reopened by path after it may not see it.
+fn sync_all(files: &[File]) -> io::Result<()> {
+    if files.len() <= 1 {
+        return files.iter().try_for_each(File::sync_all);
     }
-    let chunk = paths.len().div_ceil(FSYNC_THREADS);
+    let chunk = files.len().div_ceil(FSYNC_THREADS);
     std::thread::scope(|scope| -> io::Result<()> {
-        let handles: Vec<_> = paths
+        let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().try_for_each(|p| File::open(p)?.sync_all()))
-            })
+            .map(|part| scope.spawn(move || part.iter().try_for_each(File::sync_all)))
             .collect();
         for handle in handles {
             handle
@@ -167,6 +174,46 @@ fn sync_all_paths(paths: &[PathBuf]) -> io::Result<()> {
         }
         Ok(())
     })
+}
+
+/// A durable file written to a temporary file, waiting to be moved to its name.
+struct Staged<'a> {
+    temp: PathBuf,
+    target: PathBuf,
+    bytes: &'a [u8],
+    /// The directories whose entries change when `target` appears (its parent, and the parents of
+    /// directories just made), opened before the move so the handle fsynced is the one that saw it.
+    dirs: Vec<PathBuf>,
+    /// Create once (never overwrite other bytes) rather than replace.
+    once: bool,
+}
+
+impl Staged<'_> {
+    /// Moves the temporary file to its name: a rename that replaces, or for a create-once file a hard
+    /// link that fails if the name exists (atomic even against another writer), then compares.
+    fn place(&self) -> io::Result<()> {
+        if !self.once {
+            return fs::rename(&self.temp, &self.target);
+        }
+        match fs::hard_link(&self.temp, &self.target) {
+            Ok(()) => fs::remove_file(&self.temp),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&self.temp)?;
+                if fs::read(&self.target)? == self.bytes {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "{} exists with other bytes; a published file is never rewritten",
+                            self.target.display()
+                        ),
+                    ))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Storage for DirStorage {
@@ -202,53 +249,73 @@ impl Storage for DirStorage {
     }
 
     fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
-        self.commit(&[], files)
+        self.commit(&[], &[], files)
+    }
+
+    fn create_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.commit(&[], files, &[])
     }
 
     fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
-        self.commit(files, &[])
+        self.commit(files, &[], &[])
     }
 
-    /// One round of fsyncs for the new files and the durable files' data, then the durable files'
-    /// names in order. A crash leaves what [`Storage::commit`]'s default would: no durable file is
-    /// renamed before every new file is durable.
-    fn commit(&self, new: &[(String, Vec<u8>)], durable: &[(String, Vec<u8>)]) -> io::Result<()> {
-        let mut to_sync: Vec<PathBuf> = Vec::with_capacity(2 * new.len() + durable.len());
+    /// One round of fsyncs for the new files and the others' data, then the others' names in order.
+    /// A crash leaves what [`Storage::commit`]'s default would: no created or replaced file is moved
+    /// to its name before every new file is durable.
+    fn commit(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+    ) -> io::Result<()> {
+        let durable = created.len() + replaced.len();
+        let mut to_sync: Vec<File> = Vec::with_capacity(2 * new.len() + durable);
         let mut new_dirs: BTreeSet<PathBuf> = BTreeSet::new();
-        // Step 1a: each new file where it belongs (making missing directories).
+        // Step 1a: each new file where it belongs (making missing directories), its handle kept.
         for (path, bytes) in new {
             let target = self.full(path)?;
-            let made = self.make_parent(&target)?;
-            new_dirs.extend(made);
-            File::create(&target)?.write_all(bytes)?;
-            to_sync.push(target);
+            new_dirs.extend(self.make_parent(&target)?);
+            let mut file = File::create(&target)?;
+            file.write_all(bytes)?;
+            to_sync.push(file);
         }
-        // Step 1b: each durable file's bytes to a fresh temporary file, remembering the directories
-        // to fsync once it is renamed (its own, and the parents of any just made).
-        let mut staged: Vec<(PathBuf, PathBuf, Vec<PathBuf>)> = Vec::with_capacity(durable.len());
-        for (path, bytes) in durable {
+        // Step 1b: each durable file's bytes to a fresh temporary file, its handle kept, remembering
+        // the directories to fsync once it has its name.
+        let mut staged: Vec<Staged> = Vec::with_capacity(durable);
+        let flagged = created.iter().map(|f| (f, true));
+        for ((path, bytes), once) in flagged.chain(replaced.iter().map(|f| (f, false))) {
             let target = self.full(path)?;
             let dirs = self.make_parent(&target)?;
             let temp = self.temp.join(format!(
                 "{}.tmp",
                 self.counter.fetch_add(1, Ordering::Relaxed)
             ));
-            File::create(&temp)?.write_all(bytes)?;
-            to_sync.push(temp.clone());
-            staged.push((temp, target, dirs));
+            let mut file = File::create(&temp)?;
+            file.write_all(bytes)?;
+            to_sync.push(file);
+            staged.push(Staged {
+                temp,
+                target,
+                bytes,
+                dirs,
+                once,
+            });
         }
         // Step 2: fsync the new files, the directories that gained their names, and the temporary
-        // files' data, all in one round (FSYNC_THREADS at a time).
-        to_sync.extend(new_dirs);
-        sync_all_paths(&to_sync)?;
-        // Steps 3 and 4, file by file in the given order: move it into place and make its name
-        // durable before the next is moved, so a later file is never visible before an earlier one
-        // is durable (the log relies on this: `checkpoints/<size>` before `checkpoint`).
-        for (temp, target, dirs) in &staged {
-            fs::rename(temp, target)?;
-            for dir in dirs {
-                sync_dir(dir)?;
-            }
+        // files' data, all in one round (FSYNC_THREADS at a time), each through the handle that
+        // wrote it.
+        for dir in new_dirs {
+            to_sync.push(File::open(dir)?);
+        }
+        sync_all(&to_sync)?;
+        // Steps 3 and 4, file by file in the given order: open its directories, move it to its name,
+        // fsync them, before the next is moved; so a later file is never visible before an earlier
+        // one is durable (the log relies on this: `checkpoints/<size>` before `checkpoint`).
+        for file in &staged {
+            let dirs: Vec<File> = file.dirs.iter().map(File::open).collect::<Result<_, _>>()?;
+            file.place()?;
+            dirs.iter().try_for_each(File::sync_all)?;
         }
         Ok(())
     }
@@ -303,6 +370,13 @@ impl Storage for ReadOnlyDir {
         ))
     }
 
+    fn create_durable(&self, _: &[(String, Vec<u8>)]) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "read-only log directory",
+        ))
+    }
+
     fn remove_dir(&self, _: &str) -> io::Result<()> {
         Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -324,8 +398,16 @@ impl<T: Storage + ?Sized> Storage for std::sync::Arc<T> {
     fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
         (**self).write_new(files)
     }
-    fn commit(&self, new: &[(String, Vec<u8>)], durable: &[(String, Vec<u8>)]) -> io::Result<()> {
-        (**self).commit(new, durable)
+    fn create_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        (**self).create_durable(files)
+    }
+    fn commit(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+    ) -> io::Result<()> {
+        (**self).commit(new, created, replaced)
     }
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
         (**self).remove_dir(dir)

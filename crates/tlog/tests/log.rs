@@ -15,7 +15,7 @@ use saksi_tlog::merkle::{
 };
 use saksi_tlog::note::{Signer, TYPE_ED25519};
 use saksi_tlog::Fault;
-use saksi_tlog::{DirStorage, FaultyStorage, Log, LogError, Storage};
+use saksi_tlog::{DirStorage, FaultyStorage, Log, LogError, Publishing, Storage};
 
 fn signer() -> Signer {
     Signer::new("saksi.test/log", TYPE_ED25519, [42; 32]).unwrap()
@@ -272,16 +272,16 @@ fn random_crashes_never_break_an_invariant() {
     world.check();
 }
 
-/// The publication lag: `checkpoint` is written only by publish_lagging, so crashes can leave it
-/// behind `checkpoints/`; nothing acknowledged may be lost, `checkpoint` never goes back, and an
-/// open republishes the newest checkpoint.
+/// Publishing by the caller (as the engine does, with a lag): `checkpoint` is written only by
+/// `publish`, so crashes can leave it behind `checkpoints/`; nothing acknowledged may be lost,
+/// `checkpoint` never goes back, and the caller's publish after open brings it up to date.
 #[test]
 fn publication_lag_loses_nothing_under_random_crashes() {
     let storage = Arc::new(FaultyStorage::new(5));
     let mut world = World::new(&storage);
     let open = |storage: &Arc<FaultyStorage>| {
-        let mut log = Log::open(storage.clone(), signer()).unwrap();
-        log.set_publish_lag(true).unwrap();
+        let mut log = Log::open_with(storage.clone(), signer(), Publishing::ByCaller).unwrap();
+        log.publish(&log.committed().note).unwrap();
         log
     };
     let published_size = |storage: &FaultyStorage| {
@@ -306,7 +306,7 @@ fn publication_lag_loses_nothing_under_random_crashes() {
             // Not written by the append: still the checkpoint published before it.
             assert!(published_size(&storage) <= size, "round {round}");
             if next(2) == 0 {
-                result = log.publish_lagging();
+                result = log.publish(&log.committed().note);
                 if result.is_ok() {
                     assert_eq!(published_size(&storage), log.size(), "round {round}");
                 }
@@ -328,13 +328,13 @@ fn publication_lag_loses_nothing_under_random_crashes() {
         last_published = now;
         if round % 10 == 0 {
             storage.set_fault(Fault::None);
-            log.publish_lagging().unwrap();
+            log.publish(&log.committed().note).unwrap();
             last_published = log.size();
             world.check();
         }
     }
     storage.set_fault(Fault::None);
-    log.publish_lagging().unwrap();
+    log.publish(&log.committed().note).unwrap();
     world.check();
 }
 
@@ -427,7 +427,7 @@ fn dir_storage_commit_writes_new_files_in_place_and_durable_ones_by_rename() {
         ("checkpoints/5".to_string(), b"five".to_vec()),
         ("checkpoint".to_string(), b"five".to_vec()),
     ];
-    storage.commit(&new, &durable).unwrap();
+    storage.commit(&new, &durable[..1], &durable[1..]).unwrap();
     for (path, bytes) in new.iter().chain(&durable) {
         assert_eq!(storage.read(path).unwrap().as_ref(), Some(bytes), "{path}");
     }
@@ -442,9 +442,29 @@ fn dir_storage_commit_writes_new_files_in_place_and_durable_ones_by_rename() {
     assert!(storage
         .commit(
             &[("../escape".into(), vec![0])],
+            &[],
             &[("checkpoint".into(), b"x".to_vec())]
         )
         .is_err());
+    assert_eq!(storage.read("checkpoint").unwrap().unwrap(), b"five");
+    // A create-once path accepts the same bytes again (a retried write) and refuses other bytes,
+    // leaving the file as it was and nothing after it written.
+    storage
+        .create_durable(&[("checkpoints/5".into(), b"five".to_vec())])
+        .unwrap();
+    let refused = storage
+        .commit(
+            &[],
+            &[("checkpoints/5".into(), b"FIVE".to_vec())],
+            &[("checkpoint".into(), b"FIVE".to_vec())],
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::AlreadyExists,
+        "{refused}"
+    );
+    assert_eq!(storage.read("checkpoints/5").unwrap().unwrap(), b"five");
     assert_eq!(storage.read("checkpoint").unwrap().unwrap(), b"five");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -467,7 +487,7 @@ fn a_published_checkpoint_ahead_of_checkpoints_is_completed_or_refused() {
     storage.remove("checkpoints/700");
     let log = Log::open(storage.clone(), signer()).unwrap();
     assert_eq!(log.size(), 700);
-    assert_eq!(log.published().checkpoint, published.checkpoint);
+    assert_eq!(log.committed().checkpoint, published.checkpoint);
     assert_eq!(storage.read("checkpoints/700").unwrap().unwrap(), note);
     drop(log);
     // The same, but a tile the checkpoint needs is wrong: the log will not open.

@@ -132,5 +132,5 @@ fn writes_byte_identical_tiles_and_bundles() {
         &[],
     )
     .unwrap();
-    assert_eq!(log.published().checkpoint.root, tessera_cp.checkpoint.root);
+    assert_eq!(log.committed().checkpoint.root, tessera_cp.checkpoint.root);
 }

@@ -1,0 +1,292 @@
+//! One batch of submissions, decided before anything is written: for each item either an outcome
+//! (refused, or logged before) or a log entry with its verdict, judged against the state *plus the
+//! earlier entries of the same batch*. The three kinds (TPS forms, recap forms, transcriptions) are
+//! built here the same way, and a repeat within a batch is always the same entry, as a repeat of
+//! something logged before is. Pure: the engine commits what comes out, then resolves the outcomes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use saksi_election::code::Code;
+use saksi_election::form::SignedForm;
+use saksi_election::recap::{RecapForm, SignedRecap};
+use saksi_election::rules::codes;
+use saksi_election::rules::{self, check_sheet_in, check_signed_form_in, Rulebook, TpsFacts};
+use saksi_election::sheet::Sheet;
+use saksi_election::sign::SecretKey;
+use saksi_election::Election;
+
+use crate::entry::{form_entry_bytes, Entry, RecordedVerdict};
+use crate::error::EngineError;
+use crate::state::State;
+
+/// What happened to one submitted form.
+#[derive(Clone, Debug)]
+pub enum IngestOutcome {
+    /// In the log at `index` (now, or earlier if `duplicate`).
+    Logged {
+        index: u64,
+        verdict: RecordedVerdict,
+        duplicate: bool,
+    },
+    /// Not authenticated for its TPS: not logged.
+    Refused { code: &'static str, detail: String },
+}
+
+/// Where one item's outcome comes from.
+enum Slot {
+    Decided(IngestOutcome),
+    /// The n-th entry of this batch.
+    Entry(usize),
+    /// The same signed bytes as the n-th entry of this batch.
+    Repeat(usize),
+}
+
+/// A batch being built (see the module docs).
+#[derive(Default)]
+pub(crate) struct Batch {
+    slots: Vec<Slot>,
+    entries: Vec<Entry>,
+    /// `encoded[n]` is exactly `entries[n].encode()`, made once.
+    encoded: Vec<Vec<u8>>,
+    verdicts: Vec<RecordedVerdict>,
+    /// The entry of this batch holding each digest.
+    digests: HashMap<[u8; 32], usize>,
+}
+
+/// The outcomes of a batch, waiting for the index its first entry gets.
+pub(crate) struct Pending {
+    slots: Vec<Slot>,
+    verdicts: Vec<RecordedVerdict>,
+}
+
+impl Batch {
+    fn decided(&mut self, outcome: IngestOutcome) {
+        self.slots.push(Slot::Decided(outcome));
+    }
+
+    /// Records the item as a repeat if its digest is in the batch already.
+    fn repeat(&mut self, digest: &[u8; 32]) -> bool {
+        match self.digests.get(digest) {
+            Some(&n) => {
+                self.slots.push(Slot::Repeat(n));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn add(&mut self, digest: Option<[u8; 32]>, entry: Entry, encoded: Vec<u8>) {
+        debug_assert_eq!(
+            entry.encode(),
+            encoded,
+            "pre-encoded bytes must be Entry::encode's"
+        );
+        let n = self.entries.len();
+        if let Some(digest) = digest {
+            self.digests.insert(digest, n);
+        }
+        let verdict = entry
+            .verdict()
+            .expect("invariant: a submission's entry carries its verdict");
+        self.verdicts.push(verdict.clone());
+        self.slots.push(Slot::Entry(n));
+        self.entries.push(entry);
+        self.encoded.push(encoded);
+    }
+
+    /// What to commit (entries and their bytes), and the outcomes to resolve once committed.
+    pub(crate) fn split(self) -> (Vec<Entry>, Vec<Vec<u8>>, Pending) {
+        let pending = Pending {
+            slots: self.slots,
+            verdicts: self.verdicts,
+        };
+        (self.entries, self.encoded, pending)
+    }
+}
+
+impl Pending {
+    /// One outcome per item, in order, the batch's first entry being at `first`.
+    pub(crate) fn resolve(self, first: u64) -> Vec<IngestOutcome> {
+        let logged = |n: usize, duplicate: bool| IngestOutcome::Logged {
+            index: first + n as u64,
+            verdict: self.verdicts[n].clone(),
+            duplicate,
+        };
+        self.slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Decided(outcome) => outcome.clone(),
+                Slot::Entry(n) => logged(*n, false),
+                Slot::Repeat(n) => logged(*n, true),
+            })
+            .collect()
+    }
+}
+
+/// TPS forms whose signatures the caller verified: enrolment, the rulebook and the TPS's history
+/// (`rules::check_history`), in order.
+pub(crate) fn forms(state: &State, forms: Vec<SignedForm>) -> Result<Batch, EngineError> {
+    let (election, rulebook) = judged_under(state)?;
+    let mut batch = Batch::default();
+    let mut accepted_in_batch: HashSet<Code> = HashSet::new();
+    for form in forms {
+        // Encoded once: for the digest here and, spliced, for the log entry below.
+        let envelope = form.encode();
+        let digest = SignedForm::envelope_digest(&envelope);
+        let tps = form.form.tps;
+        if let Some(index) = state.logged_digest(&digest) {
+            batch.decided(logged_before(state.tps_verdict(tps, index), index));
+            continue;
+        }
+        if batch.repeat(&digest) {
+            continue;
+        }
+        if state.registry.tps(tps).is_none() {
+            batch.decided(IngestOutcome::Refused {
+                code: codes::TPS_UNKNOWN,
+                detail: format!("no TPS {tps}"),
+            });
+            continue;
+        }
+        let verdict = check_signed_form_in(rulebook, &form.form, true, &state.registry, &election);
+        if let Some(finding) = verdict
+            .findings
+            .iter()
+            .find(|f| f.code == codes::SIGNER_NOT_ENROLLED)
+        {
+            batch.decided(IngestOutcome::Refused {
+                code: codes::SIGNER_NOT_ENROLLED,
+                detail: finding.detail.clone(),
+            });
+            continue;
+        }
+        let taken = state.has_accepted(tps) || accepted_in_batch.contains(&tps);
+        let verdict = rules::check_history(verdict, &form.form, taken, || format!("tps = {tps}"));
+        if verdict.accepted() {
+            accepted_in_batch.insert(tps);
+        }
+        let verdict = RecordedVerdict::from_verdict(&verdict, rulebook);
+        let encoded = form_entry_bytes(envelope, &verdict);
+        let entry = Entry::Form {
+            form,
+            verdict,
+            digest,
+        };
+        batch.add(Some(digest), entry, encoded);
+    }
+    Ok(batch)
+}
+
+/// Recap forms whose signatures the caller verified: the signer must be enrolled for that level and
+/// region; the verdict is the form's own arithmetic and shape ([`recap_verdict`]).
+pub(crate) fn recaps(state: &State, forms: Vec<SignedRecap>) -> Batch {
+    let mut batch = Batch::default();
+    for form in forms {
+        let digest = form.digest();
+        if let Some(index) = state.logged_recap(&digest) {
+            let key = (form.form.level, form.form.region);
+            batch.decided(logged_before(state.logged_recap_verdict(key, index), index));
+            continue;
+        }
+        if batch.repeat(&digest) {
+            continue;
+        }
+        if !state
+            .registry
+            .is_recap_officer(form.form.region, &form.form.signer)
+        {
+            batch.decided(IngestOutcome::Refused {
+                code: codes::SIGNER_NOT_ENROLLED,
+                detail: format!(
+                    "signer = {}, not a recapitulation officer for this region",
+                    form.form.signer
+                ),
+            });
+            continue;
+        }
+        let verdict = recap_verdict(state, &form.form);
+        let entry = Entry::Recap {
+            form,
+            verdict,
+            digest,
+        };
+        let encoded = entry.encode();
+        batch.add(Some(digest), entry, encoded);
+    }
+    batch
+}
+
+/// Published rows (e.g. Sirekap's) as transcriptions signed by the operator key, each with the
+/// rulebook's verdict. Every row is logged (a transcription records what was published, repeats
+/// included).
+pub(crate) fn transcriptions(
+    state: &State,
+    source: &str,
+    sheets: Vec<Sheet>,
+    operator: &SecretKey,
+) -> Result<Batch, EngineError> {
+    let (election, rulebook) = judged_under(state)?;
+    let mut batch = Batch::default();
+    for sheet in sheets {
+        let facts = state.registry.tps(sheet.tps).map(|t| TpsFacts {
+            kind: t.kind,
+            dpt: t.dpt,
+        });
+        let verdict = RecordedVerdict::from_verdict(
+            &check_sheet_in(rulebook, &sheet, facts, &election),
+            rulebook,
+        );
+        let entry = Entry::transcription(source, sheet, operator, verdict);
+        let encoded = entry.encode();
+        batch.add(None, entry, encoded);
+    }
+    Ok(batch)
+}
+
+fn logged_before(verdict: RecordedVerdict, index: u64) -> IngestOutcome {
+    IngestOutcome::Logged {
+        index,
+        verdict,
+        duplicate: true,
+    }
+}
+
+/// The verdict on a recap form: its own arithmetic and rows against the logged registry.
+pub fn recap_verdict(state: &State, form: &RecapForm) -> RecordedVerdict {
+    let mut codes: Vec<String> = Vec::new();
+    let election_ok = state
+        .election()
+        .is_some_and(|e| e.id == form.election && e.contest(&form.contest).is_some());
+    if !election_ok {
+        codes.push(codes::CONTEST_MISMATCH.into());
+    }
+    let children = state.registry.child_regions(form.region);
+    for finding in saksi_election::recap::check_recap(form, &children, state.positions()) {
+        if !codes.iter().any(|c| c == finding.code) {
+            codes.push(finding.code.to_string());
+        }
+    }
+    RecordedVerdict {
+        accepted: codes.is_empty(),
+        rejected_by: codes,
+        warnings: Vec::new(),
+        rulebook: Arc::from(state.rulebook().unwrap_or(Rulebook::CURRENT).name()),
+    }
+}
+
+/// The election and the rulebook the log's genesis names; a log made under a rulebook version this
+/// build does not know is refused rather than judged by other rules.
+fn judged_under(state: &State) -> Result<(Election, Rulebook), EngineError> {
+    let genesis = state
+        .genesis
+        .as_ref()
+        .ok_or_else(|| EngineError::Config("no genesis in the log".into()))?;
+    let rulebook = Rulebook::named(&genesis.rulebook_version).ok_or_else(|| {
+        EngineError::Config(format!(
+            "the log's genesis names rulebook {}, which this saksi does not know",
+            genesis.rulebook_version
+        ))
+    })?;
+    Ok((genesis.election.clone(), rulebook))
+}

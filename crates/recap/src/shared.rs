@@ -1,0 +1,129 @@
+//! What readers share with the single writer: the state, the published checkpoint, and the log's
+//! tiles, with receipts and entries read against the published checkpoint only (a reader never
+//! sees a figure or an entry that no published checkpoint covers).
+
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use saksi_tlog::merkle::inclusion_proof;
+use saksi_tlog::tproof::TlogProof;
+use saksi_tlog::{LogError, Published, Storage, TileCache, TileReader};
+
+use crate::error::EngineError;
+use crate::state::State;
+
+/// The state plus the checkpoint it reflects, shared with readers.
+pub struct Shared {
+    pub state: RwLock<State>,
+    pub published: RwLock<Arc<Published>>,
+    pub storage: Arc<dyn Storage>,
+    pub vkey: String,
+    /// Hash tiles with their inner nodes, shared by every receipt and entry read.
+    pub tiles: Arc<TileCache>,
+    /// Signalled whenever `published` moves or a witness round ends without a quorum, for readers
+    /// waiting for a checkpoint to be published ([`Shared::wait_published`]).
+    pub(crate) publication: (Mutex<PublicationNews>, Condvar),
+}
+
+/// What a reader waiting for publication needs to know besides the published checkpoint.
+#[derive(Default)]
+pub(crate) struct PublicationNews {
+    /// The largest size whose witness round ended without a quorum: waiting for it is pointless
+    /// until a later round (the next commit) succeeds.
+    failed_up_to: u64,
+}
+
+/// Tiles kept for receipts: 8,192 x 16 KiB = 128 MiB at most (a national log has about 6,500).
+pub(crate) const RECEIPT_TILE_CACHE: usize = 8192;
+impl Shared {
+    pub fn published(&self) -> Arc<Published> {
+        self.published.read().expect("not poisoned").clone()
+    }
+
+    /// Waits until a checkpoint of at least `size` entries is published, a witness round for it
+    /// ended without a quorum, or `timeout` passed; returns the published checkpoint then. Without
+    /// a witness policy every commit is published before it is acknowledged, so this returns at once.
+    pub fn wait_published(&self, size: u64, timeout: Duration) -> Arc<Published> {
+        let deadline = Instant::now() + timeout;
+        let (lock, signal) = &self.publication;
+        let mut news = lock.lock().expect("not poisoned");
+        loop {
+            let published = self.published();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if published.checkpoint.size >= size || news.failed_up_to >= size || left.is_zero() {
+                return published;
+            }
+            news = signal.wait_timeout(news, left).expect("not poisoned").0;
+        }
+    }
+
+    /// Publishes `published` to readers (never backwards) and wakes those waiting.
+    pub(crate) fn set_published(&self, published: Arc<Published>) {
+        let (lock, signal) = &self.publication;
+        let _news = lock.lock().expect("not poisoned");
+        let mut current = self.published.write().expect("not poisoned");
+        if published.checkpoint.size >= current.checkpoint.size {
+            *current = published;
+        }
+        drop(current);
+        signal.notify_all();
+    }
+
+    /// Records that the witness round for `size` ended without a quorum, and wakes waiters.
+    pub(crate) fn set_round_failed(&self, size: u64) {
+        let (lock, signal) = &self.publication;
+        let mut news = lock.lock().expect("not poisoned");
+        news.failed_up_to = news.failed_up_to.max(size);
+        signal.notify_all();
+    }
+
+    /// A receipt (c2sp.org/tlog-proof) for leaf `index` in the latest checkpoint.
+    pub fn receipt(&self, index: u64) -> Result<TlogProof, EngineError> {
+        let mut receipts = self.receipts(&[index]);
+        assert_eq!(receipts.len(), 1);
+        receipts.remove(0)
+    }
+
+    /// Receipts for several entries against one published checkpoint, reading each tile once: how
+    /// the server answers a whole committed batch.
+    pub fn receipts(&self, indexes: &[u64]) -> Vec<Result<TlogProof, EngineError>> {
+        let published = self.published();
+        let size = published.checkpoint.size;
+        let mut reader = TileReader::with_cache(self.storage.clone(), size, self.tiles.clone());
+        indexes
+            .iter()
+            .map(|&index| {
+                if index >= size {
+                    return Err(EngineError::NoEntry { index, size });
+                }
+                let proof = inclusion_proof(&mut reader, index, size).map_err(proof_error)?;
+                Ok(TlogProof {
+                    extra: None,
+                    index,
+                    proof,
+                    checkpoint: published.note.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The log entry at `index`, if published.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, EngineError> {
+        let size = self.published().checkpoint.size;
+        if index >= size {
+            return Err(EngineError::NoEntry { index, size });
+        }
+        Ok(TileReader::new(self.storage.clone(), size).entry(index)?)
+    }
+}
+
+/// A proof for an index below the published size fails only if the tiles do: their error, or a
+/// proof that cannot hold, which is corruption.
+fn proof_error(e: saksi_tlog::merkle::ProofErrorOr<LogError>) -> EngineError {
+    match e {
+        saksi_tlog::merkle::ProofErrorOr::Source(e) => EngineError::Log(e),
+        saksi_tlog::merkle::ProofErrorOr::Proof(e) => {
+            EngineError::Log(LogError::Corrupt(format!("a receipt's proof: {e}")))
+        }
+    }
+}

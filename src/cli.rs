@@ -1,0 +1,440 @@
+//! The command line's shape: every command, its flags, and the parsers that turn a flag's text into
+//! its type (a region code, a public key, a verifier key, VKEY@URL) so that a bad value is refused
+//! by clap with the flag's name, before any command runs.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use saksi_election::sign::PublicKey;
+use saksi_election::Code;
+use saksi_tlog::note::Verifier;
+
+#[derive(Parser)]
+#[command(
+    name = "saksi",
+    version,
+    about = "saksi (\"witness\"): election recapitulation that nobody can change unseen"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// The national demo: generate (or reuse) an election, ingest it into a log, serve API and log.
+    Demo(DemoArgs),
+    /// Create an election's data directory: keys, the log, genesis and registry entries.
+    Init(InitArgs),
+    /// Sign a server's genesis and registry with the authority's key, where that key is kept:
+    /// the second of the three steps that keep the key off the server (see `init --keys-only`).
+    Genesis(GenesisArgs),
+    /// Ingest signed forms (one per line) or, with --sirekap, published Sirekap rows as transcriptions.
+    Import(ImportArgs),
+    /// Serve the API and the log.
+    Serve(ServeArgs),
+    /// Sign a form as an officer (or a commission) and submit it to a server.
+    Submit(SubmitArgs),
+    /// Enrol a key after the genesis: an officer for a TPS, or a corrector for a region. Signs a
+    /// registry change with the authority's key (kept offline) and writes it to --out (to log later
+    /// with `saksi log-statement`), posts it to a running server (--url), or logs it now (--data,
+    /// with the server stopped: the log allows one writer).
+    Enroll(EnrollArgs),
+    /// Log a statement the authority signed offline (`saksi enroll`/`saksi witnesses --out`): into a
+    /// data directory (server stopped) or through a running server (--url).
+    LogStatement(LogStatementArgs),
+    /// Verify a log independently: checkpoint, tiles, every entry and signature, verdicts, tallies, and
+    /// consistency with every checkpoint seen before. Exit 0 all good, 1 a problem found, 2 could not check.
+    Verify(VerifyArgs),
+    /// Keep an incremental, verified copy of a served log in DIR (servable as-is).
+    Mirror(MirrorArgs),
+    /// Run a C2SP tlog-witness for the given logs: cosigns checkpoints that are consistent with the
+    /// latest one it cosigned. Its key (witness.key) and state live in DIR.
+    Witness(WitnessArgs),
+    /// Set the witness policy (logged, signed by the authority): checkpoints are published only once
+    /// QUORUM of these witnesses cosigned them. Delivered like `saksi enroll`.
+    Witnesses(WitnessesArgs),
+    /// Audits: `saksi audit recap` reports every recapitulation figure that differs from the sum below it.
+    Audit(AuditArgs),
+    /// Make an Ed25519 key file and print its public key.
+    Keygen(KeygenArgs),
+    /// Generate a deterministic synthetic election with injected faults.
+    Gen(GenArgs),
+    /// Check signed forms (FILE, one per line) or Sirekap's published rows (--sirekap) against the rulebook.
+    Check(CheckArgs),
+    /// Measure: `saksi bench log` appends a national-size log durably and prints entries/s.
+    Bench(BenchArgs),
+    /// Print the rulebook: every rule's code, severity, fields and messages.
+    Rules(RulesArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Where the demo keeps its generated election and its server data.
+    #[arg(long, default_value = "data/demo")]
+    pub(crate) data: PathBuf,
+    /// Number of TPS (default: all 823,220 of 2024).
+    #[arg(long, default_value_t = saksi_gen::NATIONAL_TPS)]
+    pub(crate) tps: usize,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Build and ingest, then exit instead of serving.
+    #[arg(long)]
+    pub(crate) no_serve: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct InitArgs {
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    /// A directory written by `saksi gen` (its registry, with officer and corrector keys).
+    #[arg(long, conflicts_with = "kpu_registry")]
+    pub(crate) gen: Option<PathBuf>,
+    /// KPU's Sirekap region list (kpu_sirekap_wilayah_ppwp.csv.gz), for replaying Sirekap.
+    #[arg(long)]
+    pub(crate) kpu_registry: Option<PathBuf>,
+    /// The log's origin (checkpoint first line and key name).
+    #[arg(long, default_value = "saksi.local/pemilu-2024")]
+    pub(crate) origin: String,
+    /// Where the election authority's key is (DIR/authority.key), or is made if DIR is new
+    /// (default: DATA-authority beside DATA). Never inside DATA: take it offline after init.
+    #[arg(long, conflicts_with_all = ["keys_only", "genesis"])]
+    pub(crate) authority: Option<PathBuf>,
+    /// Make only the server's keys and DATA/genesis-request.json, for an authority that signs
+    /// the genesis where its key is kept (`saksi genesis`); then `init --genesis`.
+    #[arg(long, conflicts_with_all = ["gen", "kpu_registry", "genesis"])]
+    pub(crate) keys_only: bool,
+    /// Create the log from the genesis and registry statements `saksi genesis` wrote (after
+    /// `init --keys-only`): the authority's key never comes to the server.
+    #[arg(long, conflicts_with_all = ["gen", "kpu_registry"])]
+    pub(crate) genesis: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct GenesisArgs {
+    #[arg(long)]
+    pub(crate) authority_key: PathBuf,
+    /// The server's genesis-request.json (from `init --keys-only`).
+    #[arg(long)]
+    pub(crate) request: PathBuf,
+    #[arg(long, conflicts_with = "kpu_registry")]
+    pub(crate) gen: Option<PathBuf>,
+    #[arg(long)]
+    pub(crate) kpu_registry: Option<PathBuf>,
+    /// The statements, one per line, to carry to the server.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ImportArgs {
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    #[arg(required_unless_present = "sirekap", conflicts_with = "sirekap")]
+    pub(crate) file: Option<PathBuf>,
+    #[arg(long, num_args = 1..)]
+    pub(crate) sirekap: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Requests per second allowed per client address, sustained (0: no limit).
+    #[arg(long, default_value_t = 50)]
+    pub(crate) rate_limit: u32,
+    /// Requests one address may make at once before the rate applies.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) burst: u32,
+    /// A reverse proxy whose X-Forwarded-For header names the client (repeatable). Without
+    /// one, the header is ignored and every client is its peer address.
+    #[arg(long = "trusted-proxy")]
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a request may take, body included.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) request_timeout: u64,
+    /// Seconds a connection has to send a request's headers (also: to start its next request).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) header_timeout: u64,
+    /// Seconds a connection may stay silent in both directions.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) idle_timeout: u64,
+    /// Connections at most (fewer if the open-file limit is lower).
+    #[arg(long, default_value_t = 4096)]
+    pub(crate) max_connections: usize,
+    /// Connections at most from one address.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_connections_per_address: usize,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SubmitArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub(crate) url: String,
+    /// The form: a form object, or an envelope whose form is re-signed.
+    #[arg(long)]
+    pub(crate) form: PathBuf,
+    /// A key file from `saksi keygen`.
+    #[arg(long, conflicts_with = "gen")]
+    pub(crate) key: Option<PathBuf>,
+    /// Sign as the officer of the form's TPS in an election made by `saksi gen` (demo only).
+    #[arg(long)]
+    pub(crate) gen: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct EnrollArgs {
+    /// The election authority's key file (from `saksi init`, kept offline).
+    #[arg(long)]
+    pub(crate) authority_key: PathBuf,
+    /// A TPS code (enrols an officer) or a region code (enrols a corrector).
+    #[arg(long, value_parser = parse_code)]
+    pub(crate) code: Code,
+    /// The public key (base64).
+    #[arg(long, value_parser = parse_enrollable_key)]
+    pub(crate) key: PublicKey,
+    #[command(flatten)]
+    pub(crate) to: StatementTarget,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct LogStatementArgs {
+    /// The signed statement file.
+    pub(crate) statement: PathBuf,
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub(crate) data: Option<PathBuf>,
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// A server's root URL (its log is read from URL/log/, its totals from URL/api/v1/).
+    #[arg(long, conflicts_with = "dir")]
+    pub(crate) url: Option<String>,
+    /// A log directory (a data directory's log/, or a mirror).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Compare the totals this API publishes (default: --url).
+    #[arg(long)]
+    pub(crate) api: Option<String>,
+    /// The log's verifier key, or a file holding it.
+    #[arg(long, value_parser = parse_vkey)]
+    pub(crate) vkey: Verifier,
+    /// Where this verifier keeps the checkpoints it has seen (catches rollbacks and forks).
+    #[arg(long)]
+    pub(crate) state: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct MirrorArgs {
+    #[arg(long)]
+    pub(crate) url: String,
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+    #[arg(long, value_parser = parse_vkey)]
+    pub(crate) vkey: Verifier,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct WitnessArgs {
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    /// The witness's name (its key name).
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Verifier keys (or files) of the logs it follows.
+    #[arg(long = "log-vkey", num_args = 1.., value_parser = parse_vkey)]
+    pub(crate) log_vkeys: Vec<Verifier>,
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub(crate) addr: std::net::SocketAddr,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct WitnessesArgs {
+    /// The election authority's key file (kept offline).
+    #[arg(long)]
+    pub(crate) authority_key: PathBuf,
+    #[arg(long)]
+    pub(crate) quorum: u32,
+    /// VKEY@URL: a witness's verifier key (type 0x04) and its submission URL.
+    #[arg(long = "witness", num_args = 1.., value_parser = parse_witness_address)]
+    pub(crate) witnesses: Vec<(String, String)>,
+    #[command(flatten)]
+    pub(crate) to: StatementTarget,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct AuditArgs {
+    #[command(subcommand)]
+    pub(crate) what: AuditTarget,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct KeygenArgs {
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct GenArgs {
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    #[arg(long, default_value_t = saksi_gen::NATIONAL_TPS)]
+    pub(crate) tps: usize,
+    #[arg(long, default_value_t = 2024)]
+    pub(crate) seed: u64,
+    /// Chance per TPS of each kind of fault (0 for none).
+    #[arg(long, default_value_t = saksi_gen::DEFAULT_FAULT_RATE)]
+    pub(crate) fault_rate: f64,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CheckArgs {
+    /// Signed forms, one JSON envelope per line (.gz accepted).
+    #[arg(required_unless_present = "sirekap", conflicts_with = "sirekap")]
+    pub(crate) file: Option<PathBuf>,
+    /// The registry directory for signed forms (default: `registry/` beside FILE).
+    #[arg(long)]
+    pub(crate) registry: Option<PathBuf>,
+    /// Sirekap per-TPS CSV files (.csv or .csv.gz).
+    #[arg(long, num_args = 1..)]
+    pub(crate) sirekap: Vec<PathBuf>,
+    /// KPU's Sirekap region list (kpu_sirekap_wilayah_ppwp.csv.gz), to know each TPS and its kind.
+    #[arg(long, requires = "sirekap")]
+    pub(crate) kpu_registry: Option<PathBuf>,
+    /// Write one verdict per form or row to this CSV file.
+    #[arg(long)]
+    pub(crate) verdicts: Option<PathBuf>,
+    /// How many rejected forms to explain in full.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) show: usize,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    pub(crate) target: BenchTarget,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct RulesArgs {
+    /// Print the canonical JSON that identifies this rulebook version.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Where a statement signed by the authority goes: exactly one of these.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct StatementTarget {
+    /// Write the signed statement here (to carry to the server and log with `saksi log-statement`).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Post it to a running server's /api/v1/statements.
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// Log it into this data directory now (its server stopped).
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditTarget {
+    /// Discrepancies between each level's recap forms and the figures below (exit 1 if any).
+    Recap {
+        /// A data directory (its log is replayed).
+        #[arg(long, required_unless_present = "dir")]
+        data: Option<PathBuf>,
+        /// Or any copy of the log (a mirror), verified with --vkey as it is read.
+        #[arg(long, conflicts_with = "data", requires = "vkey")]
+        dir: Option<PathBuf>,
+        #[arg(long, value_parser = parse_vkey)]
+        vkey: Option<Verifier>,
+        /// A JSON array (each item with level, region, child, kind, fields).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BenchTarget {
+    /// Durable appends to a transparency log.
+    Log {
+        #[arg(long, default_value = "data/bench-log")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = saksi_gen::NATIONAL_TPS as u64)]
+        entries: u64,
+        #[arg(long, default_value_t = 600)]
+        entry_bytes: usize,
+        /// Entries per commit (one round of fsyncs each).
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
+    },
+    /// Signed-form submissions over HTTP to a running server (load generator on this machine).
+    Submit {
+        /// host:port of a running `saksi serve`.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        host: String,
+        /// Signed forms, one per line (e.g. a `saksi gen` forms.ndjson).
+        #[arg(long)]
+        forms: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
+        #[arg(long, default_value_t = 50_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// The signature floor: decode and batch-verify every form on all cores, nothing else.
+    Signatures {
+        #[arg(long)]
+        forms: PathBuf,
+    },
+    /// Region queries over HTTP to a running server.
+    Regions {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        host: String,
+        /// The registry directory of the election being served (for region codes).
+        #[arg(long)]
+        registry: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+}
+
+fn parse_code(text: &str) -> Result<Code, String> {
+    Code::parse(text).map_err(|e| e.to_string())
+}
+
+/// A public key an officer or corrector can be enrolled with: canonical, not of small order.
+fn parse_enrollable_key(text: &str) -> Result<PublicKey, String> {
+    let key = PublicKey::from_base64(text).map_err(|e| e.to_string())?;
+    key.check_enrollable().map_err(|e| e.to_string())?;
+    Ok(key)
+}
+
+/// A verifier key, given as itself or as a file holding it.
+fn parse_vkey(text: &str) -> Result<Verifier, String> {
+    crate::verify::read_vkey(text).map_err(|e| format!("{e:#}"))
+}
+
+/// `VKEY@URL`: a witness's verifier key (type 0x04, checked with the policy) and its URL.
+fn parse_witness_address(text: &str) -> Result<(String, String), String> {
+    let (vkey, url) = text
+        .rsplit_once('@')
+        .ok_or("a witness is given as VKEY@URL")?;
+    Verifier::parse(vkey).map_err(|e| format!("witness key: {e}"))?;
+    Ok((vkey.to_string(), url.to_string()))
+}
