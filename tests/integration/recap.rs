@@ -305,3 +305,30 @@ fn discrepancies_including(server: &Server, query: &str, index: u64) -> Value {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A recap sent twice in one import batch is one entry, the second copy counted as already in the
+/// log, exactly as a repeated TPS form is (before issue 12 it was refused as DUPLICATE instead).
+#[test]
+fn a_recap_repeated_in_one_batch_is_the_same_entry() {
+    let dir = TempDir::new("recap-repeat");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "200", "--fault-rate", "0"]);
+    let first = std::fs::read_to_string(dir.0.join("election/recap.ndjson"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let twice = dir.path("twice.ndjson");
+    std::fs::write(&twice, format!("{first}\n{first}\n")).unwrap();
+    let out = saksi(&["import", "--data", &data, &twice]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(
+            "2 lines: 1 logged (1 accepted, 0 rejected by the rulebook), 1 already in the log"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("not logged"), "{said}");
+}

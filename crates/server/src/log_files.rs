@@ -71,7 +71,7 @@ pub(crate) async fn log_file(State(app): State<App>, Path(path): Path<String>) -
         return ApiError::NotInLog.response();
     };
     // The checkpoint comes from memory: the latest durable one, the one every API answer names (the
-    // file on disk may trail it by up to PUBLISH_INTERVAL, see Engine::publish_lagging).
+    // file on disk may trail it by up to PUBLISH_INTERVAL, see saksi_recap::publication).
     let bytes = if file == LogPath::Checkpoint {
         published.note.clone().into_bytes()
     } else {

@@ -3,7 +3,7 @@
 //! Used by tests after every injected fault, and by verifiers of a mirrored log directory.
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::hash::{leaf_hash, node_hash, Hash};
+use crate::hash::{leaf_hash, perfect_root, Hash};
 use crate::log::LogError;
 use crate::merkle::CompactRange;
 use crate::note::Verifier;
@@ -160,15 +160,4 @@ fn compare(
         )));
     }
     Ok(())
-}
-
-fn perfect_root(hashes: &[Hash]) -> Hash {
-    let mut level: Vec<Hash> = hashes.to_vec();
-    while level.len() > 1 {
-        level = level
-            .chunks_exact(2)
-            .map(|pair| node_hash(&pair[0], &pair[1]))
-            .collect();
-    }
-    level[0]
 }

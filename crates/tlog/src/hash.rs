@@ -71,6 +71,19 @@ pub fn root_of(leaf_hashes: &[Hash]) -> Hash {
 }
 
 /// Plain SHA-256 of `bytes` (no RFC 6962 prefix), for values that are not tree nodes.
+/// The root of a perfect subtree: MTH of a power-of-two number of hashes (a full tile's, say).
+pub fn perfect_root(hashes: &[Hash]) -> Hash {
+    assert!(hashes.len().is_power_of_two(), "a perfect subtree");
+    let mut level: Vec<Hash> = hashes.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    level[0]
+}
+
 pub fn sha256(bytes: &[u8]) -> Hash {
     Hash(Sha256::digest(bytes).into())
 }

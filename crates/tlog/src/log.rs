@@ -53,7 +53,7 @@ use std::io;
 use std::sync::Arc;
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::hash::{empty_root, leaf_hash, node_hash, Hash};
+use crate::hash::{empty_root, leaf_hash, node_hash, perfect_root, Hash};
 use crate::merkle::{decompose, NodeSource};
 use crate::note::{self, NoteError, Signer, Verifier};
 use crate::storage::Storage;
@@ -172,19 +172,6 @@ impl Edge {
         }
         root
     }
-}
-
-/// MTH of a power-of-two number of hashes.
-fn perfect_root(hashes: &[Hash]) -> Hash {
-    debug_assert!(hashes.len().is_power_of_two());
-    let mut level: Vec<Hash> = hashes.to_vec();
-    while level.len() > 1 {
-        level = level
-            .chunks_exact(2)
-            .map(|pair| node_hash(&pair[0], &pair[1]))
-            .collect();
-    }
-    level[0]
 }
 
 /// A signed checkpoint: the log's own note, perhaps with witness cosignatures appended.
