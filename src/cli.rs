@@ -267,7 +267,7 @@ pub(crate) struct WitnessesArgs {
     #[arg(long)]
     pub(crate) quorum: u32,
     /// VKEY@URL: a witness's verifier key (type 0x04) and its submission URL.
-    #[arg(long = "witness", num_args = 1.., value_parser = parse_witness_address)]
+    #[arg(long = "witness", num_args = 1.., value_name = "VKEY@URL", value_parser = parse_witness_address)]
     pub(crate) witnesses: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) to: StatementTarget,

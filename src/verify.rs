@@ -67,7 +67,7 @@ pub fn read_vkey(vkey: &str) -> Result<Verifier> {
     } else {
         vkey.to_string()
     };
-    Verifier::parse(&text).map_err(|e| anyhow::anyhow!("--vkey: {e}"))
+    Ok(Verifier::parse(&text)?)
 }
 
 /// Checkpoints this verifier has seen, kept in `state/<key id>/<size>` (the whole signed note).
