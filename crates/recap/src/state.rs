@@ -279,37 +279,7 @@ impl State {
             Entry::Admin {
                 statement,
                 signature,
-            } => {
-                let authority = match (&self.genesis, statement) {
-                    (None, Admin::Genesis(g)) if index == 0 => g.authority,
-                    (None, _) => {
-                        return Err(EntryError("the first entry must be the genesis".into()))
-                    }
-                    (Some(g), _) => g.authority,
-                };
-                if !entry.admin_signature_valid(&authority) {
-                    return Err(EntryError(format!(
-                        "entry {index}: admin statement not signed by the authority"
-                    )));
-                }
-                match statement {
-                    Admin::Genesis(g) => {
-                        if self.genesis.is_some() {
-                            return Err(EntryError(format!("entry {index}: a second genesis")));
-                        }
-                        self.positions = g
-                            .election
-                            .contests
-                            .first()
-                            .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
-                            .unwrap_or_default();
-                        self.genesis = Some(g.clone());
-                    }
-                    Admin::Registry(part) => self.apply_registry(part)?,
-                    Admin::Witnesses(policy) => self.witness_policy = Some(policy.clone()),
-                }
-                self.admin_signatures.entry(signature.0).or_insert(index);
-            }
+            } => self.apply_admin(index, entry, statement, signature)?,
             Entry::Form {
                 form,
                 verdict,
@@ -321,46 +291,78 @@ impl State {
                     Source::Officer
                 };
                 self.digests.insert(*digest, index);
-                let counts = if verdict.accepted {
-                    Some(self.counts_of_form(&form.form))
-                } else {
-                    None
-                };
+                let counts = verdict.accepted.then(|| self.counts_of_form(&form.form));
                 self.record(form.form.tps, index, source, verdict.clone(), counts);
             }
             Entry::Recap {
                 form,
                 verdict,
                 digest,
-            } => {
-                self.recap_digests.insert(*digest, index);
-                let record = self
-                    .recaps
-                    .entry((form.form.level, form.form.region))
-                    .or_default();
-                record.history.push((index, verdict.clone()));
-                record.latest = Some((index, form.form.clone(), verdict.clone()));
-                if verdict.accepted {
-                    record.current = Some((index, form.form.clone()));
-                }
-            }
+            } => self.apply_recap(index, &form.form, verdict, digest),
             Entry::Transcription { sheet, verdict, .. } => {
-                let counts = if verdict.accepted {
-                    Some(self.counts_of_sheet(sheet))
-                } else {
-                    None
-                };
-                self.record(
-                    sheet.tps,
-                    index,
-                    Source::Transcription,
-                    verdict.clone(),
-                    counts,
-                );
+                let counts = verdict.accepted.then(|| self.counts_of_sheet(sheet));
+                let source = Source::Transcription;
+                self.record(sheet.tps, index, source, verdict.clone(), counts);
             }
         }
         self.size += 1;
         Ok(())
+    }
+
+    /// An authority statement: signed by the genesis's authority (the genesis by its own), and
+    /// only one genesis, first.
+    fn apply_admin(
+        &mut self,
+        index: u64,
+        entry: &Entry,
+        statement: &Admin,
+        signature: &saksi_election::sign::Signature,
+    ) -> Result<(), EntryError> {
+        let authority = match (&self.genesis, statement) {
+            (None, Admin::Genesis(g)) if index == 0 => g.authority,
+            (None, _) => return Err(EntryError("the first entry must be the genesis".into())),
+            (Some(g), _) => g.authority,
+        };
+        if !entry.admin_signature_valid(&authority) {
+            return Err(EntryError(format!(
+                "entry {index}: admin statement not signed by the authority"
+            )));
+        }
+        match statement {
+            Admin::Genesis(g) => {
+                if self.genesis.is_some() {
+                    return Err(EntryError(format!("entry {index}: a second genesis")));
+                }
+                self.positions = g
+                    .election
+                    .contests
+                    .first()
+                    .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+                    .unwrap_or_default();
+                self.genesis = Some(g.clone());
+            }
+            Admin::Registry(part) => self.apply_registry(part)?,
+            Admin::Witnesses(policy) => self.witness_policy = Some(policy.clone()),
+        }
+        self.admin_signatures.entry(signature.0).or_insert(index);
+        Ok(())
+    }
+
+    /// A recap form: its history, its latest version, and (if accepted) its current one.
+    fn apply_recap(
+        &mut self,
+        index: u64,
+        form: &RecapForm,
+        verdict: &RecordedVerdict,
+        digest: &[u8; 32],
+    ) {
+        self.recap_digests.insert(*digest, index);
+        let record = self.recaps.entry((form.level, form.region)).or_default();
+        record.history.push((index, verdict.clone()));
+        record.latest = Some((index, form.clone(), verdict.clone()));
+        if verdict.accepted {
+            record.current = Some((index, form.clone()));
+        }
     }
 
     fn apply_registry(&mut self, part: &crate::entry::RegistryPart) -> Result<(), EntryError> {
