@@ -9,5 +9,6 @@ mod hostile;
 mod recap;
 mod resilience;
 mod server;
+mod site;
 mod util;
 mod verify;

@@ -31,6 +31,7 @@ mod log_files;
 mod pages;
 mod pipeline;
 mod ratelimit;
+mod site;
 mod submit;
 mod views;
 mod witness_server;
@@ -107,7 +108,9 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/", get(pages::index))
+        .route("/", get(site::nation))
+        .route("/wilayah/{code}", get(site::region))
+        .route("/api/v1", get(pages::index))
         .route("/api/v1/forms", post(submit::submit))
         // Each submission route takes at most what its decoder takes (forms: the router-wide
         // limit below).

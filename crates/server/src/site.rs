@@ -1,0 +1,414 @@
+//! The public results site: server-rendered HTML (maud escapes every value), Indonesian by default and
+//! English with `?lang=en`, kept in every link. Every figure carries `data-figure` so tests and
+//! monitors can compare it with the API's. Works without JavaScript; no request to any other host.
+//!
+//! Pages so far: `/` the nation, `/wilayah/{code}` any region (overseas `99` too). Numbers come from
+//! the same state as the API, read once per request under the state's read lock.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Deserialize;
+
+use saksi_election::code::{Code, Level};
+use saksi_recap::state::Tally;
+use saksi_recap::State as RecapState;
+
+use crate::App;
+
+/// The page's language: Indonesian unless the URL asks for English.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lang {
+    Id,
+    En,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LangQuery {
+    lang: Option<String>,
+}
+
+impl Lang {
+    fn of(query: &LangQuery) -> Lang {
+        match query.lang.as_deref() {
+            Some("en") => Lang::En,
+            _ => Lang::Id,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Id => "id",
+            Lang::En => "en",
+        }
+    }
+
+    /// `path` in this language (Indonesian is the default and needs no query).
+    fn link(self, path: &str) -> String {
+        match self {
+            Lang::Id => path.to_string(),
+            Lang::En => format!("{path}?lang=en"),
+        }
+    }
+
+    /// The same page in the other language.
+    fn other(self, path: &str) -> (String, &'static str) {
+        match self {
+            Lang::Id => (format!("{path}?lang=en"), "English"),
+            Lang::En => (path.to_string(), "Bahasa Indonesia"),
+        }
+    }
+
+    fn t(self, id: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Id => id,
+            Lang::En => en,
+        }
+    }
+
+    /// A count with the language's thousands separator (1.234.567 or 1,234,567).
+    fn number(self, n: i64) -> String {
+        let digits = n.unsigned_abs().to_string();
+        let separator = self.t(".", ",");
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+        if n < 0 {
+            out.push('-');
+        }
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push_str(separator);
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// `part` of `whole` as a percentage with one decimal, in the language's decimal mark.
+    fn percent(self, part: i64, whole: i64) -> String {
+        if whole <= 0 {
+            return "–".into();
+        }
+        // Tenths of a percent, rounded half up, in integers (no float formatting differences).
+        let tenths = (i128::from(part) * 1000 + i128::from(whole) / 2) / i128::from(whole);
+        let mark = self.t(",", ".");
+        format!("{}{mark}{}%", tenths / 10, tenths % 10)
+    }
+}
+
+/// Level names as people say them.
+fn level_name(lang: Lang, level: Level) -> &'static str {
+    match level {
+        Level::Provinsi => lang.t("Provinsi", "Province"),
+        Level::KabKota => lang.t("Kabupaten/Kota", "Regency/City"),
+        Level::Kecamatan => lang.t("Kecamatan", "District"),
+        Level::Desa => lang.t("Kelurahan/Desa", "Village"),
+        Level::Tps => "TPS",
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#111;background:#fff;line-height:1.4}\
+header,main,footer{max-width:72rem;margin:0 auto;padding:0.75rem 1rem}\
+header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:0.5rem;border-bottom:1px solid #ccc}\
+a{color:#0b4f9c}a:focus{outline:3px solid #e08a00;outline-offset:2px}\
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}\
+th,td{padding:0.3rem 0.5rem;border-bottom:1px solid #ddd;text-align:right}\
+th:first-child,td:first-child{text-align:left}\
+.scroll{overflow-x:auto}.note{color:#555;font-size:0.9rem}\
+.leader{font-weight:700}.provisional{background:#fff4d6;padding:0.4rem 0.6rem;border-left:4px solid #e08a00}\
+nav.crumbs ol{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3rem}\
+nav.crumbs li+li::before{content:'›';margin-right:0.3rem;color:#777}\
+dl.figures{display:grid;grid-template-columns:1fr max-content;gap:0.2rem 1rem;max-width:36rem}\
+dl.figures dd{margin:0;text-align:right;font-variant-numeric:tabular-nums;font-weight:600}\
+h1 small{display:block;font-size:1rem;font-weight:400;color:#444}";
+
+fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
+    let (other_link, other_name) = lang.other(path);
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · saksi" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    a href=(lang.link("/")) { strong { "saksi" } }
+                    span { (lang.t("Rekapitulasi hasil Pilpres 2024", "Recapitulation of the 2024 presidential election")) }
+                    a href=(other_link) hreflang=(match lang { Lang::Id => "en", Lang::En => "id" }) { (other_name) }
+                }
+                main { (body) }
+                footer class="note" {
+                    (lang.t(
+                        "Setiap angka dapat diperiksa ulang dari log publik yang ditandatangani: ",
+                        "Every figure can be re-derived from the signed public log: ",
+                    ))
+                    a href="/log/checkpoint" { "/log/checkpoint" }
+                    " · "
+                    a href="/api/v1/openapi.json" { "API" }
+                }
+            }
+        }
+    }
+}
+
+fn html_response(markup: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn positions(state: &RecapState) -> Vec<String> {
+    state
+        .election()
+        .and_then(|e| e.contests.first())
+        .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The candidate pairs' names by position, for the headline table.
+fn pair_names(state: &RecapState) -> Vec<String> {
+    state
+        .election()
+        .and_then(|e| e.contests.first())
+        .map(|c| c.candidates.iter().map(|p| p.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The headline of a region: votes and shares per pair (the leader marked in words, not colour
+/// alone), progress, valid, invalid, turnout, rejected entries.
+fn totals(lang: Lang, state: &RecapState, tally: &Tally, checkpoint_size: u64) -> Markup {
+    let positions = positions(state);
+    let names = pair_names(state);
+    let leader = tally
+        .votes
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, v)| **v)
+        .filter(|(_, v)| **v > 0)
+        .map(|(i, _)| i);
+    let vote = |i: usize| tally.votes.get(i).copied().unwrap_or(0);
+    html! {
+        p class="provisional" {
+            strong { (lang.t("Sementara: ", "Provisional: ")) }
+            span data-figure="tps_reported" { (lang.number(tally.tps_reported as i64)) }
+            " / "
+            span data-figure="tps_total" { (lang.number(tally.tps_total as i64)) }
+            (lang.t(" TPS terhitung (", " TPS counted ("))
+            (lang.percent(tally.tps_reported as i64, tally.tps_total as i64))
+            "). "
+            (lang.t("Mencerminkan log sampai entri ke-", "Reflects the log up to entry "))
+            a href="/log/checkpoint" data-figure="checkpoint_size" { (checkpoint_size) }
+            "."
+        }
+        div class="scroll" {
+            table {
+                caption { (lang.t("Perolehan suara per pasangan calon", "Votes per candidate pair")) }
+                thead { tr {
+                    th scope="col" { (lang.t("Pasangan", "Pair")) }
+                    th scope="col" { (lang.t("Suara", "Votes")) }
+                    th scope="col" { (lang.t("Persentase", "Share")) }
+                } }
+                tbody {
+                    @for (i, position) in positions.iter().enumerate() {
+                        tr class=[(leader == Some(i)).then_some("leader")] {
+                            th scope="row" {
+                                (position) " " (names.get(i).map(String::as_str).unwrap_or(""))
+                                @if leader == Some(i) { " — " (lang.t("unggul", "leading")) }
+                            }
+                            td data-figure=(format!("votes.{position}")) { (lang.number(vote(i))) }
+                            td { (lang.percent(vote(i), tally.valid)) }
+                        }
+                    }
+                }
+            }
+        }
+        dl class="figures" {
+            dt { (lang.t("Suara sah", "Valid votes")) }
+            dd data-figure="valid" { (lang.number(tally.valid)) }
+            dt { (lang.t("Suara tidak sah", "Invalid votes")) }
+            dd data-figure="invalid" { (lang.number(tally.invalid)) }
+            dt { (lang.t("Partisipasi (pengguna hak pilih / DPT di TPS terhitung)", "Turnout (voters / registered, counted TPS)")) }
+            dd { (lang.number(tally.voters)) " / " (lang.number(tally.dpt)) }
+            dt { (lang.t("Formulir ditolak (tercatat di log)", "Rejected forms (in the log)")) }
+            dd data-figure="rejected_entries" { (lang.number(tally.rejected_entries as i64)) }
+        }
+    }
+}
+
+/// The table of a region's child regions, each row linking down.
+fn children_table(lang: Lang, state: &RecapState, children: &[Code]) -> Markup {
+    let positions = positions(state);
+    let child_level = children
+        .first()
+        .map(|c| c.level())
+        .unwrap_or(Level::Provinsi);
+    html! {
+        div class="scroll" {
+            table {
+                caption { (level_name(lang, child_level)) }
+                thead { tr {
+                    th scope="col" { (lang.t("Wilayah", "Region")) }
+                    @for position in &positions { th scope="col" { (position) } }
+                    th scope="col" { (lang.t("Sah", "Valid")) }
+                    th scope="col" { (lang.t("TPS terhitung", "TPS counted")) }
+                    th scope="col" { (lang.t("Ditolak", "Rejected")) }
+                } }
+                tbody {
+                    @for child in children {
+                        @let tally = state.tally(*child).cloned().unwrap_or_default();
+                        tr data-code=(child.as_str()) {
+                            th scope="row" {
+                                a href=(lang.link(&format!("/wilayah/{}", child.as_str()))) {
+                                    (state.registry.region_name(*child).unwrap_or(child.as_str()))
+                                }
+                            }
+                            @for (i, _) in positions.iter().enumerate() {
+                                td { (lang.number(tally.votes.get(i).copied().unwrap_or(0))) }
+                            }
+                            td { (lang.number(tally.valid)) }
+                            td { (lang.number(tally.tps_reported as i64)) " / " (lang.number(tally.tps_total as i64)) }
+                            td { (lang.number(tally.rejected_entries as i64)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The TPS of a kelurahan/desa: each with its current result's votes, linking to its API record
+/// until the TPS page exists.
+fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
+    let positions = positions(state);
+    html! {
+        div class="scroll" {
+            table {
+                caption { "TPS" }
+                thead { tr {
+                    th scope="col" { "TPS" }
+                    @for position in &positions { th scope="col" { (position) } }
+                    th scope="col" { (lang.t("Sah", "Valid")) }
+                    th scope="col" { (lang.t("Entri di log", "Log entries")) }
+                } }
+                tbody {
+                    @for code in tps {
+                        @let record = state.tps_record(*code);
+                        @let counts = record.and_then(|r| r.counts.as_ref());
+                        tr data-code=(code.as_str()) {
+                            th scope="row" {
+                                a href=(format!("/api/v1/tps/{}", code.as_str())) { (code.as_str()) }
+                            }
+                            @for (i, _) in positions.iter().enumerate() {
+                                td { @if let Some(c) = counts { (lang.number(c.votes.get(i).copied().unwrap_or(0))) } @else { "–" } }
+                            }
+                            td { @if let Some(c) = counts { (lang.number(c.valid)) } @else { "–" } }
+                            td { (record.map_or(0, |r| r.history.len())) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `/`: the nation.
+pub(crate) async fn nation(State(app): State<App>, Query(query): Query<LangQuery>) -> Response {
+    let lang = Lang::of(&query);
+    let checkpoint_size = app.shared.published().checkpoint.size;
+    let state = app.shared.state.read().expect("not poisoned");
+    let body = html! {
+        h1 { (lang.t("Hasil nasional", "National results")) }
+        (totals(lang, &state, state.national(), checkpoint_size))
+        h2 { (lang.t("Per provinsi", "By province")) }
+        (children_table(lang, &state, state.provinces()))
+    };
+    html_response(layout(
+        lang,
+        "/",
+        lang.t("Hasil nasional", "National results"),
+        body,
+    ))
+}
+
+/// `/wilayah/{code}`: any region, with breadcrumbs up to the nation.
+pub(crate) async fn region(
+    State(app): State<App>,
+    Path(code): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let lang = Lang::of(&query);
+    let not_found = |why: &str| {
+        let body =
+            html! { h1 { (lang.t("Wilayah tidak ditemukan", "No such region")) } p { (why) } };
+        let page = layout(lang, "/", lang.t("Tidak ditemukan", "Not found"), body);
+        (StatusCode::NOT_FOUND, html_response(page)).into_response()
+    };
+    let Ok(code) = Code::parse(&code) else {
+        return not_found(lang.t("Kode wilayah tidak sah.", "Not a region code."));
+    };
+    if code.level() == Level::Tps {
+        return not_found(lang.t(
+            "Ini kode TPS, bukan wilayah.",
+            "This is a TPS code, not a region.",
+        ));
+    }
+    let checkpoint_size = app.shared.published().checkpoint.size;
+    let state = app.shared.state.read().expect("not poisoned");
+    let (Some(name), Some(tally)) = (state.registry.region_name(code), state.tally(code)) else {
+        return not_found(lang.t(
+            "Wilayah ini tidak terdaftar.",
+            "This region is not registered.",
+        ));
+    };
+    let mut ancestors = Vec::new();
+    let mut up = code.parent();
+    while let Some(parent) = up {
+        ancestors.push(parent);
+        up = parent.parent();
+    }
+    ancestors.reverse();
+    let path = format!("/wilayah/{}", code.as_str());
+    let children = state.children(code);
+    let body = html! {
+        nav class="crumbs" aria-label=(lang.t("Jejak wilayah", "Breadcrumbs")) {
+            ol {
+                li { a href=(lang.link("/")) { (lang.t("Nasional", "National")) } }
+                @for ancestor in &ancestors {
+                    li { a href=(lang.link(&format!("/wilayah/{}", ancestor.as_str()))) {
+                        (state.registry.region_name(*ancestor).unwrap_or(ancestor.as_str()))
+                    } }
+                }
+                li aria-current="page" { (name) }
+            }
+        }
+        h1 { (name) " " small { "(" (level_name(lang, code.level())) " " (code.as_str()) ")" } }
+        (totals(lang, &state, tally, checkpoint_size))
+        @if code.level() == Level::Desa {
+            (tps_table(lang, &state, children))
+        } @else {
+            (children_table(lang, &state, children))
+        }
+    };
+    html_response(layout(lang, &path, name, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_shares_in_both_languages() {
+        assert_eq!(Lang::Id.number(1_234_567), "1.234.567");
+        assert_eq!(Lang::En.number(1_234_567), "1,234,567");
+        assert_eq!(Lang::En.number(999), "999");
+        assert_eq!(Lang::En.number(-1000), "-1,000");
+        assert_eq!(Lang::Id.percent(1, 3), "33,3%");
+        assert_eq!(Lang::En.percent(2, 3), "66.7%");
+        assert_eq!(Lang::En.percent(1, 0), "–");
+    }
+}
