@@ -100,9 +100,47 @@ fn pages_show_the_apis_figures_from_the_nation_down_in_both_languages() {
         code = child;
     }
 
+    // An injected fault that the rulebook rejects (so it is logged): its TPS page names the rule
+    // in both languages.
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(dir.0.join("election/truth.json")).unwrap()).unwrap();
+    let fault = truth["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            let rule = f["rule"].as_str().unwrap();
+            !["SIGNATURE_INVALID", "SIGNER_NOT_ENROLLED", "DUPLICATE"].contains(&rule)
+        })
+        .expect("a logged rejection among the faults");
+    let (tps, rule) = (
+        fault["tps"].as_str().unwrap(),
+        fault["rule"].as_str().unwrap(),
+    );
+    let (status, html) = page(&format!("{}/tps/{tps}", server.base));
+    assert_eq!(status, 200);
+    let described = saksi_election::rules::rule(rule).unwrap();
+    assert!(
+        html.contains(&format!("data-rule=\"{rule}\"")),
+        "{tps}: {rule}"
+    );
+    for message in [described.id, described.en] {
+        let escaped = message
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;");
+        assert!(html.contains(&escaped), "{tps}: {message}");
+    }
+
     for bad in ["12x", "1101012001001", "98"] {
         let (status, html) = page(&format!("{}/wilayah/{bad}", server.base));
         assert_eq!(status, 404, "{bad}");
         assert!(html.contains("Wilayah tidak ditemukan"), "{bad}: {html}");
+    }
+    for bad in ["11", "1101012001x01", "9999999999999"] {
+        let (status, html) = page(&format!("{}/tps/{bad}", server.base));
+        assert_eq!(status, 404, "{bad}");
+        assert!(html.contains("TPS tidak ditemukan"), "{bad}: {html}");
     }
 }

@@ -110,6 +110,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(site::nation))
         .route("/wilayah/{code}", get(site::region))
+        .route("/tps/{code}", get(site::tps))
         .route("/api/v1", get(pages::index))
         .route("/api/v1/forms", post(submit::submit))
         // Each submission route takes at most what its decoder takes (forms: the router-wide

@@ -2,7 +2,7 @@
 //! English with `?lang=en`, kept in every link. Every figure carries `data-figure` so tests and
 //! monitors can compare it with the API's. Works without JavaScript; no request to any other host.
 //!
-//! Pages so far: `/` the nation, `/wilayah/{code}` any region (overseas `99` too). Numbers come from
+//! Pages so far: `/` the nation, `/wilayah/{code}` any region (overseas `99` too), `/tps/{code}` a TPS. Numbers come from
 //! the same state as the API, read once per request under the state's read lock.
 
 use axum::extract::{Path, Query, State};
@@ -12,7 +12,8 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
 
 use saksi_election::code::{Code, Level};
-use saksi_recap::state::Tally;
+use saksi_election::rules;
+use saksi_recap::state::{Source, Tally};
 use saksi_recap::State as RecapState;
 
 use crate::App;
@@ -113,7 +114,7 @@ header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:0.5rem;bord
 a{color:#0b4f9c}a:focus{outline:3px solid #e08a00;outline-offset:2px}\
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}\
 th,td{padding:0.3rem 0.5rem;border-bottom:1px solid #ddd;text-align:right}\
-th:first-child,td:first-child{text-align:left}\
+th:first-child,td:first-child,th.text,td.text{text-align:left}\
 .scroll{overflow-x:auto}.note{color:#555;font-size:0.9rem}\
 .leader{font-weight:700}.provisional{background:#fff4d6;padding:0.4rem 0.6rem;border-left:4px solid #e08a00}\
 nav.crumbs ol{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3rem}\
@@ -281,8 +282,7 @@ fn children_table(lang: Lang, state: &RecapState, children: &[Code]) -> Markup {
     }
 }
 
-/// The TPS of a kelurahan/desa: each with its current result's votes, linking to its API record
-/// until the TPS page exists.
+/// The TPS of a kelurahan/desa: each with its current result's votes, linking to its page.
 fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
     let positions = positions(state);
     html! {
@@ -301,7 +301,7 @@ fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
                         @let counts = record.and_then(|r| r.counts.as_ref());
                         tr data-code=(code.as_str()) {
                             th scope="row" {
-                                a href=(format!("/api/v1/tps/{}", code.as_str())) { (code.as_str()) }
+                                a href=(lang.link(&format!("/tps/{}", code.as_str()))) { (code.as_str()) }
                             }
                             @for (i, _) in positions.iter().enumerate() {
                                 td { @if let Some(c) = counts { (lang.number(c.votes.get(i).copied().unwrap_or(0))) } @else { "–" } }
@@ -365,6 +365,23 @@ pub(crate) async fn region(
             "This region is not registered.",
         ));
     };
+    let path = format!("/wilayah/{}", code.as_str());
+    let children = state.children(code);
+    let body = html! {
+        (breadcrumbs(lang, &state, code, name))
+        h1 { (name) " " small { "(" (level_name(lang, code.level())) " " (code.as_str()) ")" } }
+        (totals(lang, &state, tally, checkpoint_size))
+        @if code.level() == Level::Desa {
+            (tps_table(lang, &state, children))
+        } @else {
+            (children_table(lang, &state, children))
+        }
+    };
+    html_response(layout(lang, &path, name, body))
+}
+
+/// From the nation down to `code`'s parent, each linking to its page, then `name`.
+fn breadcrumbs(lang: Lang, state: &RecapState, code: Code, name: &str) -> Markup {
     let mut ancestors = Vec::new();
     let mut up = code.parent();
     while let Some(parent) = up {
@@ -372,9 +389,7 @@ pub(crate) async fn region(
         up = parent.parent();
     }
     ancestors.reverse();
-    let path = format!("/wilayah/{}", code.as_str());
-    let children = state.children(code);
-    let body = html! {
+    html! {
         nav class="crumbs" aria-label=(lang.t("Jejak wilayah", "Breadcrumbs")) {
             ol {
                 li { a href=(lang.link("/")) { (lang.t("Nasional", "National")) } }
@@ -386,15 +401,111 @@ pub(crate) async fn region(
                 li aria-current="page" { (name) }
             }
         }
-        h1 { (name) " " small { "(" (level_name(lang, code.level())) " " (code.as_str()) ")" } }
-        (totals(lang, &state, tally, checkpoint_size))
-        @if code.level() == Level::Desa {
-            (tps_table(lang, &state, children))
-        } @else {
-            (children_table(lang, &state, children))
-        }
+    }
+}
+
+fn source_name(lang: Lang, source: Source) -> &'static str {
+    match source {
+        Source::Officer => lang.t("formulir petugas KPPS", "KPPS officer's form"),
+        Source::Correction => lang.t("koreksi", "correction"),
+        Source::Transcription => lang.t(
+            "transkripsi data terbitan",
+            "transcription of published data",
+        ),
+    }
+}
+
+/// `/tps/{code}`: a TPS's counted result beside the registry's DPT, and every version in the log
+/// with its verdict; a rejection names each rule in both languages.
+pub(crate) async fn tps(
+    State(app): State<App>,
+    Path(code): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let lang = Lang::of(&query);
+    let not_found = |why: &str| {
+        let body = html! { h1 { (lang.t("TPS tidak ditemukan", "No such TPS")) } p { (why) } };
+        let page = layout(lang, "/", lang.t("Tidak ditemukan", "Not found"), body);
+        (StatusCode::NOT_FOUND, html_response(page)).into_response()
     };
-    html_response(layout(lang, &path, name, body))
+    let Some(code) = Code::parse(&code).ok().filter(|c| c.level() == Level::Tps) else {
+        return not_found(lang.t(
+            "Kode TPS terdiri dari 13 angka.",
+            "A TPS code has 13 digits.",
+        ));
+    };
+    let state = app.shared.state.read().expect("not poisoned");
+    let Some(registered) = state.registry.tps(code) else {
+        return not_found(lang.t("TPS ini tidak terdaftar.", "This TPS is not registered."));
+    };
+    let record = state.tps_record(code).cloned().unwrap_or_default();
+    let positions = positions(&state);
+    let name = format!("TPS {}", code.as_str());
+    let path = format!("/tps/{}", code.as_str());
+    let body = html! {
+        (breadcrumbs(lang, &state, code, &name))
+        h1 { (name) small { (registered.kind.as_str()) } }
+        dl class="figures" {
+            dt { (lang.t("DPT menurut registri (L / P / jumlah)", "Registered voters per the registry (M / F / total)")) }
+            dd {
+                @if let Some(dpt) = registered.dpt {
+                    (lang.number(dpt.l.into())) " / " (lang.number(dpt.p.into())) " / " span data-figure="dpt" { (lang.number(dpt.total().into())) }
+                } @else { "–" }
+            }
+        }
+        h2 { (lang.t("Hasil yang dihitung", "Counted result")) }
+        @if let (Some(counts), Some(index)) = (&record.counts, record.current) {
+            p { (lang.t("Dari entri log ", "From log entry ")) a href=(format!("/api/v1/entries/{index}")) { (index) } "." }
+            dl class="figures" {
+                @for (i, position) in positions.iter().enumerate() {
+                    dt { (lang.t("Suara pasangan ", "Votes for pair ")) (position) }
+                    dd data-figure=(format!("votes.{position}")) { (lang.number(counts.votes.get(i).copied().unwrap_or(0))) }
+                }
+                dt { (lang.t("Suara sah", "Valid votes")) }
+                dd data-figure="valid" { (lang.number(counts.valid)) }
+                dt { (lang.t("Suara tidak sah", "Invalid votes")) }
+                dd data-figure="invalid" { (lang.number(counts.invalid)) }
+                dt { (lang.t("Pengguna hak pilih", "Voters")) }
+                dd data-figure="voters" { (lang.number(counts.voters)) }
+            }
+        } @else {
+            p data-figure="uncounted" { (lang.t("Belum ada hasil yang diterima untuk TPS ini.", "No accepted result for this TPS yet.")) }
+        }
+        h2 { (lang.t("Riwayat di log", "History in the log")) }
+        div class="scroll" {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t("Entri", "Entry")) }
+                    th scope="col" class="text" { (lang.t("Sumber", "Source")) }
+                    th scope="col" class="text" { (lang.t("Putusan", "Verdict")) }
+                    th scope="col" class="text" { (lang.t("Aturan yang dilanggar", "Rules broken")) }
+                } }
+                tbody {
+                    @for item in &record.history {
+                        tr data-index=(item.index) {
+                            td { a href=(format!("/api/v1/entries/{}", item.index)) { (item.index) } " "
+                                 a href=(format!("/api/v1/receipts/{}", item.index)) { (lang.t("bukti", "receipt")) } }
+                            td class="text" { (source_name(lang, item.source)) }
+                            td class="text" { @if item.verdict.accepted { (lang.t("diterima", "accepted")) } @else { strong { (lang.t("ditolak", "rejected")) } } }
+                            td class="text" {
+                                @for code in &item.verdict.rejected_by {
+                                    p data-rule=(code) {
+                                        code { (code) }
+                                        @if let Some(rule) = rules::rule(code) {
+                                            br; span lang="id" { (rule.id) }
+                                            br; span lang="en" { (rule.en) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p class="note" { (lang.t("Aturan tercatat dalam buku aturan ", "Verdicts under rulebook ")) @if let Some(item) = record.history.last() { (&*item.verdict.rulebook) } }
+    };
+    html_response(layout(lang, &path, &name, body))
 }
 
 #[cfg(test)]
