@@ -70,6 +70,28 @@ fn pages_show_the_apis_figures_from_the_nation_down_in_both_languages() {
         national["checkpoint"]["size"].as_i64().unwrap()
     );
 
+    // The provinces table as CSV: every row the API's figures, exactly.
+    let (status, csv) = page(&format!("{}/csv/nasional", server.base));
+    assert_eq!(status, 200);
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let children = national["children"].as_array().unwrap();
+    let rows: Vec<&str> = rows.collect();
+    assert_eq!(rows.len(), children.len());
+    for (row, child) in rows.iter().zip(children) {
+        // Region names here have no commas or quotes, so a plain split reads them.
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells.len(), header.len(), "{row}");
+        assert_eq!(cells[0], child["code"].as_str().unwrap());
+        for (name, cell) in header.iter().zip(&cells).skip(2) {
+            let want = match name.strip_prefix("votes_") {
+                Some(position) => &child["tally"]["votes"][position],
+                None => &child["tally"][*name],
+            };
+            assert_eq!(cell.parse::<i64>().ok(), want.as_i64(), "{name} of {row}");
+        }
+    }
+
     // Down one branch to a kelurahan/desa, in English, each page against its API.
     let mut code = national["children"][0]["code"]
         .as_str()

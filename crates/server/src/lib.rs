@@ -111,6 +111,8 @@ pub fn router(app: App) -> Router {
         .route("/", get(site::nation))
         .route("/wilayah/{code}", get(site::region))
         .route("/tps/{code}", get(site::tps))
+        .route("/csv/nasional", get(site::nation_csv))
+        .route("/csv/wilayah/{code}", get(site::region_csv))
         .route("/api/v1", get(pages::index))
         .route("/api/v1/forms", post(submit::submit))
         // Each submission route takes at most what its decoder takes (forms: the router-wide

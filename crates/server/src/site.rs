@@ -326,6 +326,7 @@ pub(crate) async fn nation(State(app): State<App>, Query(query): Query<LangQuery
         (totals(lang, &state, state.national(), checkpoint_size))
         h2 { (lang.t("Per provinsi", "By province")) }
         (children_table(lang, &state, state.provinces()))
+        (csv_link(lang, "/csv/nasional"))
     };
     html_response(layout(
         lang,
@@ -376,8 +377,108 @@ pub(crate) async fn region(
         } @else {
             (children_table(lang, &state, children))
         }
+        (csv_link(lang, &format!("/csv/wilayah/{}", code.as_str())))
     };
     html_response(layout(lang, &path, name, body))
+}
+
+/// A CSV field: quoted when it holds a separator, a quote or a line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The children table of a page as CSV, exactly its figures (without separators): regions with
+/// their tallies, or a desa's TPS with their counted results.
+fn children_csv(state: &RecapState, children: &[Code]) -> String {
+    let positions = positions(state);
+    let mut out = String::new();
+    let tps = children.first().is_some_and(|c| c.level() == Level::Tps);
+    let votes_header: Vec<String> = positions.iter().map(|p| format!("votes_{p}")).collect();
+    if tps {
+        out.push_str(&format!(
+            "code,{},valid,invalid,voters,entries\n",
+            votes_header.join(",")
+        ));
+    } else {
+        out.push_str(&format!(
+            "code,name,{},valid,invalid,voters,dpt,tps_reported,tps_total,rejected_entries\n",
+            votes_header.join(",")
+        ));
+    }
+    for child in children {
+        let mut row = vec![child.as_str().to_string()];
+        if tps {
+            let record = state.tps_record(*child);
+            match record.and_then(|r| r.counts.as_ref()) {
+                Some(c) => {
+                    row.extend(
+                        (0..positions.len())
+                            .map(|i| c.votes.get(i).copied().unwrap_or(0).to_string()),
+                    );
+                    row.extend([c.valid, c.invalid, c.voters].map(|n| n.to_string()));
+                }
+                None => row.extend(std::iter::repeat_n(String::new(), positions.len() + 3)),
+            }
+            row.push(record.map_or(0, |r| r.history.len()).to_string());
+        } else {
+            let tally = state.tally(*child).cloned().unwrap_or_default();
+            row.push(csv_field(state.registry.region_name(*child).unwrap_or("")));
+            row.extend(
+                (0..positions.len()).map(|i| tally.votes.get(i).copied().unwrap_or(0).to_string()),
+            );
+            row.extend(
+                [tally.valid, tally.invalid, tally.voters, tally.dpt].map(|n| n.to_string()),
+            );
+            row.extend(
+                [tally.tps_reported, tally.tps_total, tally.rejected_entries]
+                    .map(|n| n.to_string()),
+            );
+        }
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_response(name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"saksi-{name}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `/csv/nasional`: the provinces table of `/` as CSV.
+pub(crate) async fn nation_csv(State(app): State<App>) -> Response {
+    let state = app.shared.state.read().expect("not poisoned");
+    csv_response("nasional", children_csv(&state, state.provinces()))
+}
+
+/// `/csv/wilayah/{code}`: the children table of `/wilayah/{code}` as CSV.
+pub(crate) async fn region_csv(State(app): State<App>, Path(code): Path<String>) -> Response {
+    let state = app.shared.state.read().expect("not poisoned");
+    match Code::parse(&code) {
+        Ok(code) if code.level() != Level::Tps && state.tally(code).is_some() => {
+            csv_response(code.as_str(), children_csv(&state, state.children(code)))
+        }
+        _ => (StatusCode::NOT_FOUND, "no such region\n").into_response(),
+    }
+}
+
+fn csv_link(lang: Lang, href: &str) -> Markup {
+    html! {
+        p { a href=(href) download { (lang.t("Unduh tabel ini (CSV)", "Download this table (CSV)")) } }
+    }
 }
 
 /// From the nation down to `code`'s parent, each linking to its page, then `name`.
@@ -521,5 +622,13 @@ mod tests {
         assert_eq!(Lang::Id.percent(1, 3), "33,3%");
         assert_eq!(Lang::En.percent(2, 3), "66.7%");
         assert_eq!(Lang::En.percent(1, 0), "–");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("Aceh"), "Aceh");
+        assert_eq!(csv_field("Kota A, B"), "\"Kota A, B\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+        assert_eq!(csv_field("a\nb"), "\"a\nb\"");
     }
 }
