@@ -74,14 +74,6 @@ fn tally_json(tally: &Tally, positions: &[String]) -> Value {
     })
 }
 
-fn positions(state: &saksi_recap::State) -> Vec<String> {
-    state
-        .election()
-        .and_then(|e| e.contests.first())
-        .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
-        .unwrap_or_default()
-}
-
 /// Serves a region page from the cache when it was built at the current (state size, published size),
 /// else builds and keeps it: between commits every request for a page is a lookup.
 async fn cached(app: &App, key: String, build: impl FnOnce() -> Response) -> Response {
@@ -116,7 +108,7 @@ pub(crate) async fn region(State(app): State<App>, Path(code): Path<String>) -> 
 
 fn national_page(app: &App) -> Response {
     let state = app.shared.state.read().expect("not poisoned");
-    let positions = positions(&state);
+    let positions = state.positions();
     let children: Vec<Value> = state
         .provinces()
         .iter()
@@ -124,7 +116,7 @@ fn national_page(app: &App) -> Response {
             json!({
                 "code": code.as_str(),
                 "name": state.registry.region_name(*code),
-                "tally": tally_json(state.tally(*code).unwrap_or(&Tally::default()), &positions),
+                "tally": tally_json(state.tally(*code).unwrap_or(&Tally::default()), positions),
             })
         })
         .collect();
@@ -132,7 +124,7 @@ fn national_page(app: &App) -> Response {
         "code": null,
         "name": "Nasional",
         "level": "nasional",
-        "tally": tally_json(state.national(), &positions),
+        "tally": tally_json(state.national(), positions),
         "children": children,
         "checkpoint": checkpoint_json(&app.shared),
         "log_size": state.size,
@@ -151,7 +143,7 @@ fn region_page(app: &App, code: String) -> Response {
     let (Some(name), Some(tally)) = (state.registry.region_name(code), state.tally(code)) else {
         return ApiError::NoSuchRegion.response();
     };
-    let positions = positions(&state);
+    let positions = state.positions();
     let children: Vec<Value> = state
         .children(code)
         .iter()
@@ -174,7 +166,7 @@ fn region_page(app: &App, code: String) -> Response {
                 json!({
                     "code": child.as_str(),
                     "name": state.registry.region_name(*child),
-                    "tally": tally_json(state.tally(*child).unwrap_or(&Tally::default()), &positions),
+                    "tally": tally_json(state.tally(*child).unwrap_or(&Tally::default()), positions),
                 })
             }
         })
@@ -198,7 +190,7 @@ fn region_page(app: &App, code: String) -> Response {
             "discrepancies": recap_discrepancies,
         })),
         "parent": code.parent().map(|p| p.to_string()),
-        "tally": tally_json(tally, &positions),
+        "tally": tally_json(tally, positions),
         "children": children,
         "checkpoint": checkpoint_json(&app.shared),
         "log_size": state.size,

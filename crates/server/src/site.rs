@@ -155,20 +155,19 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// A 404 page saying what was not found and why, in the page's language.
+fn not_found(lang: Lang, title: &str, why: &str) -> Response {
+    let body = html! { h1 { (title) } p { (why) } };
+    let page = layout(lang, "/", lang.t("Tidak ditemukan", "Not found"), body);
+    (StatusCode::NOT_FOUND, html_response(page)).into_response()
+}
+
 fn html_response(markup: Markup) -> Response {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         markup.into_string(),
     )
         .into_response()
-}
-
-fn positions(state: &RecapState) -> Vec<String> {
-    state
-        .election()
-        .and_then(|e| e.contests.first())
-        .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
-        .unwrap_or_default()
 }
 
 /// The candidate pairs' names by position, for the headline table.
@@ -183,7 +182,7 @@ fn pair_names(state: &RecapState) -> Vec<String> {
 /// The headline of a region: votes and shares per pair (the leader marked in words, not colour
 /// alone), progress, valid, invalid, turnout, rejected entries.
 fn totals(lang: Lang, state: &RecapState, tally: &Tally, checkpoint_size: u64) -> Markup {
-    let positions = positions(state);
+    let positions = state.positions();
     let names = pair_names(state);
     let leader = tally
         .votes
@@ -243,7 +242,7 @@ fn totals(lang: Lang, state: &RecapState, tally: &Tally, checkpoint_size: u64) -
 
 /// The table of a region's child regions, each row linking down.
 fn children_table(lang: Lang, state: &RecapState, children: &[Code]) -> Markup {
-    let positions = positions(state);
+    let positions = state.positions();
     let child_level = children
         .first()
         .map(|c| c.level())
@@ -254,7 +253,7 @@ fn children_table(lang: Lang, state: &RecapState, children: &[Code]) -> Markup {
                 caption { (level_name(lang, child_level)) }
                 thead { tr {
                     th scope="col" { (lang.t("Wilayah", "Region")) }
-                    @for position in &positions { th scope="col" { (position) } }
+                    @for position in positions { th scope="col" { (position) } }
                     th scope="col" { (lang.t("Sah", "Valid")) }
                     th scope="col" { (lang.t("TPS terhitung", "TPS counted")) }
                     th scope="col" { (lang.t("Ditolak", "Rejected")) }
@@ -284,14 +283,14 @@ fn children_table(lang: Lang, state: &RecapState, children: &[Code]) -> Markup {
 
 /// The TPS of a kelurahan/desa: each with its current result's votes, linking to its page.
 fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
-    let positions = positions(state);
+    let positions = state.positions();
     html! {
         div class="scroll" {
             table {
                 caption { "TPS" }
                 thead { tr {
                     th scope="col" { "TPS" }
-                    @for position in &positions { th scope="col" { (position) } }
+                    @for position in positions { th scope="col" { (position) } }
                     th scope="col" { (lang.t("Sah", "Valid")) }
                     th scope="col" { (lang.t("Entri di log", "Log entries")) }
                 } }
@@ -394,7 +393,7 @@ fn csv_field(text: &str) -> String {
 /// The children table of a page as CSV, exactly its figures (without separators): regions with
 /// their tallies, or a desa's TPS with their counted results.
 fn children_csv(state: &RecapState, children: &[Code]) -> String {
-    let positions = positions(state);
+    let positions = state.positions();
     let mut out = String::new();
     let tps = children.first().is_some_and(|c| c.level() == Level::Tps);
     let votes_header: Vec<String> = positions.iter().map(|p| format!("votes_{p}")).collect();
@@ -524,11 +523,7 @@ pub(crate) async fn tps(
     Query(query): Query<LangQuery>,
 ) -> Response {
     let lang = Lang::of(&query);
-    let not_found = |why: &str| {
-        let body = html! { h1 { (lang.t("TPS tidak ditemukan", "No such TPS")) } p { (why) } };
-        let page = layout(lang, "/", lang.t("Tidak ditemukan", "Not found"), body);
-        (StatusCode::NOT_FOUND, html_response(page)).into_response()
-    };
+    let not_found = |why| not_found(lang, lang.t("TPS tidak ditemukan", "No such TPS"), why);
     let Some(code) = Code::parse(&code).ok().filter(|c| c.level() == Level::Tps) else {
         return not_found(lang.t(
             "Kode TPS terdiri dari 13 angka.",
@@ -540,7 +535,7 @@ pub(crate) async fn tps(
         return not_found(lang.t("TPS ini tidak terdaftar.", "This TPS is not registered."));
     };
     let record = state.tps_record(code).cloned().unwrap_or_default();
-    let positions = positions(&state);
+    let positions = state.positions();
     let name = format!("TPS {}", code.as_str());
     let path = format!("/tps/{}", code.as_str());
     let body = html! {
