@@ -282,11 +282,10 @@ impl Engine {
     /// policy), once [`crate::statements::check_statement`] accepts it. Returns its index.
     pub fn submit_statement(&mut self, bytes: &[u8]) -> Result<u64, EngineError> {
         self.check_poisoned()?;
-        let entry = {
+        let (entry, encoded) = {
             let state = self.shared.state.read().expect("not poisoned");
             crate::statements::check_statement(&state, bytes).map_err(EngineError::Statement)?
         };
-        let encoded = entry.encode();
         self.commit(vec![entry], vec![encoded])
     }
 

@@ -84,8 +84,9 @@ pub fn check_genesis_statements(keys: &ServerKeys, statements: &[Vec<u8>]) -> Re
 /// Checks a statement submitted to a running log: a registry change or a witness policy (as made by
 /// `Admin::sign(...).encode()`, `saksi enroll`/`saksi witnesses --out`), within one entry, not logged
 /// before, signed by the authority the genesis names, and applying to `state` (keys enrollable,
-/// codes registered, the policy well-formed). Returns the entry to log, or why not.
-pub fn check_statement(state: &State, bytes: &[u8]) -> Result<Entry, String> {
+/// codes registered, the policy well-formed). Returns the entry to log with its canonical encoding
+/// (the bytes the log will hold), or why not.
+pub fn check_statement(state: &State, bytes: &[u8]) -> Result<(Entry, Vec<u8>), String> {
     let too_large =
         || format!("larger than one log entry ({MAX_STATEMENT_BYTES} bytes): split the change");
     if bytes.len() > MAX_STATEMENT_BYTES {
@@ -100,7 +101,8 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<Entry, String> {
         return Err("not an authority statement".into());
     };
     // Logged as re-encoded, which may differ in length from what was sent.
-    if entry.encode().len() > MAX_STATEMENT_BYTES {
+    let encoded = entry.encode();
+    if encoded.len() > MAX_STATEMENT_BYTES {
         return Err(too_large());
     }
     if let Some(index) = state.logged_statement(&signature.0) {
@@ -123,7 +125,7 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<Entry, String> {
         Admin::Registry(part) => dry_run_registry(&state.registry, part)?,
         Admin::Witnesses(policy) => check_witness_policy(policy)?,
     }
-    Ok(entry)
+    Ok((entry, encoded))
 }
 
 /// Applies a registry change to a copy of `registry`, in the order `State::apply` takes the parts,
