@@ -111,6 +111,7 @@ pub fn router(app: App) -> Router {
         .route("/", get(site::nation))
         .route("/wilayah/{code}", get(site::region))
         .route("/tps/{code}", get(site::tps))
+        .route("/assets/{name}", get(site::asset))
         .route("/csv/nasional", get(site::nation_csv))
         .route("/csv/wilayah/{code}", get(site::region_csv))
         .route("/api/v1", get(pages::index))

@@ -12,11 +12,13 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
 
 use saksi_election::code::{Code, Level};
-use saksi_election::rules;
-use saksi_recap::state::{Source, Tally};
+use saksi_recap::state::Tally;
 use saksi_recap::State as RecapState;
 
 use crate::App;
+
+mod tps;
+pub(crate) use tps::tps;
 
 /// The page's language: Indonesian unless the URL asks for English.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +123,12 @@ nav.crumbs ol{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3rem}\
 nav.crumbs li+li::before{content:'›';margin-right:0.3rem;color:#777}\
 dl.figures{display:grid;grid-template-columns:1fr max-content;gap:0.2rem 1rem;max-width:36rem}\
 dl.figures dd{margin:0;text-align:right;font-variant-numeric:tabular-nums;font-weight:600}\
-h1 small{display:block;font-size:1rem;font-weight:400;color:#444}";
+h1 small{display:block;font-size:1rem;font-weight:400;color:#444}\
+.verification{border:2px solid #777;padding:0.5rem 1rem;margin:1rem 0}\
+.verification[data-state=verified]{border-color:#1a7f37}.verification[data-state=failed]{border-color:#b42318;background:#fff1f0}\
+.verification .outcome{font-weight:600}.vkey,td.key code{word-break:break-all;font-size:0.8rem}\
+td.broke{background:#fde2e1;font-weight:700}.sr{position:absolute;left:-9999px}\
+code.path{color:#555;font-size:0.8rem}";
 
 fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
     let (other_link, other_name) = lang.other(path);
@@ -133,6 +140,7 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · saksi" }
                 style { (PreEscaped(STYLE)) }
+                script src="/assets/verify.js" defer {}
             }
             body {
                 header {
@@ -504,104 +512,27 @@ fn breadcrumbs(lang: Lang, state: &RecapState, code: Code, name: &str) -> Markup
     }
 }
 
-fn source_name(lang: Lang, source: Source) -> &'static str {
-    match source {
-        Source::Officer => lang.t("formulir petugas KPPS", "KPPS officer's form"),
-        Source::Correction => lang.t("koreksi", "correction"),
-        Source::Transcription => lang.t(
-            "transkripsi data terbitan",
-            "transcription of published data",
-        ),
-    }
-}
+/// The site's scripts, compiled into the binary (no request to any other host, no build step).
+const ASSETS: &[(&str, &str, &str)] = &[(
+    "verify.js",
+    "text/javascript; charset=utf-8",
+    include_str!("../../assets/verify.js"),
+)];
 
-/// `/tps/{code}`: a TPS's counted result beside the registry's DPT, and every version in the log
-/// with its verdict; a rejection names each rule in both languages.
-pub(crate) async fn tps(
-    State(app): State<App>,
-    Path(code): Path<String>,
-    Query(query): Query<LangQuery>,
-) -> Response {
-    let lang = Lang::of(&query);
-    let not_found = |why| not_found(lang, lang.t("TPS tidak ditemukan", "No such TPS"), why);
-    let Some(code) = Code::parse(&code).ok().filter(|c| c.level() == Level::Tps) else {
-        return not_found(lang.t(
-            "Kode TPS terdiri dari 13 angka.",
-            "A TPS code has 13 digits.",
-        ));
-    };
-    let state = app.shared.state.read().expect("not poisoned");
-    let Some(registered) = state.registry.tps(code) else {
-        return not_found(lang.t("TPS ini tidak terdaftar.", "This TPS is not registered."));
-    };
-    let record = state.tps_record(code).cloned().unwrap_or_default();
-    let positions = state.positions();
-    let name = format!("TPS {}", code.as_str());
-    let path = format!("/tps/{}", code.as_str());
-    let body = html! {
-        (breadcrumbs(lang, &state, code, &name))
-        h1 { (name) small { (registered.kind.as_str()) } }
-        dl class="figures" {
-            dt { (lang.t("DPT menurut registri (L / P / jumlah)", "Registered voters per the registry (M / F / total)")) }
-            dd {
-                @if let Some(dpt) = registered.dpt {
-                    (lang.number(dpt.l.into())) " / " (lang.number(dpt.p.into())) " / " span data-figure="dpt" { (lang.number(dpt.total().into())) }
-                } @else { "–" }
-            }
-        }
-        h2 { (lang.t("Hasil yang dihitung", "Counted result")) }
-        @if let (Some(counts), Some(index)) = (&record.counts, record.current) {
-            p { (lang.t("Dari entri log ", "From log entry ")) a href=(format!("/api/v1/entries/{index}")) { (index) } "." }
-            dl class="figures" {
-                @for (i, position) in positions.iter().enumerate() {
-                    dt { (lang.t("Suara pasangan ", "Votes for pair ")) (position) }
-                    dd data-figure=(format!("votes.{position}")) { (lang.number(counts.votes.get(i).copied().unwrap_or(0))) }
-                }
-                dt { (lang.t("Suara sah", "Valid votes")) }
-                dd data-figure="valid" { (lang.number(counts.valid)) }
-                dt { (lang.t("Suara tidak sah", "Invalid votes")) }
-                dd data-figure="invalid" { (lang.number(counts.invalid)) }
-                dt { (lang.t("Pengguna hak pilih", "Voters")) }
-                dd data-figure="voters" { (lang.number(counts.voters)) }
-            }
-        } @else {
-            p data-figure="uncounted" { (lang.t("Belum ada hasil yang diterima untuk TPS ini.", "No accepted result for this TPS yet.")) }
-        }
-        h2 { (lang.t("Riwayat di log", "History in the log")) }
-        div class="scroll" {
-            table {
-                thead { tr {
-                    th scope="col" { (lang.t("Entri", "Entry")) }
-                    th scope="col" class="text" { (lang.t("Sumber", "Source")) }
-                    th scope="col" class="text" { (lang.t("Putusan", "Verdict")) }
-                    th scope="col" class="text" { (lang.t("Aturan yang dilanggar", "Rules broken")) }
-                } }
-                tbody {
-                    @for item in &record.history {
-                        tr data-index=(item.index) {
-                            td { a href=(format!("/api/v1/entries/{}", item.index)) { (item.index) } " "
-                                 a href=(format!("/api/v1/receipts/{}", item.index)) { (lang.t("bukti", "receipt")) } }
-                            td class="text" { (source_name(lang, item.source)) }
-                            td class="text" { @if item.verdict.accepted { (lang.t("diterima", "accepted")) } @else { strong { (lang.t("ditolak", "rejected")) } } }
-                            td class="text" {
-                                @for code in &item.verdict.rejected_by {
-                                    p data-rule=(code) {
-                                        code { (code) }
-                                        @if let Some(rule) = rules::rule(code) {
-                                            br; span lang="id" { (rule.id) }
-                                            br; span lang="en" { (rule.en) }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        p class="note" { (lang.t("Aturan tercatat dalam buku aturan ", "Verdicts under rulebook ")) @if let Some(item) = record.history.last() { (&*item.verdict.rulebook) } }
-    };
-    html_response(layout(lang, &path, &name, body))
+/// `/assets/{name}`: a script of the site.
+pub(crate) async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                // Short: a new binary may change the script under the same name.
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
 }
 
 #[cfg(test)]
