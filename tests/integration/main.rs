@@ -2,6 +2,7 @@
 //! HTTP out). Modules by area; shared helpers in `util`.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod client;
 mod data_safety;

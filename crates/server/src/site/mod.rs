@@ -140,6 +140,7 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · saksi" }
                 style { (PreEscaped(STYLE)) }
+                link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 script src="/assets/verify.js" defer {}
             }
             body {
@@ -513,11 +514,18 @@ fn breadcrumbs(lang: Lang, state: &RecapState, code: Code, name: &str) -> Markup
 }
 
 /// The site's scripts, compiled into the binary (no request to any other host, no build step).
-const ASSETS: &[(&str, &str, &str)] = &[(
-    "verify.js",
-    "text/javascript; charset=utf-8",
-    include_str!("../../assets/verify.js"),
-)];
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "verify.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/verify.js"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../../assets/icon.svg"),
+    ),
+];
 
 /// `/assets/{name}`: a script of the site.
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {

@@ -1,0 +1,491 @@
+//! The site in a real browser: Debian's chromium, driven through its chromedriver (WebDriver) by
+//! fantoccini, against the real binary. A reader clicks from the nation down to a TPS, sees the
+//! figures the API gives, watches the page verify itself against the signed log, switches language,
+//! downloads a CSV; a proxy that alters one vote count (in HTML and API answers, not in `/log/`)
+//! makes the check fail. Screenshots at 1280 and 360 px wide go to `target/site-screenshots/`.
+//! Skips, saying so, where no chromium/chromedriver is installed (`.ci/run` installs both).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::util::{gen_and_init, get_json, http, import, Server, TempDir};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long a page may take to reach a verification outcome before the test gives up.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A chromedriver on a free port of 127.0.0.1, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A proxy in front of the server that adds one to the first vote count for pair 01 in every HTML
+/// page (`data-field="votes.01">N`) and API answer (`"01":N`), and passes `/log/` through untouched:
+/// a server lying about a figure the signed log does not hold.
+struct AlteringProxy {
+    base: String,
+}
+
+impl AlteringProxy {
+    fn start(upstream: &str) -> AlteringProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                std::thread::spawn(move || proxy_one(stream, &upstream));
+            }
+        });
+        AlteringProxy { base }
+    }
+}
+
+fn proxy_one(mut stream: TcpStream, upstream: &str) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&request).to_string();
+    let Some(path) = head.split_whitespace().nth(1) else {
+        return;
+    };
+    let (status, headers, mut body) = http("GET", &format!("{upstream}{path}"), b"");
+    if !path.starts_with("/log/") {
+        body = add_one_after(&body, b"data-field=\"votes.01\">");
+        body = add_one_after(&body, b"\"01\":");
+    }
+    let content_type = headers
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "text/plain".into());
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(&body);
+}
+
+/// `bytes` with the number right after the first `marker` increased by one.
+fn add_one_after(bytes: &[u8], marker: &[u8]) -> Vec<u8> {
+    let Some(at) = bytes.windows(marker.len()).position(|w| w == marker) else {
+        return bytes.to_vec();
+    };
+    let start = at + marker.len();
+    let end = start
+        + bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+    let Ok(n) = std::str::from_utf8(&bytes[start..end])
+        .unwrap()
+        .parse::<u64>()
+    else {
+        return bytes.to_vec();
+    };
+    let mut out = bytes[..start].to_vec();
+    out.extend_from_slice((n + 1).to_string().as_bytes());
+    out.extend_from_slice(&bytes[end..]);
+    out
+}
+
+fn browser_installed() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    eprintln!(
+        "skipping the browser tests: {CHROMIUM} or {CHROMEDRIVER} is absent (apt-get install chromium chromium-driver)"
+    );
+    false
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/site-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn connect(driver: &Driver) -> Client {
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            // As root chromium needs --no-sandbox; the network flags keep it from calling home on
+            // a machine with no internet.
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--window-size=1280,1000"],
+        },
+        "goog:loggingPrefs": {"browser": "ALL"},
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a chromium session")
+}
+
+/// Every `data-figure` the page shows, separators removed (what a reader sees, as numbers).
+async fn figures(client: &Client) -> BTreeMap<String, i64> {
+    let pairs = client
+        .execute(
+            "return Array.from(document.querySelectorAll('[data-figure]'), e => [e.dataset.figure, e.textContent]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    pairs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|pair| {
+            let digits: String = pair[1]
+                .as_str()?
+                .chars()
+                .filter(|c| c.is_ascii_digit())
+                .collect();
+            Some((pair[0].as_str()?.to_string(), digits.parse().ok()?))
+        })
+        .collect()
+}
+
+fn assert_tally_shown(shown: &BTreeMap<String, i64>, tally: &Value, where_: &str) {
+    for name in [
+        "valid",
+        "invalid",
+        "tps_reported",
+        "tps_total",
+        "rejected_entries",
+    ] {
+        assert_eq!(
+            shown.get(name).copied(),
+            tally[name].as_i64(),
+            "{name} on {where_}"
+        );
+    }
+    for (position, votes) in tally["votes"].as_object().unwrap() {
+        assert_eq!(
+            shown.get(&format!("votes.{position}")).copied(),
+            votes.as_i64(),
+            "votes of {position} on {where_}"
+        );
+    }
+}
+
+/// Clicks the first child row's link of the region table and returns the code it led to.
+async fn click_first_child(client: &Client) -> String {
+    let link = client
+        .find(Locator::Css("table tbody tr[data-code] th a"))
+        .await
+        .expect("a child row with a link");
+    let row_code = client
+        .execute(
+            "return document.querySelector('table tbody tr[data-code]').dataset.code;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    link.click().await.unwrap();
+    client
+        .wait()
+        .for_url(&url_ending_with(client, row_code.as_str().unwrap()).await)
+        .await
+        .unwrap();
+    row_code.as_str().unwrap().to_string()
+}
+
+async fn url_ending_with(client: &Client, code: &str) -> url::Url {
+    let current = client.current_url().await.unwrap();
+    let path = if code.len() == 13 {
+        format!("/tps/{code}")
+    } else {
+        format!("/wilayah/{code}")
+    };
+    current.join(&path).unwrap()
+}
+
+/// Waits for `#verification` to leave `pending`, and returns its state and words.
+async fn verification(client: &Client) -> (String, String) {
+    let deadline = Instant::now() + VERIFY_TIMEOUT;
+    loop {
+        let state = client
+            .execute(
+                "const b = document.getElementById('verification'); return [b.dataset.state, b.querySelector('.outcome').textContent];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (state, words) = (
+            state[0].as_str().unwrap().to_string(),
+            state[1].as_str().unwrap().to_string(),
+        );
+        if state != "pending" || Instant::now() > deadline {
+            return (state, words);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    for width in [1280, 360] {
+        client.set_window_size(width, 1000).await.unwrap();
+        let png = client.screenshot().await.unwrap();
+        let path = screenshots_dir().join(format!("{name}-{width}.png"));
+        std::fs::write(&path, png).unwrap();
+    }
+    client.set_window_size(1280, 1000).await.unwrap();
+}
+
+/// The browser's console messages at level SEVERE since the last call (chromedriver's log
+/// endpoint; WebDriver itself has none).
+async fn console_errors(client: &Client) -> Vec<String> {
+    #[derive(Debug)]
+    struct BrowserLog;
+    impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+        fn endpoint(
+            &self,
+            base: &url::Url,
+            session: Option<&str>,
+        ) -> Result<url::Url, url::ParseError> {
+            base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+        }
+        fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+            (
+                http::Method::POST,
+                Some(r#"{"type":"browser"}"#.to_string()),
+            )
+        }
+    }
+    let log = client.issue_cmd(BrowserLog).await.unwrap();
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["level"] == "SEVERE")
+        .map(|m| m["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail() {
+    if !browser_installed() {
+        return;
+    }
+    let dir = TempDir::new("browser");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "3000"]);
+    import(&data, &format!("{election}/forms.ndjson"), 1);
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(format!("{election}/truth.json")).unwrap()).unwrap();
+    let server = Server::start(&data);
+    let proxy = AlteringProxy::start(&server.base);
+    let driver = Driver::start();
+    let rulebook = get_json(&format!("{}/api/v1/rulebook", server.base));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = connect(&driver).await;
+        let base = &server.base;
+
+        // The nation, then one click per level down to a kelurahan/desa: every figure the API's.
+        client.goto(&format!("{base}/")).await.unwrap();
+        let national = get_json(&format!("{base}/api/v1/regions"));
+        assert_tally_shown(&figures(&client).await, &national["tally"], "/");
+        screenshot(&client, "nation").await;
+        let mut code = String::new();
+        for level in ["provinsi", "kabupaten/kota", "kecamatan", "desa"] {
+            code = click_first_child(&client).await;
+            let api = get_json(&format!("{base}/api/v1/regions/{code}"));
+            assert_tally_shown(&figures(&client).await, &api["tally"], level);
+            if level == "provinsi" {
+                screenshot(&client, "provinsi").await;
+            }
+        }
+        screenshot(&client, "desa").await;
+
+        // The desa's first TPS: its figures, then the browser's own check against the log.
+        let tps = click_first_child(&client).await;
+        let api = get_json(&format!("{base}/api/v1/tps/{tps}"));
+        let shown = figures(&client).await;
+        for (position, votes) in api["current"]["entry"]["form"]["votes"]
+            .as_object()
+            .unwrap()
+        {
+            assert_eq!(shown[&format!("votes.{position}")], votes.as_i64().unwrap());
+        }
+        assert!(tps.starts_with(&code), "{tps} is in {code}");
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "verified", "{words}");
+        assert!(words.contains("Terverifikasi"), "{words}");
+        screenshot(&client, "tps").await;
+        assert_eq!(console_errors(&client).await, Vec::<String>::new());
+
+        // English with one click, kept as the reader goes up the breadcrumbs.
+        client
+            .find(Locator::Css("header a[hreflang=en]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .wait()
+            .for_element(Locator::Css("html[lang=en]"))
+            .await
+            .unwrap();
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "verified", "{words}");
+        assert!(words.starts_with("Verified"), "{words}");
+        client
+            .find(Locator::Css("nav.crumbs li:nth-child(2) a"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .wait()
+            .for_element(Locator::Css("html[lang=en]"))
+            .await
+            .unwrap();
+        assert!(client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("?lang=en"));
+
+        // The CSV of that province's table, fetched as the download link does, row by row the API's.
+        let province = &tps[..2];
+        let csv = client
+            .execute(
+                "return fetch(document.querySelector('a[download]').href).then(r => r.text());",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let api = get_json(&format!("{base}/api/v1/regions/{province}"));
+        let rows: Vec<&str> = csv.as_str().unwrap().lines().skip(1).collect();
+        let children = api["children"].as_array().unwrap();
+        assert_eq!(rows.len(), children.len());
+        for (row, child) in rows.iter().zip(children) {
+            assert!(row.starts_with(&format!("{},", child["code"].as_str().unwrap())));
+            let valid = child["tally"]["valid"].as_i64().unwrap().to_string();
+            assert!(
+                row.split(',').any(|f| f == valid),
+                "{row} has valid {valid}"
+            );
+        }
+
+        // An injected fault's TPS: its rule in both languages, and the page still verifies.
+        let fault = truth["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "extra_digit")
+            .expect("the generator injects an extra digit");
+        let (fault_tps, rule) = (
+            fault["tps"].as_str().unwrap(),
+            fault["rule"].as_str().unwrap(),
+        );
+        client
+            .goto(&format!("{base}/tps/{fault_tps}?lang=en"))
+            .await
+            .unwrap();
+        let text = client
+            .find(Locator::Css(&format!("[data-rule={rule}]")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let entry = rulebook["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["code"] == rule)
+            .unwrap();
+        assert!(text.contains(entry["id"].as_str().unwrap()), "{text}");
+        assert!(text.contains(entry["en"].as_str().unwrap()), "{text}");
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "verified", "{words}");
+        screenshot(&client, "tps-rejected").await;
+        assert_eq!(console_errors(&client).await, Vec::<String>::new());
+
+        // Through the altering proxy: the page shows one more vote than the log holds, and says so.
+        client
+            .goto(&format!("{}/tps/{tps}", proxy.base))
+            .await
+            .unwrap();
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "failed", "{words}");
+        assert!(words.contains("votes.01"), "{words}");
+        screenshot(&client, "tps-altered").await;
+
+        // The same lie checked against a mirror of the log (the server's own /log/, as another
+        // origin would serve it): still failed, since the figures, not the log, were changed.
+        client
+            .goto(&format!("{}/tps/{tps}?mirror={base}/log/", proxy.base))
+            .await
+            .unwrap();
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "failed", "{words}");
+        assert!(words.contains("votes.01"), "{words}");
+
+        client.close().await.unwrap();
+    });
+    eprintln!("screenshots in {}", screenshots_dir().display());
+}
