@@ -151,6 +151,11 @@ pub struct State {
     provinces: Vec<Code>,
     /// The contest's ballot positions, in order, once the genesis is applied.
     positions: Vec<String>,
+    /// Every rejected TPS entry (form or transcription) as (log index, TPS), in log order: the
+    /// site's rejections list reads it instead of walking 823,220 TPS records.
+    pub rejections: Vec<(u64, Code)>,
+    /// Every correction entry, accepted or not, as (log index, TPS), in log order.
+    pub corrections: Vec<(u64, Code)>,
     /// The witness policy in force (the latest logged), if any.
     pub witness_policy: Option<crate::entry::WitnessPolicy>,
     /// Recapitulation forms by (level, region).
@@ -417,6 +422,12 @@ impl State {
         counts: Option<Counts>,
     ) {
         let accepted = verdict.accepted;
+        if !accepted {
+            self.rejections.push((index, tps));
+        }
+        if source == Source::Correction {
+            self.corrections.push((index, tps));
+        }
         let record = self.tps.entry(tps).or_default();
         record.history.push(HistoryItem {
             index,

@@ -309,10 +309,11 @@ fn parse_query(query: Option<&str>) -> DiscrepancyFilter {
 /// `?region=` (a region code: its own forms and those of regions under it) filter. Served from a view
 /// rebuilt at most every DISCREPANCY_REFRESH, off the request path; the answer names the log size and
 /// checkpoint the view was built from.
-pub(crate) async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) -> Response {
-    let filter = parse_query(uri.query());
+/// The discrepancy list as built at most once per `DISCREPANCY_REFRESH` (shared by the API and the
+/// site, so both show the same items).
+pub(crate) async fn discrepancy_view(app: &App) -> Result<Arc<views::Discrepancies>, Response> {
     let log_size = app.shared.state.read().expect("not poisoned").size;
-    let view = match app.discrepancies.plan(log_size, Instant::now()) {
+    Ok(match app.discrepancies.plan(log_size, Instant::now()) {
         views::Plan::Serve(view) => view,
         views::Plan::Build(stale) => {
             let (shared, views) = (app.shared.clone(), app.discrepancies.clone());
@@ -328,11 +329,19 @@ pub(crate) async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) 
                     Ok(built) => built,
                     Err(_) => {
                         app.discrepancies.abandon();
-                        return ApiError::Internal.response();
+                        return Err(ApiError::Internal.response());
                     }
                 },
             }
         }
+    })
+}
+
+pub(crate) async fn discrepancies(State(app): State<App>, uri: axum::http::Uri) -> Response {
+    let filter = parse_query(uri.query());
+    let view = match discrepancy_view(&app).await {
+        Ok(view) => view,
+        Err(response) => return response,
     };
     let items: Vec<&serde_json::value::RawValue> = view
         .items

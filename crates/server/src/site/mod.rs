@@ -17,7 +17,11 @@ use saksi_recap::State as RecapState;
 
 use crate::App;
 
+mod how;
+mod lists;
 mod tps;
+pub(crate) use how::how_to_verify;
+pub(crate) use lists::{corrections, inflation, rejections, search};
 pub(crate) use tps::tps;
 
 /// The page's language: Indonesian unless the URL asks for English.
@@ -47,18 +51,20 @@ impl Lang {
         }
     }
 
-    /// `path` in this language (Indonesian is the default and needs no query).
+    /// `path` (which may carry a query) in this language (Indonesian is the default and needs no
+    /// query).
     fn link(self, path: &str) -> String {
         match self {
             Lang::Id => path.to_string(),
+            Lang::En if path.contains('?') => format!("{path}&lang=en"),
             Lang::En => format!("{path}?lang=en"),
         }
     }
 
-    /// The same page in the other language.
+    /// The same page (`path` without the language) in the other language.
     fn other(self, path: &str) -> (String, &'static str) {
         match self {
-            Lang::Id => (format!("{path}?lang=en"), "English"),
+            Lang::Id => (Lang::En.link(path), "English"),
             Lang::En => (path.to_string(), "Bahasa Indonesia"),
         }
     }
@@ -112,7 +118,12 @@ fn level_name(lang: Lang, level: Level) -> &'static str {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#111;background:#fff;line-height:1.4}\
 header,main,footer{max-width:72rem;margin:0 auto;padding:0.75rem 1rem}\
-header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:0.5rem;border-bottom:1px solid #ccc}\
+header{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;gap:0.5rem;border-bottom:1px solid #ccc}\
+header input[type=search]{width:16rem;max-width:100%;padding:0.3rem}nav.site{flex-basis:100%;display:flex;flex-wrap:wrap;gap:0.3rem 1rem}\
+.skip{position:absolute;left:-9999px}.skip:focus{left:1rem;top:0.5rem;background:#fff;padding:0.3rem}\
+input:focus,select:focus,button:focus,th button:focus{outline:3px solid #e08a00;outline-offset:2px}\
+th button{font:inherit;font-weight:700;background:none;border:0;padding:0;cursor:pointer;color:inherit}\
+form.filters{margin:0.5rem 0;display:flex;flex-wrap:wrap;gap:0.4rem;align-items:center}\
 a{color:#0b4f9c}a:focus{outline:3px solid #e08a00;outline-offset:2px}\
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}\
 th,td{padding:0.3rem 0.5rem;border-bottom:1px solid #ddd;text-align:right}\
@@ -128,7 +139,9 @@ h1 small{display:block;font-size:1rem;font-weight:400;color:#444}\
 .verification[data-state=verified]{border-color:#1a7f37}.verification[data-state=failed]{border-color:#b42318;background:#fff1f0}\
 .verification .outcome{font-weight:600}.vkey,td.key code{word-break:break-all;font-size:0.8rem}\
 td.broke{background:#fde2e1;font-weight:700}.sr{position:absolute;left:-9999px}\
-code.path{color:#555;font-size:0.8rem}";
+code.path{color:#555;font-size:0.8rem}.swatch{display:inline-block;width:0.8em;height:0.8em;margin-right:0.3em;border:1px solid #333}\
+svg.bars{max-width:36rem;display:block;margin:0.5rem 0}pre{white-space:pre-wrap;word-break:break-all}\
+@media (max-width:480px){th,td{padding:0.25rem 0.3rem}body{font-size:0.95rem}}";
 
 fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
     let (other_link, other_name) = lang.other(path);
@@ -142,15 +155,33 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
                 style { (PreEscaped(STYLE)) }
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 script src="/assets/verify.js" defer {}
+                script src="/assets/site.js" defer {}
             }
             body {
+                a class="skip" href="#main" { (lang.t("Langsung ke isi", "Skip to content")) }
                 header {
-                    a href=(lang.link("/")) { strong { "saksi" } }
-                    span { (lang.t("Rekapitulasi hasil Pilpres 2024", "Recapitulation of the 2024 presidential election")) }
+                    div class="brand" {
+                        a href=(lang.link("/")) { strong { "saksi" } }
+                        " " span { (lang.t("Rekapitulasi hasil Pilpres 2024", "Recapitulation of the 2024 presidential election")) }
+                    }
+                    form role="search" action="/cari" method="get" {
+                        label for="q" class="sr" { (lang.t("Cari wilayah atau TPS", "Search a region or TPS")) }
+                        input id="q" name="q" type="search" placeholder=(lang.t("Cari wilayah / kode TPS ( / )", "Search region / TPS code ( / )")) aria-keyshortcuts="/";
+                        @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+                    }
                     a href=(other_link) hreflang=(match lang { Lang::Id => "en", Lang::En => "id" }) { (other_name) }
+                    nav class="site" aria-label=(lang.t("Bagian situs", "Site sections")) {
+                        a href=(lang.link("/")) { (lang.t("Nasional", "National")) }
+                        a href=(lang.link("/selisih")) { (lang.t("Selisih rekapitulasi", "Discrepancies")) }
+                        a href=(lang.link("/ditolak")) { (lang.t("Ditolak", "Rejected")) }
+                        a href=(lang.link("/koreksi")) { (lang.t("Koreksi", "Corrections")) }
+                        a href=(lang.link("/cara-memeriksa")) { (lang.t("Cara memeriksa", "How to verify")) }
+                    }
                 }
-                main { (body) }
+                main id="main" { (body) }
                 footer class="note" {
+                    a href=(lang.link("/cara-memeriksa")) { (lang.t("Cara memeriksa", "How to verify")) }
+                    " · "
                     (lang.t(
                         "Setiap angka dapat diperiksa ulang dari log publik yang ditandatangani: ",
                         "Every figure can be re-derived from the signed public log: ",
@@ -188,9 +219,84 @@ fn pair_names(state: &RecapState) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Colour-blind-safe colours (Okabe and Ito) by ballot position; every use also says the number.
+const PAIR_COLOURS: [&str; 8] = [
+    "#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000",
+];
+
+fn pair_colour(i: usize) -> &'static str {
+    PAIR_COLOURS[i % PAIR_COLOURS.len()]
+}
+
+/// What the lists say about a region (or the nation): their counts, and where the lists are.
+pub(crate) struct ListCounts {
+    pub corrections: usize,
+    /// `None` while the discrepancy list could not be built.
+    pub discrepancies: Option<usize>,
+    /// The region code the lists are filtered by (`None`: the nation).
+    pub region: Option<Code>,
+}
+
+impl ListCounts {
+    async fn of(app: &App, region: Option<Code>) -> ListCounts {
+        let within = |code: &str| region.is_none_or(|r| code.starts_with(r.as_str()));
+        let discrepancies = crate::pages::discrepancy_view(app)
+            .await
+            .ok()
+            .map(|view| view.items.iter().filter(|(_, r, _)| within(r)).count());
+        let corrections = app
+            .shared
+            .state
+            .read()
+            .expect("not poisoned")
+            .corrections
+            .iter()
+            .filter(|(_, tps)| within(tps.as_str()))
+            .count();
+        ListCounts {
+            corrections,
+            discrepancies,
+            region,
+        }
+    }
+
+    fn link(&self, lang: Lang, list: &str) -> String {
+        match self.region {
+            Some(code) => lang.link(&format!("{list}?wilayah={}", code.as_str())),
+            None => lang.link(list),
+        }
+    }
+}
+
+/// Horizontal bars of the pairs' shares, drawn by the server (the table above is the accessible
+/// alternative, so the chart is hidden from screen readers).
+fn share_bars(lang: Lang, positions: &[String], tally: &Tally) -> Markup {
+    const ROW_HEIGHT: usize = 28;
+    let height = ROW_HEIGHT * positions.len().max(1);
+    html! {
+        svg class="bars" viewBox=(format!("0 0 400 {height}")) width="100%" preserveAspectRatio="xMinYMin meet" aria-hidden="true" {
+            @for (i, position) in positions.iter().enumerate() {
+                @let votes = tally.votes.get(i).copied().unwrap_or(0);
+                @let width = if tally.valid > 0 { 300.0 * votes as f64 / tally.valid as f64 } else { 0.0 };
+                @let y = i * ROW_HEIGHT;
+                text x="0" y=(y + 18) font-size="14" { (position) }
+                rect x="28" y=(y + 4) width=(format!("{width:.1}")) height="18" fill=(pair_colour(i)) {}
+                text x=(format!("{:.1}", 34.0 + width)) y=(y + 18) font-size="13" { (lang.percent(votes, tally.valid)) }
+            }
+        }
+    }
+}
+
 /// The headline of a region: votes and shares per pair (the leader marked in words, not colour
-/// alone), progress, valid, invalid, turnout, rejected entries.
-fn totals(lang: Lang, state: &RecapState, tally: &Tally, checkpoint_size: u64) -> Markup {
+/// alone), progress, valid, invalid, turnout, rejected entries, corrections and discrepancies with
+/// links to their lists. Each block is replaced in place by the live updates (`data-live-html`).
+fn totals(
+    lang: Lang,
+    state: &RecapState,
+    tally: &Tally,
+    checkpoint_size: u64,
+    lists: &ListCounts,
+) -> Markup {
     let positions = state.positions();
     let names = pair_names(state);
     let leader = tally
@@ -202,7 +308,7 @@ fn totals(lang: Lang, state: &RecapState, tally: &Tally, checkpoint_size: u64) -
         .map(|(i, _)| i);
     let vote = |i: usize| tally.votes.get(i).copied().unwrap_or(0);
     html! {
-        p class="provisional" {
+        p class="provisional" data-live=(checkpoint_size) data-live-html="progress" {
             strong { (lang.t("Sementara: ", "Provisional: ")) }
             span data-figure="tps_reported" { (lang.number(tally.tps_reported as i64)) }
             " / "
@@ -214,18 +320,20 @@ fn totals(lang: Lang, state: &RecapState, tally: &Tally, checkpoint_size: u64) -
             a href="/log/checkpoint" data-figure="checkpoint_size" { (checkpoint_size) }
             "."
         }
-        div class="scroll" {
+        p id="live-status" class="note" aria-live="polite" {}
+        div class="scroll" data-live-html="headline" {
             table {
                 caption { (lang.t("Perolehan suara per pasangan calon", "Votes per candidate pair")) }
                 thead { tr {
                     th scope="col" { (lang.t("Pasangan", "Pair")) }
                     th scope="col" { (lang.t("Suara", "Votes")) }
-                    th scope="col" { (lang.t("Persentase", "Share")) }
+                    th scope="col" { abbr title=(lang.t("Persentase suara sah", "Share of valid votes")) { "%" } }
                 } }
                 tbody {
                     @for (i, position) in positions.iter().enumerate() {
                         tr class=[(leader == Some(i)).then_some("leader")] {
                             th scope="row" {
+                                span class="swatch" style=(format!("background:{}", pair_colour(i))) {}
                                 (position) " " (names.get(i).map(String::as_str).unwrap_or(""))
                                 @if leader == Some(i) { " — " (lang.t("unggul", "leading")) }
                             }
@@ -235,16 +343,21 @@ fn totals(lang: Lang, state: &RecapState, tally: &Tally, checkpoint_size: u64) -
                     }
                 }
             }
+            (share_bars(lang, positions, tally))
         }
-        dl class="figures" {
+        dl class="figures" data-live-html="figures" {
             dt { (lang.t("Suara sah", "Valid votes")) }
             dd data-figure="valid" { (lang.number(tally.valid)) }
             dt { (lang.t("Suara tidak sah", "Invalid votes")) }
             dd data-figure="invalid" { (lang.number(tally.invalid)) }
-            dt { (lang.t("Partisipasi (pengguna hak pilih / DPT di TPS terhitung)", "Turnout (voters / registered, counted TPS)")) }
-            dd { (lang.number(tally.voters)) " / " (lang.number(tally.dpt)) }
-            dt { (lang.t("Formulir ditolak (tercatat di log)", "Rejected forms (in the log)")) }
+            dt { (lang.t("Partisipasi di TPS terhitung (pengguna hak pilih / DPT)", "Turnout at counted TPS (voters / registered)")) }
+            dd { (lang.number(tally.voters)) " / " (lang.number(tally.dpt)) " (" (lang.percent(tally.voters, tally.dpt)) ")" }
+            dt { a href=(lists.link(lang, "/ditolak")) { (lang.t("Formulir ditolak (tercatat di log)", "Rejected forms (in the log)")) } }
             dd data-figure="rejected_entries" { (lang.number(tally.rejected_entries as i64)) }
+            dt { a href=(lists.link(lang, "/koreksi")) { (lang.t("Koreksi", "Corrections")) } }
+            dd data-figure="corrections" { (lang.number(lists.corrections as i64)) }
+            dt { a href=(lists.link(lang, "/selisih")) { (lang.t("Selisih rekapitulasi dengan jumlah di bawahnya", "Recapitulation figures differing from the sum below")) } }
+            dd data-figure="discrepancies" { @match lists.discrepancies { Some(n) => (lang.number(n as i64)), None => "–" } }
         }
     }
 }
@@ -258,7 +371,7 @@ fn children_table(lang: Lang, state: &RecapState, children: &[Code]) -> Markup {
         .unwrap_or(Level::Provinsi);
     html! {
         div class="scroll" {
-            table {
+            table class="sortable" {
                 caption { (level_name(lang, child_level)) }
                 thead { tr {
                     th scope="col" { (lang.t("Wilayah", "Region")) }
@@ -295,7 +408,7 @@ fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
     let positions = state.positions();
     html! {
         div class="scroll" {
-            table {
+            table class="sortable" {
                 caption { "TPS" }
                 thead { tr {
                     th scope="col" { "TPS" }
@@ -327,11 +440,12 @@ fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
 /// `/`: the nation.
 pub(crate) async fn nation(State(app): State<App>, Query(query): Query<LangQuery>) -> Response {
     let lang = Lang::of(&query);
+    let lists = ListCounts::of(&app, None).await;
     let checkpoint_size = app.shared.published().checkpoint.size;
     let state = app.shared.state.read().expect("not poisoned");
     let body = html! {
         h1 { (lang.t("Hasil nasional", "National results")) }
-        (totals(lang, &state, state.national(), checkpoint_size))
+        (totals(lang, &state, state.national(), checkpoint_size, &lists))
         h2 { (lang.t("Per provinsi", "By province")) }
         (children_table(lang, &state, state.provinces()))
         (csv_link(lang, "/csv/nasional"))
@@ -366,6 +480,7 @@ pub(crate) async fn region(
             "This is a TPS code, not a region.",
         ));
     }
+    let lists = ListCounts::of(&app, Some(code)).await;
     let checkpoint_size = app.shared.published().checkpoint.size;
     let state = app.shared.state.read().expect("not poisoned");
     let (Some(name), Some(tally)) = (state.registry.region_name(code), state.tally(code)) else {
@@ -379,7 +494,7 @@ pub(crate) async fn region(
     let body = html! {
         (breadcrumbs(lang, &state, code, name))
         h1 { (name) " " small { "(" (level_name(lang, code.level())) " " (code.as_str()) ")" } }
-        (totals(lang, &state, tally, checkpoint_size))
+        (totals(lang, &state, tally, checkpoint_size, &lists))
         @if code.level() == Level::Desa {
             (tps_table(lang, &state, children))
         } @else {

@@ -39,7 +39,7 @@ struct Version {
     findings: Vec<Finding>,
 }
 
-fn source_name(lang: Lang, source: Source) -> &'static str {
+pub(super) fn source_name(lang: Lang, source: Source) -> &'static str {
     match source {
         Source::Officer => lang.t("formulir petugas KPPS", "KPPS officer's form"),
         Source::Correction => lang.t("koreksi", "correction"),
@@ -98,6 +98,7 @@ pub(crate) async fn tps(
     .await
     .unwrap_or_default();
 
+    let checkpoint_size = app.shared.published().checkpoint.size;
     let state = app.shared.state.read().expect("not poisoned");
     let positions = state.positions();
     let name = format!("TPS {}", code.as_str());
@@ -107,6 +108,7 @@ pub(crate) async fn tps(
         (breadcrumbs(lang, &state, code, &name))
         h1 { (name) small { (registered.kind.as_str()) } }
         (verification_box(lang, &app.shared.vkey, &record.history))
+        p id="live-status" class="note" aria-live="polite" data-live=(checkpoint_size) {}
         dl class="figures" {
             dt { (lang.t("DPT menurut registri (L / P / jumlah)", "Registered voters per the registry (M / F / total)")) }
             dd {

@@ -1,0 +1,540 @@
+//! The site's lists, each filterable by region and paged: `/selisih` every recapitulation figure
+//! against the sum below it (the API's discrepancy items, rendered), `/ditolak` every rejected TPS
+//! entry with its rules, `/koreksi` every correction with its reason. And `/cari`, the search by
+//! region name or code and TPS code.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+use saksi_election::code::{Code, Level};
+use saksi_election::rules;
+use saksi_recap::entry::Entry;
+
+use super::{html_response, layout, level_name, Lang};
+use crate::App;
+
+/// Rows per page of a list: a page stays far below the 100 KB budget (a row is ~300 bytes).
+const ROWS_PER_PAGE: usize = 100;
+/// Search answers shown at most: a person refines the query rather than reads more.
+const SEARCH_RESULTS_MAX: usize = 50;
+/// A query longer than any region name is not one.
+const QUERY_BYTES_MAX: usize = 100;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct ListQuery {
+    lang: Option<String>,
+    /// A region code: only entries of TPS within it (or discrepancies of regions within it).
+    wilayah: Option<String>,
+    /// A rule code (rejections only).
+    aturan: Option<String>,
+    /// A recapitulation level (discrepancies only).
+    tingkat: Option<String>,
+    halaman: Option<usize>,
+    q: Option<String>,
+}
+
+impl ListQuery {
+    fn lang(&self) -> Lang {
+        if self.lang.as_deref() == Some("en") {
+            Lang::En
+        } else {
+            Lang::Id
+        }
+    }
+
+    fn region(&self) -> Option<&str> {
+        self.wilayah
+            .as_deref()
+            .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
+    }
+
+    fn page(&self) -> usize {
+        self.halaman.unwrap_or(1).max(1)
+    }
+
+    /// This list's URL with the filters kept, `page`, and the language.
+    fn link(&self, path: &str, page: usize) -> String {
+        self.lang().link(&self.path(path, page))
+    }
+
+    /// [`ListQuery::link`] without the language (the layout adds it).
+    fn path(&self, path: &str, page: usize) -> String {
+        let mut parts = Vec::new();
+        if let Some(w) = self.region() {
+            parts.push(format!("wilayah={w}"));
+        }
+        if let Some(a) = self.aturan.as_deref().filter(|a| !a.is_empty()) {
+            parts.push(format!(
+                "aturan={}",
+                a.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
+            ));
+        }
+        if let Some(t) = self.tingkat.as_deref().filter(|t| !t.is_empty()) {
+            parts.push(format!(
+                "tingkat={}",
+                t.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+            ));
+        }
+        if page > 1 {
+            parts.push(format!("halaman={page}"));
+        }
+        if parts.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", parts.join("&"))
+        }
+    }
+}
+
+/// "Rows a–b of n" and the links to the neighbouring pages.
+fn pager(lang: Lang, query: &ListQuery, path: &str, total: usize) -> Markup {
+    let page = query.page();
+    let pages = total.div_ceil(ROWS_PER_PAGE).max(1);
+    let first = (page - 1) * ROWS_PER_PAGE;
+    html! {
+        nav class="pager" aria-label=(lang.t("Halaman", "Pages")) {
+            @if total == 0 {
+                p data-figure="rows" { (lang.t("Tidak ada.", "None.")) }
+            } @else {
+                p {
+                    (lang.t("Baris ", "Rows ")) (lang.number((first + 1).min(total) as i64)) "–"
+                    (lang.number((first + ROWS_PER_PAGE).min(total) as i64)) (lang.t(" dari ", " of "))
+                    span data-figure="rows" { (lang.number(total as i64)) }
+                    @if page > 1 { " · " a href=(query.link(path, page - 1)) rel="prev" { (lang.t("‹ sebelumnya", "‹ previous")) } }
+                    @if page < pages { " · " a href=(query.link(path, page + 1)) rel="next" { (lang.t("berikutnya ›", "next ›")) } }
+                }
+            }
+        }
+    }
+}
+
+/// The region filter: the provinces to choose from, or the region the URL names.
+fn region_select(lang: Lang, state: &saksi_recap::State, chosen: Option<&str>) -> Markup {
+    let chosen_code = chosen.and_then(|c| Code::parse(c).ok());
+    html! {
+        label for="wilayah" { (lang.t("Wilayah ", "Region ")) }
+        select id="wilayah" name="wilayah" {
+            option value="" { (lang.t("Seluruh Indonesia", "All of Indonesia")) }
+            @if let Some(code) = chosen_code.filter(|c| c.level() != Level::Provinsi) {
+                option value=(code.as_str()) selected { (state.registry.region_name(code).unwrap_or(code.as_str())) " (" (code.as_str()) ")" }
+            }
+            @for province in state.provinces() {
+                option value=(province.as_str()) selected[chosen_code == Some(*province)] {
+                    (state.registry.region_name(*province).unwrap_or(province.as_str()))
+                }
+            }
+        }
+    }
+}
+
+fn filter_form(lang: Lang, extra: Markup) -> Markup {
+    html! {
+        form class="filters" method="get" {
+            (extra)
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            " " button type="submit" { (lang.t("Saring", "Filter")) }
+        }
+    }
+}
+
+fn tps_link(lang: Lang, state: &saksi_recap::State, tps: Code) -> Markup {
+    html! {
+        a href=(lang.link(&format!("/tps/{}", tps.as_str()))) { (tps.as_str()) }
+        @if let Some(desa) = tps.parent().and_then(|d| state.registry.region_name(d)) {
+            br; span class="note" { (desa) }
+        }
+    }
+}
+
+/// `/ditolak`: every rejected TPS entry, newest first.
+pub(crate) async fn rejections(State(app): State<App>, Query(query): Query<ListQuery>) -> Response {
+    let lang = query.lang();
+    let state = app.shared.state.read().expect("not poisoned");
+    let region = query.region();
+    let rule = query.aturan.as_deref().filter(|a| !a.is_empty());
+    let rejected: Vec<(u64, Code, &saksi_recap::state::HistoryItem)> = state
+        .rejections
+        .iter()
+        .rev()
+        .filter(|(_, tps)| region.is_none_or(|r| tps.as_str().starts_with(r)))
+        .filter_map(|(index, tps)| {
+            let item = state
+                .tps_record(*tps)?
+                .history
+                .iter()
+                .find(|h| h.index == *index)?;
+            Some((*index, *tps, item))
+        })
+        .filter(|(_, _, item)| rule.is_none_or(|r| item.verdict.rejected_by.iter().any(|c| c == r)))
+        .collect();
+    let title = lang.t("Formulir ditolak", "Rejected forms");
+    let body = html! {
+        h1 { (title) }
+        p { (lang.t(
+            "Setiap formulir TPS yang melanggar aturan tetap tercatat di log bersama putusannya, dan tidak dihitung.",
+            "Every TPS form that broke a rule stays in the log with its verdict, and is not counted.",
+        )) }
+        (filter_form(lang, html! {
+            (region_select(lang, &state, region)) " "
+            label for="aturan" { (lang.t("Aturan ", "Rule ")) }
+            select id="aturan" name="aturan" {
+                option value="" { (lang.t("Semua aturan", "Every rule")) }
+                @for r in rules::RULES {
+                    option value=(r.code) selected[rule == Some(r.code)] { (r.code) }
+                }
+            }
+        }))
+        (pager(lang, &query, "/ditolak", rejected.len()))
+        div class="scroll" {
+            table class="sortable" {
+                thead { tr {
+                    th scope="col" { (lang.t("Entri", "Entry")) }
+                    th scope="col" class="text" { "TPS" }
+                    th scope="col" class="text" { (lang.t("Sumber", "Source")) }
+                    th scope="col" class="text" { (lang.t("Aturan yang dilanggar", "Rules broken")) }
+                } }
+                tbody {
+                    @for (index, tps, item) in rejected.iter().skip((query.page() - 1) * ROWS_PER_PAGE).take(ROWS_PER_PAGE) {
+                        tr data-index=(index) {
+                            td { a href=(format!("/api/v1/entries/{index}")) { (index) } }
+                            td class="text" { (tps_link(lang, &state, *tps)) }
+                            td class="text" { (super::tps::source_name(lang, item.source)) }
+                            td class="text" {
+                                @for code in &item.verdict.rejected_by {
+                                    span data-rule=(code) title=[rules::rule(code).map(|r| lang.t(r.id, r.en))] { code { (code) } } " "
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html_response(layout(
+        lang,
+        &query.path("/ditolak", query.page()),
+        title,
+        body,
+    ))
+}
+
+/// `/koreksi`: every correction, newest first, with the reason its signer gave.
+pub(crate) async fn corrections(
+    State(app): State<App>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let lang = query.lang();
+    let region = query.region().map(str::to_string);
+    let (shown, total) = {
+        let state = app.shared.state.read().expect("not poisoned");
+        let all: Vec<(u64, Code)> = state
+            .corrections
+            .iter()
+            .rev()
+            .filter(|(_, tps)| {
+                region
+                    .as_deref()
+                    .is_none_or(|r| tps.as_str().starts_with(r))
+            })
+            .copied()
+            .collect();
+        let shown: Vec<(u64, Code, bool)> = all
+            .iter()
+            .skip((query.page() - 1) * ROWS_PER_PAGE)
+            .take(ROWS_PER_PAGE)
+            .map(|(index, tps)| {
+                let accepted = state
+                    .tps_record(*tps)
+                    .and_then(|r| r.history.iter().find(|h| h.index == *index))
+                    .is_some_and(|h| h.verdict.accepted);
+                (*index, *tps, accepted)
+            })
+            .collect();
+        (shown, all.len())
+    };
+    // The reasons are in the entries: one read each, for this page's rows only.
+    let shared = app.shared.clone();
+    let indexes: Vec<u64> = shown.iter().map(|(i, _, _)| *i).collect();
+    let reasons: Vec<String> = tokio::task::spawn_blocking(move || {
+        indexes
+            .iter()
+            .map(
+                |i| match shared.entry(*i).ok().and_then(|b| Entry::decode(&b).ok()) {
+                    Some(Entry::Form { form, .. }) => {
+                        form.form.correction.map(|c| c.reason).unwrap_or_default()
+                    }
+                    _ => String::new(),
+                },
+            )
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    let state = app.shared.state.read().expect("not poisoned");
+    let title = lang.t("Koreksi", "Corrections");
+    let body = html! {
+        h1 { (title) }
+        p { (lang.t(
+            "Hasil TPS hanya berubah melalui koreksi yang ditandatangani komisi yang berwenang, dengan alasannya; versi sebelumnya tetap di log.",
+            "A TPS result changes only by a correction signed by a competent commission, with its reason; the earlier version stays in the log.",
+        )) }
+        (filter_form(lang, region_select(lang, &state, region.as_deref())))
+        (pager(lang, &query, "/koreksi", total))
+        div class="scroll" {
+            table class="sortable" {
+                thead { tr {
+                    th scope="col" { (lang.t("Entri", "Entry")) }
+                    th scope="col" class="text" { "TPS" }
+                    th scope="col" class="text" { (lang.t("Putusan", "Verdict")) }
+                    th scope="col" class="text" { (lang.t("Alasan", "Reason")) }
+                } }
+                tbody {
+                    @for ((index, tps, accepted), reason) in shown.iter().zip(reasons.iter().chain(std::iter::repeat(&String::new()))) {
+                        tr data-index=(index) {
+                            td { a href=(format!("/api/v1/entries/{index}")) { (index) } }
+                            td class="text" { (tps_link(lang, &state, *tps)) }
+                            td class="text" { @if *accepted { (lang.t("diterima", "accepted")) } @else { strong { (lang.t("ditolak", "rejected")) } } }
+                            td class="text" { (reason) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html_response(layout(
+        lang,
+        &query.path("/koreksi", query.page()),
+        title,
+        body,
+    ))
+}
+
+fn kind_name(lang: Lang, kind: &str) -> &'static str {
+    match kind {
+        "votes_added" => lang.t("suara ditambahkan", "votes added"),
+        "votes_removed" => lang.t("suara dikurangi", "votes removed"),
+        "votes_moved" => lang.t(
+            "suara dipindahkan antarpasangan",
+            "votes moved between pairs",
+        ),
+        "valid_invalid_shift" => lang.t("pergeseran sah/tidak sah", "valid/invalid shift"),
+        "voters_changed" => lang.t("jumlah pemilih berubah", "voters changed"),
+        _ => lang.t("lainnya", "other"),
+    }
+}
+
+fn recap_level_name(lang: Lang, level: &str) -> &'static str {
+    match level {
+        "kecamatan" => lang.t("Kecamatan", "District"),
+        "kabkota" => lang.t("Kabupaten/Kota", "Regency/City"),
+        "provinsi" => lang.t("Provinsi", "Province"),
+        _ => lang.t("Nasional", "National"),
+    }
+}
+
+/// `/selisih`: every recapitulation figure that differs from the sum of the level below, largest
+/// first, as the API's `/api/v1/discrepancies` gives them.
+pub(crate) async fn inflation(State(app): State<App>, Query(query): Query<ListQuery>) -> Response {
+    let lang = query.lang();
+    let view = match crate::pages::discrepancy_view(&app).await {
+        Ok(view) => view,
+        Err(response) => return response,
+    };
+    let region = query.region();
+    let level = query.tingkat.as_deref().filter(|t| !t.is_empty());
+    let items: Vec<Value> = view
+        .items
+        .iter()
+        .filter(|(l, _, _)| level.is_none_or(|want| want == *l))
+        .filter(|(_, r, _)| region.is_none_or(|want| r.starts_with(want)))
+        .filter_map(|(_, _, json)| serde_json::from_str(json.get()).ok())
+        .collect();
+    let state = app.shared.state.read().expect("not poisoned");
+    let name_of = |code: &str| -> String {
+        Code::parse(code)
+            .ok()
+            .and_then(|c| state.registry.region_name(c))
+            .map_or_else(|| code.to_string(), str::to_string)
+    };
+    let title = lang.t("Selisih rekapitulasi", "Recapitulation discrepancies");
+    let body = html! {
+        h1 { (title) }
+        p { (lang.t(
+            "Setiap angka formulir rekapitulasi (D.Hasil) dibandingkan dengan jumlah tingkat di bawahnya, sampai formulir TPS. Selisih ditampilkan di sini, terbesar lebih dulu; penggelembungan suara tampak di tingkat tempat ia terjadi.",
+            "Every figure of a recapitulation form (D.Hasil) is compared with the sum of the level below it, down to the TPS forms. Differences are listed here, largest first: inflation shows at the level where it happened.",
+        )) }
+        @if view.truncated > 0 || view.coverage_gaps > 0 {
+            p class="note" {
+                (lang.t("Tidak ditampilkan karena batas: ", "Left out by the bound: ")) (view.truncated) ". "
+                (lang.t("Baris yang TPS-nya belum lengkap (tidak dibandingkan): ", "Rows whose TPS are not all counted yet (not compared): ")) (view.coverage_gaps) "."
+            }
+        }
+        (filter_form(lang, html! {
+            (region_select(lang, &state, region)) " "
+            label for="tingkat" { (lang.t("Tingkat ", "Level ")) }
+            select id="tingkat" name="tingkat" {
+                option value="" { (lang.t("Semua tingkat", "Every level")) }
+                @for l in ["kecamatan", "kabkota", "provinsi", "nasional"] {
+                    option value=(l) selected[level == Some(l)] { (recap_level_name(lang, l)) }
+                }
+            }
+        }))
+        (pager(lang, &query, "/selisih", items.len()))
+        div class="scroll" {
+            table class="sortable" {
+                thead { tr {
+                    th scope="col" class="text" { (lang.t("Rekapitulasi", "Recapitulation")) }
+                    th scope="col" class="text" { (lang.t("Baris (di bawahnya)", "Row (below)")) }
+                    th scope="col" class="text" { (lang.t("Pola", "Pattern")) }
+                    th scope="col" class="text" { (lang.t("Isian: rekap / jumlah di bawah / selisih", "Field: recap / sum below / delta")) }
+                    th scope="col" { (lang.t("Entri", "Entry")) }
+                } }
+                tbody {
+                    @for item in items.iter().skip((query.page() - 1) * ROWS_PER_PAGE).take(ROWS_PER_PAGE) {
+                        @let region = item["region"].as_str().unwrap_or("nasional");
+                        tr data-kind=(item["kind"].as_str().unwrap_or("")) {
+                            td class="text" {
+                                (recap_level_name(lang, item["level"].as_str().unwrap_or(""))) " "
+                                @if region == "nasional" { a href=(lang.link("/")) { "Indonesia" } }
+                                @else { a href=(lang.link(&format!("/wilayah/{region}"))) { (name_of(region)) } }
+                            }
+                            td class="text" {
+                                @if let Some(child) = item["child"].as_str() {
+                                    a href=(lang.link(&format!("/wilayah/{child}"))) { (name_of(child)) }
+                                } @else { (lang.t("total", "total")) }
+                                br; span class="note" { (match item["basis"].as_str() { Some("tps") => lang.t("dibandingkan dengan formulir TPS", "against the TPS forms"), Some("recap") => lang.t("dibandingkan dengan rekap di bawahnya", "against the recaps below"), _ => lang.t("dibandingkan dengan barisnya sendiri", "against its own rows") }) }
+                            }
+                            td class="text" { (kind_name(lang, item["kind"].as_str().unwrap_or(""))) }
+                            td class="text" {
+                                @if let Some(fields) = item["fields"].as_object() {
+                                    @for (field, f) in fields {
+                                        code { (field) } ": "
+                                        span data-figure=(format!("recap.{field}")) { (lang.number(f["recap"].as_i64().unwrap_or(0))) } " / "
+                                        (lang.number(f["below"].as_i64().unwrap_or(0))) " / "
+                                        strong { @if f["delta"].as_i64().unwrap_or(0) > 0 { "+" } (lang.number(f["delta"].as_i64().unwrap_or(0))) }
+                                        br;
+                                    }
+                                }
+                            }
+                            td { @if let Some(entry) = item["entry"].as_u64() { a href=(format!("/api/v1/entries/{entry}")) { (entry) } } }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(format!("/api/v1/discrepancies{}", region.map(|r| format!("?region={r}")).unwrap_or_default())) { (lang.t("Daftar yang sama sebagai JSON", "The same list as JSON")) } }
+    };
+    html_response(layout(
+        lang,
+        &query.path("/selisih", query.page()),
+        title,
+        body,
+    ))
+}
+
+/// `/cari?q=`: regions whose name contains the words (any case), regions and TPS by code prefix.
+pub(crate) async fn search(State(app): State<App>, Query(query): Query<ListQuery>) -> Response {
+    let lang = query.lang();
+    let q: String = query
+        .q
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(QUERY_BYTES_MAX)
+        .collect();
+    let state = app.shared.state.read().expect("not poisoned");
+    let mut found: Vec<(Code, String)> = Vec::new();
+    if !q.is_empty() {
+        let digits: String = q.chars().filter(|c| c.is_ascii_digit()).collect();
+        if !digits.is_empty()
+            && q.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == ' ')
+        {
+            if let Some(tps) = Code::parse(&digits)
+                .ok()
+                .filter(|c| c.level() == Level::Tps)
+            {
+                if state.registry.tps(tps).is_some() {
+                    found.push((tps, format!("TPS {}", tps.as_str())));
+                }
+            }
+            found.extend(
+                state
+                    .registry
+                    .regions()
+                    .filter(|(code, _)| code.as_str().starts_with(&digits))
+                    .map(|(code, name)| (code, name.to_string())),
+            );
+        } else {
+            let words: Vec<String> = q
+                .to_lowercase()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            found.extend(
+                state
+                    .registry
+                    .regions()
+                    .filter(|(_, name)| {
+                        let name = name.to_lowercase();
+                        words.iter().all(|w| name.contains(w.as_str()))
+                    })
+                    .map(|(code, name)| (code, name.to_string())),
+            );
+        }
+    }
+    // Higher levels first (a province before a village of the same name), then by code.
+    found.sort_by_key(|(code, _)| (code.as_str().len(), code.as_str().to_string()));
+    let total = found.len();
+    found.truncate(SEARCH_RESULTS_MAX);
+    let title = lang.t("Cari", "Search");
+    let body = html! {
+        h1 { (title) }
+        form role="search" method="get" action="/cari" {
+            label for="q-page" { (lang.t("Nama wilayah atau kode wilayah/TPS ", "Region name, or region/TPS code ")) }
+            input id="q-page" name="q" type="search" value=(q) autofocus;
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            " " button type="submit" { (lang.t("Cari", "Search")) }
+        }
+        @if !q.is_empty() {
+            p data-figure="results" { (lang.number(total as i64)) (lang.t(" hasil", " results"))
+                @if total > SEARCH_RESULTS_MAX { (lang.t(", yang pertama ditampilkan", ", the first shown")) } }
+            ul class="results" {
+                @for (code, name) in &found {
+                    li {
+                        @if code.level() == Level::Tps {
+                            a href=(lang.link(&format!("/tps/{}", code.as_str()))) { (name) }
+                        } @else {
+                            a href=(lang.link(&format!("/wilayah/{}", code.as_str()))) { (name) }
+                            " " span class="note" { (level_name(lang, code.level())) " " (code.as_str())
+                                @if let Some(parent) = code.parent().and_then(|p| state.registry.region_name(p)) { ", " (parent) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let path = if q.is_empty() {
+        "/cari".to_string()
+    } else {
+        format!("/cari?q={}", url_escape(&q))
+    };
+    html_response(layout(lang, &path, title, body))
+}
+
+/// Percent-encodes a query value (unreserved characters kept).
+fn url_escape(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
