@@ -19,6 +19,7 @@ use crate::App;
 
 mod how;
 mod lists;
+mod map;
 mod tps;
 pub(crate) use how::how_to_verify;
 pub(crate) use lists::{corrections, inflation, rejections, search};
@@ -34,6 +35,8 @@ pub(crate) enum Lang {
 #[derive(Deserialize)]
 pub(crate) struct LangQuery {
     lang: Option<String>,
+    /// The map's measure (`/` only).
+    peta: Option<String>,
 }
 
 impl Lang {
@@ -140,8 +143,12 @@ h1 small{display:block;font-size:1rem;font-weight:400;color:#444}\
 .verification .outcome{font-weight:600}.vkey,td.key code{word-break:break-all;font-size:0.8rem}\
 td.broke{background:#fde2e1;font-weight:700}.sr{position:absolute;left:-9999px}\
 code.path{color:#555;font-size:0.8rem}.swatch{display:inline-block;width:0.8em;height:0.8em;margin-right:0.3em;border:1px solid #333}\
+figure.map{margin:1rem 0}figure.map svg{max-width:48rem;display:block}figure.map a:focus rect{stroke:#e08a00;stroke-width:3}\
+ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3rem 1rem;font-size:0.9rem}\
 svg.bars{max-width:36rem;display:block;margin:0.5rem 0}pre{white-space:pre-wrap;word-break:break-all}\
-@media (max-width:480px){th,td{padding:0.25rem 0.3rem}body{font-size:0.95rem}}";
+figure.map .scroll svg{min-width:34rem}\
+@media (max-width:480px){th,td{padding:0.25rem 0.3rem}body{font-size:0.95rem}\
+dl.figures{grid-template-columns:1fr}dl.figures dd{text-align:left;margin-bottom:0.4rem}}";
 
 fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
     let (other_link, other_name) = lang.other(path);
@@ -441,18 +448,24 @@ fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
 pub(crate) async fn nation(State(app): State<App>, Query(query): Query<LangQuery>) -> Response {
     let lang = Lang::of(&query);
     let lists = ListCounts::of(&app, None).await;
+    let measure = map::Measure::parse(query.peta.as_deref());
     let checkpoint_size = app.shared.published().checkpoint.size;
     let state = app.shared.state.read().expect("not poisoned");
     let body = html! {
         h1 { (lang.t("Hasil nasional", "National results")) }
         (totals(lang, &state, state.national(), checkpoint_size, &lists))
+        (map::province_map(lang, &state, measure))
         h2 { (lang.t("Per provinsi", "By province")) }
         (children_table(lang, &state, state.provinces()))
         (csv_link(lang, "/csv/nasional"))
     };
+    let path = match measure {
+        map::Measure::Leader => "/".to_string(),
+        other => format!("/?peta={}", other.key()),
+    };
     html_response(layout(
         lang,
-        "/",
+        &path,
         lang.t("Hasil nasional", "National results"),
         body,
     ))
