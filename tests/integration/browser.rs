@@ -12,15 +12,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use crate::util::{gen_and_init, get_json, http, import, Server, TempDir};
+use crate::util::{gen_and_init, get_json, http, saksi, text, Server, TempDir};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a page may take to reach a verification outcome before the test gives up.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Forms held back from the import and submitted while a page is open, to watch it update live.
+const LATE_FORMS: usize = 30;
 
 /// A chromedriver on a free port of 127.0.0.1, killed when dropped.
 struct Driver {
@@ -58,29 +61,38 @@ impl Drop for Driver {
     }
 }
 
-/// A proxy in front of the server that adds one to the first vote count for pair 01 in every HTML
-/// page (`data-field="votes.01">N`) and API answer (`"01":N`), and passes `/log/` through untouched:
-/// a server lying about a figure the signed log does not hold.
+/// What an [`AlteringProxy`] changes.
+#[derive(Clone, Copy)]
+enum Lie {
+    /// One more vote for pair 01 in every HTML page (`data-field="votes.01">N`) and API answer
+    /// (`"01":N`), `/log/` untouched: a server lying about a figure the signed log does not hold.
+    Figures,
+    /// One more vote for pair 01 inside the entry bundles of `/log/`, pages untouched: a log
+    /// whose entries no longer match its signed checkpoint.
+    Log,
+}
+
+/// A proxy in front of the server that tells one [`Lie`].
 struct AlteringProxy {
     base: String,
 }
 
 impl AlteringProxy {
-    fn start(upstream: &str) -> AlteringProxy {
+    fn start(upstream: &str, lie: Lie) -> AlteringProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.to_string();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let upstream = upstream.clone();
-                std::thread::spawn(move || proxy_one(stream, &upstream));
+                std::thread::spawn(move || proxy_one(stream, &upstream, lie));
             }
         });
         AlteringProxy { base }
     }
 }
 
-fn proxy_one(mut stream: TcpStream, upstream: &str) {
+fn proxy_one(mut stream: TcpStream, upstream: &str, lie: Lie) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -94,9 +106,15 @@ fn proxy_one(mut stream: TcpStream, upstream: &str) {
         return;
     };
     let (status, headers, mut body) = http("GET", &format!("{upstream}{path}"), b"");
-    if !path.starts_with("/log/") {
-        body = add_one_after(&body, b"data-field=\"votes.01\">");
-        body = add_one_after(&body, b"\"01\":");
+    match lie {
+        Lie::Figures if !path.starts_with("/log/") => {
+            body = add_one_after(&body, b"data-field=\"votes.01\">");
+            body = add_one_after(&body, b"\"01\":");
+        }
+        Lie::Log if path.starts_with("/log/tile/entries/") => {
+            body = add_one_after(&body, b"\"votes\":{\"01\":");
+        }
+        _ => {}
     }
     let content_type = headers
         .lines()
@@ -106,9 +124,18 @@ fn proxy_one(mut stream: TcpStream, upstream: &str) {
                 .map(|v| v.trim().to_string())
         })
         .unwrap_or_else(|| "text/plain".into());
+    // A mirror for another origin's page must allow it, as saksi's own /log/ does.
+    let cors = if headers
+        .to_ascii_lowercase()
+        .contains("access-control-allow-origin: *")
+    {
+        "Access-Control-Allow-Origin: *\r\n"
+    } else {
+        ""
+    };
     let _ = write!(
         stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n{cors}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let _ = stream.write_all(&body);
@@ -324,11 +351,18 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
     let dir = TempDir::new("browser");
     let (election, data) = (dir.path("election"), dir.path("data"));
     gen_and_init(&election, &data, &["--tps", "3000"]);
-    import(&data, &format!("{election}/forms.ndjson"), 1);
+    let forms = std::fs::read_to_string(format!("{election}/forms.ndjson")).unwrap();
+    let lines: Vec<&str> = forms.lines().collect();
+    let (early, late) = lines.split_at(lines.len() - LATE_FORMS);
+    std::fs::write(dir.path("early.ndjson"), early.join("\n") + "\n").unwrap();
+    let out = saksi(&["import", "--data", &data, &dir.path("early.ndjson")]);
+    // 1: the injected faults are rejected.
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
     let truth: Value =
         serde_json::from_slice(&std::fs::read(format!("{election}/truth.json")).unwrap()).unwrap();
     let server = Server::start(&data);
-    let proxy = AlteringProxy::start(&server.base);
+    let proxy = AlteringProxy::start(&server.base, Lie::Figures);
+    let forged_log = AlteringProxy::start(&server.base, Lie::Log);
     let driver = Driver::start();
     let rulebook = get_json(&format!("{}/api/v1/rulebook", server.base));
 
@@ -345,6 +379,41 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
         let national = get_json(&format!("{base}/api/v1/regions"));
         assert_tally_shown(&figures(&client).await, &national["tally"], "/");
         screenshot(&client, "nation").await;
+
+        // Sort the provinces by valid votes with a click on the column's header.
+        let valid_column = national["tally"]["votes"].as_object().unwrap().len() + 2;
+        client
+            .find(Locator::Css(&format!("table.sortable thead th:nth-child({valid_column}) button")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let column = format!("return Array.from(document.querySelectorAll('table.sortable tbody tr'), r => r.cells[{}].textContent.replace(/[^0-9]/g, '') * 1);", valid_column - 1);
+        let sorted: Vec<i64> = serde_json::from_value(client.execute(&column, vec![]).await.unwrap()).unwrap();
+        assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "{sorted:?}");
+
+        // Forms arrive while the page is open: its figures follow without a reload, the reader's
+        // place (scroll position, sort order) kept.
+        client.execute("window.scrollTo(0, 300); window.saksiMark = 1;", vec![]).await.unwrap();
+        for line in late {
+            let (status, _, body) = http("POST", &format!("{base}/api/v1/forms"), line.as_bytes());
+            assert!(status < 500, "{}", String::from_utf8_lossy(&body));
+        }
+        let updated = get_json(&format!("{base}/api/v1/regions"));
+        assert_ne!(updated["tally"]["tps_reported"], national["tally"]["tps_reported"]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while figures(&client).await.get("tps_reported").copied() != updated["tally"]["tps_reported"].as_i64() {
+            assert!(Instant::now() < deadline, "the page did not update");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_tally_shown(&figures(&client).await, &updated["tally"], "/ after the update");
+        let kept = client.execute("return [window.saksiMark, window.scrollY];", vec![]).await.unwrap();
+        assert_eq!(kept[0], 1, "no reload");
+        assert_eq!(kept[1], 300, "the scroll position is kept");
+        let after: Vec<i64> = serde_json::from_value(client.execute(&column, vec![]).await.unwrap()).unwrap();
+        assert_eq!(after.len(), sorted.len());
+        client.goto(&format!("{base}/")).await.unwrap();
         let mut code = String::new();
         for level in ["provinsi", "kabupaten/kota", "kecamatan", "desa"] {
             code = click_first_child(&client).await;
@@ -484,6 +553,38 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
         let (state, words) = verification(&client).await;
         assert_eq!(state, "failed", "{words}");
         assert!(words.contains("votes.01"), "{words}");
+
+        // A log whose entry was changed after it was signed: the page's figures are the server's
+        // (true), but the log's bytes no longer lead to the signed root.
+        client
+            .goto(&format!("{base}/tps/{tps}?mirror={}/log/", forged_log.base))
+            .await
+            .unwrap();
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "failed", "{words}");
+        assert!(words.contains("checkpoint"), "{words}");
+
+        // Search from any page in a few keystrokes: "/", the TPS code, Enter, then its link.
+        client.goto(&format!("{base}/selisih")).await.unwrap();
+        let slash = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: '/' })
+            .then(KeyAction::Up { value: '/' });
+        client.perform_actions(slash).await.unwrap();
+        client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&format!("{tps}\u{E007}"))
+            .await
+            .unwrap();
+        let result = client
+            .wait()
+            .for_element(Locator::Css(&format!("ul.results a[href='/tps/{tps}']")))
+            .await
+            .unwrap();
+        result.click().await.unwrap();
+        client.wait().for_element(Locator::Id("verification")).await.unwrap();
+        assert!(client.current_url().await.unwrap().path().ends_with(&tps));
 
         client.close().await.unwrap();
     });

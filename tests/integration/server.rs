@@ -288,6 +288,28 @@ fn submissions_totals_receipts_and_restart() {
         .collect();
     assert_eq!(sources, vec!["officer", "officer", "correction"]);
     assert_eq!(tps["current"]["evidence"].as_array().unwrap().len(), 3);
+    // The site lists the correction with its reason, in the TPS's region and not elsewhere, and the
+    // TPS page shows every version with the correction's reason.
+    let tps_code = valid.form.tps.to_string();
+    let (_, _, page) = http(
+        "GET",
+        &format!("{}/koreksi?wilayah={}", server.base, &tps_code[..4]),
+        b"",
+    );
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains(&format!("data-index=\"{correction_index}\"")),
+        "{page}"
+    );
+    assert!(page.contains("recount in the PPK plenary"));
+    let (_, _, elsewhere) = http("GET", &format!("{}/koreksi?wilayah=99", server.base), b"");
+    assert!(!String::from_utf8(elsewhere)
+        .unwrap()
+        .contains("recount in the PPK plenary"));
+    let (_, _, page) = http("GET", &format!("{}/tps/{tps_code}", server.base), b"");
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(page.matches("<tr data-index=").count(), 3, "three versions");
+    assert!(page.contains("recount in the PPK plenary"));
 
     // The rest of the honest forms.
     for form in &forms[4..60] {

@@ -166,3 +166,122 @@ fn pages_show_the_apis_figures_from_the_nation_down_in_both_languages() {
         assert!(html.contains("TPS tidak ditemukan"), "{bad}: {html}");
     }
 }
+
+/// The count a list page states (`data-figure="rows"`).
+fn rows_of(html: &str) -> i64 {
+    figure(html, "rows")
+}
+
+/// [`rows_of`], 0 where the page says there are none.
+fn rows_or_none(html: &str) -> i64 {
+    let marker = "data-figure=\"rows\">";
+    let start = html.find(marker).expect("a row count") + marker.len();
+    let text: String = html[start..]
+        .chars()
+        .take_while(|c| *c != '<')
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    text.parse().unwrap_or(0)
+}
+
+#[test]
+fn lists_search_map_and_how_to_verify_agree_with_the_api() {
+    let dir = TempDir::new("site-lists");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "2000"]);
+    import(&data, &format!("{election}/forms.ndjson"), 1);
+    import(&data, &format!("{election}/recap.ndjson"), 1);
+    let server = Server::start(&data);
+    let base = &server.base;
+    let national = get_json(&format!("{base}/api/v1/regions"));
+
+    // Discrepancies: the page lists exactly the API's items, and filters as the API does.
+    let api = get_json(&format!("{base}/api/v1/discrepancies"));
+    let items = api["discrepancies"].as_array().unwrap();
+    assert!(!items.is_empty(), "the generator injects inflation");
+    let (status, html) = page(&format!("{base}/selisih"));
+    assert_eq!(status, 200);
+    assert_eq!(rows_of(&html), items.len() as i64);
+    for item in items.iter().take(100) {
+        let entry = item["entry"].as_u64().unwrap();
+        assert!(
+            html.contains(&format!("/api/v1/entries/{entry}\"")),
+            "{item}"
+        );
+    }
+    let kecamatan = items.iter().filter(|i| i["level"] == "kecamatan").count();
+    let (_, html) = page(&format!("{base}/selisih?tingkat=kecamatan"));
+    assert_eq!(rows_or_none(&html), kecamatan as i64);
+    let (_, html) = page(&format!("{base}/"));
+    assert_eq!(figure(&html, "discrepancies"), items.len() as i64);
+
+    // Rejections: as many as the tallies count, each fault's TPS found under its rule and region.
+    let (status, html) = page(&format!("{base}/ditolak"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        rows_of(&html),
+        national["tally"]["rejected_entries"].as_i64().unwrap()
+    );
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(dir.0.join("election/truth.json")).unwrap()).unwrap();
+    let fault = truth["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "extra_digit")
+        .unwrap();
+    let (tps, rule) = (
+        fault["tps"].as_str().unwrap(),
+        fault["rule"].as_str().unwrap(),
+    );
+    let (_, html) = page(&format!(
+        "{base}/ditolak?aturan={rule}&wilayah={}",
+        &tps[..4]
+    ));
+    assert!(
+        html.contains(&format!("/tps/{tps}\"")),
+        "{tps} under {rule}"
+    );
+    let (_, html) = page(&format!("{base}/ditolak?aturan=NO_SUCH_RULE"));
+    assert_eq!(rows_or_none(&html), 0);
+
+    // Search: a province by part of its name (any case), a TPS by its code, nothing for nonsense.
+    let province = &national["children"][1];
+    let name = province["name"].as_str().unwrap();
+    let word = name.split_whitespace().last().unwrap().to_uppercase();
+    let (status, html) = page(&format!("{base}/cari?q={word}"));
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!(
+            "href=\"/wilayah/{}\"",
+            province["code"].as_str().unwrap()
+        )),
+        "{word}"
+    );
+    let (_, html) = page(&format!("{base}/cari?q={tps}&lang=en"));
+    assert!(
+        html.contains(&format!("href=\"/tps/{tps}?lang=en\"")),
+        "{tps}"
+    );
+    let (_, html) = page(&format!("{base}/cari?q=zzzzqqq"));
+    assert_eq!(figure(&html, "results"), 0);
+
+    // The map: a tile for every province and overseas, under each measure.
+    for measure in ["pemimpin", "selisih", "partisipasi", "progres"] {
+        let (status, html) = page(&format!("{base}/?peta={measure}"));
+        assert_eq!(status, 200);
+        for child in national["children"].as_array().unwrap() {
+            let code = child["code"].as_str().unwrap();
+            assert!(
+                html.contains(&format!("data-code=\"{code}\"><title>")),
+                "{measure}: tile {code}"
+            );
+        }
+    }
+
+    // How to verify: the log's key, as the API states it.
+    let log = get_json(&format!("{base}/api/v1/log"));
+    let (status, html) = page(&format!("{base}/cara-memeriksa"));
+    assert_eq!(status, 200);
+    assert!(html.contains(log["vkey"].as_str().unwrap()));
+}

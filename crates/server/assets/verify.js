@@ -24,9 +24,27 @@
 
   class Disagreement extends Error {}
 
+  // fetch, with an unreachable log (network, or a mirror that does not allow this page's origin)
+  // said in words.
+  async function get(url, options) {
+    try {
+      return await fetch(url, options);
+    } catch (e) {
+      throw new Disagreement(
+        t('log tidak dapat dihubungi di ', 'the log cannot be reached at ') + url +
+          t(' (jaringan, atau salinan yang tidak mengizinkan halaman ini: CORS)', ' (network, or a mirror that does not allow this page: CORS)'),
+      );
+    }
+  }
+
   // --- bytes ---------------------------------------------------------------------------------------
   function fromBase64(text) {
-    const raw = atob(text);
+    let raw;
+    try {
+      raw = atob(text);
+    } catch (e) {
+      throw new Disagreement(t('bukan base64: ', 'not base64: ') + String(text).slice(0, 60));
+    }
     const out = new Uint8Array(raw.length);
     for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
     return out;
@@ -56,8 +74,13 @@
   // --- the verifier key and the checkpoint ---------------------------------------------------------
   // A vkey is `name+hexkeyhash+base64(0x01 || 32-byte Ed25519 key)` (C2SP signed-note).
   async function parseVkey(vkey) {
-    const [name, keyHash, key64] = vkey.split('+');
-    const key = fromBase64(key64 || '');
+    // The key's base64 may itself hold '+': split at the first two only.
+    const first = vkey.indexOf('+');
+    const second = vkey.indexOf('+', first + 1);
+    const [name, keyHash, key64] = first > 0 && second > first
+      ? [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)]
+      : ['', '', ''];
+    const key = fromBase64(key64);
     if (!name || !/^[0-9a-f]{8}$/.test(keyHash) || key.length !== 33 || key[0] !== 1) {
       throw new Disagreement(t('kunci pemeriksa tidak sah', 'the verifier key is malformed'));
     }
@@ -117,10 +140,10 @@
       const path = 'tile/' + kind + '/' + tileIndexPath(index) + (width < 256 ? '.p/' + width : '');
       if (!cache.has(path)) {
         cache.set(path, (async () => {
-          let response = await fetch(base + path, { cache: 'force-cache' });
+          let response = await get(base + path, { cache: 'force-cache' });
           if (!response.ok && width < 256) {
             // A partial tile may be gone once the full one exists: its prefix is the same.
-            response = await fetch(base + 'tile/' + kind + '/' + tileIndexPath(index), { cache: 'force-cache' });
+            response = await get(base + 'tile/' + kind + '/' + tileIndexPath(index), { cache: 'force-cache' });
           }
           if (!response.ok) throw new Disagreement(t('log tidak menyediakan ', 'the log does not serve ') + path);
           return { bytes: new Uint8Array(await response.arrayBuffer()), width };
@@ -277,7 +300,7 @@
     const started = performance.now();
 
     const key = await parseVkey(box.dataset.vkey);
-    const response = await fetch(base + 'checkpoint', { cache: 'no-store' });
+    const response = await get(base + 'checkpoint', { cache: 'no-store' });
     if (!response.ok) throw new Disagreement(t('checkpoint tidak dapat diambil', 'the checkpoint cannot be fetched'));
     const checkpoint = await checkCheckpoint(await response.text(), key);
     const pending = unique.filter((i) => i >= checkpoint.size);

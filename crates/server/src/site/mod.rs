@@ -147,6 +147,8 @@ figure.map{margin:1rem 0}figure.map svg{max-width:48rem;display:block}figure.map
 ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3rem 1rem;font-size:0.9rem}\
 svg.bars{max-width:36rem;display:block;margin:0.5rem 0}pre{white-space:pre-wrap;word-break:break-all}\
 figure.map .scroll svg{min-width:34rem}\
+#live-status{position:fixed;bottom:0.5rem;right:0.5rem;margin:0;max-width:90vw}\
+#live-status:not(:empty){background:#fff;border:1px solid #777;padding:0.3rem 0.6rem}\
 @media (max-width:480px){th,td{padding:0.25rem 0.3rem}body{font-size:0.95rem}\
 dl.figures{grid-template-columns:1fr}dl.figures dd{text-align:left;margin-bottom:0.4rem}}";
 
@@ -649,13 +651,18 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/verify.js"),
     ),
     (
+        "site.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/site.js"),
+    ),
+    (
         "icon.svg",
         "image/svg+xml",
         include_str!("../../assets/icon.svg"),
     ),
 ];
 
-/// `/assets/{name}`: a script of the site.
+/// `/assets/{name}`: a script or the icon of the site.
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, content_type, body)) => (
