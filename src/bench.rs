@@ -277,3 +277,171 @@ pub fn signatures(forms: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+/// Pages sampled per kind for the size and server-time passes: enough to find the large ones
+/// (every province; an even spread of the lower levels), few enough to run in seconds.
+const SITE_SAMPLE_PER_KIND: usize = 300;
+
+/// One GET on a fresh connection, the whole answer read: (status, body).
+fn fetch(host: &str, path: &str) -> Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream
+        .take(MAX_RESPONSE_BYTES as u64 + 4096)
+        .read_to_end(&mut response)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
+    let status = std::str::from_utf8(&response[..split])?
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    Ok((status, response[split + 4..].to_vec()))
+}
+
+fn gzip_len(bytes: &[u8]) -> Result<usize> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?.len())
+}
+
+/// Every `step`-th item, at most `SITE_SAMPLE_PER_KIND`.
+fn spread(items: &[String]) -> Vec<String> {
+    let step = items.len().div_ceil(SITE_SAMPLE_PER_KIND).max(1);
+    items.iter().step_by(step).cloned().collect()
+}
+
+/// The site's budgets (issue 13), measured against a running server: the size of every kind of
+/// page (as sent, and gzip-compressed as a CDN or proxy would send it) with the scripts a first
+/// load also fetches; server time per page (one client, so latency is the server's time plus
+/// loopback); and region pages per second under `concurrency` keep-alive clients.
+pub fn site(host: &str, registry: &Path, requests: usize, concurrency: usize) -> Result<()> {
+    let regions = std::fs::read_to_string(registry.join("regions.csv"))?;
+    let tps = std::fs::read_to_string(registry.join("tps.csv"))?;
+    let codes: Vec<String> = regions
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(String::from))
+        .collect();
+    let at = |len: usize| -> Vec<String> {
+        spread(
+            &codes
+                .iter()
+                .filter(|c| c.len() == len)
+                .map(|c| format!("/wilayah/{c}"))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let tps_pages = spread(
+        &tps.lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next().map(|c| format!("/tps/{c}")))
+            .collect::<Vec<_>>(),
+    );
+    let lists: Vec<String> = [
+        "/selisih",
+        "/ditolak",
+        "/koreksi",
+        "/cara-memeriksa",
+        "/cari?q=jaya",
+        "/?peta=partisipasi",
+    ]
+    .map(String::from)
+    .to_vec();
+    let kinds: Vec<(&str, Vec<String>)> = vec![
+        ("nation", vec!["/".to_string()]),
+        ("provinsi", at(2)),
+        ("kabupaten/kota", at(4)),
+        ("kecamatan", at(6)),
+        ("kelurahan/desa", at(10)),
+        ("TPS", tps_pages),
+        ("lists, search, map", lists),
+    ];
+
+    let mut assets_raw = 0;
+    let mut assets_gzip = 0;
+    for asset in ["/assets/verify.js", "/assets/site.js", "/assets/icon.svg"] {
+        let (status, body) = fetch(host, asset)?;
+        anyhow::ensure!(status == 200, "{asset}: {status}");
+        assets_raw += body.len();
+        assets_gzip += gzip_len(&body)?;
+    }
+    println!("Site budgets against {host} (pages sampled per kind: up to {SITE_SAMPLE_PER_KIND})");
+    println!(
+        "  scripts and icon fetched on a first load: {:.1} KB as sent, {:.1} KB gzip",
+        assets_raw as f64 / 1e3,
+        assets_gzip as f64 / 1e3
+    );
+    println!(
+        "  {:<20} {:>6} {:>22} {:>22} {:>16}",
+        "page kind",
+        "pages",
+        "largest KB sent/gzip",
+        "first load KB sent/gzip",
+        "server ms p50/p99"
+    );
+    let mut region_pages = Vec::new();
+    for (kind, pages) in &kinds {
+        let mut largest = (0usize, 0usize);
+        let mut latencies = Vec::new();
+        for path in pages {
+            let started = Instant::now();
+            let (status, body) = fetch(host, path)?;
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(status == 200, "{path}: {status}");
+            if body.len() > largest.0 {
+                largest = (body.len(), gzip_len(&body)?);
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "  {:<20} {:>6} {:>11.1} / {:<8.1} {:>11.1} / {:<8.1} {:>7.2} / {:<6.2}",
+            kind,
+            pages.len(),
+            largest.0 as f64 / 1e3,
+            largest.1 as f64 / 1e3,
+            (largest.0 + assets_raw) as f64 / 1e3,
+            (largest.1 + assets_gzip) as f64 / 1e3,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+        );
+        if matches!(
+            *kind,
+            "provinsi" | "kabupaten/kota" | "kecamatan" | "kelurahan/desa"
+        ) {
+            region_pages.extend(pages.iter().cloned());
+        }
+    }
+
+    anyhow::ensure!(!region_pages.is_empty(), "no region pages");
+    let per = requests.div_ceil(concurrency.max(1));
+    let clients: Vec<Vec<Request>> = (0..concurrency)
+        .map(|c| {
+            (0..per)
+                .map(|i| {
+                    (
+                        "GET",
+                        region_pages[(c * per + i) % region_pages.len()].clone(),
+                        Vec::new(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let (results, seconds) = load(host, clients)?;
+    println!(
+        "  region pages under load: {} requests over {} pages, {concurrency} concurrent keep-alive clients (one generator thread)",
+        results.len(),
+        region_pages.len()
+    );
+    println!("{}", summary(&results, seconds, "pages"));
+    Ok(())
+}

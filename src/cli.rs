@@ -400,6 +400,19 @@ pub(crate) enum BenchTarget {
         #[arg(long)]
         forms: PathBuf,
     },
+    /// The results site's budgets against a running server: page sizes (as sent and gzip), server
+    /// time per page, region pages per second.
+    Site {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        host: String,
+        /// The registry directory of the election being served (for region and TPS codes).
+        #[arg(long)]
+        registry: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Region queries over HTTP to a running server.
     Regions {
         #[arg(long, default_value = "127.0.0.1:8080")]

@@ -379,6 +379,12 @@ fn bench_command(target: BenchTarget) -> Result<u8> {
             requests,
             concurrency,
         } => bench::http_submit(&host, &forms, skip, requests, concurrency)?,
+        BenchTarget::Site {
+            host,
+            registry,
+            requests,
+            concurrency,
+        } => bench::site(&host, &registry, requests, concurrency)?,
         BenchTarget::Regions {
             host,
             registry,

@@ -158,11 +158,14 @@ fn pages_show_the_apis_figures_from_the_nation_down_in_both_languages() {
     for bad in ["12x", "1101012001001", "98"] {
         let (status, html) = page(&format!("{}/wilayah/{bad}", server.base));
         assert_eq!(status, 404, "{bad}");
+        // A page for a person (not the API's JSON error), in their language.
+        assert!(html.starts_with("<!DOCTYPE html>"), "{bad}: {html}");
         assert!(html.contains("Wilayah tidak ditemukan"), "{bad}: {html}");
     }
     for bad in ["11", "1101012001x01", "9999999999999"] {
         let (status, html) = page(&format!("{}/tps/{bad}", server.base));
         assert_eq!(status, 404, "{bad}");
+        assert!(html.starts_with("<!DOCTYPE html>"), "{bad}: {html}");
         assert!(html.contains("TPS tidak ditemukan"), "{bad}: {html}");
     }
 }

@@ -158,17 +158,21 @@ fn body(status: StatusCode, code: &str, en: &str, id: &str, detail: Option<Strin
 
 /// Every error answer has the documented JSON shape, including those axum makes itself (413 from
 /// the body limit, 405 from the method router, 400 from a path that does not parse), which are
-/// plain text. Answers that are already JSON, and the log's own text files, pass unchanged.
+/// plain text. Answers that are already JSON, and the site's HTML pages, pass unchanged.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // JSON answers are already in shape; the site's HTML error pages are for people (a 404 page in
+    // the reader's language), not API clients.
+    let own_shape = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if own_shape {
         return response;
     }
     let (parts, body) = response.into_parts();
