@@ -424,6 +424,16 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
             }
         }
         screenshot(&client, "desa").await;
+        // The desa page checks its TPS rows against their entries, and its totals against their sums.
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "verified", "{words}");
+        let sums = client
+            .execute("return document.getElementById('verification').dataset.sums;", vec![])
+            .await
+            .unwrap();
+        assert_ne!(sums.as_str(), Some("0"), "the desa's totals were compared: {words}");
+        assert_ne!(sums.as_str(), Some("-1"), "{words}");
+        let desa = code.clone();
 
         // The desa's first TPS: its figures, then the browser's own check against the log.
         let tps = click_first_child(&client).await;
@@ -439,6 +449,11 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
         let (state, words) = verification(&client).await;
         assert_eq!(state, "verified", "{words}");
         assert!(words.contains("Terverifikasi"), "{words}");
+        let millis = client
+            .execute("return document.getElementById('verification').dataset.millis;", vec![])
+            .await
+            .unwrap();
+        eprintln!("TPS page {tps} verified in the browser in {millis} ms (fetches, signature, proofs, figures)");
         screenshot(&client, "tps").await;
         assert_eq!(console_errors(&client).await, Vec::<String>::new());
 
@@ -543,6 +558,15 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
         assert_eq!(state, "failed", "{words}");
         assert!(words.contains("votes.01"), "{words}");
         screenshot(&client, "tps-altered").await;
+
+        // The same lie on the desa page: a TPS row's figure disagrees with its entry.
+        client
+            .goto(&format!("{}/wilayah/{desa}", proxy.base))
+            .await
+            .unwrap();
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "failed", "{words}");
+        assert!(words.contains("votes.01"), "{words}");
 
         // The same lie checked against a mirror of the log (the server's own /log/, as another
         // origin would serve it): still failed, since the figures, not the log, were changed.

@@ -58,8 +58,6 @@
   document.querySelectorAll('table.sortable').forEach(makeSortable);
 
   // --- live figures --------------------------------------------------------------------------------
-  // Only pages whose figures come from the tallies: a TPS page instead says a new version arrived
-  // (its check would have to start over).
   const POLL_MS = 5000;
   const live = document.querySelector('[data-live]');
   if (!live || !window.fetch || !window.DOMParser) return;
@@ -74,14 +72,16 @@
     const response = await fetch(location.href, { cache: 'no-store' });
     if (!response.ok) return;
     const fresh = new DOMParser().parseFromString(await response.text(), 'text/html');
+    // A page the browser checked (a TPS, a desa) is not changed under the check: it says that
+    // new entries arrived, and a reload checks them.
     if (document.getElementById('verification')) {
-      const freshIndexes = Array.from(fresh.querySelectorAll('tr[data-index]'), (r) => r.dataset.index).join(' ');
-      const indexes = Array.from(document.querySelectorAll('tr[data-index]'), (r) => r.dataset.index).join(' ');
-      if (freshIndexes !== indexes && status) {
+      const entries = (root) =>
+        Array.from(root.querySelectorAll('tr[data-index], [data-entry]'), (e) => e.dataset.index || e.dataset.entry).join(' ');
+      if (entries(fresh) !== entries(document) && status) {
         status.innerHTML = '';
         const link = document.createElement('a');
         link.href = location.href;
-        link.textContent = t('Ada versi baru di log untuk TPS ini: muat ulang', 'A new version of this TPS is in the log: reload');
+        link.textContent = t('Ada entri baru di log untuk halaman ini: muat ulang untuk memeriksanya', 'New entries for this page are in the log: reload to check them');
         status.appendChild(link);
       }
       size = newSize;

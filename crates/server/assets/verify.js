@@ -251,6 +251,42 @@
     return value ?? null;
   }
 
+  // The TPS an entry must belong to: its row's on a desa page, the page's on a TPS page.
+  function expectedTps(index) {
+    const element = document.querySelector('[data-entry="' + index + '"]');
+    const row = element && element.closest('tr[data-code]');
+    if (row) return row.dataset.code;
+    return location.pathname.startsWith('/tps/') ? location.pathname.split('/').pop() : null;
+  }
+
+  // A desa page: its totals must be the sums of its TPS rows' checked figures (when every counted
+  // TPS could be checked). Returns the number of totals compared, or -1 when some TPS could not be.
+  function checkSums() {
+    const rows = document.querySelectorAll('tbody tr[data-code]');
+    const checkedRows = Array.from(rows).filter((r) => r.querySelector('[data-entry]'));
+    const reported = document.querySelector('[data-figure="tps_reported"]');
+    if (!reported || shownNumber(reported) !== checkedRows.length) return -1;
+    let compared = 0;
+    for (const total of document.querySelectorAll('[data-figure]')) {
+      const field = total.dataset.figure;
+      if (total.closest('tbody') || !(field === 'valid' || field.startsWith('votes.'))) continue;
+      let sum = 0;
+      for (const row of checkedRows) {
+        const cell = row.querySelector('[data-field="' + field + '"]');
+        if (!cell) return -1;
+        sum += shownNumber(cell) || 0;
+      }
+      if (sum !== shownNumber(total)) {
+        throw new Disagreement(
+          t('jumlah ', 'the total ') + field + t(' di halaman (', ' on the page (') + shownNumber(total) +
+            t(') berbeda dengan jumlah TPS yang diperiksa (', ') differs from the sum of the checked TPS (') + sum + ')',
+        );
+      }
+      compared++;
+    }
+    return compared;
+  }
+
   function checkEntry(index, entry, tps) {
     const where = t('entri ', 'entry ') + index;
     const form = entry.type === 'transcription' ? entry.sheet : entry.form;
@@ -293,7 +329,6 @@
     for (const element of document.querySelectorAll('[data-entry]')) indexes.push(Number(element.dataset.entry));
     const unique = Array.from(new Set(indexes)).sort((a, b) => a - b);
     if (unique.length === 0) return; // nothing on the page comes from the log yet
-    const tps = location.pathname.split('/').pop();
     const mirror = new URLSearchParams(location.search).get('mirror');
     const base = mirror ? (mirror.endsWith('/') ? mirror : mirror + '/') : '/log/';
     const from = mirror ? t(' (dari salinan ', ' (from the mirror ') + base + ')' : '';
@@ -322,18 +357,27 @@
       } catch (e) {
         throw new Disagreement(t('entri ', 'entry ') + index + t(' bukan JSON', ' is not JSON'));
       }
-      figures += checkEntry(index, entry, tps);
+      figures += checkEntry(index, entry, expectedTps(index));
     }
+    const sums = box.dataset.sum === 'tps' ? checkSums() : 0;
     box.dataset.checkpointSize = String(checkpoint.size);
     box.dataset.entries = String(unique.length);
     box.dataset.figures = String(figures);
     box.dataset.millis = String(Math.round(performance.now() - started));
-    report(
-      'verified',
-      t('Terverifikasi: ', 'Verified: ') + unique.length + t(' entri TPS ini ada di log yang ditandatangani (ukuran ', unique.length === 1 ? ' entry of this TPS is in the signed log (size ' : ' entries of this TPS are in the signed log (size ') +
-        checkpoint.size + ')' + from + t('; ', '; ') + figures +
-        t(' angka dan putusan di halaman ini sama dengan isi entri.', ' figures and verdicts on this page equal the entries.'),
-    );
+    box.dataset.sums = String(sums);
+    const onDesa = box.dataset.sum === 'tps';
+    let words = t('Terverifikasi: ', 'Verified: ') + unique.length +
+      (onDesa
+        ? t(' entri TPS di halaman ini ada di log yang ditandatangani (ukuran ', unique.length === 1 ? ' TPS entry on this page is in the signed log (size ' : ' TPS entries on this page are in the signed log (size ')
+        : t(' entri TPS ini ada di log yang ditandatangani (ukuran ', unique.length === 1 ? ' entry of this TPS is in the signed log (size ' : ' entries of this TPS are in the signed log (size ')) +
+      checkpoint.size + ')' + from + '; ' + figures +
+      t(' angka dan putusan di halaman ini sama dengan isi entri.', ' figures and verdicts on this page equal the entries.');
+    if (onDesa) {
+      words += sums > 0
+        ? t(' Jumlah kelurahan/desa ini sama dengan jumlah TPS yang diperiksa.', " This village's totals equal the sums of the checked TPS.")
+        : t(' Jumlah kelurahan/desa ini TIDAK diperiksa: ada TPS terhitung yang entrinya tidak memuat semua angka.', " This village's totals were NOT checked: a counted TPS's entry lacks some figures.");
+    }
+    report('verified', words);
     return { pending: false };
   }
 
@@ -347,7 +391,10 @@
     );
     return;
   }
-  if (document.querySelectorAll('tr[data-index]').length === 0) return;
+  if (document.querySelectorAll('tr[data-index], [data-entry]').length === 0) {
+    if (box.dataset.sum === 'tps') report('pending', t('Belum ada TPS terhitung di sini; tidak ada yang diperiksa.', 'No counted TPS here yet; nothing to check.'));
+    return;
+  }
   report('pending', t('Memeriksa di peramban Anda…', 'Checking in your browser…'));
   let attempts = 0;
   const run = () =>

@@ -429,14 +429,17 @@ fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
                     @for code in tps {
                         @let record = state.tps_record(*code);
                         @let counts = record.and_then(|r| r.counts.as_ref());
+                        // A counted figure names its entry, for the reader's browser to check, where
+                        // the entry states every figure (a transcription may lack some, shown as 0).
+                        @let entry = record.and_then(|r| r.current).filter(|_| counts.is_some_and(fully_reported));
                         tr data-code=(code.as_str()) {
                             th scope="row" {
                                 a href=(lang.link(&format!("/tps/{}", code.as_str()))) { (code.as_str()) }
                             }
-                            @for (i, _) in positions.iter().enumerate() {
-                                td { @if let Some(c) = counts { (lang.number(c.votes.get(i).copied().unwrap_or(0))) } @else { "–" } }
+                            @for (i, position) in positions.iter().enumerate() {
+                                td data-entry=[entry] data-field=[entry.map(|_| format!("votes.{position}"))] { @if let Some(c) = counts { (lang.number(c.votes.get(i).copied().unwrap_or(0))) } @else { "–" } }
                             }
-                            td { @if let Some(c) = counts { (lang.number(c.valid)) } @else { "–" } }
+                            td data-entry=[entry] data-field=[entry.map(|_| "valid")] { @if let Some(c) = counts { (lang.number(c.valid)) } @else { "–" } }
                             td { (record.map_or(0, |r| r.history.len())) }
                         }
                     }
@@ -444,6 +447,12 @@ fn tps_table(lang: Lang, state: &RecapState, tps: &[Code]) -> Markup {
             }
         }
     }
+}
+
+/// Whether a counted result states every figure the tallies take from it.
+fn fully_reported(counts: &saksi_recap::state::Counts) -> bool {
+    let u = &counts.unreported;
+    u.votes == 0 && u.valid == 0 && u.invalid == 0 && u.voters == 0
 }
 
 /// `/`: the nation.
@@ -511,8 +520,13 @@ pub(crate) async fn region(
         h1 { (name) " " small { "(" (level_name(lang, code.level())) " " (code.as_str()) ")" } }
         (totals(lang, &state, tally, checkpoint_size, &lists))
         @if code.level() == Level::Desa {
+            (tps::verification_box(lang, &app.shared.vkey, tps::Checks::DesaSum))
             (tps_table(lang, &state, children))
         } @else {
+            p class="note" { (lang.t(
+                "Angka wilayah ini adalah jumlah yang dihitung server dari log. Peramban Anda memeriksa setiap TPS di halamannya dan setiap kelurahan/desa terhadap TPS-nya; seluruh jumlah diperiksa dengan `saksi verify` (lihat Cara memeriksa).",
+                "This region's figures are sums the server computed from the log. Your browser checks each TPS on its page and each village against its TPS; all sums are checked by `saksi verify` (see How to verify).",
+            )) }
             (children_table(lang, &state, children))
         }
         (csv_link(lang, &format!("/csv/wilayah/{}", code.as_str())))

@@ -107,7 +107,7 @@ pub(crate) async fn tps(
     let body = html! {
         (breadcrumbs(lang, &state, code, &name))
         h1 { (name) small { (registered.kind.as_str()) } }
-        (verification_box(lang, &app.shared.vkey, &record.history))
+        (verification_box(lang, &app.shared.vkey, Checks::Tps { has_entries: !record.history.is_empty() }))
         p id="live-status" class="note" aria-live="polite" data-live=(checkpoint_size) {}
         dl class="figures" {
             dt { (lang.t("DPT menurut registri (L / P / jumlah)", "Registered voters per the registry (M / F / total)")) }
@@ -119,18 +119,21 @@ pub(crate) async fn tps(
         }
         h2 { (lang.t("Hasil yang dihitung", "Counted result")) }
         @if let (Some(counts), Some(index)) = (&record.counts, current) {
+            // The headline figures name their entry where it states them all (the fields table
+            // below shows a transcription's missing figures as such).
+            @let checked = Some(index).filter(|_| super::fully_reported(counts));
             p { (lang.t("Dari entri log ", "From log entry ")) a href=(format!("/api/v1/entries/{index}")) { (index) } "." }
             dl class="figures" {
                 @for (i, position) in positions.iter().enumerate() {
                     dt { (lang.t("Suara pasangan ", "Votes for pair ")) (position) }
-                    dd data-figure=(format!("votes.{position}")) data-entry=(index) data-field=(format!("votes.{position}")) { (lang.number(counts.votes.get(i).copied().unwrap_or(0))) }
+                    dd data-figure=(format!("votes.{position}")) data-entry=[checked] data-field=(format!("votes.{position}")) { (lang.number(counts.votes.get(i).copied().unwrap_or(0))) }
                 }
                 dt { (lang.t("Suara sah", "Valid votes")) }
-                dd data-figure="valid" data-entry=(index) data-field="valid" { (lang.number(counts.valid)) }
+                dd data-figure="valid" data-entry=[checked] data-field="valid" { (lang.number(counts.valid)) }
                 dt { (lang.t("Suara tidak sah", "Invalid votes")) }
-                dd data-figure="invalid" data-entry=(index) data-field="invalid" { (lang.number(counts.invalid)) }
+                dd data-figure="invalid" data-entry=[checked] data-field="invalid" { (lang.number(counts.invalid)) }
                 dt { (lang.t("Pengguna hak pilih", "Voters")) }
-                dd data-figure="voters" data-entry=(index) data-field="voted.total.j" { (lang.number(counts.voters)) }
+                dd data-figure="voters" data-entry=[checked] data-field="voted.total.j" { (lang.number(counts.voters)) }
             }
         } @else {
             p data-figure="uncounted" { (lang.t("Belum ada hasil yang diterima untuk TPS ini.", "No accepted result for this TPS yet.")) }
@@ -190,14 +193,23 @@ fn read_version(
     })
 }
 
+/// What a page's verification box checks beyond each figure against its entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Checks {
+    /// A TPS page: every version's figures and verdict.
+    Tps { has_entries: bool },
+    /// A kelurahan/desa page: every counted TPS's figures, and that the desa's totals are their sum.
+    DesaSum,
+}
+
 /// Where the reader's browser reports its check of this page against the signed log.
-fn verification_box(lang: Lang, vkey: &str, history: &[HistoryItem]) -> Markup {
+pub(super) fn verification_box(lang: Lang, vkey: &str, checks: Checks) -> Markup {
     let key_hash = vkey.split('+').nth(1).unwrap_or("");
     html! {
-        section id="verification" class="verification" data-state="pending" data-vkey=(vkey) aria-live="polite" {
+        section id="verification" class="verification" data-state="pending" data-vkey=(vkey) data-sum=[(checks == Checks::DesaSum).then_some("tps")] aria-live="polite" {
             h2 { (lang.t("Pemeriksaan oleh peramban Anda", "Checked by your browser")) }
             p class="outcome" {
-                @if history.is_empty() {
+                @if checks == (Checks::Tps { has_entries: false }) {
                     (lang.t("Belum ada entri log untuk TPS ini; tidak ada yang diperiksa.", "No log entry for this TPS yet; nothing to check."))
                 } @else {
                     (lang.t("Menunggu pemeriksaan…", "Waiting for the check…"))
