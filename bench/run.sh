@@ -25,6 +25,14 @@ rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
 pg=$(bash bench/postgres-baseline.sh "$work/election/forms.ndjson" | sed -n 's/.*total \([0-9.]*\)s;.*/\1/p')
 t0=$(now); $saksi verify --dir "$work/data/log" --vkey "$work/data/log.vkey" > /dev/null; t1=$(now); verify=$(seconds "$t0" "$t1")
 
+# The results site's budgets on the national log just ingested (issue 13).
+$saksi serve --data "$work/data" --addr 127.0.0.1:18556 --rate-limit 0 > "$work/serve-site.txt" 2>&1 &
+site_server=$!
+trap 'kill $site_server 2>/dev/null || true' EXIT
+until grep -q "serving on" "$work/serve-site.txt"; do sleep 0.5; done
+site=$($saksi bench site --host 127.0.0.1:18556 --registry "$work/election/registry" --requests 100000 --concurrency 64)
+kill $site_server
+
 # HTTP on a fresh log with the same registry (every form is new to it).
 $saksi init --data "$work/http" --gen "$work/election" > /dev/null
 # One load generator address opens up to 256 connections: lift the per-address limits.
@@ -57,3 +65,5 @@ cat <<TABLE
 | HTTP submissions, 256 clients, durable | ${submit256} | | |
 | region queries, 32 clients | ${regions} | target 50,000/s | |
 TABLE
+echo
+echo "$site"

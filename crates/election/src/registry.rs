@@ -174,9 +174,11 @@ impl Registry {
                 return Err(RegistryError::UnknownParent { code });
             }
         }
-        if self.regions.insert(code, name.to_string()).is_some() {
+        // Checked before inserting: a refused duplicate must not rename the region.
+        if self.regions.contains_key(&code) {
             return Err(RegistryError::Duplicate { code });
         }
+        self.regions.insert(code, name.to_string());
         Ok(())
     }
 
@@ -366,6 +368,11 @@ impl Registry {
 
     pub fn all_tps(&self) -> &[Tps] {
         &self.tps
+    }
+
+    /// Regions registered, every level: regions are only ever added, so this names a version.
+    pub fn regions_len(&self) -> usize {
+        self.regions.len()
     }
 
     pub fn region_count(&self, level: Level) -> usize {

@@ -55,6 +55,8 @@ pub struct App {
     limiter: Arc<RateLimiter>,
     pages: Arc<PageCache>,
     discrepancies: Arc<DerivedView>,
+    /// The site's search over region names.
+    search: Arc<site::SearchIndex>,
 }
 
 /// Bounds on what one client can ask of the server.
@@ -103,6 +105,7 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
         limits: Arc::new(limits),
         pages: Arc::new(PageCache::default()),
         discrepancies: Arc::new(DerivedView::default()),
+        search: Arc::new(site::SearchIndex::default()),
     }
 }
 

@@ -22,7 +22,7 @@ mod lists;
 mod map;
 mod tps;
 pub(crate) use how::how_to_verify;
-pub(crate) use lists::{corrections, inflation, rejections, search};
+pub(crate) use lists::{corrections, inflation, rejections, search, SearchIndex};
 pub(crate) use tps::tps;
 
 /// The page's language: Indonesian unless the URL asks for English.
