@@ -67,6 +67,9 @@ enum Lie {
     /// One more vote for pair 01 in every HTML page (`data-field="votes.01">N`) and API answer
     /// (`"01":N`), `/log/` untouched: a server lying about a figure the signed log does not hold.
     Figures,
+    /// One more vote for pair 01 in the first total a page shows (`data-figure="votes.01">N`): a
+    /// region total that is not the sum of its TPS.
+    Total,
     /// One more vote for pair 01 inside the entry bundles of `/log/`, pages untouched: a log
     /// whose entries no longer match its signed checkpoint.
     Log,
@@ -110,6 +113,9 @@ fn proxy_one(mut stream: TcpStream, upstream: &str, lie: Lie) {
         Lie::Figures if !path.starts_with("/log/") => {
             body = add_one_after(&body, b"data-field=\"votes.01\">");
             body = add_one_after(&body, b"\"01\":");
+        }
+        Lie::Total if !path.starts_with("/log/") => {
+            body = add_one_after(&body, b"data-figure=\"votes.01\">");
         }
         Lie::Log if path.starts_with("/log/tile/entries/") => {
             body = add_one_after(&body, b"\"votes\":{\"01\":");
@@ -363,6 +369,7 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
     let server = Server::start(&data);
     let proxy = AlteringProxy::start(&server.base, Lie::Figures);
     let forged_log = AlteringProxy::start(&server.base, Lie::Log);
+    let inflated = AlteringProxy::start(&server.base, Lie::Total);
     let driver = Driver::start();
     let rulebook = get_json(&format!("{}/api/v1/rulebook", server.base));
 
@@ -431,8 +438,9 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
             .execute("return document.getElementById('verification').dataset.sums;", vec![])
             .await
             .unwrap();
-        assert_ne!(sums.as_str(), Some("0"), "the desa's totals were compared: {words}");
-        assert_ne!(sums.as_str(), Some("-1"), "{words}");
+        // Every pair's votes and the valid votes.
+        let totals = national["tally"]["votes"].as_object().unwrap().len() + 1;
+        assert_eq!(sums.as_str(), Some(totals.to_string().as_str()), "{words}");
         let desa = code.clone();
 
         // The desa's first TPS: its figures, then the browser's own check against the log.
@@ -567,6 +575,15 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
         let (state, words) = verification(&client).await;
         assert_eq!(state, "failed", "{words}");
         assert!(words.contains("votes.01"), "{words}");
+
+        // A desa total inflated by one vote, every TPS row true: the sum check catches it.
+        client
+            .goto(&format!("{}/wilayah/{desa}", inflated.base))
+            .await
+            .unwrap();
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "failed", "{words}");
+        assert!(words.contains("votes.01") && words.contains("jumlah"), "{words}");
 
         // The same lie checked against a mirror of the log (the server's own /log/, as another
         // origin would serve it): still failed, since the figures, not the log, were changed.

@@ -269,7 +269,7 @@
     let compared = 0;
     for (const total of document.querySelectorAll('[data-figure]')) {
       const field = total.dataset.figure;
-      if (total.closest('tbody') || !(field === 'valid' || field.startsWith('votes.'))) continue;
+      if (total.closest('tr[data-code]') || !(field === 'valid' || field.startsWith('votes.'))) continue;
       let sum = 0;
       for (const row of checkedRows) {
         const cell = row.querySelector('[data-field="' + field + '"]');
