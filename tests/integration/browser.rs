@@ -631,3 +631,75 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
     });
     eprintln!("screenshots in {}", screenshots_dir().display());
 }
+
+/// This machine's first non-loopback IPv4 address, if it has one (`hostname -I`).
+fn non_loopback_address() -> Option<String> {
+    let out = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8(out.stdout)
+        .ok()?
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .map(String::from)
+}
+
+#[test]
+fn a_page_over_plain_http_from_another_address_says_it_cannot_check() {
+    if !browser_installed() {
+        return;
+    }
+    let Some(address) = non_loopback_address() else {
+        eprintln!("skipping: this machine has no non-loopback IPv4 address to serve plain HTTP on");
+        return;
+    };
+    let dir = TempDir::new("browser-insecure");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "200"]);
+    let out = saksi(&[
+        "import",
+        "--data",
+        &data,
+        &format!("{election}/forms.ndjson"),
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let server = Server::spawn(
+        &[
+            "serve",
+            "--data",
+            &data,
+            "--addr",
+            &format!("{address}:0"),
+            "--rate-limit",
+            "0",
+        ],
+        "serving on ",
+    );
+    let national = get_json(&format!("{}/api/v1/regions", server.base));
+    let mut code = national["children"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    while code.len() < 13 {
+        let api = get_json(&format!("{}/api/v1/regions/{code}", server.base));
+        code = api["children"][0]["code"].as_str().unwrap().to_string();
+    }
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = connect(&driver).await;
+        client
+            .goto(&format!("{}/tps/{code}?lang=en", server.base))
+            .await
+            .unwrap();
+        // Not a secure context: WebCrypto is absent, and the page says so instead of claiming.
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "unavailable", "{words}");
+        assert!(words.contains("HTTPS"), "{words}");
+        client.close().await.unwrap();
+    });
+}

@@ -204,6 +204,30 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// Now, as an RFC 3339 timestamp and as people read it (UTC; a checkpoint carries no time of its
+/// own, so a page says when it was made).
+fn utc_now() -> (String, String) {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    (
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z"),
+        format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02} UTC"),
+    )
+}
+
 /// A 404 page saying what was not found and why, in the page's language.
 fn not_found(lang: Lang, title: &str, why: &str) -> Response {
     let body = html! { h1 { (title) } p { (why) } };
@@ -327,7 +351,8 @@ fn totals(
             "). "
             (lang.t("Mencerminkan log sampai entri ke-", "Reflects the log up to entry "))
             a href="/log/checkpoint" data-figure="checkpoint_size" { (checkpoint_size) }
-            "."
+            @let now = utc_now();
+            (lang.t(", pada ", ", as of ")) time datetime=(now.0) { (now.1) } "."
         }
         p id="live-status" class="note" aria-live="polite" {}
         div class="scroll" data-live-html="headline" {
