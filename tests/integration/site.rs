@@ -65,6 +65,16 @@ fn pages_show_the_apis_figures_from_the_nation_down_in_both_languages() {
     assert_eq!(status, 200);
     assert!(html.contains("<html lang=\"id\">") && html.contains("Hasil nasional"));
     assert_figures_match(&html, &national["tally"], &positions);
+    // The turnout histogram counts every counted TPS (each has a DPT in a generated registry).
+    let binned: i64 = html
+        .split("data-bin=\"")
+        .skip(1)
+        .map(|rest| {
+            let text = &rest[rest.find('>').unwrap() + 1..rest.find('<').unwrap()];
+            text.replace('.', "").parse::<i64>().unwrap()
+        })
+        .sum();
+    assert_eq!(binned, national["tally"]["tps_reported"].as_i64().unwrap());
     assert_eq!(
         figure(&html, "checkpoint_size"),
         national["checkpoint"]["size"].as_i64().unwrap()
@@ -84,6 +94,18 @@ fn pages_show_the_apis_figures_from_the_nation_down_in_both_languages() {
         assert_eq!(cells.len(), header.len(), "{row}");
         assert_eq!(cells[0], child["code"].as_str().unwrap());
         for (name, cell) in header.iter().zip(&cells).skip(2) {
+            if let Some(position) = name.strip_prefix("share_") {
+                // Tenths of a percent of the valid votes, rounded half up, as the table shows.
+                let votes = child["tally"]["votes"][position].as_i64().unwrap();
+                let valid = child["tally"]["valid"].as_i64().unwrap();
+                let tenths = (votes * 1000 + valid / 2) / valid;
+                assert_eq!(
+                    *cell,
+                    format!("{}.{}", tenths / 10, tenths % 10),
+                    "{name} of {row}"
+                );
+                continue;
+            }
             let want = match name.strip_prefix("votes_") {
                 Some(position) => &child["tally"]["votes"][position],
                 None => &child["tally"][*name],

@@ -57,6 +57,8 @@ pub struct App {
     discrepancies: Arc<DerivedView>,
     /// The site's search over region names.
     search: Arc<site::SearchIndex>,
+    /// The site's turnout histograms, per region.
+    turnout: Arc<site::TurnoutCache>,
 }
 
 /// Bounds on what one client can ask of the server.
@@ -106,6 +108,7 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
         pages: Arc::new(PageCache::default()),
         discrepancies: Arc::new(DerivedView::default()),
         search: Arc::new(site::SearchIndex::default()),
+        turnout: Arc::new(site::TurnoutCache::default()),
     }
 }
 

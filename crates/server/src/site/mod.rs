@@ -21,9 +21,11 @@ mod how;
 mod lists;
 mod map;
 mod tps;
+mod turnout;
 pub(crate) use how::how_to_verify;
 pub(crate) use lists::{corrections, inflation, rejections, search, SearchIndex};
 pub(crate) use tps::tps;
+pub(crate) use turnout::TurnoutCache;
 
 /// The page's language: Indonesian unless the URL asks for English.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +147,7 @@ td.broke{background:#fde2e1;font-weight:700}.sr{position:absolute;left:-9999px}\
 code.path{color:#555;font-size:0.8rem}.swatch{display:inline-block;width:0.8em;height:0.8em;margin-right:0.3em;border:1px solid #333}\
 figure.map{margin:1rem 0}figure.map svg{max-width:48rem;display:block}figure.map a:focus rect{stroke:#e08a00;stroke-width:3}\
 ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3rem 1rem;font-size:0.9rem}\
-svg.bars{max-width:36rem;display:block;margin:0.5rem 0}pre{white-space:pre-wrap;word-break:break-all}\
+span.share{color:#555;font-size:0.85em}figure.turnout svg{max-width:32rem;display:block}svg.bars{max-width:36rem;display:block;margin:0.5rem 0}pre{white-space:pre-wrap;word-break:break-all}\
 figure.map .scroll svg{min-width:34rem}\
 #live-status{position:fixed;bottom:0.5rem;right:0.5rem;margin:0;max-width:90vw}\
 #live-status:not(:empty){background:#fff;border:1px solid #777;padding:0.3rem 0.6rem}\
@@ -424,7 +426,8 @@ fn children_table(lang: Lang, state: &RecapState, children: &[Code]) -> Markup {
                                 }
                             }
                             @for (i, _) in positions.iter().enumerate() {
-                                td { (lang.number(tally.votes.get(i).copied().unwrap_or(0))) }
+                                td { (lang.number(tally.votes.get(i).copied().unwrap_or(0)))
+                                     br; span class="share" { (lang.percent(tally.votes.get(i).copied().unwrap_or(0), tally.valid)) } }
                             }
                             td { (lang.number(tally.valid)) }
                             td { (lang.number(tally.tps_reported as i64)) " / " (lang.number(tally.tps_total as i64)) }
@@ -490,6 +493,7 @@ pub(crate) async fn nation(State(app): State<App>, Query(query): Query<LangQuery
     let body = html! {
         h1 { (lang.t("Hasil nasional", "National results")) }
         (totals(lang, &state, state.national(), checkpoint_size, &lists))
+        (turnout::chart(lang, &app.turnout.of(&state, None)))
         (map::province_map(lang, &state, measure))
         h2 { (lang.t("Per provinsi", "By province")) }
         (children_table(lang, &state, state.provinces()))
@@ -544,6 +548,7 @@ pub(crate) async fn region(
         (breadcrumbs(lang, &state, code, name))
         h1 { (name) " " small { "(" (level_name(lang, code.level())) " " (code.as_str()) ")" } }
         (totals(lang, &state, tally, checkpoint_size, &lists))
+        (turnout::chart(lang, &app.turnout.of(&state, Some(code))))
         @if code.level() == Level::Desa {
             (tps::verification_box(lang, &app.shared.vkey, tps::Checks::DesaSum))
             (tps_table(lang, &state, children))
@@ -581,9 +586,11 @@ fn children_csv(state: &RecapState, children: &[Code]) -> String {
             votes_header.join(",")
         ));
     } else {
+        let share_header: Vec<String> = positions.iter().map(|p| format!("share_{p}")).collect();
         out.push_str(&format!(
-            "code,name,{},valid,invalid,voters,dpt,tps_reported,tps_total,rejected_entries\n",
-            votes_header.join(",")
+            "code,name,{},{},valid,invalid,voters,dpt,tps_reported,tps_total,rejected_entries\n",
+            votes_header.join(","),
+            share_header.join(",")
         ));
     }
     for child in children {
@@ -607,6 +614,13 @@ fn children_csv(state: &RecapState, children: &[Code]) -> String {
             row.extend(
                 (0..positions.len()).map(|i| tally.votes.get(i).copied().unwrap_or(0).to_string()),
             );
+            // Shares as the table shows them (percent, one decimal, half up), with a point.
+            row.extend((0..positions.len()).map(|i| {
+                Lang::En
+                    .percent(tally.votes.get(i).copied().unwrap_or(0), tally.valid)
+                    .trim_end_matches('%')
+                    .replace('–', "")
+            }));
             row.extend(
                 [tally.valid, tally.invalid, tally.voters, tally.dpt].map(|n| n.to_string()),
             );
