@@ -25,18 +25,25 @@ const KEPT_MAX: usize = 16_384;
 
 pub(crate) type Bins = [u32; BINS];
 
+/// A kept histogram: the log size and time it was built at.
+struct Kept {
+    size: u64,
+    at: Instant,
+    bins: Arc<Bins>,
+}
+
 #[derive(Default)]
 pub(crate) struct TurnoutCache {
-    kept: Mutex<HashMap<Option<Code>, (u64, Instant, Arc<Bins>)>>,
+    kept: Mutex<HashMap<Option<Code>, Kept>>,
 }
 
 impl TurnoutCache {
     /// The histogram of `region` (`None`: the nation) as of `state`.
     pub(crate) fn of(&self, state: &RecapState, region: Option<Code>) -> Arc<Bins> {
         let now = Instant::now();
-        if let Some((size, at, bins)) = self.kept.lock().expect("not poisoned").get(&region) {
-            if *size == state.size || now.duration_since(*at) < REFRESH {
-                return bins.clone();
+        if let Some(kept) = self.kept.lock().expect("not poisoned").get(&region) {
+            if kept.size == state.size || now.duration_since(kept.at) < REFRESH {
+                return kept.bins.clone();
             }
         }
         let bins = Arc::new(histogram(state, region));
@@ -44,7 +51,14 @@ impl TurnoutCache {
         if kept.len() >= KEPT_MAX {
             kept.clear();
         }
-        kept.insert(region, (state.size, now, bins.clone()));
+        kept.insert(
+            region,
+            Kept {
+                size: state.size,
+                at: now,
+                bins: bins.clone(),
+            },
+        );
         bins
     }
 }
