@@ -149,6 +149,13 @@ pub(crate) struct ServeArgs {
     /// Requests one address may make at once before the rate applies.
     #[arg(long, default_value_t = 100)]
     pub(crate) burst: u32,
+    /// Evidence photos (up to 8 MiB each) one address may upload per second, sustained (0: no
+    /// limit); counted on top of --rate-limit.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) photo_rate: u32,
+    /// Photos one address may upload at once before --photo-rate applies.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) photo_burst: u32,
     /// A reverse proxy whose X-Forwarded-For header names the client (repeatable). Without
     /// one, the header is ignored and every client is its peer address.
     #[arg(long = "trusted-proxy")]

@@ -157,6 +157,8 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
     let limits = saksi_server::Limits {
         requests_per_second: args.rate_limit,
         burst: args.burst,
+        photos_per_second: args.photo_rate,
+        photo_burst: args.photo_burst,
         trusted_proxies: args.trusted_proxies,
         request_timeout: Duration::from_secs(args.request_timeout),
         connections: saksi_server::ConnectionLimits {

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod client;
 mod data_safety;
+mod evidence;
 mod hostile;
 mod recap;
 mod resilience;

@@ -3,6 +3,7 @@
 //! ```text
 //! DATA/log/               the transparency log (C2SP tlog-tiles layout, served as-is)
 //! DATA/log.vkey           the log's verifier key, one line
+//! DATA/evidence/          evidence photos by SHA-256 (`sha256/<2 hex>/<64 hex>`), never in the log
 //! DATA/keys/log.key       the log's signing key (Go note format), mode 0600
 //! DATA/keys/operator.key  the operator's key (signs transcriptions of published data), mode 0600
 //! ```
@@ -39,6 +40,11 @@ impl DataDir {
     /// The log's directory, exactly as `/log/` serves it.
     pub fn log(&self) -> PathBuf {
         self.root.join("log")
+    }
+
+    /// Evidence photos, by content (see `crate::evidence`): beside the log, not in it.
+    pub fn evidence(&self) -> PathBuf {
+        self.root.join("evidence")
     }
 
     /// The log's verifier key, for verifiers and witnesses to pin.

@@ -139,6 +139,10 @@ impl Engine {
         // Step 4 of the log's commit protocol (publish) is ours: see crate::publication.
         let log = Log::open_with(storage.clone(), signer, Publishing::ByCaller)?;
         let state = replay(storage.clone(), log.committed().checkpoint.size)?;
+        let evidence = Arc::new(
+            crate::evidence::EvidenceStore::open(&dir.evidence())
+                .map_err(EngineError::io("opening the evidence store"))?,
+        );
         let served = match storage
             .read(CHECKPOINT_PATH)
             .map_err(EngineError::io("reading the checkpoint"))?
@@ -165,6 +169,7 @@ impl Engine {
             published: RwLock::new(served),
             storage,
             vkey,
+            evidence,
             tiles: Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE)),
             publication: Default::default(),
         });

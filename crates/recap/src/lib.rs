@@ -8,6 +8,7 @@ pub mod datadir;
 pub mod engine;
 pub mod entry;
 mod error;
+pub mod evidence;
 pub mod inflation;
 pub mod keyfile;
 pub mod publication;

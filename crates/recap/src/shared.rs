@@ -18,6 +18,8 @@ pub struct Shared {
     pub published: RwLock<Arc<Published>>,
     pub storage: Arc<dyn Storage>,
     pub vkey: String,
+    /// The data directory's evidence photos.
+    pub evidence: Arc<crate::evidence::EvidenceStore>,
     /// Hash tiles with their inner nodes, shared by every receipt and entry read.
     pub tiles: Arc<TileCache>,
     /// Signalled whenever `published` moves or a witness round ends without a quorum, for readers

@@ -82,6 +82,15 @@ api_errors! {
     MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
         "this method is not allowed here",
         "metode ini tidak diizinkan di sini";
+    PhotoTooLarge => StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE",
+        "a photo may be at most 8 MiB",
+        "foto paling besar 8 MiB";
+    NotAPhoto => StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE",
+        "not a JPEG, PNG or WebP image",
+        "bukan gambar JPEG, PNG, atau WebP";
+    NoSuchPhoto => StatusCode::NOT_FOUND, "NOT_FOUND",
+        "no photo with this digest is stored here",
+        "tidak ada foto dengan digest ini di sini";
     TooLarge => StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE",
         "the request body is too large",
         "isi permintaan terlalu besar";

@@ -27,6 +27,7 @@ use saksi_recap::engine::{Engine, Shared};
 
 mod api_error;
 mod conn;
+mod evidence;
 mod log_files;
 mod pages;
 mod pipeline;
@@ -53,6 +54,8 @@ pub struct App {
     pipeline: pipeline::Pipeline,
     limits: Arc<Limits>,
     limiter: Arc<RateLimiter>,
+    /// Photo uploads per address, beside `limiter` (a photo costs ~1,000 forms of disk).
+    photo_limiter: Arc<RateLimiter>,
     pages: Arc<PageCache>,
     discrepancies: Arc<DerivedView>,
     /// The site's search over region names.
@@ -70,6 +73,10 @@ pub struct Limits {
     pub requests_per_second: u32,
     /// Requests one address may make at once before the rate applies (a page and its assets).
     pub burst: u32,
+    /// Evidence photos per second per client address, sustained; 0 for none. Two 8 MiB photos a
+    /// second is 16 MiB/s from one address: a poll witness photographs a few pages, not a stream.
+    pub photos_per_second: u32,
+    pub photo_burst: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see `ratelimit::client_address`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A request (reading its body included) that takes longer is answered 408: a client that sends
@@ -85,6 +92,8 @@ impl Default for Limits {
         Limits {
             requests_per_second: 50,
             burst: 100,
+            photos_per_second: 2,
+            photo_burst: 8,
             trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(10),
             connections: ConnectionLimits::default(),
@@ -104,6 +113,10 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
         shared,
         pipeline: pipeline::start(engine),
         limiter: Arc::new(RateLimiter::new(limits.requests_per_second, limits.burst)),
+        photo_limiter: Arc::new(RateLimiter::new(
+            limits.photos_per_second,
+            limits.photo_burst,
+        )),
         limits: Arc::new(limits),
         pages: Arc::new(PageCache::default()),
         discrepancies: Arc::new(DerivedView::default()),
@@ -147,6 +160,14 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/rulebook", get(pages::rulebook))
         .route("/api/v1/openapi.json", get(pages::openapi))
         .route("/log/{*path}", get(log_files::log_file))
+        .route(
+            "/api/v1/evidence",
+            // Room for the largest photo; the store refuses one byte more with 413 and its own words.
+            post(evidence::upload).layer(DefaultBodyLimit::max(
+                saksi_recap::evidence::MAX_PHOTO_BYTES + 1,
+            )),
+        )
+        .route("/evidence/sha256/{hex}", get(evidence::photo))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::map_response(api_error::json_errors))
@@ -170,7 +191,17 @@ async fn guard(
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
     let client = ratelimit::client_address(peer.ip(), forwarded, &app.limits.trusted_proxies);
-    if let Err(wait) = app.limiter.check(client, Instant::now()) {
+    let now = Instant::now();
+    let photo =
+        request.method() == axum::http::Method::POST && request.uri().path() == "/api/v1/evidence";
+    let admitted = app.limiter.check(client, now).and_then(|()| {
+        if photo {
+            app.photo_limiter.check(client, now)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(wait) = admitted {
         let mut response = ApiError::RateLimited.response();
         let seconds = wait.as_secs().max(1).to_string();
         if let Ok(value) = HeaderValue::from_str(&seconds) {
