@@ -420,6 +420,18 @@ pub(crate) enum BenchTarget {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Evidence photo uploads over HTTP to a running server (durable; start it with
+    /// `--photo-rate 0`, since the generator is one address).
+    Photos {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        host: String,
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+        #[arg(long, default_value_t = 1 << 20)]
+        photo_bytes: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Region queries over HTTP to a running server.
     Regions {
         #[arg(long, default_value = "127.0.0.1:8080")]

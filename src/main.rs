@@ -381,6 +381,12 @@ fn bench_command(target: BenchTarget) -> Result<u8> {
             requests,
             concurrency,
         } => bench::http_submit(&host, &forms, skip, requests, concurrency)?,
+        BenchTarget::Photos {
+            host,
+            count,
+            photo_bytes,
+            concurrency,
+        } => bench::http_photos(&host, count, photo_bytes, concurrency)?,
         BenchTarget::Site {
             host,
             registry,
