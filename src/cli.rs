@@ -131,10 +131,14 @@ pub(crate) struct GenesisArgs {
 pub(crate) struct ImportArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
-    #[arg(required_unless_present = "sirekap", conflicts_with = "sirekap")]
+    #[arg(required_unless_present_any = ["sirekap", "photos"], conflicts_with = "sirekap")]
     pub(crate) file: Option<PathBuf>,
     #[arg(long, num_args = 1..)]
     pub(crate) sirekap: Vec<PathBuf>,
+    /// Also store every photo under this directory (e.g. `saksi gen --photos`'s OUT/photos) in the
+    /// evidence store: JPEG, PNG or WebP, at most 8 MiB each; anything else is listed and refused.
+    #[arg(long)]
+    pub(crate) photos: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -240,6 +244,14 @@ pub(crate) struct VerifyArgs {
     /// Where this verifier keeps the checkpoints it has seen (catches rollbacks and forks).
     #[arg(long)]
     pub(crate) state: Option<PathBuf>,
+    /// Also check that every photo the logged forms name is retrievable and hashes to its digest:
+    /// from --evidence-dir, else from the server at --url (/evidence/sha256/...), else from the
+    /// data directory beside --dir (DATA/evidence for DATA/log).
+    #[arg(long)]
+    pub(crate) evidence: bool,
+    /// An evidence store's directory (a data directory's evidence/, or `saksi mirror --evidence`'s).
+    #[arg(long, requires = "evidence")]
+    pub(crate) evidence_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -250,6 +262,10 @@ pub(crate) struct MirrorArgs {
     pub(crate) dir: PathBuf,
     #[arg(long, value_parser = parse_vkey)]
     pub(crate) vkey: Verifier,
+    /// Also copy every photo the log's forms name into this evidence store directory (checked
+    /// against its digest; photos already there are not fetched again).
+    #[arg(long)]
+    pub(crate) evidence: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -303,6 +319,10 @@ pub(crate) struct GenArgs {
     /// Chance per TPS of each kind of fault (0 for none).
     #[arg(long, default_value_t = saksi_gen::DEFAULT_FAULT_RATE)]
     pub(crate) fault_rate: f64,
+    /// Also write the forms' photos (small synthetic PNGs, about 5 KB per TPS) to OUT/photos/,
+    /// ready for `saksi import --photos`.
+    #[arg(long)]
+    pub(crate) photos: bool,
 }
 
 #[derive(clap::Args)]

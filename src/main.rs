@@ -66,8 +66,27 @@ fn run(command: Command) -> Result<u8> {
             args.api.as_deref(),
             &args.vkey,
             args.state.as_deref(),
+            args.evidence
+                .then(|| match (&args.evidence_dir, &args.url, &args.dir) {
+                    (Some(dir), _, _) => verify::PhotoSource::Dir(dir.clone()),
+                    (None, Some(url), _) => verify::PhotoSource::Server(url.clone()),
+                    (None, None, dir) => verify::PhotoSource::Dir(
+                        dir.as_deref()
+                            .and_then(|d| d.parent())
+                            .unwrap_or(std::path::Path::new("."))
+                            .join("evidence"),
+                    ),
+                }),
         ),
-        Command::Mirror(args) => verify::mirror(&args.url, &args.dir, &args.vkey),
+        Command::Mirror(args) => {
+            let code = verify::mirror(&args.url, &args.dir, &args.vkey)?;
+            match &args.evidence {
+                Some(evidence) if code == EXIT_OK => {
+                    verify::mirror_photos(&args.url, &args.dir, &args.vkey, evidence)
+                }
+                _ => Ok(code),
+            }
+        }
         Command::Witness(args) => witness_command(args),
         Command::Witnesses(args) => witnesses_command(args),
         Command::Audit(args) => audit_command(args.what),
@@ -86,6 +105,7 @@ fn gen_command(args: GenArgs) -> Result<u8> {
         tps: args.tps,
         seed: args.seed,
         fault_rate: args.fault_rate,
+        photos: args.photos,
     };
     generate(&args.out, &config)?;
     Ok(EXIT_OK)
@@ -126,6 +146,17 @@ fn import_command(args: ImportArgs) -> Result<u8> {
     let started = Instant::now();
     let mut engine = saksi_recap::Engine::open(&args.data)?;
     let opened = started.elapsed().as_secs_f64();
+    let photos_refused = match &args.photos {
+        Some(dir) => ops::import_photos(&engine, dir)?,
+        None => 0,
+    };
+    if args.file.is_none() && args.sirekap.is_empty() {
+        return Ok(if photos_refused > 0 {
+            EXIT_REJECTIONS
+        } else {
+            EXIT_OK
+        });
+    }
     let summary = match &args.file {
         Some(file) if ops::is_recap_file(file)? => ops::import_recaps(&mut engine, file)?,
         Some(file) => ops::import_forms(&mut engine, file)?,
@@ -140,7 +171,11 @@ fn import_command(args: ImportArgs) -> Result<u8> {
         total,
         total - opened
     );
-    Ok(summary.exit_code())
+    Ok(if photos_refused > 0 {
+        EXIT_REJECTIONS
+    } else {
+        summary.exit_code()
+    })
 }
 
 fn serve_command(args: ServeArgs) -> Result<u8> {

@@ -688,3 +688,55 @@ pub fn submit(url: &str, form_file: &Path, key: &SecretKey) -> Result<u8> {
         crate::EXIT_REJECTIONS
     })
 }
+
+/// Stores every file under `dir` in the engine's evidence store (durable, each once); prints what
+/// was stored, what was there already and what was refused (with why, the first few by name).
+/// Returns the number refused.
+pub fn import_photos(engine: &saksi_recap::Engine, dir: &Path) -> Result<usize> {
+    use saksi_recap::evidence::EvidenceError;
+    const LISTED_MAX: usize = 10;
+    let started = Instant::now();
+    let store = engine.shared().evidence.clone();
+    let (mut stored, mut before, mut refused, mut bytes) = (0usize, 0usize, 0usize, 0u64);
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::metadata(&path).with_context(|| format!("{}", path.display()))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+            continue;
+        }
+        // Read at most one byte past the limit: a huge file is refused without reading it whole.
+        let mut photo = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                std::fs::File::open(&path)?,
+                saksi_recap::evidence::MAX_PHOTO_BYTES as u64 + 1,
+            ),
+            &mut photo,
+        )?;
+        match store.put(&photo) {
+            Ok(s) if s.created => {
+                stored += 1;
+                bytes += s.bytes as u64;
+            }
+            Ok(_) => before += 1,
+            Err(EvidenceError::Io(e)) => return Err(e).context("the evidence store"),
+            Err(e) => {
+                refused += 1;
+                if refused <= LISTED_MAX {
+                    println!("  refused {}: {e}", path.display());
+                }
+            }
+        }
+    }
+    let (photos, store_bytes) = store.usage();
+    println!(
+        "photos: {stored} stored ({:.1} MB), {before} already stored, {refused} refused, in {:.1}s; the store holds {photos} photos, {:.1} MB",
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        store_bytes as f64 / 1e6
+    );
+    Ok(refused)
+}

@@ -178,6 +178,7 @@ pub fn run(
     api: Option<&str>,
     key: &Verifier,
     state: Option<&Path>,
+    photos: Option<PhotoSource>,
 ) -> Result<u8> {
     let started = Instant::now();
     let storage: Arc<dyn Storage> = match (dir, url) {
@@ -284,6 +285,12 @@ pub fn run(
             regions_compared += 1;
         }
     }
+    let mut photos_checked = None;
+    if let Some(source) = &photos {
+        let (checked, found) = check_photos(source, &verified.evidence)?;
+        problems.extend(found);
+        photos_checked = Some(checked);
+    }
     let (discrepancies, _) = saksi_recap::inflation::discrepancies(&verified.state);
     let cp = &verified.checkpoint;
     if problems.is_empty() {
@@ -295,7 +302,8 @@ pub fn run(
             verified.forms_checked,
             if regions_compared > 0 { format!(", {regions_compared} published region totals equal the log's") } else { String::new() }
                 + &witnessed.map_or(String::new(), |(n, k)| format!(", {n} witness cosignatures (policy {k})"))
-                + &format!(", {} recapitulation discrepancies re-derived", discrepancies.len()),
+                + &format!(", {} recapitulation discrepancies re-derived", discrepancies.len())
+                + &photos_checked.map_or(String::new(), |n| format!(", {n} photos retrieved and matching their digests")),
             started.elapsed().as_secs_f64()
         );
         Ok(crate::EXIT_OK)
@@ -416,4 +424,145 @@ pub fn mirror(url: &str, dir: &Path, key: &Verifier) -> Result<u8> {
         started.elapsed().as_secs_f64()
     );
     Ok(crate::EXIT_OK)
+}
+
+/// Where `saksi verify --evidence` reads photos from.
+pub enum PhotoSource {
+    /// A server's `/evidence/sha256/<hex>`.
+    Server(String),
+    /// An evidence store's directory (`sha256/<2 hex>/<64 hex>`).
+    Dir(PathBuf),
+}
+
+/// A photo and whether it was found with matching bytes (`None`: not found).
+type Fetched = (saksi_election::form::PhotoDigest, Option<bool>);
+
+/// Problems listed by name at most; past it, a count.
+const PHOTO_PROBLEMS_LISTED: usize = 20;
+/// Photos fetched at once from a server.
+const PHOTO_FETCHERS: usize = 8;
+
+/// Fetches every photo named and checks it hashes to its name. Returns how many matched, and the
+/// problems (missing, or other bytes).
+fn check_photos(
+    source: &PhotoSource,
+    digests: &[saksi_election::form::PhotoDigest],
+) -> Result<(usize, Vec<String>)> {
+    use saksi_election::form::{hex, PhotoDigest};
+    let fetch = |digest: &PhotoDigest| -> Result<Option<Vec<u8>>> {
+        let name = hex(&digest.0);
+        match source {
+            PhotoSource::Server(url) => {
+                let url = format!("{}/evidence/sha256/{name}", url.trim_end_matches('/'));
+                match http("GET", &url, b"")? {
+                    (200, body) => Ok(Some(body)),
+                    (404, _) => Ok(None),
+                    (status, _) => bail!("GET {url}: HTTP {status}"),
+                }
+            }
+            PhotoSource::Dir(dir) => {
+                match std::fs::read(dir.join("sha256").join(&name[..2]).join(&name)) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    };
+    let chunk = digests.len().div_ceil(PHOTO_FETCHERS).max(1);
+    let outcomes: Vec<Result<Vec<Fetched>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = digests
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|d| Ok((*d, fetch(d)?.map(|b| PhotoDigest::of(&b) == *d))))
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a fetcher panicked")))
+            })
+            .collect()
+    });
+    let (mut matched, mut missing, mut wrong) = (0usize, Vec::new(), Vec::new());
+    for outcome in outcomes {
+        for (digest, found) in outcome? {
+            match found {
+                Some(true) => matched += 1,
+                Some(false) => wrong.push(digest),
+                None => missing.push(digest),
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (list, what) in [
+        (&missing, "is missing"),
+        (&wrong, "does not hash to its name"),
+    ] {
+        for digest in list.iter().take(PHOTO_PROBLEMS_LISTED) {
+            problems.push(format!("photo {} {what}", digest.to_text()));
+        }
+        if list.len() > PHOTO_PROBLEMS_LISTED {
+            problems.push(format!(
+                "... and {} more photos that {what}",
+                list.len() - PHOTO_PROBLEMS_LISTED
+            ));
+        }
+    }
+    Ok((matched, problems))
+}
+
+/// After `mirror`: copies into `evidence` every photo the mirrored log's forms name that it does
+/// not hold yet, each checked against its digest by the store.
+pub fn mirror_photos(url: &str, dir: &Path, key: &Verifier, evidence: &Path) -> Result<u8> {
+    use saksi_election::form::{hex, PhotoDigest};
+    let started = Instant::now();
+    let mut named: Vec<PhotoDigest> = Vec::new();
+    saksi_tlog::audit::audit(&ReadOnlyDir::new(dir), key, |_, bytes| {
+        if let Ok(saksi_recap::Entry::Form { form, .. }) = saksi_recap::Entry::decode(bytes) {
+            named.extend_from_slice(&form.form.evidence);
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("reading the mirrored log: {e}"))?;
+    named.sort_unstable_by_key(|d| d.0);
+    named.dedup();
+    let store = saksi_recap::evidence::EvidenceStore::open(evidence)?;
+    let (mut fetched, mut held, mut missing) = (0usize, 0usize, 0usize);
+    for digest in &named {
+        if store.get(digest)?.is_some() {
+            held += 1;
+            continue;
+        }
+        let name = hex(&digest.0);
+        match http(
+            "GET",
+            &format!("{}/evidence/sha256/{name}", url.trim_end_matches('/')),
+            b"",
+        )? {
+            (200, body) if PhotoDigest::of(&body) == *digest => {
+                store.put(&body).map_err(|e| anyhow::anyhow!("{e}"))?;
+                fetched += 1;
+            }
+            (200, _) => bail!(
+                "the server's photo {} does not hash to its name",
+                digest.to_text()
+            ),
+            _ => missing += 1,
+        }
+    }
+    println!(
+        "saksi mirror: photos: {} named by the log, {fetched} copied, {held} held already, {missing} missing on the server; {:.1}s",
+        named.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if missing > 0 {
+        crate::EXIT_REJECTIONS
+    } else {
+        crate::EXIT_OK
+    })
 }

@@ -164,3 +164,125 @@ fn photos_are_stored_by_content_served_exactly_and_refused_when_not_images() {
     );
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+/// `saksi gen --photos`, `import --photos`, `verify --evidence` against the server and a mirror,
+/// `mirror --evidence`; a photo gone from the server and one altered in the mirror are reported.
+#[test]
+fn every_photo_the_log_names_is_imported_served_mirrored_and_verified() {
+    use crate::util::{saksi, text};
+    let dir = TempDir::new("evidence-flow");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    let out = saksi(&["gen", "--out", &election, "--tps", "60", "--photos"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saksi(&["init", "--data", &data, "--gen", &election]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saksi(&[
+        "import",
+        "--data",
+        &data,
+        "--photos",
+        &format!("{election}/photos"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("180 stored"), "{}", text(&out));
+    let out = saksi(&[
+        "import",
+        "--data",
+        &data,
+        &format!("{election}/forms.ndjson"),
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
+    let vkey = vkey.trim();
+
+    let server = Server::serve(&data, &["--rate-limit", "0"]);
+    let out = saksi(&[
+        "verify",
+        "--url",
+        &server.base,
+        "--vkey",
+        vkey,
+        "--evidence",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("180 photos retrieved"),
+        "{}",
+        text(&out)
+    );
+
+    let (mirror, photos) = (dir.path("mirror"), dir.path("mirror-photos"));
+    let out = saksi(&[
+        "mirror",
+        "--url",
+        &server.base,
+        "--dir",
+        &mirror,
+        "--vkey",
+        vkey,
+        "--evidence",
+        &photos,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("180 copied"), "{}", text(&out));
+    let out = saksi(&[
+        "verify",
+        "--dir",
+        &mirror,
+        "--vkey",
+        vkey,
+        "--evidence",
+        "--evidence-dir",
+        &photos,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // A photo altered in the mirror, one gone from the server: each named.
+    let first = std::fs::read_dir(format!("{photos}/sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let altered = std::fs::read_dir(&first)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&altered).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&altered, bytes).unwrap();
+    let out = saksi(&[
+        "verify",
+        "--dir",
+        &mirror,
+        "--vkey",
+        vkey,
+        "--evidence",
+        "--evidence-dir",
+        &photos,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not hash to its name"),
+        "{}",
+        text(&out)
+    );
+    let name = altered.file_name().unwrap().to_str().unwrap().to_string();
+    std::fs::remove_file(format!("{data}/evidence/sha256/{}/{name}", &name[..2])).unwrap();
+    let out = saksi(&[
+        "verify",
+        "--url",
+        &server.base,
+        "--vkey",
+        vkey,
+        "--evidence",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("photo sha256:{name} is missing")),
+        "{}",
+        text(&out)
+    );
+}

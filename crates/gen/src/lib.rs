@@ -11,6 +11,7 @@
 //! Officer keys are derived from the seed ([`officer_key`]), so anyone with the seed can sign as any
 //! officer: generated elections are for demos and tests only.
 
+pub mod photo;
 pub mod recap;
 pub mod rng;
 pub mod tally;
@@ -95,6 +96,9 @@ pub struct Config {
     pub seed: u64,
     /// Chance per TPS of each fault kind; 0 gives an election with no fault at all.
     pub fault_rate: f64,
+    /// Also write the photos the forms' `evidence` names, under `photos/` in the evidence store's
+    /// layout (`sha256/<2 hex>/<64 hex>`): about 5 KB per TPS.
+    pub photos: bool,
 }
 
 impl Default for Config {
@@ -103,6 +107,7 @@ impl Default for Config {
             tps: NATIONAL_TPS,
             seed: 2024,
             fault_rate: DEFAULT_FAULT_RATE,
+            photos: false,
         }
     }
 }
@@ -335,6 +340,8 @@ struct BlockOut {
     lines: usize,
     /// Each TPS's true figures, and whether its form will be counted (no fault other than a duplicate).
     honest: Vec<(Code, Figures, bool)>,
+    /// With `Config::photos`: (path under `photos/`, PNG bytes).
+    photos: Vec<(String, Vec<u8>)>,
 }
 
 /// Decides whether a TPS gets a fault, and which.
@@ -360,8 +367,17 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
         faults: Vec::new(),
         lines: 0,
         honest: Vec::with_capacity(block.len()),
+        photos: Vec::new(),
     };
     for &(code, kind) in block {
+        if config.photos {
+            for page in 1..=photo::PAGES {
+                let png = photo::photo_png(config.seed, code, page);
+                let hex = saksi_election::form::hex(&saksi_election::form::PhotoDigest::of(&png).0);
+                out.photos
+                    .push((format!("sha256/{}/{hex}", &hex[..2]), png));
+            }
+        }
         let key = officer_key(config.seed, code);
         let dpt = tally::draw_dpt(config.seed, code, kind);
         writeln!(
@@ -609,6 +625,11 @@ pub fn generate(
             pending.insert(index, block);
             while let Some(block) = pending.remove(&want) {
                 forms.write_all(&block.forms)?;
+                for (path, png) in &block.photos {
+                    let path = dir.join("photos").join(path);
+                    std::fs::create_dir_all(path.parent().expect("a photo path has a parent"))?;
+                    std::fs::write(path, png)?;
+                }
                 tps_csv.write_all(&block.tps_csv)?;
                 for (local, mut fault) in block.faults {
                     fault.line = lines + local + 1;

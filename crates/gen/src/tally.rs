@@ -212,14 +212,9 @@ pub fn honest_form(seed: u64, code: Code, kind: TpsKind, dpt: Lp, signer: Public
         let l = disability_registered.l.min(j);
         Lpj { l, p: j - l, j }
     };
-    let evidence = (1..=3u8)
-        .map(|page| {
-            let mut bytes = b"saksi-gen synthetic photo\n".to_vec();
-            bytes.extend_from_slice(&seed.to_le_bytes());
-            bytes.extend_from_slice(code.to_string().as_bytes());
-            bytes.push(page);
-            PhotoDigest::of(&bytes)
-        })
+    // The digests of real (synthetic) photos, which `saksi gen --photos` writes.
+    let evidence = (1..=crate::photo::PAGES)
+        .map(|page| PhotoDigest::of(&crate::photo::photo_png(seed, code, page)))
         .collect();
     CHasil {
         election: "pemilu-2024".into(),

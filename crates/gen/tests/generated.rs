@@ -1,6 +1,7 @@
 //! Properties of generated elections: honest forms always pass, every injected fault is caught by the
 //! rule `truth.json` names (and nothing else is rejected), and generation is deterministic.
 
+use sha2::Digest as _;
 use std::path::PathBuf;
 
 use proptest::prelude::*;
@@ -57,7 +58,7 @@ proptest! {
 
     #[test]
     fn honest_forms_always_pass(seed in any::<u64>(), tps in 30usize..2500) {
-        let (truth, outcomes) = generate_and_check(&Config { tps, seed, fault_rate: 0.0 });
+        let (truth, outcomes) = generate_and_check(&Config { tps, seed, fault_rate: 0.0, photos: false });
         prop_assert_eq!(truth["faults"].as_array().unwrap().len(), 0);
         prop_assert_eq!(outcomes.len(), tps);
         for (i, outcome) in outcomes.iter().enumerate() {
@@ -71,7 +72,7 @@ proptest! {
     #[test]
     fn every_injected_fault_is_caught_by_its_rule(seed in any::<u64>(), tps in 200usize..2500) {
         // The highest rate the generator allows: about one TPS in nine gets each kind of fault.
-        let config = Config { tps, seed, fault_rate: 1.0 / FaultKind::ALL.len() as f64 * 0.9 };
+        let config = Config { tps, seed, fault_rate: 1.0 / FaultKind::ALL.len() as f64 * 0.9, photos: false };
         let (truth, outcomes) = generate_and_check(&config);
         let mut expected: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
         for fault in truth["faults"].as_array().unwrap() {
@@ -100,6 +101,7 @@ fn generation_is_deterministic() {
         tps: 3000,
         seed: 7,
         fault_rate: 0.01,
+        photos: true,
     };
     generate(&config, &a.0, &|_, _| {}).unwrap();
     generate(&config, &b.0, &|_, _| {}).unwrap();
@@ -115,6 +117,26 @@ fn generation_is_deterministic() {
             "{file} differs"
         );
     }
+    // Every photo a form names exists, is a PNG and hashes to its name; both runs wrote the same.
+    let forms = std::fs::read_to_string(a.0.join("forms.ndjson")).unwrap();
+    let mut named = 0;
+    for line in forms.lines().take(200) {
+        let form: serde_json::Value = serde_json::from_str(line).unwrap();
+        for digest in form["form"]["evidence"].as_array().unwrap() {
+            let hex = digest.as_str().unwrap().strip_prefix("sha256:").unwrap();
+            let path = format!("photos/sha256/{}/{hex}", &hex[..2]);
+            let photo = std::fs::read(a.0.join(&path)).unwrap();
+            assert!(photo.starts_with(b"\x89PNG"));
+            let digest: String = sha2::Sha256::digest(&photo)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(digest, hex);
+            assert_eq!(photo, std::fs::read(b.0.join(&path)).unwrap());
+            named += 1;
+        }
+    }
+    assert_eq!(named, 600);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+use saksi_election::form::PhotoDigest;
 use saksi_election::form::SignedForm;
 use saksi_election::rules::codes;
 use saksi_election::rules::{check_sheet_in, check_signed_form_in, Rulebook, TpsFacts, Verdict};
@@ -25,6 +26,9 @@ pub struct Verified {
     pub state: State,
     pub forms_checked: u64,
     pub problems: Vec<String>,
+    /// Every photo the logged forms name (their `evidence`), each once, sorted: what
+    /// `saksi verify --evidence` fetches and `saksi mirror --evidence` copies.
+    pub evidence: Vec<PhotoDigest>,
 }
 
 struct Replayer {
@@ -33,6 +37,7 @@ struct Replayer {
     problems: Vec<String>,
     forms_checked: u64,
     digests: HashSet<[u8; 32]>,
+    evidence: Vec<PhotoDigest>,
     stopped: bool,
 }
 
@@ -173,6 +178,7 @@ impl Replayer {
                 digest,
             } => {
                 self.forms_checked += 1;
+                self.evidence.extend_from_slice(&form.form.evidence);
                 let tps = form.form.tps;
                 if !signature_ok {
                     self.problem(format!("entry {index}: TPS {tps}: the form's signature does not verify (signer {})", form.form.signer));
@@ -331,6 +337,7 @@ pub fn verify(
         problems: Vec::new(),
         forms_checked: 0,
         digests: HashSet::new(),
+        evidence: Vec::new(),
         stopped: false,
     };
     let mut size_hint = 0u64;
@@ -365,6 +372,7 @@ pub fn verify(
                 state: replayer.state,
                 forms_checked: replayer.forms_checked,
                 problems,
+                evidence: unique(replayer.evidence),
             });
         }
         Err(e) => return Err(e),
@@ -377,5 +385,12 @@ pub fn verify(
         state: replayer.state,
         forms_checked: replayer.forms_checked,
         problems: replayer.problems,
+        evidence: unique(replayer.evidence),
     })
+}
+
+fn unique(mut digests: Vec<PhotoDigest>) -> Vec<PhotoDigest> {
+    digests.sort_unstable_by_key(|d| d.0);
+    digests.dedup();
+    digests
 }
