@@ -41,6 +41,9 @@ pub(crate) enum Command {
     /// with `saksi log-statement`), posts it to a running server (--url), or logs it now (--data,
     /// with the server stopped: the log allows one writer).
     Enroll(EnrollArgs),
+    /// Enrol or revoke a participant's poll witnesses (saksi TPS, who send copies of TPS results),
+    /// signed with the participant's key; delivered like `saksi enroll` (--out, --url or --data).
+    PollWitnesses(PollWitnessesArgs),
     /// Log a statement the authority signed offline (`saksi enroll`/`saksi witnesses --out`): into a
     /// data directory (server stopped) or through a running server (--url).
     LogStatement(LogStatementArgs),
@@ -208,11 +211,35 @@ pub(crate) struct EnrollArgs {
     #[arg(long)]
     pub(crate) authority_key: PathBuf,
     /// A TPS code (enrols an officer) or a region code (enrols a corrector).
-    #[arg(long, value_parser = parse_code)]
-    pub(crate) code: Code,
+    #[arg(long, value_parser = parse_code, required_unless_present = "participant")]
+    pub(crate) code: Option<Code>,
+    /// Or a participant (a pair's ballot position, e.g. 01): enrols its key, with which it
+    /// enrols and revokes its poll witnesses (`saksi poll-witnesses`).
+    #[arg(long, conflicts_with = "code")]
+    pub(crate) participant: Option<String>,
     /// The public key (base64).
     #[arg(long, value_parser = parse_enrollable_key)]
     pub(crate) key: PublicKey,
+    #[command(flatten)]
+    pub(crate) to: StatementTarget,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PollWitnessesArgs {
+    /// The participant (a pair's ballot position, e.g. 01).
+    #[arg(long)]
+    pub(crate) participant: String,
+    /// The participant's key file (its public key enrolled by the authority with
+    /// `saksi enroll --participant`).
+    #[arg(long)]
+    pub(crate) key: PathBuf,
+    /// Poll witnesses to enrol: a CSV `participant,key,scope` (scope: TPS or region codes
+    /// separated by `;`); lines of other participants are skipped.
+    #[arg(long, required_unless_present = "revoke")]
+    pub(crate) enrol: Option<PathBuf>,
+    /// Poll witness keys to revoke: their later copies are refused (repeatable).
+    #[arg(long, value_parser = parse_enrollable_key)]
+    pub(crate) revoke: Vec<PublicKey>,
     #[command(flatten)]
     pub(crate) to: StatementTarget,
 }
@@ -388,6 +415,21 @@ pub(crate) enum AuditTarget {
         #[arg(long, value_parser = parse_vkey)]
         vkey: Option<Verifier>,
         /// A JSON array (each item with level, region, child, kind, fields).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every poll witness's copy that disagrees with its TPS's official result, field by field,
+    /// and the TPS where only poll witnesses have spoken (exit 1 if any disagreement).
+    Copies {
+        /// A data directory (its log is replayed).
+        #[arg(long, required_unless_present = "dir")]
+        data: Option<PathBuf>,
+        /// Or any copy of the log (a mirror), verified with --vkey as it is read.
+        #[arg(long, conflicts_with = "data", requires = "vkey")]
+        dir: Option<PathBuf>,
+        #[arg(long, value_parser = parse_vkey)]
+        vkey: Option<Verifier>,
+        /// A JSON array (each item with tps, participant, fields, official, copy).
         #[arg(long)]
         json: bool,
     },

@@ -59,6 +59,7 @@ fn run(command: Command) -> Result<u8> {
         Command::Serve(args) => serve_command(args),
         Command::Submit(args) => submit_command(args),
         Command::Enroll(args) => enroll_command(args),
+        Command::PollWitnesses(args) => poll_witnesses_command(args),
         Command::LogStatement(args) => log_statement_command(args),
         Command::Verify(args) => verify::run(
             args.dir.as_deref(),
@@ -158,8 +159,12 @@ fn import_command(args: ImportArgs) -> Result<u8> {
         });
     }
     let summary = match &args.file {
-        Some(file) if ops::is_recap_file(file)? => ops::import_recaps(&mut engine, file)?,
-        Some(file) => ops::import_forms(&mut engine, file)?,
+        Some(file) => match ops::file_kind(file)? {
+            ops::FileKind::Recaps => ops::import_recaps(&mut engine, file)?,
+            ops::FileKind::Copies => ops::import_copies(&mut engine, file)?,
+            ops::FileKind::Statements => ops::import_statements(&mut engine, file)?,
+            ops::FileKind::Forms => ops::import_forms(&mut engine, file)?,
+        },
         None => ops::import_sirekap(&mut engine, &args.sirekap)?,
     };
     summary.print();
@@ -230,13 +235,27 @@ fn submit_command(args: SubmitArgs) -> Result<u8> {
 }
 
 fn enroll_command(args: EnrollArgs) -> Result<u8> {
-    let (code, key) = (args.code, args.key);
+    let key = args.key;
     let mut part = saksi_recap::entry::RegistryPart::default();
-    if code.level() == saksi_election::Level::Tps {
-        part.enrollments.push((code, key));
-    } else {
-        part.correctors.push((code, key));
-    }
+    let what = match (args.code, args.participant) {
+        (_, Some(participant)) => {
+            if !saksi_election::copy::valid_participant(&participant) {
+                bail!("--participant {participant:?}: a ballot position, e.g. 01");
+            }
+            part.participants.push((participant.clone(), key));
+            format!("participant {participant}")
+        }
+        (Some(code), None) => {
+            if code.level() == saksi_election::Level::Tps {
+                part.enrollments.push((code, key));
+            } else {
+                part.correctors.push((code, key));
+            }
+            code.to_string()
+        }
+        (None, None) => bail!("give --code or --participant"),
+    };
+    let code = what;
     let authority = ops::read_key(&args.authority_key)?;
     let statement = saksi_recap::entry::Admin::Registry(part)
         .sign(&authority)
@@ -246,6 +265,65 @@ fn enroll_command(args: EnrollArgs) -> Result<u8> {
         &format!("enrolment of {key} for {code}"),
         &args.to,
     )
+}
+
+fn poll_witnesses_command(args: cli::PollWitnessesArgs) -> Result<u8> {
+    let key = ops::read_key(&args.key)?;
+    let (enrol, others) = match &args.enrol {
+        Some(file) => ops::read_poll_witnesses(file, &args.participant)?,
+        None => (Vec::new(), 0),
+    };
+    if others > 0 {
+        println!("skipped {others} lines for other participants");
+    }
+    if enrol.is_empty() && args.revoke.is_empty() {
+        bail!(
+            "nobody to enrol or revoke for participant {}",
+            args.participant
+        );
+    }
+    let (enrolled, revoked) = (enrol.len(), args.revoke.len());
+    let issued_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let statements =
+        ops::poll_witness_statements(&args.participant, &key, enrol, args.revoke, issued_at);
+    let what = format!(
+        "participant {}: {enrolled} poll witnesses enrolled, {revoked} revoked, in {} statements",
+        args.participant,
+        statements.len()
+    );
+    if let Some(out) = &args.to.out {
+        // Several statements: one file, one per line (`saksi import --data DIR FILE` logs them).
+        let mut text = Vec::new();
+        for statement in &statements {
+            text.extend_from_slice(statement);
+            text.push(b'\n');
+        }
+        if out.exists() {
+            bail!(
+                "{} exists: a signed statement is never overwritten",
+                out.display()
+            );
+        }
+        std::fs::write(out, text)?;
+        println!(
+            "{what}: written to {}; log it with saksi import --data DIR {}",
+            out.display(),
+            out.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    let mut worst = EXIT_OK;
+    for (n, statement) in statements.iter().enumerate() {
+        let code = ops::deliver_statement(
+            statement,
+            &format!("{what} ({}/{})", n + 1, statements.len()),
+            &args.to,
+        )?;
+        worst = worst.max(code);
+    }
+    Ok(worst)
 }
 
 fn log_statement_command(args: LogStatementArgs) -> Result<u8> {
@@ -319,18 +397,33 @@ fn witnesses_command(args: WitnessesArgs) -> Result<u8> {
 }
 
 fn audit_command(what: AuditTarget) -> Result<u8> {
-    let AuditTarget::Recap {
-        data,
-        dir,
-        vkey,
-        json,
-    } = what;
+    let (data, dir, vkey, json, copies) = match what {
+        AuditTarget::Recap {
+            data,
+            dir,
+            vkey,
+            json,
+        } => (data, dir, vkey, json, false),
+        AuditTarget::Copies {
+            data,
+            dir,
+            vkey,
+            json,
+        } => (data, dir, vkey, json, true),
+    };
+    let audit = |state: &saksi_recap::State| {
+        if copies {
+            ops::audit_copies(state, json)
+        } else {
+            ops::audit_recap(state, json)
+        }
+    };
     match (data, dir, vkey) {
         (Some(data), None, _) => {
             let engine = saksi_recap::Engine::open(&data)?;
             let shared = engine.shared();
             let state = shared.state.read().expect("not poisoned");
-            ops::audit_recap(&state, json)
+            audit(&state)
         }
         (None, Some(dir), Some(key)) => {
             let storage = saksi_tlog::ReadOnlyDir::new(&dir);
@@ -342,7 +435,7 @@ fn audit_command(what: AuditTarget) -> Result<u8> {
                     verified.problems.len()
                 );
             }
-            ops::audit_recap(&verified.state, json)
+            audit(&verified.state)
         }
         _ => bail!("give --data DIR, or --dir DIR with --vkey"),
     }
@@ -571,6 +664,14 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         println!(
             "recapitulation forms: {} logged ({} accepted, {} rejected)",
             recaps.logged, recaps.accepted, recaps.rejected
+        );
+        let copies = ops::import_copies(&mut engine, &election.join("copies.ndjson"))?;
+        println!(
+            "poll witnesses' copies: {} logged ({} accepted, {} rejected by the rulebook), {} refused",
+            copies.logged,
+            copies.accepted,
+            copies.rejected,
+            copies.refused.values().sum::<usize>()
         );
         ops::print_totals(&engine);
         println!("      ingested in {:.1}s", step.elapsed().as_secs_f64());

@@ -192,7 +192,17 @@ pub fn init(
     }
     crate::owned::claim(data, "data")?;
     let authority = authority_key(authority_dir, data)?;
-    let engine = Engine::init(data, origin, Election::pemilu_2024(), &registry, &authority)?;
+    let mut engine = Engine::init(data, origin, Election::pemilu_2024(), &registry, &authority)?;
+    // A generated election's participants enrol their poll witnesses (as they would before
+    // election day), so its copies can be imported next.
+    if let Some(gen) = gen.filter(|g| g.join("poll-witnesses.csv").exists()) {
+        let step = Instant::now();
+        let enrolled = enrol_generated_poll_witnesses(&mut engine, gen)?;
+        println!(
+            "the participants enrolled {enrolled} poll witnesses (signed by each participant's key) in {:.1}s",
+            step.elapsed().as_secs_f64()
+        );
+    }
     let shared = engine.shared();
     let published = shared.published();
     println!(
@@ -420,25 +430,71 @@ pub fn import_recaps(engine: &mut Engine, file: &Path) -> Result<ImportSummary> 
     Ok(summary)
 }
 
-/// What a file of signed forms holds, decided by decoding its first line (not by searching its text,
-/// which ordinary JSON spacing defeats): recapitulation forms when that line is a JSON object whose
-/// `form.format` is `saksi/d-hasil/v1`, TPS forms otherwise (a line that is neither is then refused
-/// as malformed, and counted).
-pub fn is_recap_file(file: &Path) -> Result<bool> {
+/// What a file of signed lines holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Forms,
+    Recaps,
+    /// Poll witnesses' copies.
+    Copies,
+    /// Statements (the authority's, or a participant's about its poll witnesses), one per line.
+    Statements,
+}
+
+/// What a file holds, decided by decoding its first line (not by searching its text, which
+/// ordinary JSON spacing defeats): recapitulation forms when that line's `form.format` is
+/// `saksi/d-hasil/v1`, copies when it has a `copy`, statements when its `type` is `admin` or
+/// `participant`, TPS forms otherwise (a line that is none of them is then refused as malformed,
+/// and counted).
+pub fn file_kind(file: &Path) -> Result<FileKind> {
     let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let mut reader = std::io::BufReader::new(f).take(saksi_election::recap::MAX_RECAP_BYTES as u64);
+    let limit = saksi_recap::statements::MAX_STATEMENT_BYTES as u64 + 2;
+    let mut reader = std::io::BufReader::new(f).take(limit);
     let mut first = String::new();
     while first.trim().is_empty() {
         first.clear();
         if reader.read_line(&mut first).unwrap_or(0) == 0 {
-            return Ok(false);
+            return Ok(FileKind::Forms);
         }
     }
     let value: serde_json::Value = match serde_json::from_str(first.trim()) {
         Ok(value) => value,
-        Err(_) => return Ok(false),
+        Err(_) => return Ok(FileKind::Forms),
     };
-    Ok(value["form"]["format"] == "saksi/d-hasil/v1")
+    Ok(if value["form"]["format"] == "saksi/d-hasil/v1" {
+        FileKind::Recaps
+    } else if value.get("copy").is_some() {
+        FileKind::Copies
+    } else if value["type"] == "admin" || value["type"] == "participant" {
+        FileKind::Statements
+    } else {
+        FileKind::Forms
+    })
+}
+
+/// Logs statements, one per line, each checked as `saksi log-statement` checks one.
+pub fn import_statements(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut summary = ImportSummary::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        summary.lines += 1;
+        match engine.submit_statement(line.as_bytes()) {
+            Ok(_) => {
+                summary.logged += 1;
+                summary.accepted += 1;
+            }
+            Err(saksi_recap::EngineError::Statement(detail)) => {
+                println!("  statement refused: {detail}");
+                *summary
+                    .refused
+                    .entry("STATEMENT_REFUSED".into())
+                    .or_default() += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(summary)
 }
 
 /// Prints the inflation report: discrepancies largest first, and coverage gaps.
@@ -476,6 +532,87 @@ pub fn audit_recap(state: &saksi_recap::State, json: bool) -> Result<u8> {
         }
     }
     Ok(if found.is_empty() {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_REJECTIONS
+    })
+}
+
+/// Prints every poll witness's latest copy that disagrees with its TPS's official current result
+/// (`--json`: `[{tps, participant, fields, official, copy, official_index, copy_index}]`), in TPS
+/// code order, and the counts. Exit 1 if any disagreement.
+pub fn audit_copies(state: &saksi_recap::State, json: bool) -> Result<u8> {
+    let started = Instant::now();
+    let positions = state.positions();
+    let mut items = Vec::new();
+    for &tps in &state.disagreeing {
+        let official_index = state.tps_record(tps).and_then(|r| r.current);
+        for (copy, differences) in state.latest_copies(tps) {
+            let Some(differences) = differences.filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            let participant = positions.get(copy.participant).cloned().unwrap_or_default();
+            items.push((tps, participant, differences, official_index, copy.index));
+        }
+    }
+    let tally = &state.national().copies;
+    if json {
+        let out: Vec<serde_json::Value> = items
+            .iter()
+            .map(
+                |(tps, participant, differences, official_index, copy_index)| {
+                    let side = |pick: fn(&saksi_recap::state::FieldDifference) -> i64| {
+                        differences
+                            .iter()
+                            .map(|d| (d.field.clone(), serde_json::Value::from(pick(d))))
+                            .collect::<serde_json::Map<_, _>>()
+                    };
+                    serde_json::json!({
+                        "tps": tps.as_str(),
+                        "participant": participant,
+                        "fields": differences.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(),
+                        "official": side(|d| d.official),
+                        "copy": side(|d| d.copy),
+                        "official_index": official_index,
+                        "copy_index": copy_index,
+                    })
+                },
+            )
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} copies disagree with the official result at {} TPS; {} TPS have copies, {} of them only copies (no accepted official result); compared in {:.3}s",
+            items.len(),
+            tally.tps_disagreeing,
+            tally.tps_with_copies,
+            tally.tps_witness_only,
+            started.elapsed().as_secs_f64()
+        );
+        for (tps, participant, differences, official_index, copy_index) in &items {
+            let fields: Vec<String> = differences
+                .iter()
+                .map(|d| format!("{} official {} copy {}", d.field, d.official, d.copy))
+                .collect();
+            println!(
+                "  {tps}  participant {participant}  entries {}/{copy_index}  {}",
+                official_index.map_or("-".to_string(), |i| i.to_string()),
+                fields.join(", ")
+            );
+        }
+        for effect in &state.correction_effects {
+            println!(
+                "  correction at entry {} for {}: {} ({} of {} copies disagreed before, {} after)",
+                effect.index,
+                effect.tps,
+                effect.kind(),
+                effect.disagreeing_before,
+                effect.copies,
+                effect.disagreeing_after
+            );
+        }
+    }
+    Ok(if items.is_empty() {
         crate::EXIT_OK
     } else {
         crate::EXIT_REJECTIONS
@@ -739,4 +876,167 @@ pub fn import_photos(engine: &saksi_recap::Engine, dir: &Path) -> Result<usize> 
         store_bytes as f64 / 1e6
     );
     Ok(refused)
+}
+
+/// Imports poll witnesses' copies, one signed copy per line (e.g. `saksi gen`'s copies.ndjson):
+/// decoded and signature-checked on every core, then entitlement, rulebook and log in the writer.
+pub fn import_copies(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
+    use saksi_election::copy::SignedCopy;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let mut summary = ImportSummary::default();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for chunk in lines.chunks(IMPORT_CHUNK) {
+        summary.lines += chunk.len();
+        let step = Instant::now();
+        let per = chunk.len().div_ceil(workers).max(1);
+        let checked: Vec<Result<SignedCopy, &'static str>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .chunks(per)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|line| match SignedCopy::decode(line.as_bytes()) {
+                                Ok(copy) if copy.signature_valid() => Ok(copy),
+                                Ok(_) => Err(codes::SIGNATURE_INVALID),
+                                Err(_) => Err(MALFORMED),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a verifier thread panicked"))
+                .collect()
+        });
+        summary.verify_seconds += step.elapsed().as_secs_f64();
+        let step = Instant::now();
+        let mut copies = Vec::with_capacity(checked.len());
+        for result in checked {
+            match result {
+                Ok(copy) => copies.push(copy),
+                Err(code) => *summary.refused.entry(code.to_string()).or_default() += 1,
+            }
+        }
+        for outcome in engine.ingest_copies(copies)? {
+            summary.count(outcome);
+        }
+        summary.ingest_seconds += step.elapsed().as_secs_f64();
+    }
+    Ok(summary)
+}
+
+/// Bytes of enrolments per participant statement: well under one log entry (64 KiB) with room
+/// for the signature and envelope.
+const POLL_WITNESS_STATEMENT_BUDGET: usize = 48 * 1024;
+
+/// Poll witnesses to enrol: each key with the TPS or regions it speaks for.
+pub type PollWitnessList = Vec<(saksi_election::sign::PublicKey, Vec<saksi_election::Code>)>;
+
+/// Reads poll witnesses to enrol from a CSV (`participant,key,scope`, scope codes separated by
+/// `;`): those of `participant`, and how many lines were for other participants.
+pub fn read_poll_witnesses(file: &Path, participant: &str) -> Result<(PollWitnessList, usize)> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut out = Vec::new();
+    let mut others = 0;
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", file.display(), n + 1);
+        let mut fields = line.split(',');
+        let (Some(who), Some(key), Some(scope), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            bail!("{}: expected participant,key,scope", at());
+        };
+        if who != participant {
+            others += 1;
+            continue;
+        }
+        let key = saksi_election::sign::PublicKey::from_base64(key)
+            .with_context(|| format!("{}: the key", at()))?;
+        let scope = scope
+            .split(';')
+            .map(|code| {
+                saksi_election::Code::parse(code.trim())
+                    .map_err(|e| anyhow::anyhow!("{}: scope {code:?}: {e}", at()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push((key, scope));
+    }
+    Ok((out, others))
+}
+
+/// A participant's statements enrolling and revoking poll witnesses, each within one log entry,
+/// signed with the participant's key. Revocations ride with the first statement.
+pub fn poll_witness_statements(
+    participant: &str,
+    key: &SecretKey,
+    enrol: PollWitnessList,
+    revoke: Vec<saksi_election::sign::PublicKey>,
+    issued_at: u64,
+) -> Vec<Vec<u8>> {
+    use saksi_election::registry::PollWitnessChange;
+    use saksi_recap::entry::ParticipantStatement;
+    let mut changes = vec![PollWitnessChange {
+        participant: participant.to_string(),
+        enrol: Vec::new(),
+        revoke,
+    }];
+    let mut bytes = 0;
+    for (witness, scope) in enrol {
+        // A key in base64, a code of at most 13 digits, and JSON punctuation.
+        let size = 52 + scope.len() * 16;
+        if bytes + size > POLL_WITNESS_STATEMENT_BUDGET {
+            changes.push(PollWitnessChange {
+                participant: participant.to_string(),
+                enrol: Vec::new(),
+                revoke: Vec::new(),
+            });
+            bytes = 0;
+        }
+        bytes += size;
+        changes
+            .last_mut()
+            .expect("at least one change")
+            .enrol
+            .push((witness, scope));
+    }
+    changes
+        .into_iter()
+        .filter(|c| !c.enrol.is_empty() || !c.revoke.is_empty())
+        .map(|change| {
+            ParticipantStatement { change, issued_at }
+                .sign(key)
+                .encode()
+        })
+        .collect()
+}
+
+/// Enrols a generated election's poll witnesses (its `poll-witnesses.csv`), each participant
+/// signing with its key derived from the seed: what the participants would do before election day.
+pub fn enrol_generated_poll_witnesses(engine: &mut Engine, gen: &Path) -> Result<usize> {
+    let truth: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(gen.join("truth.json"))
+            .with_context(|| format!("cannot read {}", gen.join("truth.json").display()))?,
+    )?;
+    let seed = truth["seed"].as_u64().context("truth.json names no seed")?;
+    let file = gen.join("poll-witnesses.csv");
+    let mut enrolled = 0;
+    for participant in saksi_gen::copies::PARTICIPANTS {
+        let (enrol, _) = read_poll_witnesses(&file, participant)?;
+        enrolled += enrol.len();
+        let key = saksi_gen::copies::participant_key(seed, participant);
+        // A fixed time: generation is a pure function of its inputs, and so is this log.
+        for statement in
+            poll_witness_statements(participant, &key, enrol, Vec::new(), 1_707_868_800)
+        {
+            engine.submit_statement(&statement)?;
+        }
+    }
+    Ok(enrolled)
 }

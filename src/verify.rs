@@ -169,6 +169,34 @@ fn compare_tally(
         published["rejected_entries"].as_i64(),
         log.rejected_entries as i64,
     );
+    // The poll witnesses' copies: the same counts re-derived from the copies in the log.
+    let copies = &published["copies"];
+    check(
+        "copies.tps_with_copies".into(),
+        copies["tps_with_copies"].as_i64(),
+        log.copies.tps_with_copies as i64,
+    );
+    check(
+        "copies.tps_disagreeing".into(),
+        copies["tps_disagreeing"].as_i64(),
+        log.copies.tps_disagreeing as i64,
+    );
+    check(
+        "copies.tps_witness_only".into(),
+        copies["tps_witness_only"].as_i64(),
+        log.copies.tps_witness_only as i64,
+    );
+    for (i, position) in positions.iter().enumerate() {
+        check(
+            format!("copies.tps_disagreeing_by_participant.{position}"),
+            copies["tps_disagreeing_by_participant"][position].as_i64(),
+            log.copies
+                .disagreeing_by_participant
+                .get(i)
+                .copied()
+                .unwrap_or(0) as i64,
+        );
+    }
 }
 
 /// Verifies a log (and, with `api`, the totals a server publishes). Exit 0 all good, 1 problems, 2 could not check.
@@ -303,6 +331,11 @@ pub fn run(
             if regions_compared > 0 { format!(", {regions_compared} published region totals equal the log's") } else { String::new() }
                 + &witnessed.map_or(String::new(), |(n, k)| format!(", {n} witness cosignatures (policy {k})"))
                 + &format!(", {} recapitulation discrepancies re-derived", discrepancies.len())
+                + &format!(
+                    ", {} TPS compared with poll witnesses' copies ({} disagreeing)",
+                    verified.state.national().copies.tps_with_copies,
+                    verified.state.national().copies.tps_disagreeing
+                )
                 + &photos_checked.map_or(String::new(), |n| format!(", {n} photos retrieved and matching their digests")),
             started.elapsed().as_secs_f64()
         );

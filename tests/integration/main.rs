@@ -5,6 +5,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod client;
+mod copies;
 mod data_safety;
 mod evidence;
 mod hostile;

@@ -46,6 +46,11 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+/// Retries of a GET answered "come back later" (see [`Client::get`]).
+pub const MAX_GET_RETRIES: u32 = 20;
+/// The longest wait a `Retry-After` may ask of a GET.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
 /// A response: its status (any, redirects included) and its whole body.
 #[derive(Debug)]
 pub struct Response {
@@ -116,10 +121,30 @@ impl Client {
         })
     }
 
+    /// GETs `url`. A GET is safe to repeat, so an answer asking to come back later (429 or 503
+    /// with `Retry-After`, as a server's rate limit gives a verifier reading thousands of tiles)
+    /// is retried after the time it names (at most [`MAX_RETRY_WAIT`]), up to [`MAX_GET_RETRIES`]
+    /// times; then the last answer is returned as it is.
     pub fn get(&self, url: &str) -> Result<Response, ClientError> {
         check_url(url)?;
-        let response = self.agent.get(url).call().map_err(transport)?;
-        self.read(response)
+        let mut attempt = 0;
+        loop {
+            let response = self.agent.get(url).call().map_err(transport)?;
+            let status = response.status().as_u16();
+            let wait = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_WAIT));
+            match wait {
+                Some(wait) if matches!(status, 429 | 503) && attempt < MAX_GET_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(wait.max(Duration::from_millis(100)));
+                }
+                _ => return self.read(response),
+            }
+        }
     }
 
     pub fn post(&self, url: &str, body: &[u8]) -> Result<Response, ClientError> {

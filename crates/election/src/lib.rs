@@ -5,6 +5,7 @@ pub mod canonical;
 pub mod checker;
 pub mod code;
 pub mod contest;
+pub mod copy;
 mod csv;
 pub mod form;
 pub mod recap;

@@ -154,7 +154,109 @@ pub struct Registry {
     correctors: BTreeMap<Code, Vec<PublicKey>>,
     /// Keys of the recapitulation committees that sign a region's D.Hasil (None: the national one).
     recap_officers: BTreeMap<Option<Code>, Vec<PublicKey>>,
+    /// Participants (candidate pairs by ballot position) and the keys the authority enrolled for
+    /// each: a participant's key enrols and revokes its poll witnesses.
+    participants: BTreeMap<String, Vec<PublicKey>>,
+    /// Poll witnesses (saksi TPS) by key, as their participants enrolled them.
+    poll_witnesses: HashMap<PublicKey, PollWitness>,
 }
+
+/// Most keys the authority enrols for one participant (a campaign's HQ and a few spares).
+pub const MAX_PARTICIPANT_KEYS: usize = 16;
+/// Most TPS or regions one poll witness may speak for: a witness stands at a TPS, a coordinator
+/// covers a desa or a kecamatan; a long list is a sign of a mistake.
+pub const MAX_POLL_WITNESS_SCOPE: usize = 64;
+
+/// A poll witness (saksi TPS): whom it speaks for, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollWitness {
+    pub participant: String,
+    /// TPS codes or region codes (every TPS under the region), registered when enrolled.
+    pub scope: Vec<Code>,
+    /// A revoked key never speaks again (it may have been lost or stolen), and cannot be re-enrolled.
+    pub revoked: bool,
+}
+
+/// Why a poll witness's copy is not entitled to speak for its TPS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyRefusal {
+    /// The key is not a poll witness of this participant (or of any).
+    NotEnrolled,
+    Revoked,
+    /// Enrolled, but not for this TPS.
+    OutOfScope,
+}
+
+impl CopyRefusal {
+    /// The API's stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            CopyRefusal::NotEnrolled => "POLL_WITNESS_NOT_ENROLLED",
+            CopyRefusal::Revoked => "POLL_WITNESS_REVOKED",
+            CopyRefusal::OutOfScope => "POLL_WITNESS_OUT_OF_SCOPE",
+        }
+    }
+}
+
+/// A participant's statement about its poll witnesses: keys to enrol (with the TPS or regions each
+/// speaks for) and keys to revoke. Signed by one of the participant's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollWitnessChange {
+    pub participant: String,
+    pub enrol: Vec<(PublicKey, Vec<Code>)>,
+    pub revoke: Vec<PublicKey>,
+}
+
+/// Why a participant's enrolment or revocation does not apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PollWitnessError {
+    UnknownParticipant(String),
+    /// The signing key is not one the authority enrolled for this participant.
+    NotParticipantKey,
+    Key(KeyError),
+    /// A scope code that is not a registered region or TPS.
+    UnknownScope(Code),
+    ScopeTooLarge,
+    /// The key already speaks for another participant.
+    OtherParticipant(String),
+    Revoked,
+    NotEnrolled,
+}
+
+impl fmt::Display for PollWitnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PollWitnessError::UnknownParticipant(p) => {
+                write!(f, "participant {p:?} is not registered")
+            }
+            PollWitnessError::NotParticipantKey => {
+                write!(
+                    f,
+                    "not signed by a key the authority enrolled for this participant"
+                )
+            }
+            PollWitnessError::Key(e) => write!(f, "poll witness key refused: {e}"),
+            PollWitnessError::UnknownScope(code) => {
+                write!(f, "{code}: not a registered region or TPS")
+            }
+            PollWitnessError::ScopeTooLarge => {
+                write!(
+                    f,
+                    "a poll witness speaks for at most {MAX_POLL_WITNESS_SCOPE} TPS or regions"
+                )
+            }
+            PollWitnessError::OtherParticipant(p) => {
+                write!(f, "this key is already a poll witness of participant {p}")
+            }
+            PollWitnessError::Revoked => {
+                write!(f, "this key was revoked and cannot be enrolled again")
+            }
+            PollWitnessError::NotEnrolled => write!(f, "not a poll witness of this participant"),
+        }
+    }
+}
+
+impl std::error::Error for PollWitnessError {}
 
 impl Registry {
     pub fn new() -> Registry {
@@ -284,6 +386,180 @@ impl Registry {
             keys.push(key);
         }
         Ok(())
+    }
+
+    /// Enrols a key for a participant (a ballot position; the caller checks it is one of the
+    /// contest's).
+    pub fn add_participant(
+        &mut self,
+        participant: &str,
+        key: PublicKey,
+    ) -> Result<(), RegistryError> {
+        let at = Code::parse("99").expect("a valid code");
+        key.check_enrollable()
+            .map_err(|error| RegistryError::Key { code: at, error })?;
+        if !crate::copy::valid_participant(participant) {
+            return Err(RegistryError::Line {
+                source: "participants".into(),
+                line: 0,
+                message: format!("{participant:?} is not a participant number"),
+            });
+        }
+        let keys = self
+            .participants
+            .entry(participant.to_string())
+            .or_default();
+        if !keys.contains(&key) {
+            if keys.len() >= MAX_PARTICIPANT_KEYS {
+                return Err(RegistryError::TooManyOfficers { code: at });
+            }
+            keys.push(key);
+        }
+        Ok(())
+    }
+
+    pub fn participants(&self) -> impl Iterator<Item = (&str, &[PublicKey])> {
+        self.participants
+            .iter()
+            .map(|(p, keys)| (p.as_str(), keys.as_slice()))
+    }
+
+    pub fn is_participant_key(&self, participant: &str, key: &PublicKey) -> bool {
+        self.participants
+            .get(participant)
+            .is_some_and(|keys| keys.contains(key))
+    }
+
+    /// Makes a participant's change to its poll witnesses (signed by `signer`): all or nothing.
+    /// Enrolments come first, then revocations; enrolling a key again widens its scope.
+    pub fn change_poll_witnesses(
+        &mut self,
+        change: &PollWitnessChange,
+        signer: &PublicKey,
+    ) -> Result<(), PollWitnessError> {
+        let changed = self.plan_poll_witness_change(change, signer)?;
+        self.poll_witnesses.extend(changed);
+        Ok(())
+    }
+
+    /// Whether [`Registry::change_poll_witnesses`] would succeed, changing nothing.
+    pub fn check_poll_witness_change(
+        &self,
+        change: &PollWitnessChange,
+        signer: &PublicKey,
+    ) -> Result<(), PollWitnessError> {
+        self.plan_poll_witness_change(change, signer).map(|_| ())
+    }
+
+    fn plan_poll_witness_change(
+        &self,
+        change: &PollWitnessChange,
+        signer: &PublicKey,
+    ) -> Result<HashMap<PublicKey, PollWitness>, PollWitnessError> {
+        let participant = change.participant.as_str();
+        self.check_participant_signer(participant, signer)?;
+        // The witnesses this change touches, as they will be: checked in full before any is stored.
+        let mut changed: HashMap<PublicKey, PollWitness> = HashMap::new();
+        for (key, scope) in &change.enrol {
+            key.check_enrollable().map_err(PollWitnessError::Key)?;
+            if let Some(&code) = scope.iter().find(|&&code| {
+                if code.level() == Level::Tps {
+                    self.tps(code).is_none()
+                } else {
+                    !self.regions.contains_key(&code)
+                }
+            }) {
+                return Err(PollWitnessError::UnknownScope(code));
+            }
+            let existing = changed.get(key).or_else(|| self.poll_witnesses.get(key));
+            if let Some(witness) = existing {
+                if witness.participant != participant {
+                    return Err(PollWitnessError::OtherParticipant(
+                        witness.participant.clone(),
+                    ));
+                }
+                if witness.revoked {
+                    return Err(PollWitnessError::Revoked);
+                }
+            }
+            let mut merged = existing.map(|w| w.scope.clone()).unwrap_or_default();
+            for code in scope {
+                if !merged.contains(code) {
+                    merged.push(*code);
+                }
+            }
+            if merged.is_empty() || merged.len() > MAX_POLL_WITNESS_SCOPE {
+                return Err(PollWitnessError::ScopeTooLarge);
+            }
+            let witness = PollWitness {
+                participant: participant.to_string(),
+                scope: merged,
+                revoked: false,
+            };
+            changed.insert(*key, witness);
+        }
+        for key in &change.revoke {
+            let existing = changed.get(key).or_else(|| self.poll_witnesses.get(key));
+            match existing {
+                Some(witness) if witness.participant == participant => {
+                    let mut witness = witness.clone();
+                    witness.revoked = true;
+                    changed.insert(*key, witness);
+                }
+                _ => return Err(PollWitnessError::NotEnrolled),
+            }
+        }
+        Ok(changed)
+    }
+
+    fn check_participant_signer(
+        &self,
+        participant: &str,
+        signer: &PublicKey,
+    ) -> Result<(), PollWitnessError> {
+        if !self.participants.contains_key(participant) {
+            return Err(PollWitnessError::UnknownParticipant(
+                participant.to_string(),
+            ));
+        }
+        if !self.is_participant_key(participant, signer) {
+            return Err(PollWitnessError::NotParticipantKey);
+        }
+        Ok(())
+    }
+
+    pub fn poll_witness(&self, key: &PublicKey) -> Option<&PollWitness> {
+        self.poll_witnesses.get(key)
+    }
+
+    pub fn poll_witnesses(&self) -> impl Iterator<Item = (&PublicKey, &PollWitness)> {
+        self.poll_witnesses.iter()
+    }
+
+    /// Whether `key` may speak for `participant` at `tps`: enrolled by that participant, not
+    /// revoked, and the TPS in its scope (itself, or under one of its regions).
+    pub fn poll_witness_entitlement(
+        &self,
+        key: &PublicKey,
+        participant: &str,
+        tps: Code,
+    ) -> Result<(), CopyRefusal> {
+        let witness = match self.poll_witnesses.get(key) {
+            Some(w) if w.participant == participant => w,
+            _ => return Err(CopyRefusal::NotEnrolled),
+        };
+        if witness.revoked {
+            return Err(CopyRefusal::Revoked);
+        }
+        let covered = witness
+            .scope
+            .iter()
+            .any(|code| *code == tps || tps.ancestor(code.level()) == Some(*code));
+        if covered {
+            Ok(())
+        } else {
+            Err(CopyRefusal::OutOfScope)
+        }
     }
 
     pub fn recap_officers(&self) -> impl Iterator<Item = (Option<Code>, &[PublicKey])> {
@@ -527,6 +803,15 @@ impl Registry {
             }
         }
         recap.flush()?;
+        let mut participants =
+            io::BufWriter::new(std::fs::File::create(dir.join("participants.csv"))?);
+        writeln!(participants, "participant,key")?;
+        for (participant, keys) in &self.participants {
+            for key in keys {
+                writeln!(participants, "{participant},{key}")?;
+            }
+        }
+        participants.flush()?;
         Ok(())
     }
 
@@ -610,6 +895,27 @@ impl Registry {
                 };
                 let key = PublicKey::from_base64(key).map_err(|e| bad(e.to_string()))?;
                 registry.add_recap_officer(region, key)?;
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("participants.csv")) {
+            for (number, line) in text
+                .lines()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, l)| !l.is_empty())
+            {
+                let bad = |message: String| RegistryError::Line {
+                    source: "participants.csv".into(),
+                    line: number + 1,
+                    message,
+                };
+                let (participant, key) = line
+                    .split_once(',')
+                    .ok_or_else(|| bad("expected participant,key".into()))?;
+                let key = PublicKey::from_base64(key).map_err(|e| bad(e.to_string()))?;
+                registry
+                    .add_participant(participant, key)
+                    .map_err(|e| bad(e.to_string()))?;
             }
         }
         Ok(registry)

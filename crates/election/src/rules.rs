@@ -409,6 +409,26 @@ pub fn check_signed_form_in(
     )
 }
 
+/// Checks a poll witness's copy's figures with the same rulebook as an officer's form. Entitlement
+/// (enrolment, scope, revocation) is decided before, by the registry: an unentitled copy is
+/// refused, never judged. A copy's verdict is recorded with it and never touches the tallies.
+pub fn check_copy_in(
+    rulebook: Rulebook,
+    copy: &crate::copy::WitnessCopy,
+    registry: &Registry,
+    election: &Election,
+) -> Verdict {
+    check_sheet_in(
+        rulebook,
+        &Sheet::from_form(&copy.form),
+        registry.tps(copy.form.tps).map(|t| TpsFacts {
+            kind: t.kind,
+            dpt: t.dpt,
+        }),
+        election,
+    )
+}
+
 /// Checks the content of a sheet. `tps` is `None` when the registry does not know the TPS.
 pub fn check_sheet(sheet: &Sheet, tps: Option<TpsFacts>, election: &Election) -> Verdict {
     check_sheet_in(Rulebook::CURRENT, sheet, tps, election)

@@ -11,6 +11,7 @@
 //! Officer keys are derived from the seed ([`officer_key`]), so anyone with the seed can sign as any
 //! officer: generated elections are for demos and tests only.
 
+pub mod copies;
 pub mod photo;
 pub mod recap;
 pub mod rng;
@@ -207,6 +208,9 @@ pub struct Truth {
     pub faults: Vec<Fault>,
     /// Every inflation injected into the recapitulation forms (`recap.ndjson`).
     pub recap_inflation: Vec<recap::Inflation>,
+    /// Poll witnesses, their copies (`copies.ndjson`), and every disagreement injected.
+    #[serde(flatten)]
+    pub copies: copies::CopyTruth,
 }
 
 /// The officer enrolled for a generated TPS: Ed25519 seed = SHA-256("saksi-gen/officer/v1\n" ||
@@ -352,7 +356,7 @@ fn pick_fault(config: &Config, code: Code) -> Option<FaultKind> {
 }
 
 /// Replaces the first occurrence of digit `from` in `value` with `to`; `None` if there is none.
-fn misread(value: i64, from: u8, to: u8) -> Option<i64> {
+pub(crate) fn misread(value: i64, from: u8, to: u8) -> Option<i64> {
     let text = value.to_string();
     let at = text.bytes().position(|b| b == b'0' + from)?;
     let mut bytes = text.into_bytes();
@@ -390,6 +394,15 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
         )
         .expect("writing to a Vec cannot fail");
         let mut form = tally::honest_form(config.seed, code, kind, dpt, key.public());
+        let fault = pick_fault(config, code);
+        if fault.is_none() {
+            // Inflation only the poll witnesses' copies can show: the form's arithmetic holds.
+            if let Some((copies::CopyFault::OfficialRaised, pair)) =
+                copies::copy_fault(config, code)
+            {
+                copies::raise_official(config, &mut form, pair);
+            }
+        }
         let figures = Figures {
             votes: form.votes.clone(),
             valid: form.valid,
@@ -397,7 +410,6 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
             voters: form.voted.total.j,
         };
         let mut rng = Rng::new(config.seed, code.as_u64(), 7);
-        let fault = pick_fault(config, code);
         let record = |kind: FaultKind, rule: &'static str, detail: String, line: usize| {
             Some((
                 line,
@@ -585,6 +597,12 @@ pub fn generate(
         )?;
     }
     regions.add_recap_officer(None, recap::recap_officer_key(config.seed, None).public())?;
+    for participant in copies::PARTICIPANTS {
+        regions.add_participant(
+            participant,
+            copies::participant_key(config.seed, participant).public(),
+        )?;
+    }
     // Regions first (this also writes an empty tps.csv); TPS lines then stream out with the forms, in
     // the same order, replacing it.
     regions.write_dir(&dir.join("registry"))?;
@@ -655,6 +673,7 @@ pub fn generate(
             .expect("all kinds present") += 1;
     }
     let recap_inflation = recap::write_recaps(config, dir, &regions, &honest)?;
+    let copies = copies::write_copies(config, dir, &planned, &honest)?;
     let overseas = planned
         .iter()
         .filter(|(_, kind)| kind.is_overseas())
@@ -674,6 +693,7 @@ pub fn generate(
         officer_key_derivation: "Ed25519 seed = SHA-256(\"saksi-gen/officer/v1\\n\" || seed (u64 little-endian) || TPS code)",
         faults,
         recap_inflation,
+        copies,
     };
     std::fs::write(
         dir.join("truth.json"),

@@ -8,15 +8,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use saksi_election::code::Code;
+use saksi_election::copy::SignedCopy;
 use saksi_election::form::SignedForm;
 use saksi_election::recap::{RecapForm, SignedRecap};
+use saksi_election::registry::CopyRefusal;
 use saksi_election::rules::codes;
 use saksi_election::rules::{self, check_sheet_in, check_signed_form_in, Rulebook, TpsFacts};
 use saksi_election::sheet::Sheet;
 use saksi_election::sign::SecretKey;
 use saksi_election::Election;
+use sha2::Digest as _;
 
-use crate::entry::{form_entry_bytes, Entry, RecordedVerdict};
+use crate::entry::{copy_entry_bytes, form_entry_bytes, Entry, RecordedVerdict};
 use crate::error::EngineError;
 use crate::state::State;
 
@@ -170,6 +173,66 @@ pub(crate) fn forms(state: &State, forms: Vec<SignedForm>) -> Result<Batch, Engi
         let encoded = form_entry_bytes(envelope, &verdict);
         let entry = Entry::Form {
             form,
+            verdict,
+            digest,
+        };
+        batch.add(Some(digest), entry, encoded);
+    }
+    Ok(batch)
+}
+
+/// Poll witnesses' copies whose signatures the caller verified: each must be entitled (enrolled by
+/// its participant for its TPS, not revoked), else refused and not logged; the verdict is the
+/// rulebook's on its figures. Several copies may speak for one TPS, before or after its form.
+pub(crate) fn copies(state: &State, copies: Vec<SignedCopy>) -> Result<Batch, EngineError> {
+    let (election, rulebook) = judged_under(state)?;
+    let mut batch = Batch::default();
+    for copy in copies {
+        let envelope = copy.encode();
+        let digest: [u8; 32] = sha2::Sha256::digest(&envelope).into();
+        let tps = copy.copy.form.tps;
+        if let Some(index) = state.logged_copy(&digest) {
+            batch.decided(logged_before(state.copy_verdict(tps, index), index));
+            continue;
+        }
+        if batch.repeat(&digest) {
+            continue;
+        }
+        if state.registry.tps(tps).is_none() {
+            batch.decided(IngestOutcome::Refused {
+                code: codes::TPS_UNKNOWN,
+                detail: format!("no TPS {tps}"),
+            });
+            continue;
+        }
+        let signer = copy.copy.form.signer;
+        let participant = &copy.copy.participant;
+        if let Err(refusal) = state
+            .registry
+            .poll_witness_entitlement(&signer, participant, tps)
+        {
+            let detail = match refusal {
+                CopyRefusal::NotEnrolled => {
+                    format!("{signer} is not a poll witness of participant {participant}")
+                }
+                CopyRefusal::Revoked => {
+                    format!("{signer} was revoked by participant {participant}")
+                }
+                CopyRefusal::OutOfScope => {
+                    format!("{signer} is not enrolled by participant {participant} for TPS {tps}")
+                }
+            };
+            batch.decided(IngestOutcome::Refused {
+                code: refusal.code(),
+                detail,
+            });
+            continue;
+        }
+        let verdict = rules::check_copy_in(rulebook, &copy.copy, &state.registry, &election);
+        let verdict = RecordedVerdict::from_verdict(&verdict, rulebook);
+        let encoded = copy_entry_bytes(envelope, &verdict);
+        let entry = Entry::Copy {
+            copy,
             verdict,
             digest,
         };

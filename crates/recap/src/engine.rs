@@ -306,6 +306,20 @@ impl Engine {
         self.commit_batch(batch)
     }
 
+    /// Ingests poll witnesses' copies whose signatures the caller verified: entitled copies are
+    /// logged with the rulebook's verdict on their figures, others refused. One outcome per copy.
+    pub fn ingest_copies(
+        &mut self,
+        copies: Vec<saksi_election::copy::SignedCopy>,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        self.check_poisoned()?;
+        let batch = {
+            let state = self.shared.state.read().expect("not poisoned");
+            batch::copies(&state, copies)?
+        };
+        self.commit_batch(batch)
+    }
+
     /// Ingests recapitulation forms whose signatures the caller verified: the signer must be enrolled
     /// for that level and region; the verdict is the form's own arithmetic and shape.
     pub fn ingest_recaps(

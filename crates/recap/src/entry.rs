@@ -7,6 +7,11 @@
 //! - `form`: a form C.Hasil exactly as its officer (or, for a correction, a commission) signed it, and the
 //!   server's verdict on it (accepted, or the codes of the rules it broke, under the named rulebook).
 //!   Only authenticated forms are logged; a rejection is a logged result.
+//! - `participant`: a participant's (a candidate pair's) statement about its poll witnesses (saksi
+//!   TPS): keys enrolled for TPS or regions, keys revoked; signed with a key the authority enrolled
+//!   for that participant, under `saksi/sig/v1/participant\n`.
+//! - `copy`: a poll witness's copy (salinan) of a TPS's result as the witness signed it, and the
+//!   rulebook's verdict on its figures. It never replaces the official result; it is compared with it.
 //! - `transcription`: a published Sirekap row entered by the operator, signed with the operator key under
 //!   `saksi/sig/v1/transcription\n`, and its verdict. It carries no officer signature, and says so.
 
@@ -23,6 +28,17 @@ use saksi_election::Election;
 
 pub const CONTEXT_ADMIN: &[u8] = b"saksi/sig/v1/admin\n";
 pub const CONTEXT_TRANSCRIPTION: &[u8] = b"saksi/sig/v1/transcription\n";
+pub const CONTEXT_PARTICIPANT: &[u8] = b"saksi/sig/v1/participant\n";
+
+/// Every signature context saksi uses, for the check that none is a prefix of another.
+pub const ALL_CONTEXTS: [&[u8]; 6] = [
+    saksi_election::sign::CONTEXT_C_HASIL,
+    saksi_election::recap::CONTEXT_D_HASIL,
+    saksi_election::copy::CONTEXT_SALINAN,
+    CONTEXT_ADMIN,
+    CONTEXT_TRANSCRIPTION,
+    CONTEXT_PARTICIPANT,
+];
 
 /// TPS per registry entry: keeps each entry well under the log's 64 KiB entry limit (a TPS line with
 /// one key is about 90 bytes of JSON).
@@ -170,6 +186,92 @@ pub struct RegistryPart {
     pub enrollments: Vec<(Code, PublicKey)>,
     /// Recapitulation committees' keys, by region (None: the national committee).
     pub recap_officers: Vec<(Option<Code>, PublicKey)>,
+    /// Participants' keys (a candidate pair's, by ballot position): each enrols its poll witnesses.
+    pub participants: Vec<(String, PublicKey)>,
+}
+
+/// A participant's statement about its poll witnesses, as logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantStatement {
+    pub change: saksi_election::registry::PollWitnessChange,
+    /// When the participant made it (Unix seconds): the same change made twice is two statements.
+    pub issued_at: u64,
+}
+
+impl ParticipantStatement {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": "poll_witnesses",
+            "participant": self.change.participant,
+            "enrol": self.change.enrol.iter().map(|(key, scope)| json!([
+                key.to_base64(),
+                scope.iter().map(Code::as_str).collect::<Vec<_>>(),
+            ])).collect::<Vec<_>>(),
+            "revoke": self.change.revoke.iter().map(PublicKey::to_base64).collect::<Vec<_>>(),
+            "issued_at": self.issued_at,
+        })
+    }
+
+    fn from_json(value: &Value) -> Result<ParticipantStatement, EntryError> {
+        if value["kind"].as_str() != Some("poll_witnesses") {
+            return Err(err("participant statement kind"));
+        }
+        let key = |v: &Value| {
+            v.as_str()
+                .and_then(|s| PublicKey::from_base64(s).ok())
+                .ok_or_else(|| err("poll witness key"))
+        };
+        let participant = value["participant"]
+            .as_str()
+            .filter(|p| saksi_election::copy::valid_participant(p))
+            .ok_or_else(|| err("participant"))?
+            .to_string();
+        let enrol = value["enrol"]
+            .as_array()
+            .ok_or_else(|| err("enrol"))?
+            .iter()
+            .map(|item| {
+                let scope = item[1]
+                    .as_array()
+                    .ok_or_else(|| err("enrol scope"))?
+                    .iter()
+                    .map(|c| {
+                        c.as_str()
+                            .and_then(|s| Code::parse(s).ok())
+                            .ok_or_else(|| err("enrol scope code"))
+                    })
+                    .collect::<Result<Vec<_>, EntryError>>()?;
+                Ok((key(&item[0])?, scope))
+            })
+            .collect::<Result<Vec<_>, EntryError>>()?;
+        let revoke = value["revoke"]
+            .as_array()
+            .ok_or_else(|| err("revoke"))?
+            .iter()
+            .map(key)
+            .collect::<Result<Vec<_>, EntryError>>()?;
+        Ok(ParticipantStatement {
+            change: saksi_election::registry::PollWitnessChange {
+                participant,
+                enrol,
+                revoke,
+            },
+            issued_at: value["issued_at"]
+                .as_u64()
+                .ok_or_else(|| err("issued_at"))?,
+        })
+    }
+
+    /// Signs the statement with one of the participant's keys.
+    pub fn sign(self, key: &SecretKey) -> Entry {
+        let body = canonical::to_vec(&self.to_json()).expect("canonicalisable");
+        let signature = key.sign(CONTEXT_PARTICIPANT, &body);
+        Entry::Participant {
+            statement: self,
+            signer: key.public(),
+            signature,
+        }
+    }
 }
 
 /// Which witnesses must cosign a checkpoint before it is published, and how many of them.
@@ -204,6 +306,19 @@ pub fn form_entry_bytes(envelope: Vec<u8>, verdict: &RecordedVerdict) -> Vec<u8>
     out
 }
 
+/// A copy entry's canonical bytes from the copy's canonical envelope ([`SignedCopy::encode`]) and
+/// its verdict, spliced like [`form_entry_bytes`].
+///
+/// [`SignedCopy::encode`]: saksi_election::copy::SignedCopy::encode
+pub fn copy_entry_bytes(envelope: Vec<u8>, verdict: &RecordedVerdict) -> Vec<u8> {
+    let mut out = envelope;
+    assert_eq!(out.pop(), Some(b'}'), "an envelope is a JSON object");
+    out.extend_from_slice(b",\"type\":\"copy\",\"verdict\":");
+    verdict.write_canonical(&mut out);
+    out.push(b'}');
+    out
+}
+
 #[derive(Clone, Debug)]
 // Entries are decoded, applied and dropped in streams; the large variants (forms, transcriptions)
 // are nearly all of them, so boxing would add an allocation per entry and save nothing.
@@ -226,6 +341,18 @@ pub enum Entry {
         signature: Signature,
         verdict: RecordedVerdict,
     },
+    /// A participant's statement about its poll witnesses.
+    Participant {
+        statement: ParticipantStatement,
+        signer: PublicKey,
+        signature: Signature,
+    },
+    /// A poll witness's copy of a TPS's result, and the rulebook's verdict on its figures.
+    Copy {
+        copy: saksi_election::copy::SignedCopy,
+        verdict: RecordedVerdict,
+        digest: [u8; 32],
+    },
     /// A recapitulation form (D.Hasil) as its committee signed it, and the verdict on its arithmetic.
     Recap {
         form: saksi_election::recap::SignedRecap,
@@ -238,8 +365,9 @@ impl Entry {
     /// The verdict a submission's entry carries (none for an authority statement).
     pub fn verdict(&self) -> Option<&RecordedVerdict> {
         match self {
-            Entry::Admin { .. } => None,
+            Entry::Admin { .. } | Entry::Participant { .. } => None,
             Entry::Form { verdict, .. }
+            | Entry::Copy { verdict, .. }
             | Entry::Transcription { verdict, .. }
             | Entry::Recap { verdict, .. } => Some(verdict),
         }
@@ -336,6 +464,14 @@ impl Admin {
                         part.enrollments
                             .iter()
                             .map(|(c, k)| json!([c.as_str(), k.to_base64()]))
+                            .collect(),
+                    );
+                }
+                if !part.participants.is_empty() {
+                    value["participants"] = Value::Array(
+                        part.participants
+                            .iter()
+                            .map(|(p, k)| json!([p, k.to_base64()]))
                             .collect(),
                     );
                 }
@@ -455,12 +591,26 @@ impl Admin {
                         .collect::<Result<Vec<_>, EntryError>>()?,
                     None => Vec::new(),
                 };
+                let participants = match value.get("participants").and_then(Value::as_array) {
+                    Some(items) => items
+                        .iter()
+                        .map(|c| {
+                            let participant = c[0]
+                                .as_str()
+                                .filter(|p| saksi_election::copy::valid_participant(p))
+                                .ok_or_else(|| err("participant"))?;
+                            Ok((participant.to_string(), key(&c[1], "participant")?))
+                        })
+                        .collect::<Result<Vec<_>, EntryError>>()?,
+                    None => Vec::new(),
+                };
                 Ok(Admin::Registry(RegistryPart {
                     regions,
                     tps,
                     correctors,
                     enrollments,
                     recap_officers,
+                    participants,
                 }))
             }
             Some("witnesses") => {
@@ -589,6 +739,18 @@ impl Entry {
                 json!({"type": "admin", "statement": statement.to_json(), "signature": signature.to_base64()})
             }
             Entry::Form { form, verdict, .. } => return form_entry_bytes(form.encode(), verdict),
+            // Same shape as a form's: the envelope, then "type" and "verdict" (they sort after it).
+            Entry::Copy { copy, verdict, .. } => return copy_entry_bytes(copy.encode(), verdict),
+            Entry::Participant {
+                statement,
+                signer,
+                signature,
+            } => json!({
+                "type": "participant",
+                "statement": statement.to_json(),
+                "signer": signer.to_base64(),
+                "signature": signature.to_base64(),
+            }),
             Entry::Recap { form, verdict, .. } => json!({
                 "type": "recap",
                 "form": form.form.to_json(),
@@ -671,6 +833,27 @@ impl Entry {
                     digest,
                 })
             }
+            Some("participant") => Ok(Entry::Participant {
+                statement: ParticipantStatement::from_json(&value["statement"])?,
+                signer: value["signer"]
+                    .as_str()
+                    .and_then(|s| PublicKey::from_base64(s).ok())
+                    .ok_or_else(|| err("signer"))?,
+                signature: signature(&value["signature"])?,
+            }),
+            Some("copy") => {
+                let envelope = json!({"copy": value["copy"], "signature": value["signature"]});
+                let copy = saksi_election::copy::SignedCopy::decode(
+                    &serde_json::to_vec(&envelope).map_err(|e| err(e.to_string()))?,
+                )
+                .map_err(|e| err(e.to_string()))?;
+                let digest = copy.digest();
+                Ok(Entry::Copy {
+                    copy,
+                    verdict: RecordedVerdict::from_json(&value["verdict"])?,
+                    digest,
+                })
+            }
             Some("recap") => {
                 let envelope = json!({"form": value["form"], "signature": value["signature"]});
                 let form = saksi_election::recap::SignedRecap::decode(
@@ -710,6 +893,22 @@ impl Entry {
             } => {
                 let body = canonical::to_vec(&statement.to_json()).expect("canonicalisable");
                 sign::verify(authority, CONTEXT_ADMIN, &body, signature)
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks a participant statement's signature against the key it names (whether that key is
+    /// the participant's is the registry's question).
+    pub fn participant_signature_valid(&self) -> bool {
+        match self {
+            Entry::Participant {
+                statement,
+                signer,
+                signature,
+            } => {
+                let body = canonical::to_vec(&statement.to_json()).expect("canonicalisable");
+                sign::verify(signer, CONTEXT_PARTICIPANT, &body, signature)
             }
             _ => false,
         }
@@ -798,6 +997,16 @@ pub fn registry_parts(registry: &saksi_election::Registry) -> Vec<RegistryPart> 
             ..Default::default()
         });
     }
+    let participants: Vec<(String, PublicKey)> = registry
+        .participants()
+        .flat_map(|(p, keys)| keys.iter().map(move |k| (p.to_string(), *k)))
+        .collect();
+    if !participants.is_empty() {
+        parts.push(RegistryPart {
+            participants,
+            ..Default::default()
+        });
+    }
     parts
 }
 
@@ -821,6 +1030,77 @@ mod tests {
         let envelope = b"{\"form\":{}}".to_vec();
         let entry = form_entry_bytes(envelope.clone(), &verdict);
         assert!(entry.len() - envelope.len() <= crate::engine::MAX_VERDICT_BYTES);
+    }
+
+    #[test]
+    fn no_signature_context_is_a_prefix_of_another() {
+        for (i, a) in ALL_CONTEXTS.iter().enumerate() {
+            assert!(a.starts_with(b"saksi/sig/v1/") && a.ends_with(b"\n"));
+            for (j, b) in ALL_CONTEXTS.iter().enumerate() {
+                if i != j {
+                    assert!(!b.starts_with(a), "{:?} starts {:?}", b, a);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn participant_and_copy_entries_round_trip() {
+        use saksi_election::copy::WitnessCopy;
+        use saksi_election::registry::PollWitnessChange;
+        let participant_key = SecretKey::from_seed([1; 32]);
+        let witness = SecretKey::from_seed([2; 32]);
+        let statement = ParticipantStatement {
+            change: PollWitnessChange {
+                participant: "01".into(),
+                enrol: vec![(witness.public(), vec![Code::parse("3201010001").unwrap()])],
+                revoke: vec![SecretKey::from_seed([3; 32]).public()],
+            },
+            issued_at: 1_700_000_000,
+        };
+        let entry = statement.sign(&participant_key);
+        assert!(entry.participant_signature_valid());
+        let bytes = entry.encode();
+        let back = Entry::decode(&bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        assert!(back.participant_signature_valid());
+
+        let tps = Code::parse("3201010001001").unwrap();
+        let dpt = saksi_election::registry::Lp { l: 100, p: 110 };
+        let form = saksi_gen::tally::honest_form(1, tps, TpsKind::Regular, dpt, witness.public());
+        let copy = WitnessCopy {
+            form,
+            participant: "01".into(),
+        }
+        .sign(&witness);
+        let verdict = RecordedVerdict {
+            accepted: true,
+            rejected_by: vec![],
+            warnings: vec![],
+            rulebook: current_rulebook(),
+        };
+        let digest = copy.digest();
+        let entry = Entry::Copy {
+            copy,
+            verdict,
+            digest,
+        };
+        let bytes = entry.encode();
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            canonical::to_vec(&value).unwrap(),
+            bytes,
+            "copy entries are JCS"
+        );
+        match Entry::decode(&bytes).unwrap() {
+            Entry::Copy {
+                copy, digest: d, ..
+            } => {
+                assert!(copy.signature_valid());
+                assert_eq!(d, digest);
+            }
+            other => panic!("decoded as {other:?}"),
+        }
     }
 
     #[test]

@@ -55,6 +55,139 @@ pub struct Tally {
     /// Counted TPS whose result did not report a figure (only transcriptions of published rows can
     /// miss one): missing is not zero, so such a TPS adds nothing to that figure and is counted here.
     pub unreported: Unreported,
+    /// What the poll witnesses' copies say about the region's TPS.
+    pub copies: CopyTally,
+}
+
+/// Poll witnesses' copies in a region, by TPS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CopyTally {
+    /// TPS with at least one copy logged.
+    pub tps_with_copies: u64,
+    /// TPS where only poll witnesses have spoken: copies, but no accepted official result.
+    pub tps_witness_only: u64,
+    /// TPS where some poll witness's latest copy disagrees with the official current result.
+    pub tps_disagreeing: u64,
+    /// The same, per participant in ballot order (a TPS may count for several).
+    pub disagreeing_by_participant: Vec<u64>,
+}
+
+/// A TPS's standing in [`CopyTally`]; a bit per participant (ballot index < 64) for disagreement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct CopyStatus {
+    with_copies: bool,
+    witness_only: bool,
+    disagreeing: u64,
+}
+
+impl CopyTally {
+    fn add(&mut self, status: CopyStatus, sign: i64) {
+        let step = |total: &mut u64, on: bool| {
+            if on {
+                *total = if sign > 0 { *total + 1 } else { *total - 1 };
+            }
+        };
+        step(&mut self.tps_with_copies, status.with_copies);
+        step(&mut self.tps_witness_only, status.witness_only);
+        step(&mut self.tps_disagreeing, status.disagreeing != 0);
+        let participants = 64 - status.disagreeing.leading_zeros() as usize;
+        if self.disagreeing_by_participant.len() < participants {
+            self.disagreeing_by_participant.resize(participants, 0);
+        }
+        for (bit, total) in self.disagreeing_by_participant.iter_mut().enumerate() {
+            step(total, status.disagreeing & (1 << bit) != 0);
+        }
+    }
+}
+
+/// Most participants a contest may have for copies (one bit each in a TPS's status).
+pub const MAX_PARTICIPANTS: usize = 64;
+
+/// A poll witness's copy as the state keeps it: who, where in the log, and the figures compared.
+#[derive(Clone, Debug)]
+pub struct CopyRecord {
+    pub index: u64,
+    /// The participant's ballot index (0 for "01").
+    pub participant: usize,
+    pub signer: saksi_election::sign::PublicKey,
+    pub counts: Counts,
+    /// The rulebook's verdict on the copy's own figures.
+    pub verdict: RecordedVerdict,
+}
+
+/// One figure where a copy and the official result differ. `official` is `None` when the official
+/// result did not report it (a transcription); such a figure is never a difference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldDifference {
+    /// `votes.01`, `valid`, `invalid` or `voters` (B.4, voters who voted).
+    pub field: String,
+    pub official: i64,
+    pub copy: i64,
+}
+
+/// The figures a copy is compared on, field by field: those the tallies carry (each pair's votes,
+/// valid, invalid, voters). A figure the official result did not report is not compared.
+pub fn compare(positions: &[String], official: &Counts, copy: &Counts) -> Vec<FieldDifference> {
+    let mut out = Vec::new();
+    let mut check = |field: String, official: i64, missing: bool, copy: i64| {
+        if !missing && official != copy {
+            out.push(FieldDifference {
+                field,
+                official,
+                copy,
+            });
+        }
+    };
+    for (i, position) in positions.iter().enumerate() {
+        check(
+            format!("votes.{position}"),
+            official.votes.get(i).copied().unwrap_or(0),
+            official.unreported.votes > 0,
+            copy.votes.get(i).copied().unwrap_or(0),
+        );
+    }
+    check(
+        "valid".into(),
+        official.valid,
+        official.unreported.valid > 0,
+        copy.valid,
+    );
+    check(
+        "invalid".into(),
+        official.invalid,
+        official.unreported.invalid > 0,
+        copy.invalid,
+    );
+    check(
+        "voters".into(),
+        official.voters,
+        official.unreported.voters > 0,
+        copy.voters,
+    );
+    out
+}
+
+/// What an accepted correction did to the agreement between the official result and the copies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorrectionEffect {
+    pub index: u64,
+    pub tps: Code,
+    /// Latest copies (one per poll witness) disagreeing before and after the correction.
+    pub disagreeing_before: usize,
+    pub disagreeing_after: usize,
+    pub copies: usize,
+}
+
+impl CorrectionEffect {
+    /// `aligned` (brought in line with every copy), `diverged` (away from copies that agreed),
+    /// or `changed` (neither).
+    pub fn kind(&self) -> &'static str {
+        match (self.disagreeing_before, self.disagreeing_after) {
+            (b, 0) if b > 0 => "aligned",
+            (0, a) if a > 0 => "diverged",
+            _ => "changed",
+        }
+    }
 }
 
 /// Per figure, how many counted TPS did not report it.
@@ -161,10 +294,19 @@ pub struct State {
     /// Recapitulation forms by (level, region).
     pub recaps: std::collections::BTreeMap<(RecapLevel, Option<Code>), RecapRecord>,
     recap_digests: HashMap<[u8; 32], u64>,
-    /// Signature of every authority statement logged -> its index: a statement is logged once, so
-    /// whoever holds a copy cannot log it again (e.g. restore an older witness policy). Ed25519
-    /// signatures are deterministic, and an honest signature has one encoding.
+    /// Signature of every authority or participant statement logged -> its index: a statement is
+    /// logged once, so whoever holds a copy cannot log it again (e.g. restore an older witness
+    /// policy, or re-enrol through an old statement). Ed25519 signatures are deterministic, and an
+    /// honest signature has one encoding.
     admin_signatures: HashMap<[u8; 64], u64>,
+    /// Poll witnesses' copies by TPS, in log order.
+    copies: CodeMap<Vec<CopyRecord>>,
+    copy_digests: HashMap<[u8; 32], u64>,
+    copy_status: CodeMap<CopyStatus>,
+    /// TPS where some poll witness's latest copy disagrees with the official result, in code order.
+    pub disagreeing: std::collections::BTreeSet<Code>,
+    /// Every accepted correction of a TPS with copies, and what it did to the agreement.
+    pub correction_effects: Vec<CorrectionEffect>,
 }
 
 /// A region's recapitulation forms.
@@ -309,6 +451,43 @@ impl State {
                 let source = Source::Transcription;
                 self.record(sheet.tps, index, source, verdict.clone(), counts);
             }
+            Entry::Participant {
+                statement,
+                signer,
+                signature,
+            } => {
+                if !entry.participant_signature_valid() {
+                    return Err(EntryError(format!(
+                        "entry {index}: participant statement with a bad signature"
+                    )));
+                }
+                self.registry
+                    .change_poll_witnesses(&statement.change, signer)
+                    .map_err(|e| EntryError(format!("entry {index}: {e}")))?;
+                self.admin_signatures.entry(signature.0).or_insert(index);
+            }
+            Entry::Copy {
+                copy,
+                verdict,
+                digest,
+            } => {
+                let participant =
+                    self.participant_index(&copy.copy.participant)
+                        .ok_or_else(|| {
+                            EntryError(format!("entry {index}: a copy for an unknown participant"))
+                        })?;
+                let record = CopyRecord {
+                    index,
+                    participant,
+                    signer: copy.copy.form.signer,
+                    counts: self.counts_of_form(&copy.copy.form),
+                    verdict: verdict.clone(),
+                };
+                let tps = copy.copy.form.tps;
+                self.copy_digests.insert(*digest, index);
+                self.copies.entry(tps).or_default().push(record);
+                self.refresh_copy_status(tps);
+            }
         }
         self.size += 1;
         Ok(())
@@ -370,6 +549,94 @@ impl State {
         }
     }
 
+    /// The ballot index of a participant, if the contest has it and it fits a TPS's status bits.
+    pub fn participant_index(&self, participant: &str) -> Option<usize> {
+        self.positions
+            .iter()
+            .position(|p| p == participant)
+            .filter(|&i| i < MAX_PARTICIPANTS)
+    }
+
+    pub fn logged_copy(&self, digest: &[u8; 32]) -> Option<u64> {
+        self.copy_digests.get(digest).copied()
+    }
+
+    /// The copies logged for a TPS, in log order.
+    pub fn copies(&self, tps: Code) -> &[CopyRecord] {
+        self.copies.get(&tps).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The verdict of the copy logged at `index` (found by [`State::logged_copy`]).
+    pub fn copy_verdict(&self, tps: Code, index: u64) -> RecordedVerdict {
+        self.copies(tps)
+            .iter()
+            .find(|c| c.index == index)
+            .map(|c| c.verdict.clone())
+            .expect("invariant: a logged copy digest has its TPS's copy record")
+    }
+
+    /// Each poll witness's latest copy for a TPS (a witness who sent again replaced its own word),
+    /// in log order, with its differences from the official current result (None when there is
+    /// none).
+    pub fn latest_copies(&self, tps: Code) -> Vec<(&CopyRecord, Option<Vec<FieldDifference>>)> {
+        let copies = self.copies(tps);
+        let official = self.tps.get(&tps).and_then(|r| r.counts.as_ref());
+        copies
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| !copies[i + 1..].iter().any(|later| later.signer == c.signer))
+            .map(|(_, c)| {
+                let differences = official.map(|o| compare(&self.positions, o, &c.counts));
+                (c, differences)
+            })
+            .collect()
+    }
+
+    fn compute_copy_status(&self, tps: Code) -> CopyStatus {
+        let latest = self.latest_copies(tps);
+        if latest.is_empty() {
+            return CopyStatus::default();
+        }
+        let mut status = CopyStatus {
+            with_copies: true,
+            witness_only: !self.has_accepted(tps),
+            disagreeing: 0,
+        };
+        for (copy, differences) in latest {
+            if differences.is_some_and(|d| !d.is_empty()) {
+                status.disagreeing |= 1 << copy.participant;
+            }
+        }
+        status
+    }
+
+    /// Recomputes a TPS's copy status after a copy or an official result changed, and moves the
+    /// region tallies from the old status to the new.
+    fn refresh_copy_status(&mut self, tps: Code) {
+        let new = self.compute_copy_status(tps);
+        let old = self.copy_status.get(&tps).copied().unwrap_or_default();
+        if new == old {
+            return;
+        }
+        self.copy_status.insert(tps, new);
+        if new.disagreeing != 0 {
+            self.disagreeing.insert(tps);
+        } else {
+            self.disagreeing.remove(&tps);
+        }
+        self.for_each_tally(tps, |t| {
+            t.copies.add(old, -1);
+            t.copies.add(new, 1);
+        });
+    }
+
+    fn disagreeing_copies(&self, tps: Code) -> usize {
+        self.latest_copies(tps)
+            .into_iter()
+            .filter(|(_, d)| d.as_ref().is_some_and(|d| !d.is_empty()))
+            .count()
+    }
+
     fn apply_registry(&mut self, part: &crate::entry::RegistryPart) -> Result<(), EntryError> {
         for (code, name) in &part.regions {
             self.registry
@@ -410,6 +677,16 @@ impl State {
                 .add_recap_officer(*region, *key)
                 .map_err(|e| EntryError(e.to_string()))?;
         }
+        for (participant, key) in &part.participants {
+            if self.participant_index(participant).is_none() {
+                return Err(EntryError(format!(
+                    "participant {participant} is not a ballot position of the contest"
+                )));
+            }
+            self.registry
+                .add_participant(participant, *key)
+                .map_err(|e| EntryError(e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -428,6 +705,12 @@ impl State {
         if source == Source::Correction {
             self.corrections.push((index, tps));
         }
+        let has_copies = self.copies.contains_key(&tps);
+        let disagreeing_before = if has_copies && accepted && source == Source::Correction {
+            Some(self.disagreeing_copies(tps))
+        } else {
+            None
+        };
         let record = self.tps.entry(tps).or_default();
         record.history.push(HistoryItem {
             index,
@@ -453,6 +736,18 @@ impl State {
                 });
             }
             _ => self.for_each_tally(tps, |t| t.rejected_entries += 1),
+        }
+        if has_copies && accepted {
+            self.refresh_copy_status(tps);
+        }
+        if let Some(disagreeing_before) = disagreeing_before {
+            self.correction_effects.push(CorrectionEffect {
+                index,
+                tps,
+                disagreeing_before,
+                disagreeing_after: self.disagreeing_copies(tps),
+                copies: self.latest_copies(tps).len(),
+            });
         }
     }
 

@@ -93,12 +93,9 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<(Entry, Vec<u8>), 
         return Err(too_large());
     }
     let entry = Entry::decode(bytes).map_err(|e| format!("not a saksi statement: {e}"))?;
-    let Entry::Admin {
-        statement,
-        signature,
-    } = &entry
-    else {
-        return Err("not an authority statement".into());
+    let signature = match &entry {
+        Entry::Admin { signature, .. } | Entry::Participant { signature, .. } => signature,
+        _ => return Err("not an authority or participant statement".into()),
     };
     // Logged as re-encoded, which may differ in length from what was sent.
     let encoded = entry.encode();
@@ -113,25 +110,58 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<(Entry, Vec<u8>), 
     let Some(authority) = state.genesis.as_ref().map(|g| g.authority) else {
         return Err("the log has no genesis".into());
     };
-    if !entry.admin_signature_valid(&authority) {
-        return Err(format!(
-            "not signed by the authority named in the genesis ({authority})"
-        ));
-    }
-    match statement {
-        Admin::Genesis(_) => return Err("a log has one genesis".into()),
-        // Every key is checked here (enrollable: canonical, not of small order) since the state
-        // trusts logged keys.
-        Admin::Registry(part) => dry_run_registry(&state.registry, part)?,
-        Admin::Witnesses(policy) => check_witness_policy(policy)?,
+    match &entry {
+        Entry::Admin { statement, .. } => {
+            if !entry.admin_signature_valid(&authority) {
+                return Err(format!(
+                    "not signed by the authority named in the genesis ({authority})"
+                ));
+            }
+            match statement {
+                Admin::Genesis(_) => return Err("a log has one genesis".into()),
+                // Every key is checked here (enrollable: canonical, not of small order) since the
+                // state trusts logged keys.
+                Admin::Registry(part) => dry_run_registry(state, part)?,
+                Admin::Witnesses(policy) => check_witness_policy(policy)?,
+            }
+        }
+        Entry::Participant {
+            statement, signer, ..
+        } => {
+            let participant = &statement.change.participant;
+            if !state.registry.is_participant_key(participant, signer) {
+                return Err(format!(
+                    "signed by {signer}, which the authority has not enrolled for participant {participant}"
+                ));
+            }
+            if !entry.participant_signature_valid() {
+                return Err(format!("the signature is not {signer}'s"));
+            }
+            if statement.change.enrol.is_empty() && statement.change.revoke.is_empty() {
+                return Err("the statement enrols and revokes nobody".into());
+            }
+            // A dry run on the live registry: nothing changes until the entry is logged.
+            state
+                .registry
+                .check_poll_witness_change(&statement.change, signer)
+                .map_err(|e| e.to_string())?;
+        }
+        _ => unreachable!("matched above"),
     }
     Ok((entry, encoded))
 }
 
 /// Applies a registry change to a copy of `registry`, in the order `State::apply` takes the parts,
 /// checking every key, so a bad change is refused before it is logged.
-fn dry_run_registry(registry: &Registry, part: &RegistryPart) -> Result<(), String> {
-    let mut registry = registry.clone();
+fn dry_run_registry(state: &State, part: &RegistryPart) -> Result<(), String> {
+    for (participant, _) in &part.participants {
+        if state.participant_index(participant).is_none() {
+            return Err(format!(
+                "participant {participant} is not a ballot position of the contest"
+            ));
+        }
+    }
+    let mut registry = state.registry.clone();
     for (code, name) in &part.regions {
         saksi_election::canonical::check_free_text("a region name", name)?;
         registry

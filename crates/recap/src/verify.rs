@@ -124,10 +124,15 @@ impl Replayer {
 
     /// Re-derives what the server should have decided about `entry`, before it is applied.
     fn check(&mut self, index: u64, entry: &Entry, signature_ok: bool) {
-        if let Entry::Admin { signature, .. } = entry {
+        if let Entry::Admin { signature, .. } | Entry::Participant { signature, .. } = entry {
             if let Some(first) = self.state.logged_statement(&signature.0) {
+                let whose = if matches!(entry, Entry::Admin { .. }) {
+                    "authority"
+                } else {
+                    "participant"
+                };
                 self.problem(format!(
-                    "entry {index}: the authority statement of entry {first} logged again (a replay: \
+                    "entry {index}: the {whose} statement of entry {first} logged again (a replay: \
                      a statement counts once)"
                 ));
             }
@@ -225,6 +230,70 @@ impl Replayer {
                     String::new,
                 );
                 self.compare_verdict(index, &format!("TPS {tps}"), &expected, verdict);
+            }
+            Entry::Participant {
+                statement, signer, ..
+            } => {
+                if !entry.participant_signature_valid() {
+                    self.problem(format!(
+                        "entry {index}: participant {}'s statement: the signature does not verify",
+                        statement.change.participant
+                    ));
+                }
+                let applies = self
+                    .state
+                    .registry
+                    .check_poll_witness_change(&statement.change, signer);
+                if let Err(e) = applies {
+                    self.problem(format!(
+                        "entry {index}: participant {}'s statement does not apply: {e}",
+                        statement.change.participant
+                    ));
+                }
+            }
+            Entry::Copy {
+                copy,
+                verdict,
+                digest,
+            } => {
+                let tps = copy.copy.form.tps;
+                self.evidence.extend_from_slice(&copy.copy.form.evidence);
+                if !copy.signature_valid() {
+                    self.problem(format!(
+                        "entry {index}: TPS {tps}: the copy's signature does not verify (poll witness {})",
+                        copy.copy.form.signer
+                    ));
+                    return;
+                }
+                if let Err(refusal) = self.state.registry.poll_witness_entitlement(
+                    &copy.copy.form.signer,
+                    &copy.copy.participant,
+                    tps,
+                ) {
+                    self.problem(format!(
+                        "entry {index}: TPS {tps}: a copy by {} for participant {} that should have been refused ({})",
+                        copy.copy.form.signer,
+                        copy.copy.participant,
+                        refusal.code()
+                    ));
+                    return;
+                }
+                if self.state.logged_copy(digest).is_some() {
+                    self.problem(format!(
+                        "entry {index}: TPS {tps}: the same copy was logged twice"
+                    ));
+                }
+                let Some(election) = self.state.election().cloned() else {
+                    self.problem(format!("entry {index}: a copy before the genesis"));
+                    return;
+                };
+                let expected = saksi_election::rules::check_copy_in(
+                    self.rulebook(),
+                    &copy.copy,
+                    &self.state.registry,
+                    &election,
+                );
+                self.compare_verdict(index, &format!("copy for TPS {tps}"), &expected, verdict);
             }
             Entry::Recap { form, verdict, .. } => {
                 if !form.signature_valid() {

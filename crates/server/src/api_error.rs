@@ -49,6 +49,21 @@ api_errors! {
     MalformedRecap => StatusCode::BAD_REQUEST, "MALFORMED",
         "not a valid saksi/d-hasil/v1 form",
         "formulir rekapitulasi tidak sesuai format";
+    MalformedCopy => StatusCode::BAD_REQUEST, "MALFORMED",
+        "not a valid poll witness's copy (a saksi/c-hasil/v1 form and a participant)",
+        "salinan saksi TPS tidak sesuai format";
+    CopySignatureInvalid => StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID",
+        "the copy's signature is not the named poll witness's",
+        "tanda tangan salinan bukan milik saksi TPS yang disebut";
+    PollWitnessNotEnrolled => StatusCode::FORBIDDEN, "POLL_WITNESS_NOT_ENROLLED",
+        "not a poll witness enrolled by this participant",
+        "bukan saksi TPS yang didaftarkan oleh peserta ini";
+    PollWitnessRevoked => StatusCode::FORBIDDEN, "POLL_WITNESS_REVOKED",
+        "this poll witness was revoked by its participant",
+        "saksi TPS ini telah dicabut oleh pesertanya";
+    PollWitnessOutOfScope => StatusCode::FORBIDDEN, "POLL_WITNESS_OUT_OF_SCOPE",
+        "this poll witness is not enrolled for this TPS",
+        "saksi TPS ini tidak didaftarkan untuk TPS ini";
     Malformed => StatusCode::BAD_REQUEST, "MALFORMED",
         "the request is not valid",
         "permintaan tidak sah";
@@ -151,6 +166,16 @@ impl IntoResponse for ApiError {
 /// A refusal by the engine (403): its code is a rule's (messages from the rulebook) or the engine's
 /// own (STATEMENT_REFUSED, and anything else, read as "refused").
 pub fn refusal(code: &str, detail: String) -> Response {
+    let own = [
+        ApiError::PollWitnessNotEnrolled,
+        ApiError::PollWitnessRevoked,
+        ApiError::PollWitnessOutOfScope,
+    ]
+    .into_iter()
+    .find(|e| e.text().code == code);
+    if let Some(error) = own {
+        return error.with_detail(Some(detail));
+    }
     let (en, id) = saksi_election::rules::rule(code)
         .map(|r| (r.en, r.id))
         .unwrap_or(("refused", "ditolak"));

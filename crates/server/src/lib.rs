@@ -27,6 +27,7 @@ use saksi_recap::engine::{Engine, Shared};
 
 mod api_error;
 mod conn;
+mod copies;
 mod evidence;
 mod log_files;
 mod pages;
@@ -143,6 +144,11 @@ pub fn router(app: App) -> Router {
         // Each submission route takes at most what its decoder takes (forms: the router-wide
         // limit below).
         .route(
+            "/api/v1/copies",
+            post(submit::submit_copy)
+                .layer(DefaultBodyLimit::max(saksi_election::copy::MAX_COPY_BYTES)),
+        )
+        .route(
             "/api/v1/recaps",
             post(submit::submit_recap).layer(DefaultBodyLimit::max(MAX_RECAP_BYTES)),
         )
@@ -151,6 +157,7 @@ pub fn router(app: App) -> Router {
             post(submit::submit_statement).layer(DefaultBodyLimit::max(MAX_STATEMENT_BYTES)),
         )
         .route("/api/v1/discrepancies", get(pages::discrepancies))
+        .route("/api/v1/disagreements", get(copies::disagreements))
         .route("/api/v1/regions", get(pages::national))
         .route("/api/v1/regions/{code}", get(pages::region))
         .route("/api/v1/tps/{code}", get(pages::tps))

@@ -71,6 +71,7 @@ fn tally_json(tally: &Tally, positions: &[String]) -> Value {
             "invalid": tally.unreported.invalid,
             "voters": tally.unreported.voters,
         },
+        "copies": crate::copies::copy_tally_json(&tally.copies, positions),
     })
 }
 
@@ -202,13 +203,14 @@ pub(crate) async fn tps(State(app): State<App>, Path(code): Path<String>) -> Res
     let Ok(code) = Code::parse(&code) else {
         return ApiError::BadTpsCode.response();
     };
-    let (registry_entry, history, current) = {
+    let (registry_entry, history, current, mut copies) = {
         let state = app.shared.state.read().expect("not poisoned");
         let Some(entry) = state.registry.tps(code).cloned() else {
             return ApiError::NoSuchTps.response();
         };
         let record = state.tps_record(code).cloned().unwrap_or_default();
-        (entry, record.history, record.current)
+        let copies = crate::copies::tps_copies_json(&state, code);
+        (entry, record.history, record.current, copies)
     };
     let shared = app.shared.clone();
     let current_entry = match current {
@@ -218,6 +220,31 @@ pub(crate) async fn tps(State(app): State<App>, Path(code): Path<String>) -> Res
             .and_then(Result::ok),
         None => None,
     };
+    // Each copy's photos, read back from its entry (a TPS has a few copies).
+    let copy_indexes: Vec<u64> = copies["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|c| c["index"].as_u64()).collect())
+        .unwrap_or_default();
+    let shared = app.shared.clone();
+    let copy_evidence: Vec<Value> = tokio::task::spawn_blocking(move || {
+        copy_indexes
+            .into_iter()
+            .map(|index| {
+                shared
+                    .entry(index)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+                    .map_or(Value::Null, |e| e["copy"]["form"]["evidence"].clone())
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    if let Some(items) = copies["items"].as_array_mut() {
+        for (item, evidence) in items.iter_mut().zip(copy_evidence) {
+            item["evidence"] = evidence;
+        }
+    }
     let current_json = current_entry.and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
     let evidence = current_json
         .as_ref()
@@ -236,6 +263,7 @@ pub(crate) async fn tps(State(app): State<App>, Path(code): Path<String>) -> Res
             "warnings": h.verdict.warnings,
             "rulebook": &*h.verdict.rulebook,
         })).collect::<Vec<_>>(),
+        "copies": copies,
         "checkpoint": checkpoint_json(&app.shared),
     }))
     .into_response()

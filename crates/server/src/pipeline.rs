@@ -110,7 +110,9 @@ pub(crate) enum Answer {
 pub(crate) enum Submission {
     Tps(SignedForm),
     Recap(saksi_election::recap::SignedRecap),
-    /// A statement the authority signed offline (registry change, witness policy), as sent.
+    /// A poll witness's copy, its signature checked by the handler.
+    Copy(saksi_election::copy::SignedCopy),
+    /// A statement the authority (or a participant) signed offline (registry change, witness policy), as sent.
     Statement(Vec<u8>),
 }
 
@@ -229,11 +231,12 @@ fn gather_batch(
     batch
 }
 
-/// Commits one batch (TPS forms, then recaps, then each statement) and hands the outcomes to the
+/// Commits one batch (TPS forms, then recaps, then copies, then each statement) and hands the outcomes to the
 /// receipt thread, or answers the handlers at once when nothing was committed.
 fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSender<Committed>) {
     let (mut forms, mut form_replies, mut recaps, mut recap_replies) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut copies, mut copy_replies) = (Vec::new(), Vec::new());
     let mut statements = Vec::new();
     for job in batch {
         match job.form {
@@ -244,6 +247,10 @@ fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSende
             Submission::Recap(form) => {
                 recaps.push(form);
                 recap_replies.push(job.reply);
+            }
+            Submission::Copy(copy) => {
+                copies.push(copy);
+                copy_replies.push(job.reply);
             }
             Submission::Statement(bytes) => statements.push((bytes, job.reply)),
         }
@@ -270,6 +277,10 @@ fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSende
     }
     if !recaps.is_empty() {
         answer(engine.ingest_recaps(recaps), recap_replies);
+    }
+    // After the forms of the same batch: a copy is compared with whatever official result is there.
+    if !copies.is_empty() {
+        answer(engine.ingest_copies(copies), copy_replies);
     }
     // Statements are rare (registry changes, witness policies): one commit each, after the forms
     // of the same batch.

@@ -62,6 +62,32 @@ pub(crate) async fn submit_recap(State(app): State<App>, body: Bytes) -> Respons
     respond(&app, answer).await
 }
 
+/// Submitting a poll witness's copy: 400 when malformed, 401 when the signature is not the named
+/// poll witness's, 403 when the witness is not entitled to speak for the TPS (not enrolled by the
+/// participant, revoked, or out of scope); otherwise logged with its verdict and answered like a form.
+pub(crate) async fn submit_copy(State(app): State<App>, body: Bytes) -> Response {
+    let copy = match saksi_election::copy::SignedCopy::decode(&body) {
+        Ok(copy) => copy,
+        Err(e) => return ApiError::MalformedCopy.with_detail(Some(e.to_string())),
+    };
+    let copy =
+        match tokio::task::spawn_blocking(move || copy.signature_valid().then_some(copy)).await {
+            Ok(Some(copy)) => copy,
+            Ok(None) => return ApiError::CopySignatureInvalid.response(),
+            Err(_) => return ApiError::Busy.response(),
+        };
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.pipeline.ingest.try_send(IngestJob {
+            form: Submission::Copy(copy),
+            reply,
+        })
+    {
+        return ApiError::Busy.response();
+    }
+    respond(&app, answer).await
+}
+
 /// Logging a statement the authority signed offline: checked and committed by the writer (403
 /// STATEMENT_REFUSED when it is not the authority's or does not apply), answered like a form.
 pub(crate) async fn submit_statement(State(app): State<App>, body: Bytes) -> Response {
