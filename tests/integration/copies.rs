@@ -309,6 +309,22 @@ fn copies_are_refused_unless_entitled_and_compared_whenever_they_come() {
     assert_eq!(differences[1]["field"], "valid");
     assert_eq!(differences[2]["field"], "invalid");
     assert_eq!(differences.as_array().unwrap().len(), 3);
+    // The site says so on the TPS page, marking exactly the differing figures, and lists the TPS.
+    let (_, _, page_html) = http("GET", &format!("{}/tps/{tps}", server.base), b"");
+    let page_html = String::from_utf8(page_html).unwrap();
+    assert!(
+        page_html.contains("data-copies=\"disagree\""),
+        "{page_html}"
+    );
+    let marked: Vec<&str> = page_html
+        .match_indices("data-differs=\"")
+        .map(|(at, m)| page_html[at + m.len()..].split('"').next().unwrap())
+        .collect();
+    assert_eq!(marked, ["votes.02", "valid", "invalid"]);
+    let (_, _, list) = http("GET", &format!("{}/salinan", server.base), b"");
+    assert!(String::from_utf8(list)
+        .unwrap()
+        .contains(&format!("data-tps=\"{tps}\"")));
 
     // The commission corrects the result back to what the witness saw: shown as aligned.
     let mut corrected = official.form.clone();

@@ -175,6 +175,12 @@ impl EvidenceStore {
         Ok(Some((bytes, kind)))
     }
 
+    /// Whether a photo of this digest is stored (its name only: [`EvidenceStore::get`] checks the
+    /// bytes when it is served).
+    pub fn contains(&self, digest: &PhotoDigest) -> bool {
+        self.storage.root().join(path_of(digest)).is_file()
+    }
+
     /// Photos stored and their bytes (a concurrent duplicate may count twice until a restart).
     pub fn usage(&self) -> (u64, u64) {
         (

@@ -461,8 +461,10 @@ impl State {
                         "entry {index}: participant statement with a bad signature"
                     )));
                 }
+                // Keys were checked before the statement was logged (statements::check_statement);
+                // an independent verifier re-checks them (verify.rs).
                 self.registry
-                    .change_poll_witnesses(&statement.change, signer)
+                    .change_poll_witnesses(&statement.change, signer, true)
                     .map_err(|e| EntryError(format!("entry {index}: {e}")))?;
                 self.admin_signatures.entry(signature.0).or_insert(index);
             }

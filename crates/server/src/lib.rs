@@ -135,6 +135,7 @@ pub fn router(app: App) -> Router {
         .route("/selisih", get(site::inflation))
         .route("/ditolak", get(site::rejections))
         .route("/koreksi", get(site::corrections))
+        .route("/salinan", get(site::disagreements))
         .route("/cari", get(site::search))
         .route("/cara-memeriksa", get(site::how_to_verify))
         .route("/csv/nasional", get(site::nation_csv))

@@ -315,6 +315,96 @@ pub(crate) async fn corrections(
     ))
 }
 
+/// `/salinan`: TPS where a poll witness's latest copy disagrees with the official result, in TPS
+/// code order, each copy's differing fields with both values; `?wilayah=` filters by region.
+pub(crate) async fn disagreements(
+    State(app): State<App>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let lang = query.lang();
+    let region = query.region().map(str::to_string);
+    let state = app.shared.state.read().expect("not poisoned");
+    let positions = state.positions();
+    let prefix = region.clone().unwrap_or_default();
+    let all: Vec<Code> = state
+        .disagreeing
+        .iter()
+        .filter(|tps| tps.as_str().starts_with(&prefix))
+        .copied()
+        .collect();
+    let shown: Vec<Code> = all
+        .iter()
+        .skip((query.page() - 1) * ROWS_PER_PAGE)
+        .take(ROWS_PER_PAGE)
+        .copied()
+        .collect();
+    let tally = match region.as_deref().and_then(|r| Code::parse(r).ok()) {
+        Some(code) => state.tally(code).cloned().unwrap_or_default(),
+        None => state.national().clone(),
+    };
+    let title = lang.t(
+        "TPS dengan salinan saksi yang berbeda",
+        "TPS where a poll witness's copy differs",
+    );
+    let body = html! {
+        h1 { (title) }
+        p { (lang.t(
+            "Saksi peserta di TPS menerima salinan C.Hasil dan dapat mengirimkannya, ditandatangani. Setiap salinan dicatat di log dan dibandingkan, angka demi angka, dengan hasil resmi TPS; salinan tidak pernah menggantikan hasil resmi.",
+            "Each participant's poll witness at a TPS receives a copy of the C.Hasil and may send it, signed. Every copy is logged and compared, figure by figure, with the TPS's official result; a copy never replaces the official result.",
+        )) }
+        dl class="figures" {
+            dt { (lang.t("TPS dengan salinan", "TPS with copies")) }
+            dd data-figure="tps_with_copies" { (lang.number(tally.copies.tps_with_copies as i64)) }
+            dt { (lang.t("TPS dengan salinan yang berbeda", "TPS where a copy differs")) }
+            dd data-figure="tps_disagreeing" { (lang.number(tally.copies.tps_disagreeing as i64)) }
+            @for (i, position) in positions.iter().enumerate() {
+                dt { (lang.t("… menurut saksi pasangan ", "… per the witnesses of pair ")) (position) }
+                dd data-figure=(format!("tps_disagreeing.{position}")) { (lang.number(tally.copies.disagreeing_by_participant.get(i).copied().unwrap_or(0) as i64)) }
+            }
+            dt { (lang.t("TPS yang hanya dilaporkan saksi (belum ada hasil resmi diterima)", "TPS only witnesses have reported (no accepted official result yet)")) }
+            dd data-figure="tps_witness_only" { (lang.number(tally.copies.tps_witness_only as i64)) }
+        }
+        (filter_form(lang, region_select(lang, &state, region.as_deref())))
+        (pager(lang, &query, "/salinan", all.len()))
+        div class="scroll" {
+            table class="sortable" {
+                thead { tr {
+                    th scope="col" class="text" { "TPS" }
+                    th scope="col" class="text" { (lang.t("Peserta", "Participant")) }
+                    th scope="col" { (lang.t("Entri resmi / salinan", "Official / copy entry")) }
+                    th scope="col" class="text" { (lang.t("Angka yang berbeda: resmi → salinan", "Differing figures: official → copy")) }
+                } }
+                tbody {
+                    @for tps in &shown {
+                        @let official = state.tps_record(*tps).and_then(|r| r.current);
+                        @for (copy, differences) in state.latest_copies(*tps) {
+                            @if let Some(differences) = differences.filter(|d| !d.is_empty()) {
+                                tr data-tps=(tps.as_str()) {
+                                    td class="text" { (tps_link(lang, &state, *tps)) }
+                                    td class="text" { (positions.get(copy.participant).map_or("?", String::as_str)) }
+                                    td { (official.map_or("–".to_string(), |i| i.to_string())) " / " a href=(format!("/api/v1/entries/{}", copy.index)) { (copy.index) } }
+                                    td class="text" {
+                                        @for (n, d) in differences.iter().enumerate() {
+                                            @if n > 0 { "; " }
+                                            code { (d.field) } " " (lang.number(d.official)) " → " strong { (lang.number(d.copy)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html_response(layout(
+        lang,
+        &query.path("/salinan", query.page()),
+        title,
+        body,
+    ))
+}
+
 fn kind_name(lang: Lang, kind: &str) -> &'static str {
     match kind {
         "votes_added" => lang.t("suara ditambahkan", "votes added"),

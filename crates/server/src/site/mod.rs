@@ -23,7 +23,7 @@ mod map;
 mod tps;
 mod turnout;
 pub(crate) use how::how_to_verify;
-pub(crate) use lists::{corrections, inflation, rejections, search, SearchIndex};
+pub(crate) use lists::{corrections, disagreements, inflation, rejections, search, SearchIndex};
 pub(crate) use tps::tps;
 pub(crate) use turnout::TurnoutCache;
 
@@ -149,6 +149,8 @@ figure.map{margin:1rem 0}figure.map svg{max-width:48rem;display:block}figure.map
 ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.3rem 1rem;font-size:0.9rem}\
 span.share{color:#555;font-size:0.85em}figure.turnout svg{max-width:32rem;display:block}svg.bars{max-width:36rem;display:block;margin:0.5rem 0}pre{white-space:pre-wrap;word-break:break-all}\
 figure.map .scroll svg{min-width:34rem}\
+ul.photos{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.5rem}ul.photos img{border:1px solid #999;image-rendering:pixelated;height:auto}\
+table.copies td.broke small{font-weight:400}\
 #live-status{position:fixed;bottom:0.5rem;right:0.5rem;margin:0;max-width:90vw}\
 #live-status:not(:empty){background:#fff;border:1px solid #777;padding:0.3rem 0.6rem}\
 @media (max-width:480px){th,td{padding:0.25rem 0.3rem}body{font-size:0.95rem}\
@@ -186,6 +188,7 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
                         a href=(lang.link("/selisih")) { (lang.t("Selisih rekapitulasi", "Discrepancies")) }
                         a href=(lang.link("/ditolak")) { (lang.t("Ditolak", "Rejected")) }
                         a href=(lang.link("/koreksi")) { (lang.t("Koreksi", "Corrections")) }
+                        a href=(lang.link("/salinan")) { (lang.t("Salinan saksi", "Witnesses' copies")) }
                         a href=(lang.link("/cara-memeriksa")) { (lang.t("Cara memeriksa", "How to verify")) }
                     }
                 }
@@ -394,6 +397,13 @@ fn totals(
             dd data-figure="corrections" { (lang.number(lists.corrections as i64)) }
             dt { a href=(lists.link(lang, "/selisih")) { (lang.t("Selisih rekapitulasi dengan jumlah di bawahnya", "Recapitulation figures differing from the sum below")) } }
             dd data-figure="discrepancies" { @match lists.discrepancies { Some(n) => (lang.number(n as i64)), None => "–" } }
+            dt { a href=(lists.link(lang, "/salinan")) { (lang.t("TPS dengan salinan saksi yang berbeda dari hasil resmi", "TPS where a poll witness's copy differs from the official result")) } }
+            dd data-figure="tps_disagreeing" {
+                (lang.number(tally.copies.tps_disagreeing as i64))
+                span class="share" { " / " (lang.number(tally.copies.tps_with_copies as i64)) (lang.t(" dengan salinan", " with copies")) }
+            }
+            dt { (lang.t("TPS yang hanya dilaporkan saksi", "TPS reported only by poll witnesses")) }
+            dd data-figure="tps_witness_only" { (lang.number(tally.copies.tps_witness_only as i64)) }
         }
     }
 }

@@ -65,7 +65,7 @@ pub(crate) async fn tps(
         ));
     };
     // What the state knows, copied out so the log reads below run without the lock.
-    let (registered, record, election) = {
+    let (registered, record, election, copy_indexes) = {
         let state = app.shared.state.read().expect("not poisoned");
         let Some(registered) = state.registry.tps(code).cloned() else {
             return not_found(lang.t("TPS ini tidak terdaftar.", "This TPS is not registered."));
@@ -74,6 +74,11 @@ pub(crate) async fn tps(
             registered,
             state.tps_record(code).cloned().unwrap_or_default(),
             state.election().cloned(),
+            state
+                .copies(code)
+                .iter()
+                .map(|c| c.index)
+                .collect::<Vec<u64>>(),
         )
     };
     let shown: Vec<HistoryItem> = record
@@ -89,11 +94,30 @@ pub(crate) async fn tps(
         kind: registered.kind,
         dpt: registered.dpt,
     };
-    let versions = tokio::task::spawn_blocking(move || {
-        shown
+    let (versions, copy_photos) = tokio::task::spawn_blocking(move || {
+        let versions = shown
             .into_iter()
             .filter_map(|item| read_version(&shared, item, facts, election.as_ref()))
-            .collect::<Vec<Version>>()
+            .collect::<Vec<Version>>();
+        // Each copy's photos, read back from its entry (a TPS has a few copies).
+        let photos: Vec<(u64, Vec<String>)> = copy_indexes
+            .into_iter()
+            .filter_map(
+                |index| match Entry::decode(&shared.entry(index).ok()?).ok()? {
+                    Entry::Copy { copy, .. } => Some((
+                        index,
+                        copy.copy
+                            .form
+                            .evidence
+                            .iter()
+                            .map(|d| d.to_text())
+                            .collect(),
+                    )),
+                    _ => None,
+                },
+            )
+            .collect();
+        (versions, photos)
     })
     .await
     .unwrap_or_default();
@@ -138,6 +162,8 @@ pub(crate) async fn tps(
         } @else {
             p data-figure="uncounted" { (lang.t("Belum ada hasil yang diterima untuk TPS ini.", "No accepted result for this TPS yet.")) }
         }
+        (copies_section(lang, &state, code, &copy_photos))
+        (photos_section(lang, &app.shared.evidence, &versions, current, &copy_photos))
         @if !versions.is_empty() {
             h2 { (lang.t("Isi formulir C.Hasil", "The C.Hasil form, field by field")) }
             (fields_table(lang, positions, &versions, current))
@@ -370,6 +396,199 @@ fn history_table(lang: Lang, history: &[HistoryItem], versions: &[Version]) -> M
 }
 
 /// The recapitulation forms (D.Hasil) of the regions above this TPS, where logged.
+/// The poll witnesses' copies (salinan saksi TPS) beside the official result: one row per copy,
+/// each compared figure with the copy's value, a differing one marked in words and colour with the
+/// official value beside it; what each correction did to the agreement.
+fn copies_section(
+    lang: Lang,
+    state: &saksi_recap::State,
+    tps: Code,
+    photos: &[(u64, Vec<String>)],
+) -> Markup {
+    let positions = state.positions();
+    let all = state.copies(tps);
+    let latest = state.latest_copies(tps);
+    let has_official = state.has_accepted(tps);
+    let disagreeing = latest
+        .iter()
+        .filter(|(_, d)| d.as_ref().is_some_and(|d| !d.is_empty()))
+        .count();
+    let mut columns: Vec<(String, String)> = positions
+        .iter()
+        .map(|p| {
+            (
+                format!("votes.{p}"),
+                format!("{} {p}", lang.t("Pasangan", "Pair")),
+            )
+        })
+        .collect();
+    columns.push(("valid".into(), lang.t("Sah", "Valid").into()));
+    columns.push(("invalid".into(), lang.t("Tidak sah", "Invalid").into()));
+    columns.push(("voters".into(), lang.t("Pemilih", "Voters").into()));
+    let value = |counts: &saksi_recap::state::Counts, field: &str| -> i64 {
+        match field {
+            "valid" => counts.valid,
+            "invalid" => counts.invalid,
+            "voters" => counts.voters,
+            votes => positions
+                .iter()
+                .position(|p| votes.strip_prefix("votes.") == Some(p.as_str()))
+                .and_then(|i| counts.votes.get(i).copied())
+                .unwrap_or(0),
+        }
+    };
+    html! {
+        section id="salinan" {
+            h2 { (lang.t("Salinan saksi TPS", "Poll witnesses' copies")) }
+            @if all.is_empty() {
+                p data-copies="none" { (lang.t(
+                    "Belum ada salinan dari saksi peserta untuk TPS ini.",
+                    "No poll witness has sent a copy for this TPS yet.",
+                )) }
+            } @else {
+                p data-copies=(if !has_official { "witness_only" } else if disagreeing > 0 { "disagree" } else { "agree" }) {
+                    @if !has_official {
+                        (lang.t(
+                            "Hanya saksi yang telah melapor: belum ada hasil resmi yang diterima untuk dibandingkan.",
+                            "Only poll witnesses have spoken: there is no accepted official result to compare with yet.",
+                        ))
+                    } @else if disagreeing > 0 {
+                        strong { (disagreeing) (lang.t(" salinan berbeda dari hasil resmi", " copies differ from the official result")) }
+                        (lang.t(" (angka yang berbeda ditandai; angka resmi di sebelahnya).", " (differing figures are marked, the official figure beside them)."))
+                    } @else {
+                        (lang.t("Setiap salinan terbaru sama dengan hasil resmi.", "Every latest copy agrees with the official result."))
+                    }
+                }
+                p class="note" { (lang.t(
+                    "Salinan dicatat dan dibandingkan, tetapi tidak pernah menggantikan hasil resmi. Dari tiap saksi hanya salinan terakhirnya yang dibandingkan.",
+                    "Copies are logged and compared but never replace the official result. Only each witness's latest copy is compared.",
+                )) }
+                div class="scroll" {
+                    table class="copies" {
+                        thead { tr {
+                            th class="text" { (lang.t("Peserta", "Participant")) }
+                            th { (lang.t("Entri log", "Log entry")) }
+                            @for (_, label) in &columns { th { (label) } }
+                            th class="text" { (lang.t("Putusan aturan", "Rulebook verdict")) }
+                        } }
+                        tbody {
+                            @for copy in all {
+                                @let latest_entry = latest.iter().find(|(c, _)| c.index == copy.index);
+                                @let differences = latest_entry.and_then(|(_, d)| d.as_ref());
+                                tr data-copy=(copy.index) {
+                                    td class="text" {
+                                        (positions.get(copy.participant).map_or("?", String::as_str))
+                                        @if latest_entry.is_none() { br; small { (lang.t("diganti oleh salinan berikutnya", "replaced by a later copy")) } }
+                                        br; code class="path" title=(copy.signer.to_base64()) { (copy.signer.to_base64().get(..10).unwrap_or("")) "…" }
+                                    }
+                                    td { a href=(format!("/api/v1/entries/{}", copy.index)) { (copy.index) } }
+                                    @for (field, _) in &columns {
+                                        @let differs = differences.and_then(|d| d.iter().find(|x| &x.field == field));
+                                        @if let Some(difference) = differs {
+                                            td class="broke" data-differs=(field) {
+                                                (lang.number(difference.copy))
+                                                br; small { (lang.t("resmi ", "official ")) (lang.number(difference.official)) }
+                                            }
+                                        } @else {
+                                            td { (lang.number(value(&copy.counts, field))) }
+                                        }
+                                    }
+                                    td class="text" {
+                                        @if copy.verdict.accepted { (lang.t("diterima", "accepted")) }
+                                        @else { (lang.t("ditolak: ", "rejected: ")) (copy.verdict.rejected_by.join(", ")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @let photos_count: usize = photos.iter().map(|(_, p)| p.len()).sum();
+                @if photos_count > 0 {
+                    p class="note" { (photos_count) (lang.t(" foto dari para saksi ada di bagian Foto bukti.", " photos from the witnesses are under Evidence photos.")) }
+                }
+            }
+            @for effect in state.correction_effects.iter().filter(|e| e.tps == tps) {
+                p data-correction-effect=(effect.kind()) {
+                    (lang.t("Koreksi di entri ", "The correction at entry ")) (effect.index) ": "
+                    @match effect.kind() {
+                        "aligned" => { strong { (lang.t("menyamakan hasil resmi dengan salinan saksi", "brought the official result in line with the witnesses' copies")) } }
+                        "diverged" => { strong { (lang.t("menjauhkan hasil resmi dari salinan saksi yang tadinya sama", "moved the official result away from copies that agreed with it")) } }
+                        _ => { (lang.t("mengubah hasil resmi", "changed the official result")) }
+                    }
+                    " (" (effect.disagreeing_before) " → " (effect.disagreeing_after)
+                    (lang.t(" salinan berbeda).", " copies differing)."))
+                }
+            }
+        }
+    }
+}
+
+/// The photos the official version and the copies name: a thumbnail linking to the full image
+/// (the browser's own viewer zooms) when this server stores it, the digest otherwise.
+fn photos_section(
+    lang: Lang,
+    store: &saksi_recap::evidence::EvidenceStore,
+    versions: &[Version],
+    current: Option<u64>,
+    copy_photos: &[(u64, Vec<String>)],
+) -> Markup {
+    let official = versions
+        .iter()
+        .find(|v| Some(v.index) == current)
+        .or(versions.last());
+    let mut groups: Vec<(String, &[String])> = Vec::new();
+    if let Some(version) = official {
+        groups.push((
+            format!(
+                "{} {}",
+                lang.t("Formulir resmi, entri", "Official form, entry"),
+                version.index
+            ),
+            &version.evidence,
+        ));
+    }
+    for (index, photos) in copy_photos {
+        groups.push((
+            format!(
+                "{} {index}",
+                lang.t("Salinan saksi, entri", "Witness's copy, entry")
+            ),
+            photos,
+        ));
+    }
+    groups.retain(|(_, photos)| !photos.is_empty());
+    let stored = |digest: &str| {
+        saksi_election::form::PhotoDigest::parse(digest).filter(|d| store.contains(d))
+    };
+    html! {
+        @if !groups.is_empty() {
+            section id="foto" {
+                h2 { (lang.t("Foto bukti", "Evidence photos")) }
+                p class="note" { (lang.t(
+                    "Foto disimpan menurut SHA-256-nya; entri log menyebut digest itu. Ketuk foto untuk membukanya dalam ukuran penuh dan memperbesarnya.",
+                    "Photos are stored under their SHA-256, which the log entry names. Tap a photo to open it full size and zoom.",
+                )) }
+                @for (label, photos) in &groups {
+                    h3 { (label) }
+                    ul class="photos" {
+                        @for digest in photos.iter() {
+                            li {
+                                @if let Some(d) = stored(digest) {
+                                    @let url = format!("/evidence/sha256/{}", saksi_election::form::hex(&d.0));
+                                    a href=(url) { img src=(url) alt=(format!("{} {digest}", lang.t("foto", "photo"))) loading="lazy" width="160"; }
+                                } @else {
+                                    code class="path" { (digest) } br;
+                                    small { (lang.t("tidak tersimpan di server ini", "not stored on this server")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn recaps_above(lang: Lang, state: &saksi_recap::State, tps: Code) -> Markup {
     let mut above = Vec::new();
     let mut up = tps.parent();
