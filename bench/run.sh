@@ -22,6 +22,10 @@ $saksi init --data "$work/data" --gen "$work/election" > /dev/null
 ingest=$(sed -n 's/^imported in .*s opening the log, \([0-9.]*\)s ingesting)/\1/p' "$work/import.txt")
 opening=$(sed -n 's/^imported in .* (\([0-9.]*\)s opening the log.*/\1/p' "$work/import.txt")
 rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
+# The poll witnesses' copies (issue 14), after the forms they are compared with.
+$saksi import --data "$work/data" "$work/election/copies.ndjson" > "$work/import-copies.txt" || true
+copies_lines=$(sed -n 's/^\([0-9]*\) lines: .*/\1/p' "$work/import-copies.txt")
+copies_ingest=$(sed -n 's/^imported in .*s opening the log, \([0-9.]*\)s ingesting)/\1/p' "$work/import-copies.txt")
 pg=$(bash bench/postgres-baseline.sh "$work/election/forms.ndjson" | sed -n 's/.*total \([0-9.]*\)s;.*/\1/p')
 t0=$(now); $saksi verify --dir "$work/data/log" --vkey "$work/data/log.vkey" > /dev/null; t1=$(now); verify=$(seconds "$t0" "$t1")
 
@@ -45,6 +49,7 @@ restart=$(sed -n 's/state rebuilt from the log in \([0-9.]*\)s/\1/p' "$work/serv
 submit8=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 0 --requests 20000 --concurrency 8 | tail -1)
 submit=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 20000 --requests 50000 --concurrency 64 | tail -1)
 submit256=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 70000 --requests 50000 --concurrency 256 | tail -1)
+copies64=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/copies.ndjson" --skip 0 --requests 50000 --concurrency 64 | tail -1)
 regions=$($saksi bench regions --host 127.0.0.1:18555 --registry "$work/election/registry" --requests 200000 --concurrency 32 | tail -1)
 kill $server
 
@@ -63,6 +68,8 @@ cat <<TABLE
 | HTTP submissions, 8 clients, durable | ${submit8} | | |
 | HTTP submissions, 64 clients, durable | ${submit} | target 10,000/s, p99 < 50 ms | |
 | HTTP submissions, 256 clients, durable | ${submit256} | | |
+| poll witnesses' copies, import (${copies_lines} copies, comparison included) | ${copies_ingest} s | | |
+| poll witnesses' copies over HTTP, 64 clients, durable | ${copies64} | forms, 64 clients: above | |
 | region queries, 32 clients | ${regions} | target 50,000/s | |
 TABLE
 echo

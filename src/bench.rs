@@ -170,6 +170,11 @@ pub fn http_submit(
     requests: usize,
     concurrency: usize,
 ) -> Result<()> {
+    // A file of poll witnesses' copies goes to their endpoint; anything else is forms.
+    let (path, what) = match crate::ops::file_kind(forms)? {
+        crate::ops::FileKind::Copies => ("/api/v1/copies", "poll witnesses' copies"),
+        _ => ("/api/v1/forms", "forms"),
+    };
     let text = std::fs::read_to_string(forms)?;
     let lines: Vec<&str> = text.lines().skip(skip).take(requests).collect();
     let per = lines.len().div_ceil(concurrency.max(1)).max(1);
@@ -177,19 +182,13 @@ pub fn http_submit(
         .chunks(per)
         .map(|part| {
             part.iter()
-                .map(|line| {
-                    (
-                        "POST",
-                        "/api/v1/forms".to_string(),
-                        line.as_bytes().to_vec(),
-                    )
-                })
+                .map(|line| ("POST", path.to_string(), line.as_bytes().to_vec()))
                 .collect()
         })
         .collect();
     drop(lines);
     let (results, seconds) = load(host, clients)?;
-    println!("HTTP submissions: {} requests, {concurrency} concurrent keep-alive clients (one generator thread), durable (fsync before every answer)", results.len());
+    println!("HTTP submissions of {what} to {path}: {} requests, {concurrency} concurrent keep-alive clients (one generator thread), durable (fsync before every answer)", results.len());
     println!("{}", summary(&results, seconds, "submissions"));
     Ok(())
 }

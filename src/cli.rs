@@ -200,9 +200,14 @@ pub(crate) struct SubmitArgs {
     /// A key file from `saksi keygen`.
     #[arg(long, conflicts_with = "gen")]
     pub(crate) key: Option<PathBuf>,
-    /// Sign as the officer of the form's TPS in an election made by `saksi gen` (demo only).
+    /// Sign as the officer of the form's TPS in an election made by `saksi gen` (demo only; with
+    /// --copy, as the participant's poll witness for the TPS's desa).
     #[arg(long)]
     pub(crate) gen: Option<PathBuf>,
+    /// Send the figures as a poll witness's copy for this participant (e.g. 01), to
+    /// /api/v1/copies, rather than as the officer's form.
+    #[arg(long)]
+    pub(crate) copy: Option<String>,
 }
 
 #[derive(clap::Args)]

@@ -221,17 +221,29 @@ fn submit_command(args: SubmitArgs) -> Result<u8> {
         (Some(path), None) => ops::read_key(path)?,
         (None, Some(dir)) => {
             let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&args.form)?)?;
-            let tps = value.get("form").unwrap_or(&value)["tps"]
-                .as_str()
-                .context("the form has no tps")?;
+            let form = match (value.get("copy"), value.get("form")) {
+                (Some(copy), _) => &copy["form"],
+                (None, Some(form)) => form,
+                (None, None) => &value,
+            };
+            let tps = form["tps"].as_str().context("the form has no tps")?;
             let truth: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(dir.join("truth.json"))?)?;
             let seed = truth["seed"].as_u64().context("truth.json has no seed")?;
-            saksi_gen::officer_key(seed, saksi_election::Code::parse(tps)?)
+            let tps = saksi_election::Code::parse(tps)?;
+            match &args.copy {
+                Some(participant) => saksi_gen::copies::poll_witness_key(
+                    seed,
+                    participant,
+                    tps.ancestor(saksi_election::Level::Desa)
+                        .context("the form's tps is not a TPS code")?,
+                ),
+                None => saksi_gen::officer_key(seed, tps),
+            }
         }
         _ => bail!("give --key FILE or --gen DIR"),
     };
-    ops::submit(&args.url, &args.form, &key)
+    ops::submit(&args.url, &args.form, &key, args.copy.as_deref())
 }
 
 fn enroll_command(args: EnrollArgs) -> Result<u8> {
@@ -697,7 +709,8 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
     }
     let vkey = engine.shared().vkey.clone();
     println!(
-        "\nOpen:\n  http://{addr}/                         the results site (Indonesian; ?lang=en for English)\n  http://{addr}/wilayah/11                a province (Aceh), down to its TPS\n  http://{addr}/api/v1/regions            the API: national totals and provinces\n  http://{addr}/api/v1/regions/11         a province (Aceh)\n  http://{addr}/api/v1/tps/1101012001001  a TPS: its form, history, evidence\n  http://{addr}/api/v1/receipts/0         a receipt (c2sp.org/tlog-proof) for any entry\n  http://{addr}/log/checkpoint            the signed checkpoint; tiles under /log/tile/\n\nVerify independently: the log in {} is plain C2SP tlog-tiles; check it with Go's sumdb:\n  scripts/go-interop.sh {} '{vkey}'\nor re-derive everything (signatures, verdicts, totals, inflation) from the served log:\n  saksi verify --url http://{addr} --vkey '{vkey}' --state verifier-state\n  saksi audit recap --dir {} --vkey '{vkey}'\nEvery injected fault is listed in {} with the rule that caught it.\n",
+        "\nOpen:\n  http://{addr}/                         the results site (Indonesian; ?lang=en for English)\n  http://{addr}/wilayah/11                a province (Aceh), down to its TPS\n  http://{addr}/salinan                   TPS where a poll witness's copy differs from the official result\n  http://{addr}/api/v1/regions            the API: national totals and provinces\n  http://{addr}/api/v1/regions/11         a province (Aceh)\n  http://{addr}/api/v1/tps/1101012001001  a TPS: its form, history, evidence\n  http://{addr}/api/v1/receipts/0         a receipt (c2sp.org/tlog-proof) for any entry\n  http://{addr}/log/checkpoint            the signed checkpoint; tiles under /log/tile/\n\nVerify independently: the log in {} is plain C2SP tlog-tiles; check it with Go's sumdb:\n  scripts/go-interop.sh {} '{vkey}'\nor re-derive everything (signatures, verdicts, totals, inflation) from the served log:\n  saksi verify --url http://{addr} --vkey '{vkey}' --state verifier-state\n  saksi audit recap --dir {} --vkey '{vkey}'\n  saksi audit copies --dir {} --vkey '{vkey}'\nEvery injected fault is listed in {} with the rule that caught it.\n",
+        server.join("log").display(),
         server.join("log").display(),
         server.join("log").display(),
         server.join("log").display(),

@@ -799,23 +799,37 @@ pub fn http(method: &str, url: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
 }
 
 /// Signs a form (the `form` object, or a whole envelope whose form is re-signed) and posts it.
-pub fn submit(url: &str, form_file: &Path, key: &SecretKey) -> Result<u8> {
+pub fn submit(url: &str, form_file: &Path, key: &SecretKey, copy: Option<&str>) -> Result<u8> {
     let text =
         std::fs::read(form_file).with_context(|| format!("cannot read {}", form_file.display()))?;
     let mut value: serde_json::Value =
         serde_json::from_slice(&text).context("the form file is not JSON")?;
-    if value.get("form").is_some() {
+    if value.get("copy").is_some() {
+        value = value["copy"]["form"].take();
+    } else if value.get("form").is_some() {
         value = value["form"].take();
     }
     value["signer"] = serde_json::Value::String(key.public().to_base64());
     let envelope = serde_json::json!({"form": value, "signature": "A".repeat(86) + "=="});
     let unsigned =
         SignedForm::decode(&serde_json::to_vec(&envelope)?).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let signed = unsigned.form.sign(key);
+    let (path, body) = match copy {
+        Some(participant) => {
+            if !saksi_election::copy::valid_participant(participant) {
+                bail!("--copy {participant:?}: a participant's ballot position, e.g. 01");
+            }
+            let copy = saksi_election::copy::WitnessCopy {
+                form: unsigned.form,
+                participant: participant.to_string(),
+            };
+            ("copies", copy.sign(key).encode())
+        }
+        None => ("forms", unsigned.form.sign(key).encode()),
+    };
     let (status, body) = http(
         "POST",
-        &format!("{}/api/v1/forms", url.trim_end_matches('/')),
-        &signed.encode(),
+        &format!("{}/api/v1/{path}", url.trim_end_matches('/')),
+        &body,
     )?;
     println!("{status}");
     println!("{}", String::from_utf8_lossy(&body));
