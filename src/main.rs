@@ -685,6 +685,10 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
             copies.rejected,
             copies.refused.values().sum::<usize>()
         );
+        let (photos, seconds) = ops::store_disagreement_photos(&engine, &election)?;
+        println!(
+            "evidence photos of the TPS where a copy disagrees: {photos} stored in {seconds:.1}s"
+        );
         ops::print_totals(&engine);
         println!("      ingested in {:.1}s", step.elapsed().as_secs_f64());
         engine

@@ -1054,3 +1054,30 @@ pub fn enrol_generated_poll_witnesses(engine: &mut Engine, gen: &Path) -> Result
     }
     Ok(enrolled)
 }
+
+/// The demo's photos: those of every TPS where the generator injected a copy disagreement (its
+/// official form and its witnesses' copies name the same three photos), so the site shows the
+/// evidence where a reader will look. Storing every TPS's would take some 12 GB; `saksi gen
+/// --photos` and `saksi import --photos` do that when wanted.
+pub fn store_disagreement_photos(engine: &Engine, gen: &Path) -> Result<(usize, f64)> {
+    let started = Instant::now();
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(gen.join("truth.json"))?)?;
+    let seed = truth["seed"].as_u64().context("truth.json names no seed")?;
+    let tps: std::collections::BTreeSet<&str> = truth["copy_disagreements"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|d| d["tps"].as_str()).collect())
+        .unwrap_or_default();
+    let store = engine.shared().evidence.clone();
+    let mut stored = 0;
+    for code in tps {
+        let code = saksi_election::Code::parse(code)?;
+        for page in 1..=saksi_gen::photo::PAGES {
+            let png = saksi_gen::photo::photo_png(seed, code, page);
+            store
+                .put(&png)
+                .map_err(|e| anyhow::anyhow!("storing a photo of {code}: {e}"))?;
+            stored += 1;
+        }
+    }
+    Ok((stored, started.elapsed().as_secs_f64()))
+}
