@@ -364,6 +364,14 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
     let out = saksi(&["import", "--data", &data, &dir.path("early.ndjson")]);
     // 1: the injected faults are rejected.
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    // The poll witnesses' copies too (misread ones are rejected by the rulebook: exit 1).
+    let out = saksi(&[
+        "import",
+        "--data",
+        &data,
+        &format!("{election}/copies.ndjson"),
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
     let truth: Value =
         serde_json::from_slice(&std::fs::read(format!("{election}/truth.json")).unwrap()).unwrap();
     let server = Server::start(&data);
@@ -604,6 +612,20 @@ fn a_reader_clicks_down_to_a_tps_and_watches_it_verify_and_an_altered_page_fail(
         let (state, words) = verification(&client).await;
         assert_eq!(state, "failed", "{words}");
         assert!(words.contains("checkpoint"), "{words}");
+
+        // A TPS with poll witnesses' copies: every copy's figure is checked against its own entry.
+        let with_copies = truth["copy_disagreements"][0]["tps"].as_str().unwrap();
+        client.goto(&format!("{base}/tps/{with_copies}")).await.unwrap();
+        let (state, words) = verification(&client).await;
+        assert_eq!(state, "verified", "{words}");
+        let copy_cells = client
+            .find_all(Locator::Css("table.copies td[data-entry][data-field]"))
+            .await
+            .unwrap()
+            .len();
+        assert!(copy_cells >= 6, "{copy_cells} copy figures marked for the check");
+        screenshot(&client, "tps-copies").await;
+        assert_eq!(console_errors(&client).await, Vec::<String>::new());
 
         // Search from any page in a few keystrokes: "/", the TPS code, Enter, then its link.
         client.goto(&format!("{base}/selisih")).await.unwrap();

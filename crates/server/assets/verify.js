@@ -246,7 +246,7 @@
       if (path.startsWith('votes.')) return (sheet.votes || {})[path.slice(6)] ?? null;
       return (sheet.fields || {})[path] ?? null;
     }
-    let value = entry.form;
+    let value = entry.type === 'copy' ? (entry.copy || {}).form : entry.form;
     for (const part of path.split('.')) value = value == null ? undefined : value[part];
     return value ?? null;
   }
@@ -289,8 +289,9 @@
 
   function checkEntry(index, entry, tps) {
     const where = t('entri ', 'entry ') + index;
-    const form = entry.type === 'transcription' ? entry.sheet : entry.form;
-    if (!form || (entry.type !== 'form' && entry.type !== 'transcription')) {
+    // A poll witness's copy is checked like a form: its figures as the page shows them.
+    const form = entry.type === 'transcription' ? entry.sheet : entry.type === 'copy' ? (entry.copy || {}).form : entry.form;
+    if (!form || (entry.type !== 'form' && entry.type !== 'transcription' && entry.type !== 'copy')) {
       throw new Disagreement(where + t(' bukan formulir TPS', ' is not a TPS form'));
     }
     if (form.tps !== tps) {

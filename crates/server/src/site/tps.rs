@@ -484,13 +484,15 @@ fn copies_section(
                                     td { a href=(format!("/api/v1/entries/{}", copy.index)) { (copy.index) } }
                                     @for (field, _) in &columns {
                                         @let differs = differences.and_then(|d| d.iter().find(|x| &x.field == field));
+                                        // The entry's own path for the browser's check (voters are B.4 J).
+                                        @let path = if field == "voters" { "voted.total.j" } else { field.as_str() };
                                         @if let Some(difference) = differs {
-                                            td class="broke" data-differs=(field) {
+                                            td class="broke" data-differs=(field) data-entry=(copy.index) data-field=(path) {
                                                 (lang.number(difference.copy))
                                                 br; small { (lang.t("resmi ", "official ")) (lang.number(difference.official)) }
                                             }
                                         } @else {
-                                            td { (lang.number(value(&copy.counts, field))) }
+                                            td data-entry=(copy.index) data-field=(path) { (lang.number(value(&copy.counts, field))) }
                                         }
                                     }
                                     td class="text" {
