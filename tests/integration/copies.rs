@@ -350,6 +350,35 @@ fn copies_are_refused_unless_entitled_and_compared_whenever_they_come() {
         "{page}"
     );
 
+    // A TPS takes a bounded number of copies (the witness's own resends included); then 403.
+    let logged = page["copies"]["items"].as_array().unwrap().len();
+    let mut accepted = 0;
+    for n in 0.. {
+        let mut resend = honest.copy.clone();
+        resend.form.ballots.damaged += 1 + n;
+        let (status, body) = post(&server, "/api/v1/copies", &resign(resend, &witness));
+        if status == 403 {
+            assert_eq!(body["error"]["code"], "COPY_LIMIT", "{body}");
+            break;
+        }
+        assert_eq!(status, 201, "{body}");
+        accepted += 1;
+    }
+    assert_eq!(logged + accepted, saksi_recap::state::MAX_COPIES_PER_TPS);
+    // Only the witness's latest copy is compared: still one row per witness in the status.
+    let page = get_json(&format!("{}/api/v1/tps/{tps}", server.base));
+    assert_eq!(
+        page["copies"]["items"].as_array().unwrap().len(),
+        saksi_recap::state::MAX_COPIES_PER_TPS
+    );
+    let latest: Vec<&serde_json::Value> = page["copies"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["latest"] == true)
+        .collect();
+    assert_eq!(latest.len(), 1);
+
     // The participant revokes its witness (signed with its own key, through the CLI): the witness's
     // next copy is refused; what it sent before stays.
     let key_file = dir.path("participant-01.key");
@@ -392,7 +421,10 @@ fn copies_are_refused_unless_entitled_and_compared_whenever_they_come() {
         "{body}"
     );
     let page = get_json(&format!("{}/api/v1/tps/{tps}", server.base));
-    assert_eq!(page["copies"]["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        page["copies"]["items"].as_array().unwrap().len(),
+        saksi_recap::state::MAX_COPIES_PER_TPS
+    );
 
     // Everything above re-derives from the log alone.
     let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();

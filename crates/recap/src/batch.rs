@@ -181,12 +181,16 @@ pub(crate) fn forms(state: &State, forms: Vec<SignedForm>) -> Result<Batch, Engi
     Ok(batch)
 }
 
+/// The refusal of a copy past [`crate::state::MAX_COPIES_PER_TPS`].
+pub const COPY_LIMIT: &str = "COPY_LIMIT";
+
 /// Poll witnesses' copies whose signatures the caller verified: each must be entitled (enrolled by
 /// its participant for its TPS, not revoked), else refused and not logged; the verdict is the
 /// rulebook's on its figures. Several copies may speak for one TPS, before or after its form.
 pub(crate) fn copies(state: &State, copies: Vec<SignedCopy>) -> Result<Batch, EngineError> {
     let (election, rulebook) = judged_under(state)?;
     let mut batch = Batch::default();
+    let mut in_batch: HashMap<Code, usize> = HashMap::new();
     for copy in copies {
         let envelope = copy.encode();
         let digest: [u8; 32] = sha2::Sha256::digest(&envelope).into();
@@ -228,6 +232,18 @@ pub(crate) fn copies(state: &State, copies: Vec<SignedCopy>) -> Result<Batch, En
             });
             continue;
         }
+        let count = in_batch.entry(tps).or_default();
+        if state.copies(tps).len() + *count >= crate::state::MAX_COPIES_PER_TPS {
+            batch.decided(IngestOutcome::Refused {
+                code: COPY_LIMIT,
+                detail: format!(
+                    "TPS {tps} has {} copies, the most one TPS takes",
+                    crate::state::MAX_COPIES_PER_TPS
+                ),
+            });
+            continue;
+        }
+        *count += 1;
         let verdict = rules::check_copy_in(rulebook, &copy.copy, &state.registry, &election);
         let verdict = RecordedVerdict::from_verdict(&verdict, rulebook);
         let encoded = copy_entry_bytes(envelope, &verdict);

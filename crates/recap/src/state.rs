@@ -103,6 +103,10 @@ impl CopyTally {
 /// Most participants a contest may have for copies (one bit each in a TPS's status).
 pub const MAX_PARTICIPANTS: usize = 64;
 
+/// Most copies logged for one TPS: three pairs' witnesses, each resending a few times, fit many
+/// times over; past it a TPS's comparison (recomputed on each copy) would grow without bound.
+pub const MAX_COPIES_PER_TPS: usize = 64;
+
 /// A poll witness's copy as the state keeps it: who, where in the log, and the figures compared.
 #[derive(Clone, Debug)]
 pub struct CopyRecord {
@@ -583,15 +587,19 @@ impl State {
     pub fn latest_copies(&self, tps: Code) -> Vec<(&CopyRecord, Option<Vec<FieldDifference>>)> {
         let copies = self.copies(tps);
         let official = self.tps.get(&tps).and_then(|r| r.counts.as_ref());
-        copies
+        // Newest first, each signer once, then back to log order.
+        let mut seen = std::collections::HashSet::with_capacity(copies.len());
+        let mut latest: Vec<(&CopyRecord, Option<Vec<FieldDifference>>)> = copies
             .iter()
-            .enumerate()
-            .filter(|(i, c)| !copies[i + 1..].iter().any(|later| later.signer == c.signer))
-            .map(|(_, c)| {
+            .rev()
+            .filter(|c| seen.insert(c.signer))
+            .map(|c| {
                 let differences = official.map(|o| compare(&self.positions, o, &c.counts));
                 (c, differences)
             })
-            .collect()
+            .collect();
+        latest.reverse();
+        latest
     }
 
     fn compute_copy_status(&self, tps: Code) -> CopyStatus {

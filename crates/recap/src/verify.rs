@@ -278,6 +278,12 @@ impl Replayer {
                     ));
                     return;
                 }
+                if self.state.copies(tps).len() >= crate::state::MAX_COPIES_PER_TPS {
+                    self.problem(format!(
+                        "entry {index}: TPS {tps}: more copies than one TPS takes ({})",
+                        crate::state::MAX_COPIES_PER_TPS
+                    ));
+                }
                 if self.state.logged_copy(digest).is_some() {
                     self.problem(format!(
                         "entry {index}: TPS {tps}: the same copy was logged twice"

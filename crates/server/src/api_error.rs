@@ -64,6 +64,9 @@ api_errors! {
     PollWitnessOutOfScope => StatusCode::FORBIDDEN, "POLL_WITNESS_OUT_OF_SCOPE",
         "this poll witness is not enrolled for this TPS",
         "saksi TPS ini tidak didaftarkan untuk TPS ini";
+    CopyLimit => StatusCode::FORBIDDEN, "COPY_LIMIT",
+        "this TPS has as many copies as one TPS takes",
+        "TPS ini sudah menerima salinan sebanyak batasnya";
     Malformed => StatusCode::BAD_REQUEST, "MALFORMED",
         "the request is not valid",
         "permintaan tidak sah";
@@ -170,6 +173,7 @@ pub fn refusal(code: &str, detail: String) -> Response {
         ApiError::PollWitnessNotEnrolled,
         ApiError::PollWitnessRevoked,
         ApiError::PollWitnessOutOfScope,
+        ApiError::CopyLimit,
     ]
     .into_iter()
     .find(|e| e.text().code == code);
