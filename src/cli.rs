@@ -41,6 +41,9 @@ pub(crate) enum Command {
     /// with `saksi log-statement`), posts it to a running server (--url), or logs it now (--data,
     /// with the server stopped: the log allows one writer).
     Enroll(EnrollArgs),
+    /// File a report of an irregularity (signed by your own reporter key), and check its receipt:
+    /// exit 0 when the report is in the log and the receipt proves it.
+    Report(ReportArgs),
     /// Enrol or revoke a participant's poll witnesses (saksi TPS, who send copies of TPS results),
     /// signed with the participant's key; delivered like `saksi enroll` (--out, --url or --data).
     PollWitnesses(PollWitnessesArgs),
@@ -227,6 +230,38 @@ pub(crate) struct EnrollArgs {
     pub(crate) key: PublicKey,
     #[command(flatten)]
     pub(crate) to: StatementTarget,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ReportArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub(crate) url: String,
+    /// The TPS the report is about.
+    #[arg(long, value_parser = parse_code, required_unless_present = "region", conflicts_with = "region")]
+    pub(crate) tps: Option<Code>,
+    /// Or a region (provinsi, kabupaten/kota, kecamatan, kelurahan/desa).
+    #[arg(long, value_parser = parse_code)]
+    pub(crate) region: Option<Code>,
+    /// money_politics, intimidation, voter_list, voting, counting, recapitulation, system, other.
+    #[arg(long)]
+    pub(crate) category: String,
+    /// What happened (at most 4 KB; newlines allowed).
+    #[arg(long)]
+    pub(crate) text: String,
+    /// A photo (JPEG, PNG or WebP, at most 8 MiB) uploaded first and named by the report (repeatable).
+    #[arg(long)]
+    pub(crate) photo: Vec<PathBuf>,
+    /// When it happened, Unix seconds (default: now).
+    #[arg(long)]
+    pub(crate) event_at: Option<u64>,
+    /// The reporter's key file: made (mode 0600) if it does not exist. Keep it to add follow-ups
+    /// and to prove authorship later; it is a pseudonym, not an identity.
+    #[arg(long, default_value = "reporter.key")]
+    pub(crate) key: PathBuf,
+    /// The log's verifier key to check the receipt with (default: the server's own, which proves
+    /// inclusion in the log that server signs, not that it is the log you meant).
+    #[arg(long, value_parser = parse_vkey)]
+    pub(crate) vkey: Option<Verifier>,
 }
 
 #[derive(clap::Args)]

@@ -60,6 +60,7 @@ fn run(command: Command) -> Result<u8> {
         Command::Submit(args) => submit_command(args),
         Command::Enroll(args) => enroll_command(args),
         Command::PollWitnesses(args) => poll_witnesses_command(args),
+        Command::Report(args) => ops::report(args),
         Command::LogStatement(args) => log_statement_command(args),
         Command::Verify(args) => verify::run(
             args.dir.as_deref(),

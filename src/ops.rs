@@ -1081,3 +1081,120 @@ pub fn store_disagreement_photos(engine: &Engine, gen: &Path) -> Result<(usize, 
     }
     Ok((stored, started.elapsed().as_secs_f64()))
 }
+
+/// `saksi report`: uploads the photos, signs the report with the reporter's key (made if missing),
+/// files it, and checks the receipt against the log's key: the report as signed is in the log.
+pub fn report(args: crate::cli::ReportArgs) -> Result<u8> {
+    use saksi_election::report::{text_digest, Category, Report, ReportSubmission};
+    let base = args.url.trim_end_matches('/').to_string();
+    let category = Category::parse(&args.category).with_context(|| {
+        let codes: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
+        format!("--category is one of {}", codes.join(", "))
+    })?;
+    saksi_election::report::check_text(&args.text).map_err(|e| anyhow::anyhow!("--text: {e}"))?;
+    let key = if args.key.exists() {
+        read_key(&args.key)?
+    } else {
+        let key = SecretKey::generate();
+        saksi_recap::keyfile::write_new_secret(
+            &args.key,
+            &saksi_recap::keyfile::secret_key_text(&key),
+        )
+        .with_context(|| format!("cannot write {}", args.key.display()))?;
+        println!(
+            "made a reporter key in {} (public key {}): keep it to prove authorship and add follow-ups",
+            args.key.display(),
+            key.public()
+        );
+        key
+    };
+    let mut photos = Vec::new();
+    for path in &args.photo {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (status, body) = http("POST", &format!("{base}/api/v1/evidence"), &bytes)?;
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if status != 200 && status != 201 {
+            bail!(
+                "{}: the photo was refused ({status}): {}",
+                path.display(),
+                body["error"]
+            );
+        }
+        let digest = body["digest"]
+            .as_str()
+            .and_then(saksi_election::form::PhotoDigest::parse)
+            .context("the evidence store answered without a digest")?;
+        photos.push(digest);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let report = Report {
+        election: Election::pemilu_2024().id,
+        place: args.tps.or(args.region).context("give --tps or --region")?,
+        category,
+        event_at: args.event_at.unwrap_or(now),
+        filed_at: now,
+        text_sha256: text_digest(&args.text),
+        photos,
+        reporter: key.public(),
+    };
+    let signed = report.sign(&key);
+    let submission = ReportSubmission {
+        signed: signed.clone(),
+        text: args.text.clone(),
+    };
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/api/v1/reports"),
+        &submission.encode(),
+    )?;
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if status != 200 && status != 201 {
+        println!("refused ({status}): {}", body["error"]);
+        return Ok(crate::EXIT_REJECTIONS);
+    }
+    let index = body["index"].as_u64().context("no index in the answer")?;
+    let receipt = body["receipt"]
+        .as_str()
+        .context("no receipt in the answer")?;
+    let vkey = match args.vkey {
+        Some(vkey) => vkey,
+        None => {
+            let log: serde_json::Value =
+                serde_json::from_slice(&http("GET", &format!("{base}/api/v1/log"), b"")?.1)?;
+            let text = log["vkey"]
+                .as_str()
+                .context("the server names no log key")?;
+            println!("checking the receipt with the server's own log key (pin one with --vkey)");
+            saksi_tlog::note::Verifier::parse(text)?
+        }
+    };
+    // The entry the log must hold is exactly the signed report: its bytes are ours to compute.
+    let entry = saksi_recap::entry::Entry::Report { report: signed }.encode();
+    let proof = saksi_tlog::tproof::TlogProof::parse(receipt)
+        .map_err(|e| anyhow::anyhow!("the receipt does not parse: {e:?}"))?;
+    if proof.index != index {
+        bail!(
+            "the receipt is for entry {}, the answer said {index}",
+            proof.index
+        );
+    }
+    match proof.verify(&saksi_tlog::hash::leaf_hash(&entry), &vkey, &[], 0) {
+        Ok(checkpoint) => {
+            println!(
+                "report filed: log entry {index}{}; the receipt proves it is in the log signed by {} (checkpoint size {})",
+                if status == 200 { " (filed before)" } else { "" },
+                vkey.name,
+                checkpoint.checkpoint.size
+            );
+            println!("{receipt}");
+            Ok(crate::EXIT_OK)
+        }
+        Err(e) => {
+            println!("the receipt does NOT prove the report is in the log: {e:?}");
+            Ok(crate::EXIT_REJECTIONS)
+        }
+    }
+}

@@ -10,6 +10,7 @@ mod csv;
 pub mod form;
 pub mod recap;
 pub mod registry;
+pub mod report;
 pub mod rules;
 pub mod sheet;
 pub mod sign;

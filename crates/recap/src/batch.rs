@@ -89,10 +89,11 @@ impl Batch {
         if let Some(digest) = digest {
             self.digests.insert(digest, n);
         }
-        let verdict = entry
-            .verdict()
-            .expect("invariant: a submission's entry carries its verdict");
-        self.verdicts.push(verdict.clone());
+        // A report carries no verdict: its outcome says "logged" under the current rulebook name.
+        let verdict = entry.verdict().cloned().unwrap_or_else(|| {
+            RecordedVerdict::from_verdict(&rules::Verdict::default(), Rulebook::CURRENT)
+        });
+        self.verdicts.push(verdict);
         self.slots.push(Slot::Entry(n));
         self.entries.push(entry);
         self.encoded.push(encoded);
@@ -180,6 +181,67 @@ pub(crate) fn forms(state: &State, forms: Vec<SignedForm>) -> Result<Batch, Engi
     }
     Ok(batch)
 }
+
+/// Citizens' reports whose signatures the caller verified: the place must be registered and the
+/// election this log's; a report already logged (same signature) is that entry.
+pub(crate) fn reports(
+    state: &State,
+    reports: Vec<saksi_election::report::SignedReport>,
+) -> Result<Batch, EngineError> {
+    let (election, _) = judged_under(state)?;
+    let mut batch = Batch::default();
+    for report in reports {
+        if let Some(index) = state.logged_report(&report.signature.0) {
+            let verdict =
+                RecordedVerdict::from_verdict(&rules::Verdict::default(), Rulebook::CURRENT);
+            batch.decided(logged_before(verdict, index));
+            continue;
+        }
+        let place = report.report.place;
+        let known = if place.level() == saksi_election::Level::Tps {
+            state.registry.tps(place).is_some()
+        } else {
+            state.registry.region_name(place).is_some()
+        };
+        if !known {
+            batch.decided(IngestOutcome::Refused {
+                code: REPORT_PLACE_UNKNOWN,
+                detail: format!("{place} is not a registered region or TPS"),
+            });
+            continue;
+        }
+        if report.report.election != election.id {
+            batch.decided(IngestOutcome::Refused {
+                code: REPORT_ELECTION,
+                detail: format!(
+                    "the report is about election {}, this log is {}",
+                    report.report.election, election.id
+                ),
+            });
+            continue;
+        }
+        // A repeat inside one batch is the same entry, like a repeated form.
+        let digest = report_digest(&report.signature.0);
+        if batch.repeat(&digest) {
+            continue;
+        }
+        let entry = Entry::Report { report };
+        let encoded = entry.encode();
+        batch.add(Some(digest), entry, encoded);
+    }
+    Ok(batch)
+}
+
+/// A batch-local name for a report (its signature hashed): reports share the batch's repeat table.
+fn report_digest(signature: &[u8; 64]) -> [u8; 32] {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"report\n");
+    hasher.update(signature);
+    hasher.finalize().into()
+}
+
+pub const REPORT_PLACE_UNKNOWN: &str = "REPORT_PLACE_UNKNOWN";
+pub const REPORT_ELECTION: &str = "REPORT_ELECTION";
 
 /// The refusal of a copy past [`crate::state::MAX_COPIES_PER_TPS`].
 pub const COPY_LIMIT: &str = "COPY_LIMIT";

@@ -47,6 +47,11 @@ impl DataDir {
         self.root.join("evidence")
     }
 
+    /// Citizens' report texts, by content (see `crate::report_texts`): beside the log, not in it.
+    pub fn report_texts(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
     /// The log's verifier key, for verifiers and witnesses to pin.
     pub fn vkey(&self) -> PathBuf {
         self.root.join("log.vkey")

@@ -143,6 +143,10 @@ impl Engine {
             crate::evidence::EvidenceStore::open(&dir.evidence())
                 .map_err(EngineError::io("opening the evidence store"))?,
         );
+        let report_texts = Arc::new(
+            crate::report_texts::ReportTexts::open(&dir.report_texts())
+                .map_err(EngineError::io("opening the report texts"))?,
+        );
         let served = match storage
             .read(CHECKPOINT_PATH)
             .map_err(EngineError::io("reading the checkpoint"))?
@@ -170,6 +174,7 @@ impl Engine {
             storage,
             vkey,
             evidence,
+            report_texts,
             tiles: Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE)),
             publication: Default::default(),
         });
@@ -316,6 +321,21 @@ impl Engine {
         let batch = {
             let state = self.shared.state.read().expect("not poisoned");
             batch::copies(&state, copies)?
+        };
+        self.commit_batch(batch)
+    }
+
+    /// Logs citizens' reports whose signatures the caller verified and whose texts are stored: a
+    /// report about an unregistered place or another election is refused; one logged before is
+    /// answered with its entry.
+    pub fn ingest_reports(
+        &mut self,
+        reports: Vec<saksi_election::report::SignedReport>,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        self.check_poisoned()?;
+        let batch = {
+            let state = self.shared.state.read().expect("not poisoned");
+            batch::reports(&state, reports)?
         };
         self.commit_batch(batch)
     }

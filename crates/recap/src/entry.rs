@@ -12,6 +12,8 @@
 //!   for that participant, under `saksi/sig/v1/participant\n`.
 //! - `copy`: a poll witness's copy (salinan) of a TPS's result as the witness signed it, and the
 //!   rulebook's verdict on its figures. It never replaces the official result; it is compared with it.
+//! - `report`: a citizen's report of an irregularity, signed by the reporter's own key under
+//!   `saksi/sig/v1/report\n`; it names its text by SHA-256 (the text is kept beside the log).
 //! - `transcription`: a published Sirekap row entered by the operator, signed with the operator key under
 //!   `saksi/sig/v1/transcription\n`, and its verdict. It carries no officer signature, and says so.
 
@@ -31,7 +33,8 @@ pub const CONTEXT_TRANSCRIPTION: &[u8] = b"saksi/sig/v1/transcription\n";
 pub const CONTEXT_PARTICIPANT: &[u8] = b"saksi/sig/v1/participant\n";
 
 /// Every signature context saksi uses, for the check that none is a prefix of another.
-pub const ALL_CONTEXTS: [&[u8]; 6] = [
+pub const ALL_CONTEXTS: [&[u8]; 7] = [
+    saksi_election::report::CONTEXT_REPORT,
     saksi_election::sign::CONTEXT_C_HASIL,
     saksi_election::recap::CONTEXT_D_HASIL,
     saksi_election::copy::CONTEXT_SALINAN,
@@ -353,6 +356,10 @@ pub enum Entry {
         verdict: RecordedVerdict,
         digest: [u8; 32],
     },
+    /// A citizen's report as its reporter signed it (its text is stored beside the log, by digest).
+    Report {
+        report: saksi_election::report::SignedReport,
+    },
     /// A recapitulation form (D.Hasil) as its committee signed it, and the verdict on its arithmetic.
     Recap {
         form: saksi_election::recap::SignedRecap,
@@ -365,7 +372,7 @@ impl Entry {
     /// The verdict a submission's entry carries (none for an authority statement).
     pub fn verdict(&self) -> Option<&RecordedVerdict> {
         match self {
-            Entry::Admin { .. } | Entry::Participant { .. } => None,
+            Entry::Admin { .. } | Entry::Participant { .. } | Entry::Report { .. } => None,
             Entry::Form { verdict, .. }
             | Entry::Copy { verdict, .. }
             | Entry::Transcription { verdict, .. }
@@ -741,6 +748,11 @@ impl Entry {
             Entry::Form { form, verdict, .. } => return form_entry_bytes(form.encode(), verdict),
             // Same shape as a form's: the envelope, then "type" and "verdict" (they sort after it).
             Entry::Copy { copy, verdict, .. } => return copy_entry_bytes(copy.encode(), verdict),
+            Entry::Report { report } => json!({
+                "type": "report",
+                "report": report.report.to_json(),
+                "signature": report.signature.to_base64(),
+            }),
             Entry::Participant {
                 statement,
                 signer,
@@ -833,6 +845,13 @@ impl Entry {
                     digest,
                 })
             }
+            Some("report") => Ok(Entry::Report {
+                report: saksi_election::report::SignedReport {
+                    report: saksi_election::report::Report::from_json(&value["report"])
+                        .map_err(err)?,
+                    signature: signature(&value["signature"])?,
+                },
+            }),
             Some("participant") => Ok(Entry::Participant {
                 statement: ParticipantStatement::from_json(&value["statement"])?,
                 signer: value["signer"]

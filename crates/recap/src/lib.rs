@@ -13,6 +13,7 @@ pub mod inflation;
 pub mod keyfile;
 pub mod publication;
 pub mod replay;
+pub mod report_texts;
 mod shared;
 pub mod state;
 pub mod statements;

@@ -20,6 +20,8 @@ pub struct Shared {
     pub vkey: String,
     /// The data directory's evidence photos.
     pub evidence: Arc<crate::evidence::EvidenceStore>,
+    /// The data directory's report texts.
+    pub report_texts: Arc<crate::report_texts::ReportTexts>,
     /// Hash tiles with their inner nodes, shared by every receipt and entry read.
     pub tiles: Arc<TileCache>,
     /// Signalled whenever `published` moves or a witness round ends without a quorum, for readers

@@ -311,6 +311,11 @@ pub struct State {
     pub disagreeing: std::collections::BTreeSet<Code>,
     /// Every accepted correction of a TPS with copies, and what it did to the agreement.
     pub correction_effects: Vec<CorrectionEffect>,
+    /// Citizens' reports, in log order (index, report).
+    pub reports: Vec<(u64, saksi_election::report::Report)>,
+    /// Signature of every report -> its index: a report filed twice (or through several relays)
+    /// is one report.
+    report_signatures: HashMap<[u8; 64], u64>,
 }
 
 /// A region's recapitulation forms.
@@ -455,6 +460,12 @@ impl State {
                 let source = Source::Transcription;
                 self.record(sheet.tps, index, source, verdict.clone(), counts);
             }
+            Entry::Report { report } => {
+                self.report_signatures
+                    .entry(report.signature.0)
+                    .or_insert(index);
+                self.reports.push((index, report.report.clone()));
+            }
             Entry::Participant {
                 statement,
                 signer,
@@ -561,6 +572,11 @@ impl State {
             .iter()
             .position(|p| p == participant)
             .filter(|&i| i < MAX_PARTICIPANTS)
+    }
+
+    /// Where the report with this signature was logged, if it was.
+    pub fn logged_report(&self, signature: &[u8; 64]) -> Option<u64> {
+        self.report_signatures.get(signature).copied()
     }
 
     pub fn logged_copy(&self, digest: &[u8; 32]) -> Option<u64> {

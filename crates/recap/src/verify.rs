@@ -231,6 +231,31 @@ impl Replayer {
                 );
                 self.compare_verdict(index, &format!("TPS {tps}"), &expected, verdict);
             }
+            Entry::Report { report } => {
+                let place = report.report.place;
+                self.evidence.extend_from_slice(&report.report.photos);
+                if !report.signature_valid() {
+                    self.problem(format!(
+                        "entry {index}: a report about {place}: the signature is not its reporter's ({})",
+                        report.report.reporter
+                    ));
+                }
+                if let Some(first) = self.state.logged_report(&report.signature.0) {
+                    self.problem(format!(
+                        "entry {index}: the report of entry {first} logged again (a report counts once)"
+                    ));
+                }
+                let known = if place.level() == saksi_election::Level::Tps {
+                    self.state.registry.tps(place).is_some()
+                } else {
+                    self.state.registry.region_name(place).is_some()
+                };
+                if !known {
+                    self.problem(format!(
+                        "entry {index}: a report about {place}, which is not in the logged registry"
+                    ));
+                }
+            }
             Entry::Participant {
                 statement, signer, ..
             } => {

@@ -64,6 +64,18 @@ api_errors! {
     PollWitnessOutOfScope => StatusCode::FORBIDDEN, "POLL_WITNESS_OUT_OF_SCOPE",
         "this poll witness is not enrolled for this TPS",
         "saksi TPS ini tidak didaftarkan untuk TPS ini";
+    MalformedReport => StatusCode::BAD_REQUEST, "MALFORMED",
+        "not a valid report (saksi report: report, signature, text)",
+        "laporan tidak sesuai format";
+    ReportSignatureInvalid => StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID",
+        "the report's signature is not its reporter's",
+        "tanda tangan laporan bukan milik pelapornya";
+    ReportPlaceUnknown => StatusCode::BAD_REQUEST, "REPORT_PLACE_UNKNOWN",
+        "the report's place is not a registered region or TPS",
+        "tempat dalam laporan bukan wilayah atau TPS yang terdaftar";
+    ReportElection => StatusCode::BAD_REQUEST, "REPORT_ELECTION",
+        "the report is about another election",
+        "laporan ini tentang pemilu lain";
     CopyLimit => StatusCode::FORBIDDEN, "COPY_LIMIT",
         "this TPS has as many copies as one TPS takes",
         "TPS ini sudah menerima salinan sebanyak batasnya";
@@ -174,6 +186,8 @@ pub fn refusal(code: &str, detail: String) -> Response {
         ApiError::PollWitnessRevoked,
         ApiError::PollWitnessOutOfScope,
         ApiError::CopyLimit,
+        ApiError::ReportPlaceUnknown,
+        ApiError::ReportElection,
     ]
     .into_iter()
     .find(|e| e.text().code == code);

@@ -33,6 +33,7 @@ mod log_files;
 mod pages;
 mod pipeline;
 mod ratelimit;
+mod reports;
 mod site;
 mod submit;
 mod views;
@@ -156,6 +157,14 @@ pub fn router(app: App) -> Router {
         .route(
             "/api/v1/statements",
             post(submit::submit_statement).layer(DefaultBodyLimit::max(MAX_STATEMENT_BYTES)),
+        )
+        .route(
+            "/api/v1/reports",
+            post(submit::submit_report)
+                .layer(DefaultBodyLimit::max(
+                    saksi_election::report::MAX_REPORT_BYTES,
+                ))
+                .get(reports::list),
         )
         .route("/api/v1/discrepancies", get(pages::discrepancies))
         .route("/api/v1/disagreements", get(copies::disagreements))

@@ -112,6 +112,8 @@ pub(crate) enum Submission {
     Recap(saksi_election::recap::SignedRecap),
     /// A poll witness's copy, its signature checked by the handler.
     Copy(saksi_election::copy::SignedCopy),
+    /// A citizen's report, its signature checked and its text stored by the handler.
+    Report(saksi_election::report::SignedReport),
     /// A statement the authority (or a participant) signed offline (registry change, witness policy), as sent.
     Statement(Vec<u8>),
 }
@@ -237,6 +239,7 @@ fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSende
     let (mut forms, mut form_replies, mut recaps, mut recap_replies) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut copies, mut copy_replies) = (Vec::new(), Vec::new());
+    let (mut reports, mut report_replies) = (Vec::new(), Vec::new());
     let mut statements = Vec::new();
     for job in batch {
         match job.form {
@@ -251,6 +254,10 @@ fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSende
             Submission::Copy(copy) => {
                 copies.push(copy);
                 copy_replies.push(job.reply);
+            }
+            Submission::Report(report) => {
+                reports.push(report);
+                report_replies.push(job.reply);
             }
             Submission::Statement(bytes) => statements.push((bytes, job.reply)),
         }
@@ -281,6 +288,9 @@ fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSende
     // After the forms of the same batch: a copy is compared with whatever official result is there.
     if !copies.is_empty() {
         answer(engine.ingest_copies(copies), copy_replies);
+    }
+    if !reports.is_empty() {
+        answer(engine.ingest_reports(reports), report_replies);
     }
     // Statements are rare (registry changes, witness policies): one commit each, after the forms
     // of the same batch.

@@ -88,6 +88,43 @@ pub(crate) async fn submit_copy(State(app): State<App>, body: Bytes) -> Response
     respond(&app, answer).await
 }
 
+/// Filing a citizen's report: 400 when malformed (or its text is not the one it names, or breaks
+/// the text rules), 401 when the signature is not the named reporter's; the text is stored durably
+/// first, then the report is logged, and the answer carries its receipt (no promise without
+/// inclusion). The same report again is its entry (200).
+pub(crate) async fn submit_report(State(app): State<App>, body: Bytes) -> Response {
+    let submission = match saksi_election::report::ReportSubmission::decode(&body) {
+        Ok(submission) => submission,
+        Err(e) => return ApiError::MalformedReport.with_detail(Some(e)),
+    };
+    let texts = app.shared.report_texts.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        if !submission.signed.signature_valid() {
+            return Ok(None);
+        }
+        texts.put(&submission.text).map(|_| Some(submission.signed))
+    })
+    .await;
+    let report = match checked {
+        Ok(Ok(Some(report))) => report,
+        Ok(Ok(None)) => return ApiError::ReportSignatureInvalid.response(),
+        Ok(Err(e)) => {
+            return ApiError::Internal.with_detail(Some(format!("storing the text: {e}")))
+        }
+        Err(_) => return ApiError::Busy.response(),
+    };
+    let (reply, answer) = oneshot::channel();
+    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        app.pipeline.ingest.try_send(IngestJob {
+            form: Submission::Report(report),
+            reply,
+        })
+    {
+        return ApiError::Busy.response();
+    }
+    respond(&app, answer).await
+}
+
 /// Logging a statement the authority signed offline: checked and committed by the writer (403
 /// STATEMENT_REFUSED when it is not the authority's or does not apply), answered like a form.
 pub(crate) async fn submit_statement(State(app): State<App>, body: Bytes) -> Response {

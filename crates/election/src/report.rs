@@ -1,0 +1,364 @@
+//! A citizen's report of an irregularity (laporan kecurangan), signed by the reporter's own Ed25519
+//! key: pseudonymous, so the reporter can later prove authorship without saying who they are.
+//!
+//! The signature covers `CONTEXT_REPORT || JCS(report)`, and the report names its text by SHA-256:
+//! the text travels beside the report and is stored beside the log, not in it, so a moderator can
+//! stop serving a text (personal data, a threat) while the log keeps the digest and the signature.
+//!
+//! ```text
+//! {"report":{"category":"counting","election":"pemilu-2024","event_at":1707868800,
+//!            "filed_at":1707900000,"photos":["sha256:..."],"place":"3201010001001",
+//!            "reporter":"<base64 key>","text_sha256":"<hex>"},
+//!  "signature":"<base64>","text":"..."}
+//! ```
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::canonical;
+use crate::code::Code;
+use crate::form::{hex, unhex, PhotoDigest};
+use crate::sign::{self, PublicKey, SecretKey, Signature};
+
+pub const CONTEXT_REPORT: &[u8] = b"saksi/sig/v1/report\n";
+/// Longest report text, in bytes of UTF-8.
+pub const MAX_REPORT_TEXT_BYTES: usize = 4096;
+/// Most photos one report names.
+pub const MAX_REPORT_PHOTOS: usize = 8;
+/// A whole submission: the report, its signature and its text.
+pub const MAX_REPORT_BYTES: usize = MAX_REPORT_TEXT_BYTES * 2 + 2048;
+
+/// What a report is about. Codes are stable; labels are for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    MoneyPolitics,
+    Intimidation,
+    VoterList,
+    Voting,
+    Counting,
+    Recapitulation,
+    /// A site or channel made unavailable (blocked, hacked, emptied).
+    System,
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::MoneyPolitics,
+        Category::Intimidation,
+        Category::VoterList,
+        Category::Voting,
+        Category::Counting,
+        Category::Recapitulation,
+        Category::System,
+        Category::Other,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Category::MoneyPolitics => "money_politics",
+            Category::Intimidation => "intimidation",
+            Category::VoterList => "voter_list",
+            Category::Voting => "voting",
+            Category::Counting => "counting",
+            Category::Recapitulation => "recapitulation",
+            Category::System => "system",
+            Category::Other => "other",
+        }
+    }
+
+    /// (Indonesian, English).
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Category::MoneyPolitics => ("politik uang", "money politics"),
+            Category::Intimidation => ("intimidasi", "intimidation"),
+            Category::VoterList => ("daftar pemilih", "voter list"),
+            Category::Voting => ("pemungutan suara", "voting"),
+            Category::Counting => ("penghitungan suara", "counting"),
+            Category::Recapitulation => ("rekapitulasi", "recapitulation"),
+            Category::System => (
+                "sistem atau saluran tidak dapat diakses",
+                "a system or channel made unavailable",
+            ),
+            Category::Other => ("lainnya", "other"),
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub election: String,
+    /// A TPS or any region code.
+    pub place: Code,
+    pub category: Category,
+    /// When the event happened, as the reporter says (Unix seconds).
+    pub event_at: u64,
+    /// When the reporter filed it (Unix seconds): two reports with the same words differ.
+    pub filed_at: u64,
+    pub text_sha256: [u8; 32],
+    pub photos: Vec<PhotoDigest>,
+    pub reporter: PublicKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedReport {
+    pub report: Report,
+    pub signature: Signature,
+}
+
+/// A report as submitted: signed, with its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportSubmission {
+    pub signed: SignedReport,
+    pub text: String,
+}
+
+/// Checks a report text: within the limit, and no control (except newline), bidirectional or
+/// invisible character.
+pub fn check_text(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("the text is empty".into());
+    }
+    if text.len() > MAX_REPORT_TEXT_BYTES {
+        return Err(format!(
+            "the text is {} bytes, the limit is {MAX_REPORT_TEXT_BYTES}",
+            text.len()
+        ));
+    }
+    text.split('\n')
+        .try_for_each(|line| canonical::check_free_text("the text", line))
+}
+
+pub fn text_digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+impl Report {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "election": self.election,
+            "place": self.place.as_str(),
+            "category": self.category.code(),
+            "event_at": self.event_at,
+            "filed_at": self.filed_at,
+            "text_sha256": hex(&self.text_sha256),
+            "photos": self.photos.iter().map(PhotoDigest::to_text).collect::<Vec<_>>(),
+            "reporter": self.reporter.to_base64(),
+        })
+    }
+
+    pub fn canonical_json(&self) -> Vec<u8> {
+        canonical::to_vec(&self.to_json()).expect("a report is canonicalisable")
+    }
+
+    /// Reads a report object: exactly these members, each well-formed.
+    pub fn from_json(value: &Value) -> Result<Report, String> {
+        let object = value.as_object().ok_or("the report is not an object")?;
+        const MEMBERS: [&str; 8] = [
+            "category",
+            "election",
+            "event_at",
+            "filed_at",
+            "photos",
+            "place",
+            "reporter",
+            "text_sha256",
+        ];
+        if let Some(extra) = object.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
+            return Err(format!("unknown member {extra:?}"));
+        }
+        let text = |key: &str| -> Result<&str, String> {
+            object
+                .get(key)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{key} is missing or not a string"))
+        };
+        let seconds = |key: &str| -> Result<u64, String> {
+            object
+                .get(key)
+                .and_then(Value::as_u64)
+                .filter(|&s| canonical::is_safe_integer(s as i64))
+                .ok_or_else(|| format!("{key} is missing or not a time in Unix seconds"))
+        };
+        let election = text("election")?;
+        if election.is_empty()
+            || election.len() > 64
+            || !election
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err("election is a short lowercase identifier".into());
+        }
+        let place = Code::parse(text("place")?).map_err(|e| format!("place: {e}"))?;
+        let category = Category::parse(text("category")?).ok_or_else(|| {
+            let codes: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
+            format!("category is one of {}", codes.join(", "))
+        })?;
+        let text_sha256: [u8; 32] = unhex(text("text_sha256")?)
+            .and_then(|b| b.try_into().ok())
+            .ok_or("text_sha256 is 64 hex digits")?;
+        let photos = object
+            .get("photos")
+            .and_then(Value::as_array)
+            .ok_or("photos is missing or not a list")?;
+        if photos.len() > MAX_REPORT_PHOTOS {
+            return Err(format!("at most {MAX_REPORT_PHOTOS} photos"));
+        }
+        let photos = photos
+            .iter()
+            .map(|p| {
+                p.as_str()
+                    .and_then(PhotoDigest::parse)
+                    .ok_or_else(|| "a photo is named sha256:<64 hex>".to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let reporter =
+            PublicKey::from_base64(text("reporter")?).map_err(|e| format!("reporter: {e}"))?;
+        Ok(Report {
+            election: election.to_string(),
+            place,
+            category,
+            event_at: seconds("event_at")?,
+            filed_at: seconds("filed_at")?,
+            text_sha256,
+            photos,
+            reporter,
+        })
+    }
+
+    pub fn sign(self, key: &SecretKey) -> SignedReport {
+        let signature = key.sign(CONTEXT_REPORT, &self.canonical_json());
+        SignedReport {
+            report: self,
+            signature,
+        }
+    }
+}
+
+impl SignedReport {
+    /// Whether the signature is the named reporter's over this report.
+    pub fn signature_valid(&self) -> bool {
+        sign::verify(
+            &self.report.reporter,
+            CONTEXT_REPORT,
+            &self.report.canonical_json(),
+            &self.signature,
+        )
+    }
+}
+
+impl ReportSubmission {
+    /// Decodes a submission strictly (no repeated or unknown member, bounded) and checks that the
+    /// text is acceptable and is the one the report names. The signature is the caller's check.
+    pub fn decode(bytes: &[u8]) -> Result<ReportSubmission, String> {
+        if bytes.len() > MAX_REPORT_BYTES {
+            return Err(format!(
+                "the report is {} bytes, the limit is {MAX_REPORT_BYTES}",
+                bytes.len()
+            ));
+        }
+        let value = canonical::parse_strict(bytes)?;
+        let object: &Map<String, Value> = value.as_object().ok_or("not a JSON object")?;
+        if let Some(extra) = object
+            .keys()
+            .find(|k| !["report", "signature", "text"].contains(&k.as_str()))
+        {
+            return Err(format!("unknown member {extra:?}"));
+        }
+        let report = Report::from_json(object.get("report").ok_or("report is missing")?)?;
+        let signature = object
+            .get("signature")
+            .and_then(Value::as_str)
+            .ok_or("signature is missing")
+            .and_then(|s| {
+                Signature::from_base64(s).map_err(|_| "signature is not base64 of 64 bytes")
+            })?;
+        let text = object
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or("text is missing")?
+            .to_string();
+        check_text(&text)?;
+        if text_digest(&text) != report.text_sha256 {
+            return Err("the text is not the one the report names (text_sha256)".into());
+        }
+        Ok(ReportSubmission {
+            signed: SignedReport { report, signature },
+            text,
+        })
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        canonical::to_vec(&json!({
+            "report": self.signed.report.to_json(),
+            "signature": self.signed.signature.to_base64(),
+            "text": self.text,
+        }))
+        .expect("canonicalisable")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission(text: &str) -> ReportSubmission {
+        let key = SecretKey::from_seed([5; 32]);
+        let report = Report {
+            election: "pemilu-2024".into(),
+            place: Code::parse("3201010001001").unwrap(),
+            category: Category::Counting,
+            event_at: 1_707_868_800,
+            filed_at: 1_707_900_000,
+            text_sha256: text_digest(text),
+            photos: vec![PhotoDigest::of(b"x")],
+            reporter: key.public(),
+        };
+        ReportSubmission {
+            signed: report.sign(&key),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_verifies() {
+        let s = submission("Penghitungan dihentikan pukul 14.00.\nSaksi diusir.");
+        let decoded = ReportSubmission::decode(&s.encode()).unwrap();
+        assert_eq!(decoded, s);
+        assert!(decoded.signed.signature_valid());
+    }
+
+    #[test]
+    fn refuses_what_it_must() {
+        let good = String::from_utf8(submission("ok").encode()).unwrap();
+        let cases = [
+            good.replace("\"text\":\"ok\"", "\"text\":\"other\""),
+            good.replace("\"text\":\"ok\"", "\"text\":\"o\\u202ek\""),
+            good.replace("\"category\":\"counting\"", "\"category\":\"gossip\""),
+            good.replace("\"report\":{", "\"report\":{\"extra\":1,"),
+            good.replace("\"text\":\"ok\"", "\"text\":\"ok\",\"text\":\"ok\""),
+            good.replace("\"place\":\"3201010001001\"", "\"place\":\"32x\""),
+            format!(
+                "{}{}",
+                &good[..good.len() - 1],
+                " ".repeat(MAX_REPORT_BYTES)
+            ),
+        ];
+        for (n, case) in cases.iter().enumerate() {
+            assert!(
+                ReportSubmission::decode(case.as_bytes()).is_err(),
+                "case {n}"
+            );
+        }
+        assert!(check_text(&"a".repeat(MAX_REPORT_TEXT_BYTES + 1)).is_err());
+        assert!(check_text(" \n ").is_err());
+        // A changed field breaks the signature.
+        let mut s = submission("ok");
+        s.signed.report.category = Category::Voting;
+        assert!(!s.signed.signature_valid());
+    }
+}

@@ -1,0 +1,98 @@
+//! Citizens' reports in the API: `GET /api/v1/reports?region=CODE&after=INDEX&limit=N`, in log
+//! order, each with its text read from the store by the digest the entry names.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use saksi_election::code::{Code, Level};
+use saksi_election::form::hex;
+
+use crate::api_error::ApiError;
+use crate::pages::checkpoint_json;
+use crate::App;
+
+/// Reports per page unless `limit` says fewer, and the most a page holds (texts are read per item).
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 1000;
+
+pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Response {
+    let (mut region, mut after, mut limit) = (None, None, DEFAULT_PAGE);
+    for pair in uri.query().unwrap_or_default().split('&') {
+        match pair.split_once('=') {
+            Some(("region", v)) if !v.is_empty() && v != "nasional" => match Code::parse(v) {
+                Ok(code) => region = Some(code),
+                Err(_) => return ApiError::BadRegionCode.response(),
+            },
+            Some(("after", v)) => match v.parse::<u64>() {
+                Ok(index) => after = Some(index),
+                Err(_) => {
+                    return ApiError::Malformed.with_detail(Some("after is a log index".into()))
+                }
+            },
+            Some(("limit", v)) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,
+                _ => {
+                    return ApiError::Malformed
+                        .with_detail(Some(format!("limit is a number from 1 to {MAX_PAGE}")))
+                }
+            },
+            _ => {}
+        }
+    }
+    // A TPS's reports, or those of every place within a region (the region's own included).
+    let within = |place: Code| match region {
+        None => true,
+        Some(r) if r.level() == Level::Tps => place == r,
+        Some(r) => place.as_str().starts_with(r.as_str()),
+    };
+    let (items, more, log_size) = {
+        let state = app.shared.state.read().expect("not poisoned");
+        let mut matching = state
+            .reports
+            .iter()
+            .filter(|(index, _)| after.is_none_or(|a| *index > a))
+            .filter(|(_, report)| within(report.place));
+        let items: Vec<(u64, saksi_election::report::Report)> =
+            matching.by_ref().take(limit).cloned().collect();
+        (items, matching.next().is_some(), state.size)
+    };
+    let texts = app.shared.report_texts.clone();
+    let items: Vec<Value> = tokio::task::spawn_blocking(move || {
+        items
+            .iter()
+            .map(|(index, report)| {
+                let (id, en) = report.category.labels();
+                let text = texts.get(&report.text_sha256).ok().flatten();
+                json!({
+                    "index": index,
+                    "place": report.place.as_str(),
+                    "category": {"code": report.category.code(), "id": id, "en": en},
+                    "event_at": report.event_at,
+                    "filed_at": report.filed_at,
+                    "reporter": report.reporter.to_base64(),
+                    "text_sha256": hex(&report.text_sha256),
+                    "text": text,
+                    "photos": report.photos.iter().map(|p| p.to_text()).collect::<Vec<_>>(),
+                    "receipt": format!("/api/v1/receipts/{index}"),
+                })
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    let next = if more {
+        items.last().and_then(|i| i["index"].as_u64())
+    } else {
+        None
+    };
+    Json(json!({
+        "region": region.map(|c| c.to_string()),
+        "reports": items,
+        "next": next,
+        "checkpoint": checkpoint_json(&app.shared),
+        "log_size": log_size,
+    }))
+    .into_response()
+}
