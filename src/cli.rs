@@ -44,6 +44,9 @@ pub(crate) enum Command {
     /// File a report of an irregularity (signed by your own reporter key), and check its receipt:
     /// exit 0 when the report is in the log and the receipt proves it.
     Report(ReportArgs),
+    /// A moderator's statement about a report (status, hide, restore): appended to the log, never
+    /// editing or deleting; delivered like `saksi enroll` (--out, --url or --data).
+    Moderate(ModerateArgs),
     /// Enrol or revoke a participant's poll witnesses (saksi TPS, who send copies of TPS results),
     /// signed with the participant's key; delivered like `saksi enroll` (--out, --url or --data).
     PollWitnesses(PollWitnessesArgs),
@@ -219,8 +222,11 @@ pub(crate) struct EnrollArgs {
     #[arg(long)]
     pub(crate) authority_key: PathBuf,
     /// A TPS code (enrols an officer) or a region code (enrols a corrector).
-    #[arg(long, value_parser = parse_code, required_unless_present = "participant")]
+    #[arg(long, value_parser = parse_code, required_unless_present_any = ["participant", "moderator"])]
     pub(crate) code: Option<Code>,
+    /// Or enrol the key as a moderator of citizens' reports (`saksi moderate`).
+    #[arg(long, conflicts_with_all = ["code", "participant"])]
+    pub(crate) moderator: bool,
     /// Or a participant (a pair's ballot position, e.g. 01): enrols its key, with which it
     /// enrols and revokes its poll witnesses (`saksi poll-witnesses`).
     #[arg(long, conflicts_with = "code")]
@@ -228,6 +234,31 @@ pub(crate) struct EnrollArgs {
     /// The public key (base64).
     #[arg(long, value_parser = parse_enrollable_key)]
     pub(crate) key: PublicKey,
+    #[command(flatten)]
+    pub(crate) to: StatementTarget,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ModerateArgs {
+    /// The moderator's key file (its public key enrolled with `saksi enroll --moderator`).
+    #[arg(long)]
+    pub(crate) key: PathBuf,
+    /// The report's log index.
+    #[arg(long)]
+    pub(crate) report: u64,
+    /// received, under_review, substantiated, not_substantiated or forwarded.
+    #[arg(long, required_unless_present_any = ["hide", "restore"], conflicts_with_all = ["hide", "restore"])]
+    pub(crate) status: Option<String>,
+    /// Stop serving the text and photos (the entry and digests stay): personal_data, threat,
+    /// illegal_content or spam.
+    #[arg(long, conflicts_with = "restore")]
+    pub(crate) hide: Option<String>,
+    /// Serve a hidden report's text and photos again.
+    #[arg(long)]
+    pub(crate) restore: bool,
+    /// Why, for the public record (at most 1000 bytes).
+    #[arg(long, default_value = "")]
+    pub(crate) note: String,
     #[command(flatten)]
     pub(crate) to: StatementTarget,
 }

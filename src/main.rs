@@ -61,6 +61,7 @@ fn run(command: Command) -> Result<u8> {
         Command::Enroll(args) => enroll_command(args),
         Command::PollWitnesses(args) => poll_witnesses_command(args),
         Command::Report(args) => ops::report(args),
+        Command::Moderate(args) => moderate_command(args),
         Command::LogStatement(args) => log_statement_command(args),
         Command::Verify(args) => verify::run(
             args.dir.as_deref(),
@@ -251,6 +252,10 @@ fn enroll_command(args: EnrollArgs) -> Result<u8> {
     let key = args.key;
     let mut part = saksi_recap::entry::RegistryPart::default();
     let what = match (args.code, args.participant) {
+        _ if args.moderator => {
+            part.moderators.push(key);
+            "a moderator of reports".to_string()
+        }
         (_, Some(participant)) => {
             if !saksi_election::copy::valid_participant(&participant) {
                 bail!("--participant {participant:?}: a ballot position, e.g. 01");
@@ -337,6 +342,46 @@ fn poll_witnesses_command(args: cli::PollWitnessesArgs) -> Result<u8> {
         worst = worst.max(code);
     }
     Ok(worst)
+}
+
+fn moderate_command(args: cli::ModerateArgs) -> Result<u8> {
+    use saksi_recap::entry::{
+        ModerationAction, ModerationStatement, HIDE_REASONS, REPORT_STATUSES,
+    };
+    let key = ops::read_key(&args.key)?;
+    let action = match (&args.status, &args.hide, args.restore) {
+        (Some(status), None, false) => {
+            if !REPORT_STATUSES.contains(&status.as_str()) {
+                bail!("--status is one of {}", REPORT_STATUSES.join(", "));
+            }
+            ModerationAction::Status(status.clone())
+        }
+        (None, Some(reason), false) => {
+            if !HIDE_REASONS.contains(&reason.as_str()) {
+                bail!("--hide is one of {}", HIDE_REASONS.join(", "));
+            }
+            ModerationAction::Hide(reason.clone())
+        }
+        (None, None, true) => ModerationAction::Restore,
+        _ => bail!("give one of --status, --hide or --restore"),
+    };
+    let issued_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let statement = ModerationStatement {
+        report: args.report,
+        action,
+        note: args.note.clone(),
+        issued_at,
+    };
+    // Checked here as the log will check it (length, characters) before anything is signed.
+    ModerationStatement::from_json(&statement.to_json()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let entry = statement.sign(&key).encode();
+    ops::deliver_statement(
+        &entry,
+        &format!("moderation of report {}", args.report),
+        &args.to,
+    )
 }
 
 fn log_statement_command(args: LogStatementArgs) -> Result<u8> {

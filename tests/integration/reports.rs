@@ -168,6 +168,115 @@ fn a_report_is_filed_with_a_receipt_and_bad_ones_change_nothing() {
     );
     assert_eq!(first["index"], again["index"]);
 
+    // Moderation in the open: the authority enrols a moderator; a status, then a hide: the text
+    // and photo stop being served while the entry, its digests and the moderation stay public.
+    let moderator_file = dir.path("moderator.key");
+    let moderator = SecretKey::from_seed([8; 32]);
+    std::fs::write(
+        &moderator_file,
+        saksi_recap::keyfile::secret_key_text(&moderator),
+    )
+    .unwrap();
+    let authority = format!("{data}-authority/authority.key");
+    let out = saksi(&[
+        "enroll",
+        "--authority-key",
+        &authority,
+        "--moderator",
+        "--key",
+        &moderator.public().to_base64(),
+        "--url",
+        &server.base,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let index_text = index.to_string();
+    let moderate = |key: &str, action: &[&str]| {
+        let mut args = vec![
+            "moderate",
+            "--key",
+            key,
+            "--report",
+            &index_text,
+            "--url",
+            &server.base,
+        ];
+        args.extend_from_slice(action);
+        saksi(&args)
+    };
+    let out = moderate(
+        &moderator_file,
+        &[
+            "--status",
+            "under_review",
+            "--note",
+            "diteruskan ke Bawaslu",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // Not a moderator: refused, nothing logged.
+    let before = log_size(&server);
+    let out = moderate(&key_file, &["--hide", "spam"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(log_size(&server), before);
+    // Restoring what is not hidden is refused too.
+    assert_eq!(
+        moderate(&moderator_file, &["--restore"]).status.code(),
+        Some(1)
+    );
+    let out = moderate(
+        &moderator_file,
+        &["--hide", "personal_data", "--note", "names a voter"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = get_json(&format!("{}/api/v1/reports?region={tps}", server.base));
+    let item = &listed["reports"][0];
+    assert_eq!(item["text"], serde_json::Value::Null, "{item}");
+    assert_eq!(item["hidden"]["reason"], "personal_data");
+    assert_eq!(item["status"]["status"], "under_review");
+    assert!(item["text_sha256"].is_string() && item["photos"][0].is_string());
+    let photo_hex = item["photos"][0]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let (status, _, _) = http(
+        "GET",
+        &format!("{}/evidence/sha256/{photo_hex}", server.base),
+        b"",
+    );
+    assert_eq!(status, 451);
+    let (status, _, still) = http(
+        "GET",
+        &format!("{}/api/v1/entries/{index}", server.base),
+        b"",
+    );
+    assert_eq!((status, &still), (200, &entry_bytes), "the entry stays");
+    let summary = get_json(&format!("{}/api/v1/moderation", server.base));
+    assert_eq!(
+        summary["hidden_by_moderator"][moderator.public().to_base64()],
+        1
+    );
+    assert_eq!(summary["hidden_by_province"][&tps[..2]], 1);
+    // Restored: served again.
+    let out = moderate(
+        &moderator_file,
+        &["--restore", "--note", "the name was a candidate's"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = get_json(&format!("{}/api/v1/reports?region={tps}", server.base));
+    assert!(listed["reports"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Saksi pasangan 02"));
+    let (status, _, _) = http(
+        "GET",
+        &format!("{}/evidence/sha256/{photo_hex}", server.base),
+        b"",
+    );
+    assert_eq!(status, 200);
+    let summary = get_json(&format!("{}/api/v1/moderation", server.base));
+    assert_eq!(summary["hidden_by_moderator"], serde_json::json!({}));
+
     let out = saksi(&["verify", "--url", &server.base, "--vkey", vkey.trim()]);
     assert!(out.status.success(), "{}", text(&out));
 }

@@ -159,7 +159,13 @@ pub struct Registry {
     participants: BTreeMap<String, Vec<PublicKey>>,
     /// Poll witnesses (saksi TPS) by key, as their participants enrolled them.
     poll_witnesses: HashMap<PublicKey, PollWitness>,
+    /// Moderators of citizens' reports, enrolled by the authority: they append statements about
+    /// reports (status, hide, restore), never edit or delete.
+    moderators: Vec<PublicKey>,
 }
+
+/// Most moderators the authority enrols (a commission's staff and observers' delegates).
+pub const MAX_MODERATORS: usize = 256;
 
 /// Most keys the authority enrols for one participant (a campaign's HQ and a few spares).
 pub const MAX_PARTICIPANT_KEYS: usize = 16;
@@ -416,6 +422,28 @@ impl Registry {
             keys.push(key);
         }
         Ok(())
+    }
+
+    /// Enrols a moderator of citizens' reports.
+    pub fn add_moderator(&mut self, key: PublicKey) -> Result<(), RegistryError> {
+        let at = Code::parse("99").expect("a valid code");
+        key.check_enrollable()
+            .map_err(|error| RegistryError::Key { code: at, error })?;
+        if !self.moderators.contains(&key) {
+            if self.moderators.len() >= MAX_MODERATORS {
+                return Err(RegistryError::TooManyOfficers { code: at });
+            }
+            self.moderators.push(key);
+        }
+        Ok(())
+    }
+
+    pub fn is_moderator(&self, key: &PublicKey) -> bool {
+        self.moderators.contains(key)
+    }
+
+    pub fn moderators(&self) -> &[PublicKey] {
+        &self.moderators
     }
 
     pub fn participants(&self) -> impl Iterator<Item = (&str, &[PublicKey])> {

@@ -31,9 +31,11 @@ use saksi_election::Election;
 pub const CONTEXT_ADMIN: &[u8] = b"saksi/sig/v1/admin\n";
 pub const CONTEXT_TRANSCRIPTION: &[u8] = b"saksi/sig/v1/transcription\n";
 pub const CONTEXT_PARTICIPANT: &[u8] = b"saksi/sig/v1/participant\n";
+pub const CONTEXT_MODERATION: &[u8] = b"saksi/sig/v1/moderation\n";
 
 /// Every signature context saksi uses, for the check that none is a prefix of another.
-pub const ALL_CONTEXTS: [&[u8]; 7] = [
+pub const ALL_CONTEXTS: [&[u8]; 8] = [
+    CONTEXT_MODERATION,
     saksi_election::report::CONTEXT_REPORT,
     saksi_election::sign::CONTEXT_C_HASIL,
     saksi_election::recap::CONTEXT_D_HASIL,
@@ -191,6 +193,106 @@ pub struct RegistryPart {
     pub recap_officers: Vec<(Option<Code>, PublicKey)>,
     /// Participants' keys (a candidate pair's, by ballot position): each enrols its poll witnesses.
     pub participants: Vec<(String, PublicKey)>,
+    /// Moderators of citizens' reports.
+    pub moderators: Vec<PublicKey>,
+}
+
+/// What a moderator says about a report. Appended, never editing or deleting anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModerationAction {
+    /// A status: received, under_review, substantiated, not_substantiated, forwarded.
+    Status(String),
+    /// Stop serving the report's text and photos (their digests stay in the log), for a reason:
+    /// personal_data, threat, illegal_content, spam.
+    Hide(String),
+    Restore,
+}
+
+pub const REPORT_STATUSES: [&str; 5] = [
+    "received",
+    "under_review",
+    "substantiated",
+    "not_substantiated",
+    "forwarded",
+];
+pub const HIDE_REASONS: [&str; 4] = ["personal_data", "threat", "illegal_content", "spam"];
+/// Longest moderation note, in bytes.
+pub const MAX_MODERATION_NOTE_BYTES: usize = 1000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModerationStatement {
+    /// The log index of the report.
+    pub report: u64,
+    pub action: ModerationAction,
+    pub note: String,
+    pub issued_at: u64,
+}
+
+impl ModerationStatement {
+    pub fn to_json(&self) -> Value {
+        let (action, value) = match &self.action {
+            ModerationAction::Status(s) => ("status", Value::from(s.as_str())),
+            ModerationAction::Hide(r) => ("hide", Value::from(r.as_str())),
+            ModerationAction::Restore => ("restore", Value::Null),
+        };
+        json!({
+            "kind": "moderation",
+            "report": self.report,
+            "action": action,
+            "value": value,
+            "note": self.note,
+            "issued_at": self.issued_at,
+        })
+    }
+
+    pub fn from_json(value: &Value) -> Result<ModerationStatement, EntryError> {
+        if value["kind"].as_str() != Some("moderation") {
+            return Err(err("moderation statement kind"));
+        }
+        let word = |list: &[&str]| {
+            value["value"]
+                .as_str()
+                .filter(|v| list.contains(v))
+                .map(String::from)
+                .ok_or_else(|| err(format!("moderation value is one of {}", list.join(", "))))
+        };
+        let action = match value["action"].as_str() {
+            Some("status") => ModerationAction::Status(word(&REPORT_STATUSES)?),
+            Some("hide") => ModerationAction::Hide(word(&HIDE_REASONS)?),
+            Some("restore") => ModerationAction::Restore,
+            other => return Err(err(format!("moderation action {other:?}"))),
+        };
+        let note = value["note"]
+            .as_str()
+            .ok_or_else(|| err("note"))?
+            .to_string();
+        if note.len() > MAX_MODERATION_NOTE_BYTES {
+            return Err(err(format!(
+                "a moderation note is at most {MAX_MODERATION_NOTE_BYTES} bytes"
+            )));
+        }
+        canonical::check_free_text("the note", &note).map_err(err)?;
+        Ok(ModerationStatement {
+            report: value["report"]
+                .as_u64()
+                .ok_or_else(|| err("report index"))?,
+            action,
+            note,
+            issued_at: value["issued_at"]
+                .as_u64()
+                .ok_or_else(|| err("issued_at"))?,
+        })
+    }
+
+    pub fn sign(self, key: &SecretKey) -> Entry {
+        let body = canonical::to_vec(&self.to_json()).expect("canonicalisable");
+        let signature = key.sign(CONTEXT_MODERATION, &body);
+        Entry::Moderation {
+            statement: self,
+            moderator: key.public(),
+            signature,
+        }
+    }
 }
 
 /// A participant's statement about its poll witnesses, as logged.
@@ -356,6 +458,12 @@ pub enum Entry {
         verdict: RecordedVerdict,
         digest: [u8; 32],
     },
+    /// A moderator's statement about a report.
+    Moderation {
+        statement: ModerationStatement,
+        moderator: PublicKey,
+        signature: Signature,
+    },
     /// A citizen's report as its reporter signed it (its text is stored beside the log, by digest).
     Report {
         report: saksi_election::report::SignedReport,
@@ -372,7 +480,10 @@ impl Entry {
     /// The verdict a submission's entry carries (none for an authority statement).
     pub fn verdict(&self) -> Option<&RecordedVerdict> {
         match self {
-            Entry::Admin { .. } | Entry::Participant { .. } | Entry::Report { .. } => None,
+            Entry::Admin { .. }
+            | Entry::Participant { .. }
+            | Entry::Report { .. }
+            | Entry::Moderation { .. } => None,
             Entry::Form { verdict, .. }
             | Entry::Copy { verdict, .. }
             | Entry::Transcription { verdict, .. }
@@ -479,6 +590,14 @@ impl Admin {
                         part.participants
                             .iter()
                             .map(|(p, k)| json!([p, k.to_base64()]))
+                            .collect(),
+                    );
+                }
+                if !part.moderators.is_empty() {
+                    value["moderators"] = Value::Array(
+                        part.moderators
+                            .iter()
+                            .map(|k| Value::from(k.to_base64()))
                             .collect(),
                     );
                 }
@@ -611,6 +730,14 @@ impl Admin {
                         .collect::<Result<Vec<_>, EntryError>>()?,
                     None => Vec::new(),
                 };
+                let moderators = match value.get("moderators").and_then(Value::as_array) {
+                    Some(items) => items.iter().map(|k| key(k, "moderator")).collect::<Result<
+                        Vec<_>,
+                        EntryError,
+                    >>(
+                    )?,
+                    None => Vec::new(),
+                };
                 Ok(Admin::Registry(RegistryPart {
                     regions,
                     tps,
@@ -618,6 +745,7 @@ impl Admin {
                     enrollments,
                     recap_officers,
                     participants,
+                    moderators,
                 }))
             }
             Some("witnesses") => {
@@ -748,6 +876,16 @@ impl Entry {
             Entry::Form { form, verdict, .. } => return form_entry_bytes(form.encode(), verdict),
             // Same shape as a form's: the envelope, then "type" and "verdict" (they sort after it).
             Entry::Copy { copy, verdict, .. } => return copy_entry_bytes(copy.encode(), verdict),
+            Entry::Moderation {
+                statement,
+                moderator,
+                signature,
+            } => json!({
+                "type": "moderation",
+                "statement": statement.to_json(),
+                "moderator": moderator.to_base64(),
+                "signature": signature.to_base64(),
+            }),
             Entry::Report { report } => json!({
                 "type": "report",
                 "report": report.report.to_json(),
@@ -845,6 +983,14 @@ impl Entry {
                     digest,
                 })
             }
+            Some("moderation") => Ok(Entry::Moderation {
+                statement: ModerationStatement::from_json(&value["statement"])?,
+                moderator: value["moderator"]
+                    .as_str()
+                    .and_then(|s| PublicKey::from_base64(s).ok())
+                    .ok_or_else(|| err("moderator"))?,
+                signature: signature(&value["signature"])?,
+            }),
             Some("report") => Ok(Entry::Report {
                 report: saksi_election::report::SignedReport {
                     report: saksi_election::report::Report::from_json(&value["report"])
@@ -928,6 +1074,22 @@ impl Entry {
             } => {
                 let body = canonical::to_vec(&statement.to_json()).expect("canonicalisable");
                 sign::verify(signer, CONTEXT_PARTICIPANT, &body, signature)
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks a moderation statement's signature against the key it names (whether that key is a
+    /// moderator's is the registry's question).
+    pub fn moderation_signature_valid(&self) -> bool {
+        match self {
+            Entry::Moderation {
+                statement,
+                moderator,
+                signature,
+            } => {
+                let body = canonical::to_vec(&statement.to_json()).expect("canonicalisable");
+                sign::verify(moderator, CONTEXT_MODERATION, &body, signature)
             }
             _ => false,
         }

@@ -316,6 +316,22 @@ pub struct State {
     /// Signature of every report -> its index: a report filed twice (or through several relays)
     /// is one report.
     report_signatures: HashMap<[u8; 64], u64>,
+    /// What moderators have said about each report, by the report's index.
+    pub moderation: HashMap<u64, ReportModeration>,
+    /// Reports hidden now, by the moderator who hid them: public, so a moderator who hides much
+    /// is seen to.
+    pub hidden_by_moderator: HashMap<saksi_election::sign::PublicKey, u64>,
+}
+
+/// Moderators' statements about one report, as they stand.
+#[derive(Clone, Debug, Default)]
+pub struct ReportModeration {
+    /// The latest status and the entry that set it.
+    pub status: Option<(String, u64)>,
+    /// Hidden now: the reason, who hid it, the entry.
+    pub hidden: Option<(String, saksi_election::sign::PublicKey, u64)>,
+    /// Every moderation entry about the report, in log order.
+    pub history: Vec<u64>,
 }
 
 /// A region's recapitulation forms.
@@ -460,6 +476,14 @@ impl State {
                 let source = Source::Transcription;
                 self.record(sheet.tps, index, source, verdict.clone(), counts);
             }
+            Entry::Moderation {
+                statement,
+                moderator,
+                signature,
+            } => {
+                self.apply_moderation(index, statement, moderator)?;
+                self.admin_signatures.entry(signature.0).or_insert(index);
+            }
             Entry::Report { report } => {
                 self.report_signatures
                     .entry(report.signature.0)
@@ -572,6 +596,77 @@ impl State {
             .iter()
             .position(|p| p == participant)
             .filter(|&i| i < MAX_PARTICIPANTS)
+    }
+
+    /// The report logged at `index`, if that entry is a report.
+    pub fn report_at(&self, index: u64) -> Option<&saksi_election::report::Report> {
+        self.reports
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()
+            .map(|at| &self.reports[at].1)
+    }
+
+    /// Whether a photo is named by a report hidden now: then it is not served (its digest stays).
+    pub fn photo_withheld(&self, digest: &saksi_election::form::PhotoDigest) -> bool {
+        self.moderation
+            .iter()
+            .filter(|(_, m)| m.hidden.is_some())
+            .filter_map(|(index, _)| self.report_at(*index))
+            .any(|report| report.photos.contains(digest))
+    }
+
+    /// Whether a moderation statement applies: an enrolled moderator, about a logged report, and
+    /// a restore only of a hidden one.
+    pub fn check_moderation(
+        &self,
+        statement: &crate::entry::ModerationStatement,
+        moderator: &saksi_election::sign::PublicKey,
+    ) -> Result<(), String> {
+        if !self.registry.is_moderator(moderator) {
+            return Err(format!("{moderator} is not an enrolled moderator"));
+        }
+        if self.report_at(statement.report).is_none() {
+            return Err(format!("entry {} is not a report", statement.report));
+        }
+        let hidden = self
+            .moderation
+            .get(&statement.report)
+            .is_some_and(|m| m.hidden.is_some());
+        if statement.action == crate::entry::ModerationAction::Restore && !hidden {
+            return Err(format!("report {} is not hidden", statement.report));
+        }
+        Ok(())
+    }
+
+    fn apply_moderation(
+        &mut self,
+        index: u64,
+        statement: &crate::entry::ModerationStatement,
+        moderator: &saksi_election::sign::PublicKey,
+    ) -> Result<(), EntryError> {
+        use crate::entry::ModerationAction;
+        self.check_moderation(statement, moderator)
+            .map_err(|e| EntryError(format!("entry {index}: {e}")))?;
+        let record = self.moderation.entry(statement.report).or_default();
+        record.history.push(index);
+        let previous = match &statement.action {
+            ModerationAction::Status(status) => {
+                record.status = Some((status.clone(), index));
+                None
+            }
+            ModerationAction::Hide(reason) => {
+                let before = record.hidden.replace((reason.clone(), *moderator, index));
+                *self.hidden_by_moderator.entry(*moderator).or_default() += 1;
+                before
+            }
+            ModerationAction::Restore => record.hidden.take(),
+        };
+        if let Some((_, hider, _)) = previous {
+            if let Some(count) = self.hidden_by_moderator.get_mut(&hider) {
+                *count -= 1;
+            }
+        }
+        Ok(())
     }
 
     /// Where the report with this signature was logged, if it was.
@@ -701,6 +796,11 @@ impl State {
         for (region, key) in &part.recap_officers {
             self.registry
                 .add_recap_officer(*region, *key)
+                .map_err(|e| EntryError(e.to_string()))?;
+        }
+        for key in &part.moderators {
+            self.registry
+                .add_moderator(*key)
                 .map_err(|e| EntryError(e.to_string()))?;
         }
         for (participant, key) in &part.participants {

@@ -94,8 +94,10 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<(Entry, Vec<u8>), 
     }
     let entry = Entry::decode(bytes).map_err(|e| format!("not a saksi statement: {e}"))?;
     let signature = match &entry {
-        Entry::Admin { signature, .. } | Entry::Participant { signature, .. } => signature,
-        _ => return Err("not an authority or participant statement".into()),
+        Entry::Admin { signature, .. }
+        | Entry::Participant { signature, .. }
+        | Entry::Moderation { signature, .. } => signature,
+        _ => return Err("not an authority, participant or moderator statement".into()),
     };
     // Logged as re-encoded, which may differ in length from what was sent.
     let encoded = entry.encode();
@@ -145,6 +147,16 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<(Entry, Vec<u8>), 
                 .registry
                 .check_poll_witness_change(&statement.change, signer)
                 .map_err(|e| e.to_string())?;
+        }
+        Entry::Moderation {
+            statement,
+            moderator,
+            ..
+        } => {
+            if !entry.moderation_signature_valid() {
+                return Err(format!("the signature is not {moderator}'s"));
+            }
+            state.check_moderation(statement, moderator)?;
         }
         _ => unreachable!("matched above"),
     }

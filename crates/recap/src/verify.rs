@@ -124,12 +124,15 @@ impl Replayer {
 
     /// Re-derives what the server should have decided about `entry`, before it is applied.
     fn check(&mut self, index: u64, entry: &Entry, signature_ok: bool) {
-        if let Entry::Admin { signature, .. } | Entry::Participant { signature, .. } = entry {
+        if let Entry::Admin { signature, .. }
+        | Entry::Participant { signature, .. }
+        | Entry::Moderation { signature, .. } = entry
+        {
             if let Some(first) = self.state.logged_statement(&signature.0) {
-                let whose = if matches!(entry, Entry::Admin { .. }) {
-                    "authority"
-                } else {
-                    "participant"
+                let whose = match entry {
+                    Entry::Admin { .. } => "authority",
+                    Entry::Participant { .. } => "participant",
+                    _ => "moderator",
                 };
                 self.problem(format!(
                     "entry {index}: the {whose} statement of entry {first} logged again (a replay: \
@@ -230,6 +233,21 @@ impl Replayer {
                     String::new,
                 );
                 self.compare_verdict(index, &format!("TPS {tps}"), &expected, verdict);
+            }
+            Entry::Moderation {
+                statement,
+                moderator,
+                ..
+            } => {
+                if !entry.moderation_signature_valid() {
+                    self.problem(format!(
+                        "entry {index}: a moderation statement whose signature is not {moderator}'s"
+                    ));
+                }
+                // A hidden report's entry must be there: hiding withholds words, never the entry.
+                if let Err(e) = self.state.check_moderation(statement, moderator) {
+                    self.problem(format!("entry {index}: moderation that does not apply: {e}"));
+                }
             }
             Entry::Report { report } => {
                 let place = report.report.place;

@@ -76,6 +76,9 @@ api_errors! {
     ReportElection => StatusCode::BAD_REQUEST, "REPORT_ELECTION",
         "the report is about another election",
         "laporan ini tentang pemilu lain";
+    Withheld => StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, "WITHHELD",
+        "withheld by a moderator's logged statement (its digest stays in the log)",
+        "ditahan oleh pernyataan moderator yang tercatat (digestnya tetap di log)";
     CopyLimit => StatusCode::FORBIDDEN, "COPY_LIMIT",
         "this TPS has as many copies as one TPS takes",
         "TPS ini sudah menerima salinan sebanyak batasnya";

@@ -60,6 +60,15 @@ pub(crate) async fn photo(State(app): State<App>, Path(hex): Path<String>) -> Re
         return ApiError::NoSuchPhoto
             .with_detail(Some("a photo is named by 64 lowercase hex digits".into()));
     };
+    let withheld = app
+        .shared
+        .state
+        .read()
+        .expect("not poisoned")
+        .photo_withheld(&digest);
+    if withheld {
+        return ApiError::Withheld.response();
+    }
     let store = app.shared.evidence.clone();
     match tokio::task::spawn_blocking(move || store.get(&digest)).await {
         Ok(Ok(Some((bytes, kind)))) => (

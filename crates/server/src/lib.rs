@@ -166,6 +166,7 @@ pub fn router(app: App) -> Router {
                 ))
                 .get(reports::list),
         )
+        .route("/api/v1/moderation", get(reports::summary))
         .route("/api/v1/discrepancies", get(pages::discrepancies))
         .route("/api/v1/disagreements", get(copies::disagreements))
         .route("/api/v1/regions", get(pages::national))

@@ -47,6 +47,11 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
         Some(r) if r.level() == Level::Tps => place == r,
         Some(r) => place.as_str().starts_with(r.as_str()),
     };
+    type Item = (
+        u64,
+        saksi_election::report::Report,
+        Option<saksi_recap::state::ReportModeration>,
+    );
     let (items, more, log_size) = {
         let state = app.shared.state.read().expect("not poisoned");
         let mut matching = state
@@ -54,18 +59,29 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
             .iter()
             .filter(|(index, _)| after.is_none_or(|a| *index > a))
             .filter(|(_, report)| within(report.place));
-        let items: Vec<(u64, saksi_election::report::Report)> =
-            matching.by_ref().take(limit).cloned().collect();
+        let items: Vec<Item> = matching
+            .by_ref()
+            .take(limit)
+            .map(|(index, report)| (*index, report.clone(), state.moderation.get(index).cloned()))
+            .collect();
         (items, matching.next().is_some(), state.size)
     };
     let texts = app.shared.report_texts.clone();
     let items: Vec<Value> = tokio::task::spawn_blocking(move || {
         items
             .iter()
-            .map(|(index, report)| {
+            .map(|(index, report, moderation)| {
                 let (id, en) = report.category.labels();
-                let text = texts.get(&report.text_sha256).ok().flatten();
+                let hidden = moderation.as_ref().and_then(|m| m.hidden.as_ref());
+                // A hidden report's words are not served; its entry and digests are.
+                let text = match hidden {
+                    Some(_) => None,
+                    None => texts.get(&report.text_sha256).ok().flatten(),
+                };
                 json!({
+                    "status": moderation.as_ref().and_then(|m| m.status.as_ref()).map(|(s, i)| json!({"status": s, "index": i})),
+                    "hidden": hidden.map(|(reason, moderator, i)| json!({"reason": reason, "moderator": moderator.to_base64(), "index": i})),
+                    "moderation": moderation.as_ref().map(|m| m.history.clone()).unwrap_or_default(),
                     "index": index,
                     "place": report.place.as_str(),
                     "category": {"code": report.category.code(), "id": id, "en": en},
@@ -93,6 +109,35 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
         "next": next,
         "checkpoint": checkpoint_json(&app.shared),
         "log_size": log_size,
+    }))
+    .into_response()
+}
+
+/// `GET /api/v1/moderation`: the moderators, and how many reports are hidden now by each of them
+/// and in each province: public, so hiding is seen.
+pub(crate) async fn summary(State(app): State<App>) -> Response {
+    let state = app.shared.state.read().expect("not poisoned");
+    let by_moderator: serde_json::Map<String, Value> = state
+        .hidden_by_moderator
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(key, n)| (key.to_base64(), Value::from(*n)))
+        .collect();
+    let mut by_province: std::collections::BTreeMap<String, u64> = Default::default();
+    for (index, moderation) in &state.moderation {
+        if moderation.hidden.is_some() {
+            if let Some(report) = state.report_at(*index) {
+                let province = report.place.as_str()[..2].to_string();
+                *by_province.entry(province).or_default() += 1;
+            }
+        }
+    }
+    Json(json!({
+        "moderators": state.registry.moderators().iter().map(|k| k.to_base64()).collect::<Vec<_>>(),
+        "reports": state.reports.len(),
+        "hidden_by_moderator": by_moderator,
+        "hidden_by_province": by_province,
+        "checkpoint": checkpoint_json(&app.shared),
     }))
     .into_response()
 }
