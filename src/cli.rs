@@ -61,6 +61,9 @@ pub(crate) enum Command {
     /// Run a C2SP tlog-witness for the given logs: cosigns checkpoints that are consistent with the
     /// latest one it cosigned. Its key (witness.key) and state live in DIR.
     Witness(WitnessArgs),
+    /// Run an independent relay for citizens' reports: it accepts reports with its own log, key and
+    /// receipts, and forwards them upstream, retrying while the upstream is unreachable.
+    Relay(RelayArgs),
     /// Set the witness policy (logged, signed by the authority): checkpoints are published only once
     /// QUORUM of these witnesses cosigned them. Delivered like `saksi enroll`.
     Witnesses(WitnessesArgs),
@@ -381,6 +384,47 @@ pub(crate) struct WitnessArgs {
 }
 
 #[derive(clap::Args)]
+pub(crate) struct RelayArgs {
+    /// The relay's directory: its log, key, report texts, photos and forwarding record.
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    /// The main server to forward reports to.
+    #[arg(long)]
+    pub(crate) upstream: String,
+    /// The upstream log's verifier key: with it, each upstream receipt is checked before a report
+    /// counts as forwarded (a wrong receipt is retried, and shown).
+    #[arg(long, value_parser = parse_vkey)]
+    pub(crate) upstream_vkey: Option<Verifier>,
+    /// The relay's log name (its checkpoints' origin), used when the relay is first created.
+    #[arg(long, default_value = "relay.saksi.example/relay")]
+    pub(crate) name: String,
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub(crate) addr: std::net::SocketAddr,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct AuditRelayArgs {
+    /// The relay's URL (its /log/ is read).
+    #[arg(long)]
+    pub(crate) relay: String,
+    /// The relay's verifier key (or a file holding it).
+    #[arg(long, value_parser = parse_vkey)]
+    pub(crate) relay_vkey: Verifier,
+    /// The main server's URL (its /log/ is read).
+    #[arg(long)]
+    pub(crate) log: String,
+    /// The main log's verifier key (or a file holding it).
+    #[arg(long, value_parser = parse_vkey)]
+    pub(crate) vkey: Verifier,
+    /// How long after the relay received a report the main log must hold it (90s, 10m, 2h, 1d).
+    #[arg(long, default_value = "10m", value_parser = crate::relay::parse_duration)]
+    pub(crate) max_delay: std::time::Duration,
+    /// As JSON: each missing report with its relay entry and relay receipt.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
 pub(crate) struct WitnessesArgs {
     /// The election authority's key file (kept offline).
     #[arg(long)]
@@ -504,6 +548,9 @@ pub(crate) enum AuditTarget {
         #[arg(long)]
         json: bool,
     },
+    /// Every report a relay logged that the main log does not hold after --max-delay: with the
+    /// relay's signed entry and receipt as evidence (exit 1 if any).
+    Relay(AuditRelayArgs),
 }
 
 #[derive(Subcommand)]

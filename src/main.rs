@@ -10,6 +10,7 @@ mod cli;
 mod ops;
 mod owned;
 mod progress;
+mod relay;
 mod verify;
 
 use std::io::Write;
@@ -91,6 +92,7 @@ fn run(command: Command) -> Result<u8> {
             }
         }
         Command::Witness(args) => witness_command(args),
+        Command::Relay(args) => relay::relay_command(args),
         Command::Witnesses(args) => witnesses_command(args),
         Command::Audit(args) => audit_command(args.what),
         Command::Keygen(args) => {
@@ -456,6 +458,7 @@ fn witnesses_command(args: WitnessesArgs) -> Result<u8> {
 
 fn audit_command(what: AuditTarget) -> Result<u8> {
     let (data, dir, vkey, json, copies) = match what {
+        AuditTarget::Relay(args) => return relay::audit_relay(args),
         AuditTarget::Recap {
             data,
             dir,

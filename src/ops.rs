@@ -1171,8 +1171,18 @@ pub fn report(args: crate::cli::ReportArgs) -> Result<u8> {
             saksi_tlog::note::Verifier::parse(text)?
         }
     };
-    // The entry the log must hold is exactly the signed report: its bytes are ours to compute.
-    let entry = saksi_recap::entry::Entry::Report { report: signed }.encode();
+    // The entry the log must hold is exactly the signed report: its bytes are ours to compute. A
+    // relay's entry adds only when it received the report.
+    let entry = match body["relay"].is_object() {
+        false => saksi_recap::entry::Entry::Report { report: signed }.encode(),
+        true => saksi_recap::relay::RelayedReport {
+            received_at: body["received_at"]
+                .as_u64()
+                .context("the relay's answer has no received_at")?,
+            report: signed,
+        }
+        .encode(),
+    };
     let proof = saksi_tlog::tproof::TlogProof::parse(receipt)
         .map_err(|e| anyhow::anyhow!("the receipt does not parse: {e:?}"))?;
     if proof.index != index {
@@ -1183,6 +1193,12 @@ pub fn report(args: crate::cli::ReportArgs) -> Result<u8> {
     }
     match proof.verify(&saksi_tlog::hash::leaf_hash(&entry), &vkey, &[], 0) {
         Ok(checkpoint) => {
+            if body["relay"].is_object() {
+                println!(
+                    "filed with a relay, which forwards it to {}",
+                    body["relay"]["upstream"].as_str().unwrap_or("its upstream")
+                );
+            }
             println!(
                 "report filed: log entry {index}{}; the receipt proves it is in the log signed by {} (checkpoint size {})",
                 if status == 200 { " (filed before)" } else { "" },

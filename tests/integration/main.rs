@@ -10,6 +10,7 @@ mod data_safety;
 mod evidence;
 mod hostile;
 mod recap;
+mod relay;
 mod reports;
 mod resilience;
 mod server;

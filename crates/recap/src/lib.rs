@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod inflation;
 pub mod keyfile;
 pub mod publication;
+pub mod relay;
 pub mod replay;
 pub mod report_texts;
 mod shared;

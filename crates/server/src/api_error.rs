@@ -142,6 +142,9 @@ api_errors! {
     WitnessPending => StatusCode::SERVICE_UNAVAILABLE, "WITNESS_PENDING",
         "recorded, but not yet cosigned by enough witnesses to be published",
         "tercatat, tetapi belum ditandatangani cukup saksi independen untuk diterbitkan";
+    RelayFull => StatusCode::SERVICE_UNAVAILABLE, "RELAY_FULL",
+        "this relay holds as many reports as it keeps; file with another relay or the main server",
+        "relay ini sudah penuh; kirim ke relay lain atau ke server utama";
     Receipt => StatusCode::INTERNAL_SERVER_ERROR, "RECEIPT",
         "could not build the receipt",
         "tanda terima gagal dibuat";

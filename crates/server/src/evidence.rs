@@ -10,17 +10,23 @@ use axum::Json;
 use serde_json::json;
 
 use saksi_election::form::PhotoDigest;
-use saksi_recap::evidence::EvidenceError;
+use saksi_recap::evidence::{EvidenceError, EvidenceStore};
+use std::sync::Arc;
 
 use crate::api_error::ApiError;
 use crate::App;
 
 /// `POST /api/v1/evidence`: 201 when stored now, 200 when it was already stored.
 pub(crate) async fn upload(State(app): State<App>, body: Bytes) -> Response {
-    let store = app.shared.evidence.clone();
-    match tokio::task::spawn_blocking(move || store.put(&body)).await {
+    store_photo(app.shared.evidence.clone(), body).await
+}
+
+/// Stores a photo in `store` and answers with its digest (the main server's store and a relay's).
+pub(crate) async fn store_photo(store: Arc<EvidenceStore>, body: Bytes) -> Response {
+    let putting = store.clone();
+    match tokio::task::spawn_blocking(move || putting.put(&body)).await {
         Ok(Ok(stored)) => {
-            let (photos, bytes) = app.shared.evidence.usage();
+            let (photos, bytes) = store.usage();
             let status = if stored.created {
                 StatusCode::CREATED
             } else {
@@ -69,7 +75,12 @@ pub(crate) async fn photo(State(app): State<App>, Path(hex): Path<String>) -> Re
     if withheld {
         return ApiError::Withheld.response();
     }
-    let store = app.shared.evidence.clone();
+    serve_photo(app.shared.evidence.clone(), digest).await
+}
+
+/// A photo's exact bytes from `store`, cacheable for ever (its name is its digest).
+pub(crate) async fn serve_photo(store: Arc<EvidenceStore>, digest: PhotoDigest) -> Response {
+    let hex = saksi_election::form::hex(&digest.0);
     match tokio::task::spawn_blocking(move || store.get(&digest)).await {
         Ok(Ok(Some((bytes, kind)))) => (
             [

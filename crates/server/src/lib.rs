@@ -8,7 +8,8 @@
 //! - `log_files`: `/log/` files the published checkpoint covers;
 //! - `api_error`: the table of every error answer;
 //! - `conn`, `ratelimit`, `views`: connections, per-client rates, bounded derived views;
-//! - `witness_server`: the C2SP tlog-witness endpoint of `saksi witness`.
+//! - `witness_server`: the C2SP tlog-witness endpoint of `saksi witness`;
+//! - `relay`: the report intake of `saksi relay`, an independent relay with its own log.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ mod log_files;
 mod pages;
 mod pipeline;
 mod ratelimit;
+mod relay;
 mod reports;
 mod site;
 mod submit;
@@ -45,6 +47,7 @@ use views::{DerivedView, PageCache};
 pub use conn::{load_tls, ConnectionLimits};
 pub use pages::discrepancy_json;
 pub use ratelimit::RateLimiter;
+pub use relay::serve_relay;
 pub use witness_server::serve_witness;
 
 pub const OPENAPI: &str = include_str!("openapi.json");

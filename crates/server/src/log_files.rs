@@ -65,17 +65,25 @@ impl LogPath {
 
 /// Serves a file of the log directory, if the published checkpoint covers it.
 pub(crate) async fn log_file(State(app): State<App>, Path(path): Path<String>) -> Response {
-    let published = app.shared.published();
+    // The checkpoint comes from memory: the latest durable one, the one every API answer names (the
+    // file on disk may trail it by up to PUBLISH_INTERVAL, see saksi_recap::publication).
+    serve(app.shared.storage.clone(), &app.shared.published(), path).await
+}
+
+/// Serves `path` of the log in `storage` as published at `published` (its checkpoint from memory):
+/// the main log's `/log/` and a relay's.
+pub(crate) async fn serve(
+    storage: std::sync::Arc<dyn saksi_tlog::Storage>,
+    published: &saksi_tlog::Published,
+    path: String,
+) -> Response {
     let Some(file) = LogPath::parse(&path).filter(|f| f.covered_by(published.checkpoint.size))
     else {
         return ApiError::NotInLog.response();
     };
-    // The checkpoint comes from memory: the latest durable one, the one every API answer names (the
-    // file on disk may trail it by up to PUBLISH_INTERVAL, see saksi_recap::publication).
     let bytes = if file == LogPath::Checkpoint {
         published.note.clone().into_bytes()
     } else {
-        let storage = app.shared.storage.clone();
         match tokio::task::spawn_blocking(move || storage.read(&path)).await {
             Ok(Ok(Some(bytes))) => bytes,
             _ => return ApiError::NotFound.response(),
