@@ -61,6 +61,9 @@ pub(crate) enum Command {
     /// Run a C2SP tlog-witness for the given logs: cosigns checkpoints that are consistent with the
     /// latest one it cosigned. Its key (witness.key) and state live in DIR.
     Witness(WitnessArgs),
+    /// For the oversight body: make its contact key (--new-identity), or read the contact details a
+    /// reporter encrypted to it (--identity FILE --report N).
+    Contact(ContactArgs),
     /// Run an independent relay for citizens' reports: it accepts reports with its own log, key and
     /// receipts, and forwards them upstream, retrying while the upstream is unreachable.
     Relay(RelayArgs),
@@ -225,7 +228,7 @@ pub(crate) struct EnrollArgs {
     #[arg(long)]
     pub(crate) authority_key: PathBuf,
     /// A TPS code (enrols an officer) or a region code (enrols a corrector).
-    #[arg(long, value_parser = parse_code, required_unless_present_any = ["participant", "moderator"])]
+    #[arg(long, value_parser = parse_code, required_unless_present_any = ["participant", "moderator", "oversight_recipient"])]
     pub(crate) code: Option<Code>,
     /// Or enrol the key as a moderator of citizens' reports (`saksi moderate`).
     #[arg(long, conflicts_with_all = ["code", "participant"])]
@@ -234,9 +237,13 @@ pub(crate) struct EnrollArgs {
     /// enrols and revokes its poll witnesses (`saksi poll-witnesses`).
     #[arg(long, conflicts_with = "code")]
     pub(crate) participant: Option<String>,
+    /// Or name the oversight body's age X25519 recipient (age1...), to which reporters encrypt
+    /// their contact details (replaces any earlier one).
+    #[arg(long, conflicts_with_all = ["code", "participant", "moderator", "key"])]
+    pub(crate) oversight_recipient: Option<String>,
     /// The public key (base64).
-    #[arg(long, value_parser = parse_enrollable_key)]
-    pub(crate) key: PublicKey,
+    #[arg(long, value_parser = parse_enrollable_key, required_unless_present = "oversight_recipient")]
+    pub(crate) key: Option<PublicKey>,
     #[command(flatten)]
     pub(crate) to: StatementTarget,
 }
@@ -271,14 +278,30 @@ pub(crate) struct ReportArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub(crate) url: String,
     /// The TPS the report is about.
-    #[arg(long, value_parser = parse_code, required_unless_present = "region", conflicts_with = "region")]
+    #[arg(long, value_parser = parse_code, required_unless_present_any = ["region", "follows"], conflicts_with = "region")]
     pub(crate) tps: Option<Code>,
     /// Or a region (provinsi, kabupaten/kota, kecamatan, kelurahan/desa).
     #[arg(long, value_parser = parse_code)]
     pub(crate) region: Option<Code>,
-    /// money_politics, intimidation, voter_list, voting, counting, recapitulation, system, other.
+    /// money_politics, intimidation, voter_list, voting, counting, recapitulation, system, other
+    /// (a follow-up keeps its report's unless given).
+    #[arg(long, required_unless_present = "follows")]
+    pub(crate) category: Option<String>,
+    /// Add a follow-up to your earlier report: its log index at --url, or its signature (base64).
+    /// Signed with the same --key; place and category default to the report's.
     #[arg(long)]
-    pub(crate) category: String,
+    pub(crate) follows: Option<String>,
+    /// With --follows: withdraw the report (its entries stay; the text says why).
+    #[arg(long, requires = "follows")]
+    pub(crate) withdraw: bool,
+    /// Contact details for the oversight body only (name, telephone): encrypted on this machine
+    /// to the oversight body's age key from the registry, so the log holds only ciphertext.
+    #[arg(long)]
+    pub(crate) contact: Option<String>,
+    /// The oversight body's age recipient (age1...) to encrypt --contact to (default: the one the
+    /// server's registry names; give it when filing with a relay).
+    #[arg(long)]
+    pub(crate) oversight_recipient: Option<String>,
     /// What happened (at most 4 KB; newlines allowed).
     #[arg(long)]
     pub(crate) text: String,
@@ -381,6 +404,22 @@ pub(crate) struct WitnessArgs {
     pub(crate) log_vkeys: Vec<Verifier>,
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub(crate) addr: std::net::SocketAddr,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ContactArgs {
+    /// Make a new age identity in this file (mode 0600) and print its recipient (age1...), for
+    /// the authority to enrol with `saksi enroll --oversight-recipient`.
+    #[arg(long, conflicts_with_all = ["identity", "report"])]
+    pub(crate) new_identity: Option<PathBuf>,
+    /// The oversight body's age identity file (AGE-SECRET-KEY-1...).
+    #[arg(long, requires = "report")]
+    pub(crate) identity: Option<PathBuf>,
+    /// The report's log index.
+    #[arg(long, requires = "identity")]
+    pub(crate) report: Option<u64>,
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub(crate) url: String,
 }
 
 #[derive(clap::Args)]

@@ -93,6 +93,7 @@ fn run(command: Command) -> Result<u8> {
         }
         Command::Witness(args) => witness_command(args),
         Command::Relay(args) => relay::relay_command(args),
+        Command::Contact(args) => contact_command(args),
         Command::Witnesses(args) => witnesses_command(args),
         Command::Audit(args) => audit_command(args.what),
         Command::Keygen(args) => {
@@ -250,9 +251,59 @@ fn submit_command(args: SubmitArgs) -> Result<u8> {
     ops::submit(&args.url, &args.form, &key, args.copy.as_deref())
 }
 
+fn contact_command(args: cli::ContactArgs) -> Result<u8> {
+    if let Some(path) = args.new_identity {
+        let (identity, recipient) = saksi_recap::contact::generate();
+        saksi_recap::keyfile::write_new_secret(&path, &format!("{identity}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{recipient}");
+        eprintln!(
+            "the identity is in {} (keep it offline); enrol the recipient with saksi enroll --oversight-recipient {recipient}",
+            path.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    let (Some(path), Some(index)) = (args.identity, args.report) else {
+        bail!("give --new-identity FILE, or --identity FILE --report N");
+    };
+    let identity = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let base = args.url.trim_end_matches('/');
+    let (status, bytes) = ops::http("GET", &format!("{base}/api/v1/entries/{index}"), b"")?;
+    if status != 200 {
+        bail!("the server has no entry {index} ({status})");
+    }
+    let Ok(saksi_recap::entry::Entry::Report { report }) =
+        saksi_recap::entry::Entry::decode(&bytes)
+    else {
+        bail!("entry {index} is not a report");
+    };
+    let Some(sealed) = &report.report.contact else {
+        println!("report {index} carries no contact details");
+        return Ok(EXIT_REJECTIONS);
+    };
+    let details = saksi_recap::contact::open(&identity, sealed).map_err(|e| anyhow::anyhow!(e))?;
+    println!("{details}");
+    Ok(EXIT_OK)
+}
+
 fn enroll_command(args: EnrollArgs) -> Result<u8> {
-    let key = args.key;
     let mut part = saksi_recap::entry::RegistryPart::default();
+    if let Some(recipient) = args.oversight_recipient {
+        saksi_recap::contact::check_recipient(&recipient).map_err(|e| anyhow::anyhow!(e))?;
+        part.oversight_recipient = Some(recipient.clone());
+        let authority = ops::read_key(&args.authority_key)?;
+        let statement = saksi_recap::entry::Admin::Registry(part)
+            .sign(&authority)
+            .encode();
+        return ops::deliver_statement(
+            &statement,
+            &format!("the oversight body's contact key {recipient}"),
+            &args.to,
+        );
+    }
+    let key = args.key.context("give --key")?;
+    let mut part = part;
     let what = match (args.code, args.participant) {
         _ if args.moderator => {
             part.moderators.push(key);

@@ -1087,11 +1087,64 @@ pub fn store_disagreement_photos(engine: &Engine, gen: &Path) -> Result<(usize, 
 pub fn report(args: crate::cli::ReportArgs) -> Result<u8> {
     use saksi_election::report::{text_digest, Category, Report, ReportSubmission};
     let base = args.url.trim_end_matches('/').to_string();
-    let category = Category::parse(&args.category).with_context(|| {
-        let codes: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
-        format!("--category is one of {}", codes.join(", "))
-    })?;
     saksi_election::report::check_text(&args.text).map_err(|e| anyhow::anyhow!("--text: {e}"))?;
+    // A follow-up: the report it follows, by index (read from the log at --url) or by signature.
+    let followed = match &args.follows {
+        None => None,
+        Some(named) => Some(match named.parse::<u64>() {
+            Ok(index) => {
+                let (status, bytes) = http("GET", &format!("{base}/api/v1/entries/{index}"), b"")?;
+                if status != 200 {
+                    bail!("--follows {index}: the server has no entry {index} ({status})");
+                }
+                match saksi_recap::entry::Entry::decode(&bytes) {
+                    Ok(saksi_recap::entry::Entry::Report { report }) => {
+                        (report.signature, Some(report.report))
+                    }
+                    _ => bail!("--follows {index}: entry {index} is not a report"),
+                }
+            }
+            Err(_) => (
+                saksi_election::sign::Signature::from_base64(named).map_err(|_| {
+                    anyhow::anyhow!("--follows is a log index or a report's base64 signature")
+                })?,
+                None,
+            ),
+        }),
+    };
+    let category = match (&args.category, &followed) {
+        (Some(code), _) => Category::parse(code).with_context(|| {
+            let codes: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
+            format!("--category is one of {}", codes.join(", "))
+        })?,
+        (None, Some((_, Some(report)))) => report.category,
+        (None, _) => bail!("give --category (a follow-up by signature does not know its report's)"),
+    };
+    let place = match (args.tps.or(args.region), &followed) {
+        (Some(place), _) => place,
+        (None, Some((_, Some(report)))) => report.place,
+        (None, _) => bail!("give --tps or --region"),
+    };
+    let contact = match &args.contact {
+        None => None,
+        Some(details) => {
+            let recipient = match &args.oversight_recipient {
+                Some(recipient) => recipient.clone(),
+                None => {
+                    let (_, body) = http("GET", &format!("{base}/api/v1/moderation"), b"")?;
+                    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    body["oversight_recipient"]
+                        .as_str()
+                        .context("the server's registry names no oversight body's key for contact details; leave out --contact or give --oversight-recipient")?
+                        .to_string()
+                }
+            };
+            Some(
+                saksi_recap::contact::seal(&recipient, details)
+                    .map_err(|e| anyhow::anyhow!("--contact: {e}"))?,
+            )
+        }
+    };
     let key = if args.key.exists() {
         read_key(&args.key)?
     } else {
@@ -1132,13 +1185,16 @@ pub fn report(args: crate::cli::ReportArgs) -> Result<u8> {
         .map_or(0, |d| d.as_secs());
     let report = Report {
         election: Election::pemilu_2024().id,
-        place: args.tps.or(args.region).context("give --tps or --region")?,
+        place,
         category,
         event_at: args.event_at.unwrap_or(now),
         filed_at: now,
         text_sha256: text_digest(&args.text),
         photos,
         reporter: key.public(),
+        follows: followed.map(|(signature, _)| signature),
+        withdraw: args.withdraw,
+        contact,
     };
     let signed = report.sign(&key);
     let submission = ReportSubmission {

@@ -36,6 +36,9 @@ fn report(place: &str, words: &str, seed: u8) -> ReportSubmission {
             text_sha256: text_digest(words),
             photos: vec![],
             reporter: key.public(),
+            follows: None,
+            withdraw: false,
+            contact: None,
         }
         .sign(&key),
         text: words.into(),

@@ -122,6 +122,9 @@ fn a_report_is_filed_with_a_receipt_and_bad_ones_change_nothing() {
             text_sha256: text_digest(text),
             photos: vec![],
             reporter: key.public(),
+            follows: None,
+            withdraw: false,
+            contact: None,
         }
         .sign(&key),
         text: text.into(),
@@ -277,6 +280,142 @@ fn a_report_is_filed_with_a_receipt_and_bad_ones_change_nothing() {
     let summary = get_json(&format!("{}/api/v1/moderation", server.base));
     assert_eq!(summary["hidden_by_moderator"], serde_json::json!({}));
 
+    let out = saksi(&["verify", "--url", &server.base, "--vkey", vkey.trim()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The index in `saksi report`'s "log entry N" line.
+fn filed_index(out: &std::process::Output) -> u64 {
+    let all = text(out);
+    let at = all.find("log entry ").expect("a log entry line") + "log entry ".len();
+    all[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_reporter_follows_up_and_withdraws_and_contact_details_reach_only_the_oversight_body() {
+    let dir = TempDir::new("report-thread");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "20"]);
+    let server = Server::serve(&data, &["--rate-limit", "0"]);
+    let tps = std::fs::read_to_string(format!("{election}/registry/tps.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    // The oversight body makes its key; the authority enrols its recipient.
+    let identity = dir.path("bawaslu.age");
+    let out = saksi(&["contact", "--new-identity", &identity]);
+    assert!(out.status.success(), "{}", text(&out));
+    let recipient = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    let authority = format!("{data}-authority/authority.key");
+    let out = saksi(&[
+        "enroll",
+        "--authority-key",
+        &authority,
+        "--oversight-recipient",
+        &recipient,
+        "--url",
+        &server.base,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let key = dir.path("reporter.key");
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "--url", &server.base, "--key", &key];
+        args.extend_from_slice(extra);
+        saksi(&args)
+    };
+    let out = report(&[
+        "--tps",
+        &tps,
+        "--category",
+        "money_politics",
+        "--text",
+        "Amplop dibagikan malam sebelum pemungutan.",
+        "--contact",
+        "Siti Aminah, 0812-3456-7890",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = filed_index(&out);
+    let (_, _, entry) = http(
+        "GET",
+        &format!("{}/api/v1/entries/{first}", server.base),
+        b"",
+    );
+    let entry_text = String::from_utf8_lossy(&entry);
+    assert!(entry_text.contains("\"contact\":"), "{entry_text}");
+    assert!(!entry_text.contains("Siti") && !entry_text.contains("0812"));
+    let out = saksi(&[
+        "contact",
+        "--identity",
+        &identity,
+        "--report",
+        &first.to_string(),
+        "--url",
+        &server.base,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(text(&out).trim(), "Siti Aminah, 0812-3456-7890");
+
+    // A follow-up by the same key; another key's is refused; then the reporter withdraws it.
+    let first_text = first.to_string();
+    let out = report(&[
+        "--follows",
+        &first_text,
+        "--text",
+        "Pembagi amplop kembali pagi ini.",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let follow_up = filed_index(&out);
+    let other_key = dir.path("other.key");
+    let out = saksi(&[
+        "report",
+        "--url",
+        &server.base,
+        "--key",
+        &other_key,
+        "--follows",
+        &first_text,
+        "--text",
+        "Saya juga melihat.",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("REPORT_NOT_REPORTER"), "{}", text(&out));
+    let out = report(&[
+        "--follows",
+        &follow_up.to_string(),
+        "--withdraw",
+        "--text",
+        "Salah orang; saya tarik laporan ini.",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let withdrawal = filed_index(&out);
+    let out = report(&["--follows", &first_text, "--text", "Satu lagi."]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("REPORT_WITHDRAWN"), "{}", text(&out));
+
+    let listed = get_json(&format!("{}/api/v1/reports?region={tps}", server.base));
+    let items = listed["reports"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{listed}");
+    assert_eq!(
+        items[0]["follow_ups"],
+        serde_json::json!([follow_up, withdrawal])
+    );
+    assert_eq!(items[0]["withdrawn"], withdrawal);
+    assert_eq!(items[0]["contact"], "encrypted to the oversight body");
+    assert_eq!(items[1]["follows"], first);
+    assert_eq!(items[2]["withdraws"], first);
+    let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
     let out = saksi(&["verify", "--url", &server.base, "--vkey", vkey.trim()]);
     assert!(out.status.success(), "{}", text(&out));
 }

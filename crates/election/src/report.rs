@@ -12,6 +12,7 @@
 //!  "signature":"<base64>","text":"..."}
 //! ```
 
+use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -20,13 +21,20 @@ use crate::code::Code;
 use crate::form::{hex, unhex, PhotoDigest};
 use crate::sign::{self, PublicKey, SecretKey, Signature};
 
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
 pub const CONTEXT_REPORT: &[u8] = b"saksi/sig/v1/report\n";
 /// Longest report text, in bytes of UTF-8.
 pub const MAX_REPORT_TEXT_BYTES: usize = 4096;
 /// Most photos one report names.
 pub const MAX_REPORT_PHOTOS: usize = 8;
-/// A whole submission: the report, its signature and its text.
-pub const MAX_REPORT_BYTES: usize = MAX_REPORT_TEXT_BYTES * 2 + 2048;
+/// Longest encrypted contact details (an age file to the oversight body), in bytes: a name, a
+/// telephone number and an address, with age's header and tag.
+pub const MAX_CONTACT_BYTES: usize = 1024;
+/// A whole submission: the report, its signature, its text, and a stamp.
+pub const MAX_REPORT_BYTES: usize = MAX_REPORT_TEXT_BYTES * 2 + MAX_CONTACT_BYTES * 2 + 2048;
 
 /// What a report is about. Codes are stable; labels are for people.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,6 +110,13 @@ pub struct Report {
     pub text_sha256: [u8; 32],
     pub photos: Vec<PhotoDigest>,
     pub reporter: PublicKey,
+    /// A follow-up names an earlier report by its signature (the same reporter's key must sign).
+    pub follows: Option<Signature>,
+    /// A follow-up that withdraws the report it follows (the reporter's own word; the entries stay).
+    pub withdraw: bool,
+    /// Contact details, encrypted to the oversight body's age recipient (registry): only ever
+    /// ciphertext in the log.
+    pub contact: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,7 +154,7 @@ pub fn text_digest(text: &str) -> [u8; 32] {
 
 impl Report {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut value = json!({
             "election": self.election,
             "place": self.place.as_str(),
             "category": self.category.code(),
@@ -148,7 +163,18 @@ impl Report {
             "text_sha256": hex(&self.text_sha256),
             "photos": self.photos.iter().map(PhotoDigest::to_text).collect::<Vec<_>>(),
             "reporter": self.reporter.to_base64(),
-        })
+        });
+        // Optional members are absent unless set, so a plain report has one encoding.
+        if let Some(follows) = &self.follows {
+            value["follows"] = json!(follows.to_base64());
+        }
+        if self.withdraw {
+            value["withdraw"] = json!(true);
+        }
+        if let Some(contact) = &self.contact {
+            value["contact"] = json!(b64().encode(contact));
+        }
+        value
     }
 
     pub fn canonical_json(&self) -> Vec<u8> {
@@ -158,15 +184,18 @@ impl Report {
     /// Reads a report object: exactly these members, each well-formed.
     pub fn from_json(value: &Value) -> Result<Report, String> {
         let object = value.as_object().ok_or("the report is not an object")?;
-        const MEMBERS: [&str; 8] = [
+        const MEMBERS: [&str; 11] = [
             "category",
+            "contact",
             "election",
             "event_at",
             "filed_at",
+            "follows",
             "photos",
             "place",
             "reporter",
             "text_sha256",
+            "withdraw",
         ];
         if let Some(extra) = object.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
             return Err(format!("unknown member {extra:?}"));
@@ -218,6 +247,36 @@ impl Report {
             .collect::<Result<Vec<_>, _>>()?;
         let reporter =
             PublicKey::from_base64(text("reporter")?).map_err(|e| format!("reporter: {e}"))?;
+        let follows = match object.get("follows") {
+            None => None,
+            Some(v) => Some(
+                v.as_str()
+                    .and_then(|s| Signature::from_base64(s).ok())
+                    .ok_or("follows is the base64 signature of an earlier report")?,
+            ),
+        };
+        let withdraw = match object.get("withdraw") {
+            None => false,
+            Some(Value::Bool(true)) if follows.is_some() => true,
+            Some(_) => {
+                return Err("withdraw is true, and only in a follow-up (with follows)".into())
+            }
+        };
+        let contact = match object.get("contact") {
+            None => None,
+            Some(v) => {
+                let bytes = v
+                    .as_str()
+                    .and_then(|s| b64().decode(s).ok())
+                    .ok_or("contact is base64 (an age file to the oversight body)")?;
+                if bytes.is_empty() || bytes.len() > MAX_CONTACT_BYTES {
+                    return Err(format!(
+                        "contact is 1 to {MAX_CONTACT_BYTES} bytes of ciphertext"
+                    ));
+                }
+                Some(bytes)
+            }
+        };
         Ok(Report {
             election: election.to_string(),
             place,
@@ -227,6 +286,9 @@ impl Report {
             text_sha256,
             photos,
             reporter,
+            follows,
+            withdraw,
+            contact,
         })
     }
 
@@ -317,6 +379,9 @@ mod tests {
             text_sha256: text_digest(text),
             photos: vec![PhotoDigest::of(b"x")],
             reporter: key.public(),
+            follows: None,
+            withdraw: false,
+            contact: None,
         };
         ReportSubmission {
             signed: report.sign(&key),

@@ -190,6 +190,7 @@ pub(crate) fn reports(
 ) -> Result<Batch, EngineError> {
     let (election, _) = judged_under(state)?;
     let mut batch = Batch::default();
+    let mut withdrawn_now = std::collections::HashSet::new();
     for report in reports {
         if let Some(index) = state.logged_report(&report.signature.0) {
             let verdict =
@@ -219,6 +220,21 @@ pub(crate) fn reports(
                 ),
             });
             continue;
+        }
+        // A follow-up names a report logged before this batch; one withdrawal per report.
+        match state.check_follow_up(&report.report) {
+            Err((code, detail)) => {
+                batch.decided(IngestOutcome::Refused { code, detail });
+                continue;
+            }
+            Ok(Some(first)) if report.report.withdraw && !withdrawn_now.insert(first) => {
+                batch.decided(IngestOutcome::Refused {
+                    code: crate::state::REPORT_WITHDRAWN,
+                    detail: format!("report {first} is withdrawn in this batch already"),
+                });
+                continue;
+            }
+            Ok(_) => {}
         }
         // A repeat inside one batch is the same entry, like a repeated form.
         let digest = report_digest(&report.signature.0);

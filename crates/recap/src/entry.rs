@@ -195,6 +195,9 @@ pub struct RegistryPart {
     pub participants: Vec<(String, PublicKey)>,
     /// Moderators of citizens' reports.
     pub moderators: Vec<PublicKey>,
+    /// The oversight body's age X25519 recipient (`age1...`): reporters encrypt contact details to
+    /// it (see `crate::contact`). A later part replaces it (a key rotated).
+    pub oversight_recipient: Option<String>,
 }
 
 /// What a moderator says about a report. Appended, never editing or deleting anything.
@@ -593,6 +596,9 @@ impl Admin {
                             .collect(),
                     );
                 }
+                if let Some(recipient) = &part.oversight_recipient {
+                    value["oversight_recipient"] = json!(recipient);
+                }
                 if !part.moderators.is_empty() {
                     value["moderators"] = Value::Array(
                         part.moderators
@@ -738,6 +744,15 @@ impl Admin {
                     )?,
                     None => Vec::new(),
                 };
+                let oversight_recipient = match value.get("oversight_recipient") {
+                    None => None,
+                    Some(v) => Some(
+                        v.as_str()
+                            .filter(|r| crate::contact::check_recipient(r).is_ok())
+                            .ok_or_else(|| err("oversight_recipient"))?
+                            .to_string(),
+                    ),
+                };
                 Ok(Admin::Registry(RegistryPart {
                     regions,
                     tps,
@@ -746,6 +761,7 @@ impl Admin {
                     recap_officers,
                     participants,
                     moderators,
+                    oversight_recipient,
                 }))
             }
             Some("witnesses") => {

@@ -3,6 +3,7 @@
 //! nothing of HTTP.
 
 mod batch;
+pub mod contact;
 mod cosign;
 pub mod datadir;
 pub mod engine;

@@ -516,6 +516,9 @@ mod tests {
             text_sha256: text_digest(text),
             photos: vec![],
             reporter: key.public(),
+            follows: None,
+            withdraw: false,
+            contact: None,
         };
         ReportSubmission {
             signed: report.sign(key),

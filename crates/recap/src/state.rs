@@ -316,12 +316,33 @@ pub struct State {
     /// Signature of every report -> its index: a report filed twice (or through several relays)
     /// is one report.
     report_signatures: HashMap<[u8; 64], u64>,
+    /// The oversight body's age recipient, to which reporters encrypt contact details (registry).
+    pub oversight_recipient: Option<String>,
+    /// Each report's follow-ups and withdrawal by its reporter, by the first report's index.
+    pub threads: HashMap<u64, ReportThread>,
+    /// A follow-up's first report, by the follow-up's index.
+    pub follow_up_of: HashMap<u64, u64>,
     /// What moderators have said about each report, by the report's index.
     pub moderation: HashMap<u64, ReportModeration>,
     /// Reports hidden now, by the moderator who hid them: public, so a moderator who hides much
     /// is seen to.
     pub hidden_by_moderator: HashMap<saksi_election::sign::PublicKey, u64>,
 }
+
+/// What a reporter added to a report: follow-ups (in log order) and a withdrawal.
+#[derive(Clone, Debug, Default)]
+pub struct ReportThread {
+    pub follow_ups: Vec<u64>,
+    /// The follow-up that withdrew the report: its entries stay, its reporter no longer stands by it.
+    pub withdrawn: Option<u64>,
+}
+
+/// A follow-up names a report that is not logged (it must be logged first).
+pub const REPORT_FOLLOWS_UNKNOWN: &str = "REPORT_FOLLOWS_UNKNOWN";
+/// A follow-up signed by another key than the first report's.
+pub const REPORT_NOT_REPORTER: &str = "REPORT_NOT_REPORTER";
+/// A follow-up to a report its reporter withdrew.
+pub const REPORT_WITHDRAWN: &str = "REPORT_WITHDRAWN";
 
 /// Moderators' statements about one report, as they stand.
 #[derive(Clone, Debug, Default)]
@@ -485,6 +506,16 @@ impl State {
                 self.admin_signatures.entry(signature.0).or_insert(index);
             }
             Entry::Report { report } => {
+                // A follow-up that does not apply (only a rewritten log has one) is kept as a
+                // report and flagged by the verifier; it joins no thread.
+                if let Ok(Some(first)) = self.check_follow_up(&report.report) {
+                    let thread = self.threads.entry(first).or_default();
+                    thread.follow_ups.push(index);
+                    if report.report.withdraw {
+                        thread.withdrawn = Some(index);
+                    }
+                    self.follow_up_of.insert(index, first);
+                }
                 self.report_signatures
                     .entry(report.signature.0)
                     .or_insert(index);
@@ -604,6 +635,44 @@ impl State {
             .binary_search_by_key(&index, |(i, _)| *i)
             .ok()
             .map(|at| &self.reports[at].1)
+    }
+
+    /// Whether a report's follow-up applies: it names a logged report (a follow-up names its
+    /// thread's first report or any follow-up in it), signed by the same reporter, not withdrawn.
+    /// Answers the thread's first report, or `None` for a first report.
+    pub fn check_follow_up(
+        &self,
+        report: &saksi_election::report::Report,
+    ) -> Result<Option<u64>, (&'static str, String)> {
+        let Some(follows) = &report.follows else {
+            return Ok(None);
+        };
+        let Some(named) = self.logged_report(&follows.0) else {
+            return Err((
+                REPORT_FOLLOWS_UNKNOWN,
+                "the report it follows is not in the log (file that first)".into(),
+            ));
+        };
+        let first = self.follow_up_of.get(&named).copied().unwrap_or(named);
+        let Some(first_report) = self.report_at(first) else {
+            return Err((
+                REPORT_FOLLOWS_UNKNOWN,
+                format!("entry {first} is not a report"),
+            ));
+        };
+        if first_report.reporter != report.reporter {
+            return Err((
+                REPORT_NOT_REPORTER,
+                format!("report {first} was signed by another reporter's key"),
+            ));
+        }
+        if let Some(at) = self.threads.get(&first).and_then(|t| t.withdrawn) {
+            return Err((
+                REPORT_WITHDRAWN,
+                format!("report {first} was withdrawn by its reporter at entry {at}"),
+            ));
+        }
+        Ok(Some(first))
     }
 
     /// Whether a photo is named by a report hidden now: then it is not served (its digest stays).
@@ -802,6 +871,10 @@ impl State {
             self.registry
                 .add_moderator(*key)
                 .map_err(|e| EntryError(e.to_string()))?;
+        }
+        if let Some(recipient) = &part.oversight_recipient {
+            crate::contact::check_recipient(recipient).map_err(EntryError)?;
+            self.oversight_recipient = Some(recipient.clone());
         }
         for (participant, key) in &part.participants {
             if self.participant_index(participant).is_none() {

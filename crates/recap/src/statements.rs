@@ -173,6 +173,9 @@ fn dry_run_registry(state: &State, part: &RegistryPart) -> Result<(), String> {
             ));
         }
     }
+    if let Some(recipient) = &part.oversight_recipient {
+        crate::contact::check_recipient(recipient)?;
+    }
     let mut registry = state.registry.clone();
     for (code, name) in &part.regions {
         saksi_election::canonical::check_free_text("a region name", name)?;

@@ -273,6 +273,11 @@ impl Replayer {
                         "entry {index}: a report about {place}, which is not in the logged registry"
                     ));
                 }
+                if let Err((code, detail)) = self.state.check_follow_up(&report.report) {
+                    self.problem(format!(
+                        "entry {index}: a follow-up that does not apply ({code}: {detail})"
+                    ));
+                }
             }
             Entry::Participant {
                 statement, signer, ..

@@ -76,6 +76,15 @@ api_errors! {
     ReportElection => StatusCode::BAD_REQUEST, "REPORT_ELECTION",
         "the report is about another election",
         "laporan ini tentang pemilu lain";
+    ReportFollowsUnknown => StatusCode::BAD_REQUEST, "REPORT_FOLLOWS_UNKNOWN",
+        "the report this follows up is not in the log (file that first)",
+        "laporan yang ditindaklanjuti belum ada di log (kirim laporan itu lebih dulu)";
+    ReportNotReporter => StatusCode::FORBIDDEN, "REPORT_NOT_REPORTER",
+        "a follow-up is signed by the key that signed the report it follows",
+        "tindak lanjut harus ditandatangani kunci yang menandatangani laporan awalnya";
+    ReportWithdrawn => StatusCode::FORBIDDEN, "REPORT_WITHDRAWN",
+        "the reporter withdrew this report",
+        "pelapor telah menarik laporan ini";
     Withheld => StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, "WITHHELD",
         "withheld by a moderator's logged statement (its digest stays in the log)",
         "ditahan oleh pernyataan moderator yang tercatat (digestnya tetap di log)";
@@ -194,6 +203,9 @@ pub fn refusal(code: &str, detail: String) -> Response {
         ApiError::CopyLimit,
         ApiError::ReportPlaceUnknown,
         ApiError::ReportElection,
+        ApiError::ReportFollowsUnknown,
+        ApiError::ReportNotReporter,
+        ApiError::ReportWithdrawn,
     ]
     .into_iter()
     .find(|e| e.text().code == code);

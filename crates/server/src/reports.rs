@@ -51,6 +51,8 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
         u64,
         saksi_election::report::Report,
         Option<saksi_recap::state::ReportModeration>,
+        Option<u64>,
+        Option<saksi_recap::state::ReportThread>,
     );
     let (items, more, log_size) = {
         let state = app.shared.state.read().expect("not poisoned");
@@ -62,7 +64,15 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
         let items: Vec<Item> = matching
             .by_ref()
             .take(limit)
-            .map(|(index, report)| (*index, report.clone(), state.moderation.get(index).cloned()))
+            .map(|(index, report)| {
+                (
+                    *index,
+                    report.clone(),
+                    state.moderation.get(index).cloned(),
+                    state.follow_up_of.get(index).copied(),
+                    state.threads.get(index).cloned(),
+                )
+            })
             .collect();
         (items, matching.next().is_some(), state.size)
     };
@@ -70,7 +80,7 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
     let items: Vec<Value> = tokio::task::spawn_blocking(move || {
         items
             .iter()
-            .map(|(index, report, moderation)| {
+            .map(|(index, report, moderation, follows, thread)| {
                 let (id, en) = report.category.labels();
                 let hidden = moderation.as_ref().and_then(|m| m.hidden.as_ref());
                 // A hidden report's words are not served; its entry and digests are.
@@ -92,6 +102,11 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
                     "text": text,
                     "photos": report.photos.iter().map(|p| p.to_text()).collect::<Vec<_>>(),
                     "receipt": format!("/api/v1/receipts/{index}"),
+                    "follows": follows,
+                    "withdraws": report.withdraw.then_some(*follows).flatten(),
+                    "follow_ups": thread.as_ref().map(|t| t.follow_ups.clone()).unwrap_or_default(),
+                    "withdrawn": thread.as_ref().and_then(|t| t.withdrawn),
+                    "contact": report.contact.is_some().then_some("encrypted to the oversight body"),
                 })
             })
             .collect()
@@ -134,6 +149,7 @@ pub(crate) async fn summary(State(app): State<App>) -> Response {
     }
     Json(json!({
         "moderators": state.registry.moderators().iter().map(|k| k.to_base64()).collect::<Vec<_>>(),
+        "oversight_recipient": state.oversight_recipient,
         "reports": state.reports.len(),
         "hidden_by_moderator": by_moderator,
         "hidden_by_province": by_province,
