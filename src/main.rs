@@ -303,7 +303,6 @@ fn enroll_command(args: EnrollArgs) -> Result<u8> {
         );
     }
     let key = args.key.context("give --key")?;
-    let mut part = part;
     let what = match (args.code, args.participant) {
         _ if args.moderator => {
             part.moderators.push(key);
