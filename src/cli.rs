@@ -64,6 +64,9 @@ pub(crate) enum Command {
     /// For the oversight body: make its contact key (--new-identity), or read the contact details a
     /// reporter encrypted to it (--identity FILE --report N).
     Contact(ContactArgs),
+    /// The operator's report intake setting, signed with the operator key in DIR and logged: the
+    /// proof-of-work stamp asked of each report (raise it under a flood) and reports per key per hour.
+    Intake(IntakeArgs),
     /// Run an independent relay for citizens' reports: it accepts reports with its own log, key and
     /// receipts, and forwards them upstream, retrying while the upstream is unreachable.
     Relay(RelayArgs),
@@ -404,6 +407,26 @@ pub(crate) struct WitnessArgs {
     pub(crate) log_vkeys: Vec<Verifier>,
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub(crate) addr: std::net::SocketAddr,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct IntakeArgs {
+    /// The server's data directory (its operator key signs the setting).
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    /// Leading zero bits of the stamp each report must carry (0 to 24; 0: none). Each bit doubles
+    /// a reporter's work: 16 bits is about 65,000 hashes, a fraction of a second on a phone.
+    #[arg(long)]
+    pub(crate) pow_bits: u8,
+    /// Reports (follow-ups included) one reporter key may file per hour.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) reports_per_key_per_hour: u32,
+    /// Why, for the public record.
+    #[arg(long, default_value = "")]
+    pub(crate) note: String,
+    /// Post it to the running server at this URL (default: log it into DIR, its server stopped).
+    #[arg(long)]
+    pub(crate) url: Option<String>,
 }
 
 #[derive(clap::Args)]

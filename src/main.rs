@@ -94,6 +94,7 @@ fn run(command: Command) -> Result<u8> {
         Command::Witness(args) => witness_command(args),
         Command::Relay(args) => relay::relay_command(args),
         Command::Contact(args) => contact_command(args),
+        Command::Intake(args) => intake_command(args),
         Command::Witnesses(args) => witnesses_command(args),
         Command::Audit(args) => audit_command(args.what),
         Command::Keygen(args) => {
@@ -249,6 +250,36 @@ fn submit_command(args: SubmitArgs) -> Result<u8> {
         _ => bail!("give --key FILE or --gen DIR"),
     };
     ops::submit(&args.url, &args.form, &key, args.copy.as_deref())
+}
+
+fn intake_command(args: cli::IntakeArgs) -> Result<u8> {
+    let operator = saksi_recap::datadir::DataDir::new(&args.data)
+        .operator()
+        .context("the operator key")?;
+    let setting = saksi_recap::entry::IntakeSetting {
+        pow_bits: args.pow_bits,
+        reports_per_key_per_hour: args.reports_per_key_per_hour,
+        note: args.note,
+        issued_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    // Checked as the log will check it, so a bad value is refused here with the same words.
+    let statement = setting.sign(&operator).encode();
+    saksi_recap::entry::Entry::decode(&statement).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let to = cli::StatementTarget {
+        out: None,
+        data: args.url.is_none().then(|| args.data.clone()),
+        url: args.url,
+    };
+    ops::deliver_statement(
+        &statement,
+        &format!(
+            "intake setting: stamps of {} bits, {} reports per key per hour",
+            args.pow_bits, args.reports_per_key_per_hour
+        ),
+        &to,
+    )
 }
 
 fn contact_command(args: cli::ContactArgs) -> Result<u8> {

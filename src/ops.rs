@@ -1197,9 +1197,23 @@ pub fn report(args: crate::cli::ReportArgs) -> Result<u8> {
         contact,
     };
     let signed = report.sign(&key);
+    // The work the intake asks under a flood (a relay asks none and has no /api/v1/intake).
+    let pow_bits = match http("GET", &format!("{base}/api/v1/intake"), b"") {
+        Ok((200, body)) => serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default()
+            ["pow_bits"]
+            .as_u64()
+            .unwrap_or(0)
+            .min(saksi_recap::entry::MAX_POW_BITS as u64) as u8,
+        _ => 0,
+    };
+    let stamp = (pow_bits > 0).then(|| {
+        println!("the intake asks for a proof-of-work stamp of {pow_bits} bits; working...");
+        saksi_election::report::make_stamp(&signed.signature, pow_bits)
+    });
     let submission = ReportSubmission {
         signed: signed.clone(),
         text: args.text.clone(),
+        stamp,
     };
     let (status, body) = http(
         "POST",

@@ -129,15 +129,33 @@ fn forward_one(
             at: now_seconds(),
         });
     };
-    let body = ReportSubmission {
+    let mut submission = ReportSubmission {
         signed: relayed.report.clone(),
         text,
-    }
-    .encode();
-    let response = client
-        .post(&format!("{upstream}/api/v1/reports"), &body)
+        stamp: None,
+    };
+    let mut response = client
+        .post(&format!("{upstream}/api/v1/reports"), &submission.encode())
         .map_err(|e| e.to_string())?;
-    let answer: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    let mut answer: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    // The upstream asks for work under a flood: the relay does it for the reporter, once.
+    if response.status == 403 && answer["error"]["code"] == "POW_REQUIRED" {
+        let intake = client
+            .get(&format!("{upstream}/api/v1/intake"))
+            .map_err(|e| e.to_string())?;
+        let bits = serde_json::from_slice::<Value>(&intake.body).unwrap_or_default()["pow_bits"]
+            .as_u64()
+            .filter(|b| *b <= saksi_recap::entry::MAX_POW_BITS as u64)
+            .ok_or("the upstream asks for work but does not say how much")?;
+        submission.stamp = Some(saksi_election::report::make_stamp(
+            &submission.signed.signature,
+            bits as u8,
+        ));
+        response = client
+            .post(&format!("{upstream}/api/v1/reports"), &submission.encode())
+            .map_err(|e| e.to_string())?;
+        answer = serde_json::from_slice(&response.body).unwrap_or_default();
+    }
     match response.status {
         200 | 201 => {
             let upstream_index = answer["index"]

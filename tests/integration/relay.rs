@@ -42,6 +42,7 @@ fn report(place: &str, words: &str, seed: u8) -> ReportSubmission {
         }
         .sign(&key),
         text: words.into(),
+        stamp: None,
     }
 }
 
@@ -314,4 +315,88 @@ fn a_report_dropped_upstream_is_caught_by_the_audit_with_its_evidence() {
         .unwrap()
         .verify(&saksi_tlog::hash::leaf_hash(&entry), &relay_key, &[], 0)
         .unwrap();
+}
+
+#[test]
+fn under_a_flood_the_operator_asks_for_work_and_bounds_each_key_and_relays_still_get_through() {
+    let dir = TempDir::new("relay-flood");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "20"]);
+    let tps = first_tps(&election);
+    let main = Server::serve(&data, &["--rate-limit", "0"]);
+    let log_size = || {
+        get_json(&format!("{}/api/v1/log", main.base))["checkpoint"]["size"]
+            .as_u64()
+            .unwrap()
+    };
+    // The operator raises the work asked, publicly: the setting is a log entry.
+    let before = log_size();
+    let out = saksi(&[
+        "intake",
+        "--data",
+        &data,
+        "--pow-bits",
+        "12",
+        "--reports-per-key-per-hour",
+        "2",
+        "--note",
+        "banjir laporan otomatis",
+        "--url",
+        &main.base,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(log_size(), before + 1);
+    let intake = get_json(&format!("{}/api/v1/intake", main.base));
+    assert_eq!(intake["pow_bits"], 12, "{intake}");
+
+    // Without a stamp, or with one too weak: 403 POW_REQUIRED, nothing logged.
+    let before = log_size();
+    let mut unstamped = report(&tps, "Massa berkumpul di depan PPK.", 9);
+    let (status, body) = post(&main.base, &unstamped.encode());
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("POW_REQUIRED")),
+        "{body}"
+    );
+    let weak = (0u64..)
+        .map(|n| format!("w{n}"))
+        .find(|s| saksi_election::report::stamp_bits(&unstamped.signed.signature, s) < 12)
+        .unwrap();
+    unstamped.stamp = Some(weak);
+    assert_eq!(post(&main.base, &unstamped.encode()).0, 403);
+    assert_eq!(log_size(), before);
+
+    // With the work done: logged. The same key's third report within the hour: 429.
+    let key = dir.path("reporter.key");
+    for (n, expect) in [(1, 0), (2, 0), (3, 1)] {
+        let words = format!("Laporan nomor {n}.");
+        let out = saksi(&[
+            "report",
+            "--url",
+            &main.base,
+            "--key",
+            &key,
+            "--tps",
+            &tps,
+            "--category",
+            "other",
+            "--text",
+            &words,
+        ]);
+        assert_eq!(out.status.code(), Some(expect), "{}", text(&out));
+        if expect == 1 {
+            assert!(text(&out).contains("RATE_LIMITED"), "{}", text(&out));
+        }
+    }
+
+    // A relay's report still gets through: the relay does the work the upstream asks.
+    let relay_dir = dir.path("relay");
+    let relay = relay(&relay_dir, &main.base);
+    let relayed = report(&tps, "Dikirim lewat relay kampus.", 10);
+    assert_eq!(post(&relay.base, &relayed.encode()).0, 201);
+    let status = wait_forwarded(&relay);
+    assert_eq!(status["forwarded"], 1, "{status}");
+    let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
+    let out = saksi(&["verify", "--url", &main.base, "--vkey", vkey.trim()]);
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -128,6 +128,7 @@ fn a_report_is_filed_with_a_receipt_and_bad_ones_change_nothing() {
         }
         .sign(&key),
         text: text.into(),
+        stamp: None,
     };
     let mut forged = make(&tps, "Amplop dibagikan di depan TPS.");
     forged.signed.signature.0[0] ^= 1;

@@ -125,11 +125,46 @@ pub struct SignedReport {
     pub signature: Signature,
 }
 
-/// A report as submitted: signed, with its text.
+/// A report as submitted: signed, with its text, and a proof-of-work stamp when the intake asks
+/// for one (see [`stamp_bits`]). The stamp is not logged: it only buys a place in the queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportSubmission {
     pub signed: SignedReport,
     pub text: String,
+    pub stamp: Option<String>,
+}
+
+/// What a stamp's hash starts with, so it serves no other protocol.
+pub const STAMP_CONTEXT: &[u8] = b"saksi/pow/v1\n";
+/// A stamp is at most this many ASCII letters and digits.
+pub const MAX_STAMP_BYTES: usize = 32;
+
+/// The work a stamp proves for a report: the leading zero bits of
+/// SHA-256(`STAMP_CONTEXT` || signature || stamp). Bound to the signature, which covers the whole
+/// report, so a stamp is good for one report only.
+pub fn stamp_bits(signature: &Signature, stamp: &str) -> u32 {
+    let digest = Sha256::new()
+        .chain_update(STAMP_CONTEXT)
+        .chain_update(signature.0)
+        .chain_update(stamp.as_bytes())
+        .finalize();
+    let mut bits = 0;
+    for byte in digest {
+        bits += byte.leading_zeros();
+        if byte != 0 {
+            break;
+        }
+    }
+    bits
+}
+
+/// Finds a stamp of at least `bits` (about 2^bits hashes): what a reporter's tool does when the
+/// intake asks for work.
+pub fn make_stamp(signature: &Signature, bits: u8) -> String {
+    (0u64..)
+        .map(|n| n.to_string())
+        .find(|stamp| stamp_bits(signature, stamp) >= bits as u32)
+        .expect("some counter meets any bits up to 64")
 }
 
 /// Checks a report text: within the limit, and no control (except newline), bidirectional or
@@ -327,7 +362,7 @@ impl ReportSubmission {
         let object: &Map<String, Value> = value.as_object().ok_or("not a JSON object")?;
         if let Some(extra) = object
             .keys()
-            .find(|k| !["report", "signature", "text"].contains(&k.as_str()))
+            .find(|k| !["report", "signature", "stamp", "text"].contains(&k.as_str()))
         {
             return Err(format!("unknown member {extra:?}"));
         }
@@ -348,19 +383,38 @@ impl ReportSubmission {
         if text_digest(&text) != report.text_sha256 {
             return Err("the text is not the one the report names (text_sha256)".into());
         }
+        let stamp = match object.get("stamp") {
+            None => None,
+            Some(v) => Some(
+                v.as_str()
+                    .filter(|s| {
+                        !s.is_empty()
+                            && s.len() <= MAX_STAMP_BYTES
+                            && s.bytes().all(|b| b.is_ascii_alphanumeric())
+                    })
+                    .ok_or(format!(
+                        "stamp is 1 to {MAX_STAMP_BYTES} ASCII letters and digits"
+                    ))?
+                    .to_string(),
+            ),
+        };
         Ok(ReportSubmission {
             signed: SignedReport { report, signature },
             text,
+            stamp,
         })
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        canonical::to_vec(&json!({
+        let mut value = json!({
             "report": self.signed.report.to_json(),
             "signature": self.signed.signature.to_base64(),
             "text": self.text,
-        }))
-        .expect("canonicalisable")
+        });
+        if let Some(stamp) = &self.stamp {
+            value["stamp"] = json!(stamp);
+        }
+        canonical::to_vec(&value).expect("canonicalisable")
     }
 }
 
@@ -386,7 +440,30 @@ mod tests {
         ReportSubmission {
             signed: report.sign(&key),
             text: text.into(),
+            stamp: None,
         }
+    }
+
+    #[test]
+    fn a_stamp_proves_work_for_one_report() {
+        let s = submission("ok");
+        let stamp = make_stamp(&s.signed.signature, 12);
+        assert!(stamp_bits(&s.signed.signature, &stamp) >= 12);
+        let stamped = ReportSubmission {
+            stamp: Some(stamp.clone()),
+            ..s.clone()
+        };
+        assert_eq!(
+            ReportSubmission::decode(&stamped.encode()).unwrap(),
+            stamped
+        );
+        // Another report's signature: the same stamp proves (almost surely) nothing.
+        let other = submission("other");
+        assert!(stamp_bits(&other.signed.signature, &stamp) < 12 || stamp == "0");
+        let bad = String::from_utf8(stamped.encode())
+            .unwrap()
+            .replace(&format!("\"stamp\":\"{stamp}\""), "\"stamp\":\"a b\"");
+        assert!(ReportSubmission::decode(bad.as_bytes()).is_err());
     }
 
     #[test]

@@ -136,8 +136,8 @@ impl DataDir {
         Signer::parse(text.trim()).map_err(|e| EngineError::data_dir(&path, e.to_string()))
     }
 
-    /// The operator's key (signs transcriptions).
-    pub(crate) fn operator(&self) -> Result<SecretKey, EngineError> {
+    /// The operator's key (signs transcriptions and intake settings).
+    pub fn operator(&self) -> Result<SecretKey, EngineError> {
         keyfile::read_secret_key(&self.operator_key())
             .map_err(|problem| EngineError::data_dir(self.operator_key(), problem))
     }

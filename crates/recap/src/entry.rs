@@ -32,10 +32,13 @@ pub const CONTEXT_ADMIN: &[u8] = b"saksi/sig/v1/admin\n";
 pub const CONTEXT_TRANSCRIPTION: &[u8] = b"saksi/sig/v1/transcription\n";
 pub const CONTEXT_PARTICIPANT: &[u8] = b"saksi/sig/v1/participant\n";
 pub const CONTEXT_MODERATION: &[u8] = b"saksi/sig/v1/moderation\n";
+/// The operator's settings of the report intake.
+pub const CONTEXT_INTAKE: &[u8] = b"saksi/sig/v1/intake\n";
 
 /// Every signature context saksi uses, for the check that none is a prefix of another.
-pub const ALL_CONTEXTS: [&[u8]; 8] = [
+pub const ALL_CONTEXTS: [&[u8]; 9] = [
     CONTEXT_MODERATION,
+    CONTEXT_INTAKE,
     saksi_election::report::CONTEXT_REPORT,
     saksi_election::sign::CONTEXT_C_HASIL,
     saksi_election::recap::CONTEXT_D_HASIL,
@@ -298,6 +301,96 @@ impl ModerationStatement {
     }
 }
 
+/// The most leading zero bits a report's stamp may be asked for: 2^24 hashes, seconds on a phone.
+/// More would shut out the reporters the intake exists for.
+pub const MAX_POW_BITS: u8 = 24;
+/// The most reports one reporter key may be allowed per hour.
+pub const MAX_REPORTS_PER_KEY_PER_HOUR: u32 = 3600;
+
+/// The operator's settings of the report intake, signed with the operator key the genesis names and
+/// logged like everything else: raising the work asked of reporters under a flood is public.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntakeSetting {
+    /// Leading zero bits a report's proof-of-work stamp must have (0: none asked).
+    pub pow_bits: u8,
+    /// Reports (follow-ups included) one reporter key may file per hour.
+    pub reports_per_key_per_hour: u32,
+    /// Why, for the public record.
+    pub note: String,
+    /// When the operator set it (Unix seconds): the same setting made twice is two statements.
+    pub issued_at: u64,
+}
+
+impl Default for IntakeSetting {
+    /// Before any setting is logged: no stamp, a minute per report per key on average.
+    fn default() -> Self {
+        IntakeSetting {
+            pow_bits: 0,
+            reports_per_key_per_hour: 60,
+            note: String::new(),
+            issued_at: 0,
+        }
+    }
+}
+
+impl IntakeSetting {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": "intake",
+            "pow_bits": self.pow_bits,
+            "reports_per_key_per_hour": self.reports_per_key_per_hour,
+            "note": self.note,
+            "issued_at": self.issued_at,
+        })
+    }
+
+    pub fn from_json(value: &Value) -> Result<IntakeSetting, EntryError> {
+        if value["kind"].as_str() != Some("intake") {
+            return Err(err("intake setting kind"));
+        }
+        let pow_bits = value["pow_bits"]
+            .as_u64()
+            .filter(|b| *b <= MAX_POW_BITS as u64)
+            .ok_or_else(|| err(format!("pow_bits is 0 to {MAX_POW_BITS}")))?;
+        let per_hour = value["reports_per_key_per_hour"]
+            .as_u64()
+            .filter(|n| (1..=MAX_REPORTS_PER_KEY_PER_HOUR as u64).contains(n))
+            .ok_or_else(|| {
+                err(format!(
+                    "reports_per_key_per_hour is 1 to {MAX_REPORTS_PER_KEY_PER_HOUR}"
+                ))
+            })?;
+        let note = value["note"]
+            .as_str()
+            .ok_or_else(|| err("note"))?
+            .to_string();
+        if note.len() > MAX_MODERATION_NOTE_BYTES {
+            return Err(err(format!(
+                "a note is at most {MAX_MODERATION_NOTE_BYTES} bytes"
+            )));
+        }
+        canonical::check_free_text("the note", &note).map_err(err)?;
+        Ok(IntakeSetting {
+            pow_bits: pow_bits as u8,
+            reports_per_key_per_hour: per_hour as u32,
+            note,
+            issued_at: value["issued_at"]
+                .as_u64()
+                .ok_or_else(|| err("issued_at"))?,
+        })
+    }
+
+    pub fn sign(self, key: &SecretKey) -> Entry {
+        let body = canonical::to_vec(&self.to_json()).expect("canonicalisable");
+        let signature = key.sign(CONTEXT_INTAKE, &body);
+        Entry::Intake {
+            setting: self,
+            operator: key.public(),
+            signature,
+        }
+    }
+}
+
 /// A participant's statement about its poll witnesses, as logged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParticipantStatement {
@@ -467,6 +560,12 @@ pub enum Entry {
         moderator: PublicKey,
         signature: Signature,
     },
+    /// The operator's settings of the report intake (proof of work, per-key bound).
+    Intake {
+        setting: IntakeSetting,
+        operator: PublicKey,
+        signature: Signature,
+    },
     /// A citizen's report as its reporter signed it (its text is stored beside the log, by digest).
     Report {
         report: saksi_election::report::SignedReport,
@@ -486,6 +585,7 @@ impl Entry {
             Entry::Admin { .. }
             | Entry::Participant { .. }
             | Entry::Report { .. }
+            | Entry::Intake { .. }
             | Entry::Moderation { .. } => None,
             Entry::Form { verdict, .. }
             | Entry::Copy { verdict, .. }
@@ -902,6 +1002,16 @@ impl Entry {
                 "moderator": moderator.to_base64(),
                 "signature": signature.to_base64(),
             }),
+            Entry::Intake {
+                setting,
+                operator,
+                signature,
+            } => json!({
+                "type": "intake",
+                "setting": setting.to_json(),
+                "operator": operator.to_base64(),
+                "signature": signature.to_base64(),
+            }),
             Entry::Report { report } => json!({
                 "type": "report",
                 "report": report.report.to_json(),
@@ -1007,6 +1117,14 @@ impl Entry {
                     .ok_or_else(|| err("moderator"))?,
                 signature: signature(&value["signature"])?,
             }),
+            Some("intake") => Ok(Entry::Intake {
+                setting: IntakeSetting::from_json(&value["setting"])?,
+                operator: value["operator"]
+                    .as_str()
+                    .and_then(|s| PublicKey::from_base64(s).ok())
+                    .ok_or_else(|| err("operator"))?,
+                signature: signature(&value["signature"])?,
+            }),
             Some("report") => Ok(Entry::Report {
                 report: saksi_election::report::SignedReport {
                     report: saksi_election::report::Report::from_json(&value["report"])
@@ -1106,6 +1224,20 @@ impl Entry {
             } => {
                 let body = canonical::to_vec(&statement.to_json()).expect("canonicalisable");
                 sign::verify(moderator, CONTEXT_MODERATION, &body, signature)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn intake_signature_valid(&self) -> bool {
+        match self {
+            Entry::Intake {
+                setting,
+                operator,
+                signature,
+            } => {
+                let body = canonical::to_vec(&setting.to_json()).expect("canonicalisable");
+                sign::verify(operator, CONTEXT_INTAKE, &body, signature)
             }
             _ => false,
         }

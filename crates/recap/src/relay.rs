@@ -523,6 +523,7 @@ mod tests {
         ReportSubmission {
             signed: report.sign(key),
             text: text.into(),
+            stamp: None,
         }
         .encode()
     }

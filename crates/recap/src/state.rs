@@ -316,6 +316,8 @@ pub struct State {
     /// Signature of every report -> its index: a report filed twice (or through several relays)
     /// is one report.
     report_signatures: HashMap<[u8; 64], u64>,
+    /// The operator's current report intake setting (proof of work, per-key bound).
+    pub intake: crate::entry::IntakeSetting,
     /// The oversight body's age recipient, to which reporters encrypt contact details (registry).
     pub oversight_recipient: Option<String>,
     /// Each report's follow-ups and withdrawal by its reporter, by the first report's index.
@@ -505,6 +507,13 @@ impl State {
                 self.apply_moderation(index, statement, moderator)?;
                 self.admin_signatures.entry(signature.0).or_insert(index);
             }
+            Entry::Intake {
+                setting, signature, ..
+            } => {
+                // The verifier checks the operator's signature; the state takes the setting.
+                self.intake = setting.clone();
+                self.admin_signatures.entry(signature.0).or_insert(index);
+            }
             Entry::Report { report } => {
                 // A follow-up that does not apply (only a rewritten log has one) is kept as a
                 // report and flagged by the verifier; it joins no thread.
@@ -635,6 +644,26 @@ impl State {
             .binary_search_by_key(&index, |(i, _)| *i)
             .ok()
             .map(|at| &self.reports[at].1)
+    }
+
+    /// Whether the operator's intake setting applies: signed by the operator key the genesis names.
+    pub fn check_intake(&self, entry: &Entry) -> Result<(), String> {
+        let Entry::Intake { operator, .. } = entry else {
+            return Err("not an intake setting".into());
+        };
+        let Some(genesis) = &self.genesis else {
+            return Err("the log has no genesis".into());
+        };
+        if *operator != genesis.operator {
+            return Err(format!(
+                "signed by {operator}, not the operator the genesis names ({})",
+                genesis.operator
+            ));
+        }
+        if !entry.intake_signature_valid() {
+            return Err(format!("the signature is not {operator}'s"));
+        }
+        Ok(())
     }
 
     /// Whether a report's follow-up applies: it names a logged report (a follow-up names its

@@ -96,8 +96,13 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<(Entry, Vec<u8>), 
     let signature = match &entry {
         Entry::Admin { signature, .. }
         | Entry::Participant { signature, .. }
+        | Entry::Intake { signature, .. }
         | Entry::Moderation { signature, .. } => signature,
-        _ => return Err("not an authority, participant or moderator statement".into()),
+        _ => {
+            return Err(
+                "not an authority, participant, moderator or operator intake statement".into(),
+            )
+        }
     };
     // Logged as re-encoded, which may differ in length from what was sent.
     let encoded = entry.encode();
@@ -158,6 +163,7 @@ pub fn check_statement(state: &State, bytes: &[u8]) -> Result<(Entry, Vec<u8>), 
             }
             state.check_moderation(statement, moderator)?;
         }
+        Entry::Intake { .. } => state.check_intake(&entry)?,
         _ => unreachable!("matched above"),
     }
     Ok((entry, encoded))

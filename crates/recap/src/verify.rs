@@ -126,12 +126,14 @@ impl Replayer {
     fn check(&mut self, index: u64, entry: &Entry, signature_ok: bool) {
         if let Entry::Admin { signature, .. }
         | Entry::Participant { signature, .. }
+        | Entry::Intake { signature, .. }
         | Entry::Moderation { signature, .. } = entry
         {
             if let Some(first) = self.state.logged_statement(&signature.0) {
                 let whose = match entry {
                     Entry::Admin { .. } => "authority",
                     Entry::Participant { .. } => "participant",
+                    Entry::Intake { .. } => "operator",
                     _ => "moderator",
                 };
                 self.problem(format!(
@@ -247,6 +249,11 @@ impl Replayer {
                 // A hidden report's entry must be there: hiding withholds words, never the entry.
                 if let Err(e) = self.state.check_moderation(statement, moderator) {
                     self.problem(format!("entry {index}: moderation that does not apply: {e}"));
+                }
+            }
+            Entry::Intake { .. } => {
+                if let Err(e) = self.state.check_intake(entry) {
+                    self.problem(format!("entry {index}: an intake setting that does not apply: {e}"));
                 }
             }
             Entry::Report { report } => {

@@ -85,6 +85,12 @@ api_errors! {
     ReportWithdrawn => StatusCode::FORBIDDEN, "REPORT_WITHDRAWN",
         "the reporter withdrew this report",
         "pelapor telah menarik laporan ini";
+    PowRequired => StatusCode::FORBIDDEN, "POW_REQUIRED",
+        "the intake asks for a proof-of-work stamp with this report (see GET /api/v1/intake)",
+        "penerimaan laporan meminta cap bukti kerja (lihat GET /api/v1/intake)";
+    ReporterRateLimited => StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED",
+        "too many reports from this reporter key (see GET /api/v1/intake)",
+        "terlalu banyak laporan dari kunci pelapor ini (lihat GET /api/v1/intake)";
     Withheld => StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, "WITHHELD",
         "withheld by a moderator's logged statement (its digest stays in the log)",
         "ditahan oleh pernyataan moderator yang tercatat (digestnya tetap di log)";

@@ -67,6 +67,44 @@ pub struct App {
     search: Arc<site::SearchIndex>,
     /// The site's turnout histograms, per region.
     turnout: Arc<site::TurnoutCache>,
+    /// Reports per reporter key, at the rate the logged intake setting names (rebuilt when it
+    /// changes).
+    reporters: Arc<std::sync::Mutex<(u32, Arc<RateLimiter>)>>,
+}
+
+/// A reporter key's burst: a report and a handful of follow-ups at once (fewer if the hourly
+/// allowance is smaller).
+const REPORTER_BURST: u32 = 10;
+
+impl App {
+    /// Takes a report from `reporter`'s allowance; `Err(wait)` when it has none.
+    fn reporter_limit(
+        &self,
+        reporter: &saksi_election::sign::PublicKey,
+        intake: &saksi_recap::entry::IntakeSetting,
+    ) -> Result<(), Duration> {
+        let limiter = {
+            let mut current = self.reporters.lock().expect("not poisoned");
+            if current.0 != intake.reports_per_key_per_hour {
+                *current = (
+                    intake.reports_per_key_per_hour,
+                    Arc::new(RateLimiter::per_hour(
+                        intake.reports_per_key_per_hour,
+                        REPORTER_BURST.min(intake.reports_per_key_per_hour),
+                    )),
+                );
+            }
+            current.1.clone()
+        };
+        // The limiter's buckets are by address; a key takes the bucket of an IPv6 /64 named by
+        // its first 8 bytes (distinct keys share one with probability 2^-64).
+        let mut octets = [0u8; 16];
+        octets[..8].copy_from_slice(&reporter.0[..8]);
+        limiter.check(
+            std::net::IpAddr::V6(std::net::Ipv6Addr::from(octets)),
+            Instant::now(),
+        )
+    }
 }
 
 /// Bounds on what one client can ask of the server.
@@ -127,6 +165,7 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
         discrepancies: Arc::new(DerivedView::default()),
         search: Arc::new(site::SearchIndex::default()),
         turnout: Arc::new(site::TurnoutCache::default()),
+        reporters: Arc::new(std::sync::Mutex::new((0, Arc::new(RateLimiter::new(0, 1))))),
     }
 }
 
@@ -170,6 +209,7 @@ pub fn router(app: App) -> Router {
                 .get(reports::list),
         )
         .route("/api/v1/moderation", get(reports::summary))
+        .route("/api/v1/intake", get(reports::intake))
         .route("/api/v1/discrepancies", get(pages::discrepancies))
         .route("/api/v1/disagreements", get(copies::disagreements))
         .route("/api/v1/regions", get(pages::national))

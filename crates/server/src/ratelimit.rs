@@ -44,7 +44,15 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `per_second` requests sustained, `burst` at once; `per_second == 0` means no limit.
     pub fn new(per_second: u32, burst: u32) -> RateLimiter {
-        let per_second = per_second as f64;
+        RateLimiter::with_rate(per_second as f64, burst)
+    }
+
+    /// `per_hour` sustained (e.g. reports per reporter key), `burst` at once.
+    pub fn per_hour(per_hour: u32, burst: u32) -> RateLimiter {
+        RateLimiter::with_rate(per_hour as f64 / 3600.0, burst)
+    }
+
+    fn with_rate(per_second: f64, burst: u32) -> RateLimiter {
         let burst = (burst as f64).max(1.0);
         let refill = if per_second > 0.0 {
             Duration::from_secs_f64(burst / per_second)

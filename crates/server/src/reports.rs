@@ -157,3 +157,22 @@ pub(crate) async fn summary(State(app): State<App>) -> Response {
     }))
     .into_response()
 }
+
+/// `GET /api/v1/intake`: the operator's logged intake setting (the proof-of-work stamp asked of a
+/// report, the per-key bound) and how to make a stamp.
+pub(crate) async fn intake(State(app): State<App>) -> Response {
+    let state = app.shared.state.read().expect("not poisoned");
+    let setting = &state.intake;
+    Json(json!({
+        "pow_bits": setting.pow_bits,
+        "reports_per_key_per_hour": setting.reports_per_key_per_hour,
+        "note": setting.note,
+        "issued_at": setting.issued_at,
+        "stamp": {
+            "member": "stamp",
+            "rule": "SHA-256(\"saksi/pow/v1\\n\" || the report's 64 signature bytes || the stamp's ASCII) starts with pow_bits zero bits; a stamp is 1 to 32 ASCII letters and digits",
+        },
+        "oversight_recipient": state.oversight_recipient,
+    }))
+    .into_response()
+}

@@ -97,6 +97,26 @@ pub(crate) async fn submit_report(State(app): State<App>, body: Bytes) -> Respon
         Ok(submission) => submission,
         Err(e) => return ApiError::MalformedReport.with_detail(Some(e)),
     };
+    // The operator's logged intake setting: the work asked (checked first: one hash, the flood
+    // guard), then, once the signature shows the key is the reporter's, the per-key bound.
+    let intake = app
+        .shared
+        .state
+        .read()
+        .expect("not poisoned")
+        .intake
+        .clone();
+    if intake.pow_bits > 0 {
+        let bits = submission.stamp.as_deref().map_or(0, |stamp| {
+            saksi_election::report::stamp_bits(&submission.signed.signature, stamp)
+        });
+        if bits < intake.pow_bits as u32 {
+            return ApiError::PowRequired.with_detail(Some(format!(
+                "a stamp of {} bits is asked; this one has {bits}",
+                intake.pow_bits
+            )));
+        }
+    }
     let texts = app.shared.report_texts.clone();
     let checked = tokio::task::spawn_blocking(move || {
         if !submission.signed.signature_valid() {
@@ -105,6 +125,18 @@ pub(crate) async fn submit_report(State(app): State<App>, body: Bytes) -> Respon
         texts.put(&submission.text).map(|_| Some(submission.signed))
     })
     .await;
+    if let Ok(Ok(Some(report))) = &checked {
+        if let Err(wait) = app.reporter_limit(&report.report.reporter, &intake) {
+            let mut response = ApiError::ReporterRateLimited.response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+            {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+    }
     let report = match checked {
         Ok(Ok(Some(report))) => report,
         Ok(Ok(None)) => return ApiError::ReportSignatureInvalid.response(),
