@@ -187,6 +187,11 @@ fn screenshots_dir() -> PathBuf {
 }
 
 async fn connect(driver: &Driver) -> Client {
+    connect_with(driver, true).await
+}
+
+/// A session with script on or off (a reader whose browser runs no JavaScript).
+async fn connect_with(driver: &Driver, script: bool) -> Client {
     let capabilities = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -196,6 +201,7 @@ async fn connect(driver: &Driver) -> Client {
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                      "--no-first-run", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--window-size=1280,1000"],
+            "prefs": {"profile.managed_default_content_settings.javascript": if script { 1 } else { 2 }},
         },
         "goog:loggingPrefs": {"browser": "ALL"},
     });
@@ -724,4 +730,223 @@ fn a_page_over_plain_http_from_another_address_says_it_cannot_check() {
         assert!(words.contains("HTTPS"), "{words}");
         client.close().await.unwrap();
     });
+}
+
+/// Waits for the report form's outcome to leave pending, and returns its state and words.
+async fn report_outcome(client: &Client) -> (String, String) {
+    let deadline = Instant::now() + VERIFY_TIMEOUT;
+    loop {
+        let state = client
+            .execute(
+                "const b = document.getElementById('report-outcome'); return [b.dataset.state, b.textContent];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (state, words) = (
+            state[0].as_str().unwrap_or_default().to_string(),
+            state[1].as_str().unwrap_or_default().to_string(),
+        );
+        if (state != "pending" && !state.is_empty()) || Instant::now() > deadline {
+            return (state, words);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_reader_files_a_report_signed_in_the_browser_and_one_without_script() {
+    if !browser_installed() {
+        return;
+    }
+    let dir = TempDir::new("browser-report");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "40"]);
+    let tps = std::fs::read_to_string(format!("{election}/registry/tps.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let server = Server::serve(&data, &["--rate-limit", "0"]);
+    let base = server.base.clone();
+    let out = saksi(&["contact", "--new-identity", &dir.path("bawaslu.age")]);
+    let recipient = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let authority = format!("{data}-authority/authority.key");
+    let out = saksi(&[
+        "enroll",
+        "--authority-key",
+        &authority,
+        "--oversight-recipient",
+        &recipient,
+        "--url",
+        &base,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Under a (pretend) flood the browser must do proof of work too.
+    let out = saksi(&["intake", "--data", &data, "--pow-bits", "8", "--url", &base]);
+    assert!(out.status.success(), "{}", text(&out));
+    let operator =
+        get_json(&format!("{base}/api/v1/entries/0"))["statement"]["genesis"]["operator"].clone();
+
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let indexes = runtime.block_on(async {
+        let client = connect(&driver).await;
+        let mut indexes = Vec::new();
+        for words in [
+            "Kotak suara dibuka sebelum penghitungan.",
+            "Saksi 02 diminta pulang.",
+        ] {
+            client.goto(&format!("{base}/tps/{tps}")).await.unwrap();
+            // The script takes the form over only where this browser signs Ed25519.
+            let signing = client
+                .execute(
+                    "return document.querySelector('form.report-form').dataset.signing || '';",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            for _ in 0..50 {
+                let now = client
+                    .execute(
+                        "return document.querySelector('form.report-form').dataset.signing || '';",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                if now == "browser" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = signing;
+            client
+                .find(Locator::Css("#report-category"))
+                .await
+                .unwrap()
+                .select_by_value("counting")
+                .await
+                .unwrap();
+            client
+                .find(Locator::Css("#report-text"))
+                .await
+                .unwrap()
+                .send_keys(words)
+                .await
+                .unwrap();
+            client
+                .find(Locator::Css("#report-contact"))
+                .await
+                .unwrap()
+                .send_keys("Rahmat, 0813-1111-2222")
+                .await
+                .unwrap();
+            client
+                .find(Locator::Css("form.report-form button[type=submit]"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let (state, shown) = report_outcome(&client).await;
+            assert_eq!(state, "verified", "{shown}");
+            let index: u64 = client
+                .execute(
+                    "return Number(document.getElementById('report-outcome').dataset.index);",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                .as_u64()
+                .unwrap();
+            indexes.push(index);
+            client
+                .execute(
+                    "document.getElementById('report-outcome').scrollIntoView();",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            screenshot(&client, "report-filed").await;
+        }
+        assert!(console_errors(&client).await.is_empty());
+        client.close().await.unwrap();
+        indexes
+    });
+
+    // Both entries are the browser's: its own key (the same for both), not the server's, the
+    // words and category the reader gave, contact details only as ciphertext.
+    let first = get_json(&format!("{base}/api/v1/entries/{}", indexes[0]));
+    let second = get_json(&format!("{base}/api/v1/entries/{}", indexes[1]));
+    assert_eq!(first["report"]["category"], "counting");
+    assert_eq!(
+        first["report"]["reporter"], second["report"]["reporter"],
+        "the key is kept"
+    );
+    assert_ne!(first["report"]["reporter"], operator);
+    assert!(first["report"]["contact"].is_string());
+    assert!(!first.to_string().contains("Rahmat"));
+    let listed = get_json(&format!("{base}/api/v1/reports?region={tps}"));
+    assert_eq!(
+        listed["reports"][0]["text"],
+        "Kotak suara dibuka sebelum penghitungan."
+    );
+    assert_eq!(listed["reports"][0]["signed_by"], "reporter");
+
+    // Without script the form posts to /lapor: the server signs on the reader's behalf, says so,
+    // and answers with the receipt.
+    runtime.block_on(async {
+        let client = connect_with(&driver, false).await;
+        client.goto(&format!("{base}/tps/{tps}")).await.unwrap();
+        client
+            .find(Locator::Css("#report-category"))
+            .await
+            .unwrap()
+            .select_by_value("voter_list")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#report-text"))
+            .await
+            .unwrap()
+            .send_keys("Nama pemilih dipakai orang lain.")
+            .await
+            .unwrap();
+        // datetime-local takes typed digits in the browser's own order; set it as a value.
+        client
+            .execute(
+                "document.getElementById('report-when').value = '2024-02-14T09:15';",
+                vec![],
+            )
+            .await
+            .ok();
+        client
+            .find(Locator::Css("form.report-form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let page = client.source().await.unwrap();
+        assert!(
+            page.contains("atas nama Anda") && page.contains("c2sp.org/tlog-proof@v1"),
+            "{page}"
+        );
+        screenshot(&client, "report-without-script").await;
+        client.close().await.unwrap();
+    });
+    let listed = get_json(&format!("{base}/api/v1/reports?region={tps}"));
+    let server_signed = &listed["reports"][2];
+    assert_eq!(server_signed["signed_by"], "server", "{listed}");
+    assert_eq!(server_signed["category"]["code"], "voter_list");
+    let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
+    let out = saksi(&["verify", "--url", &base, "--vkey", vkey.trim()]);
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -445,6 +445,13 @@ mod tests {
     }
 
     #[test]
+    fn categories_are_numbered_in_their_listed_order() {
+        for (i, category) in Category::ALL.iter().enumerate() {
+            assert_eq!(*category as usize, i, "{category:?}");
+        }
+    }
+
+    #[test]
     fn a_stamp_proves_work_for_one_report() {
         let s = submission("ok");
         let stamp = make_stamp(&s.signed.signature, 12);

@@ -35,6 +35,12 @@ pub fn seal(recipient: &str, details: &str) -> Result<Vec<u8>, String> {
     Ok(sealed)
 }
 
+/// Sealed details as a report carries them (standard base64).
+pub fn to_base64(sealed: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(sealed)
+}
+
 /// Decrypts contact details with the oversight body's identity (`AGE-SECRET-KEY-1...`).
 pub fn open(identity: &str, sealed: &[u8]) -> Result<String, String> {
     let identity = age::x25519::Identity::from_str(identity.trim())

@@ -174,6 +174,7 @@ impl Engine {
             storage,
             vkey,
             evidence,
+            intake_signer: operator.as_ref().map(|k| SecretKey::from_seed(k.seed())),
             report_texts,
             tiles: Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE)),
             publication: Default::default(),

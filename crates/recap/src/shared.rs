@@ -20,6 +20,9 @@ pub struct Shared {
     pub vkey: String,
     /// The data directory's evidence photos.
     pub evidence: Arc<crate::evidence::EvidenceStore>,
+    /// The operator's key, when the data directory holds it: it signs reports filed through the
+    /// site without script, on the reporter's behalf (and the entry says whose key signed).
+    pub intake_signer: Option<saksi_election::sign::SecretKey>,
     /// The data directory's report texts.
     pub report_texts: Arc<crate::report_texts::ReportTexts>,
     /// Hash tiles with their inner nodes, shared by every receipt and entry read.

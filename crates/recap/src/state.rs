@@ -316,6 +316,9 @@ pub struct State {
     /// Signature of every report -> its index: a report filed twice (or through several relays)
     /// is one report.
     report_signatures: HashMap<[u8; 64], u64>,
+    /// First reports (not follow-ups) by category, nationally and for every place and its
+    /// ancestors: the counts region pages show, kept as reports arrive.
+    pub report_counts: ReportCounts,
     /// The operator's current report intake setting (proof of work, per-key bound).
     pub intake: crate::entry::IntakeSetting,
     /// The oversight body's age recipient, to which reporters encrypt contact details (registry).
@@ -329,6 +332,23 @@ pub struct State {
     /// Reports hidden now, by the moderator who hid them: public, so a moderator who hides much
     /// is seen to.
     pub hidden_by_moderator: HashMap<saksi_election::sign::PublicKey, u64>,
+}
+
+/// Reports by category (in `Category::ALL` order).
+#[derive(Clone, Debug, Default)]
+pub struct ReportCounts {
+    pub national: [u64; 8],
+    pub by_region: HashMap<Code, [u64; 8]>,
+}
+
+impl ReportCounts {
+    /// The counts for a region (`None`: the nation).
+    pub fn of(&self, region: Option<Code>) -> [u64; 8] {
+        match region {
+            None => self.national,
+            Some(code) => self.by_region.get(&code).copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// What a reporter added to a report: follow-ups (in log order) and a withdrawal.
@@ -524,6 +544,14 @@ impl State {
                         thread.withdrawn = Some(index);
                     }
                     self.follow_up_of.insert(index, first);
+                } else {
+                    let category = report.report.category as usize;
+                    self.report_counts.national[category] += 1;
+                    let mut place = Some(report.report.place);
+                    while let Some(code) = place {
+                        self.report_counts.by_region.entry(code).or_default()[category] += 1;
+                        place = code.parent();
+                    }
                 }
                 self.report_signatures
                     .entry(report.signature.0)

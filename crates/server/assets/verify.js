@@ -12,10 +12,9 @@
 
 (function () {
   const box = document.getElementById('verification');
-  if (!box) return;
   const english = document.documentElement.lang === 'en';
   const t = (id, en) => (english ? en : id);
-  const outcome = box.querySelector('.outcome');
+  const outcome = box && box.querySelector('.outcome');
 
   function report(state, message) {
     box.dataset.state = state;
@@ -231,6 +230,10 @@
     }
     return sn === 0 ? r : null;
   }
+
+  // The log checks, for the page's other scripts (lapor.js checks a report's receipt with them).
+  window.saksiLog = { fromBase64, hex, equal, sha256, leafHash, parseVkey, checkCheckpoint, rootFromProof };
+  if (!box) return;
 
   // --- what the page shows -------------------------------------------------------------------------
   // A figure as the reader sees it: digits without separators, or null for "–".

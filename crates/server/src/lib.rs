@@ -70,6 +70,8 @@ pub struct App {
     /// Reports per reporter key, at the rate the logged intake setting names (rebuilt when it
     /// changes).
     reporters: Arc<std::sync::Mutex<(u32, Arc<RateLimiter>)>>,
+    /// Reports filed without script (signed by the server), per client address, at the same rate.
+    form_reporters: Arc<std::sync::Mutex<(u32, Arc<RateLimiter>)>>,
 }
 
 /// A reporter key's burst: a report and a handful of follow-ups at once (fewer if the hourly
@@ -97,13 +99,37 @@ impl App {
             current.1.clone()
         };
         // The limiter's buckets are by address; a key takes the bucket of an IPv6 /64 named by
-        // its first 8 bytes (distinct keys share one with probability 2^-64).
+        // its first 8 bytes (distinct keys share one with probability 2^-64, and a clash would
+        // only share an allowance). This limiter holds keys only, never client addresses.
         let mut octets = [0u8; 16];
         octets[..8].copy_from_slice(&reporter.0[..8]);
         limiter.check(
             std::net::IpAddr::V6(std::net::Ipv6Addr::from(octets)),
             Instant::now(),
         )
+    }
+
+    /// Takes a report filed without script (signed by the server) from `client`'s allowance:
+    /// the per-key rate, per address.
+    fn address_report_limit(
+        &self,
+        client: std::net::IpAddr,
+        intake: &saksi_recap::entry::IntakeSetting,
+    ) -> Result<(), Duration> {
+        let limiter = {
+            let mut current = self.form_reporters.lock().expect("not poisoned");
+            if current.0 != intake.reports_per_key_per_hour {
+                *current = (
+                    intake.reports_per_key_per_hour,
+                    Arc::new(RateLimiter::per_hour(
+                        intake.reports_per_key_per_hour,
+                        REPORTER_BURST.min(intake.reports_per_key_per_hour),
+                    )),
+                );
+            }
+            current.1.clone()
+        };
+        limiter.check(client, Instant::now())
     }
 }
 
@@ -166,6 +192,7 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
         search: Arc::new(site::SearchIndex::default()),
         turnout: Arc::new(site::TurnoutCache::default()),
         reporters: Arc::new(std::sync::Mutex::new((0, Arc::new(RateLimiter::new(0, 1))))),
+        form_reporters: Arc::new(std::sync::Mutex::new((0, Arc::new(RateLimiter::new(0, 1))))),
     }
 }
 
@@ -210,6 +237,8 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/v1/moderation", get(reports::summary))
         .route("/api/v1/intake", get(reports::intake))
+        .route("/api/v1/contact-seal", post(reports::contact_seal))
+        .route("/lapor", post(site::file_without_script))
         .route("/api/v1/discrepancies", get(pages::discrepancies))
         .route("/api/v1/disagreements", get(copies::disagreements))
         .route("/api/v1/regions", get(pages::national))

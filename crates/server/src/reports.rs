@@ -54,7 +54,7 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
         Option<u64>,
         Option<saksi_recap::state::ReportThread>,
     );
-    let (items, more, log_size) = {
+    let (items, more, log_size, operator) = {
         let state = app.shared.state.read().expect("not poisoned");
         let mut matching = state
             .reports
@@ -74,7 +74,8 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
                 )
             })
             .collect();
-        (items, matching.next().is_some(), state.size)
+        let operator = state.genesis.as_ref().map(|g| g.operator);
+        (items, matching.next().is_some(), state.size, operator)
     };
     let texts = app.shared.report_texts.clone();
     let items: Vec<Value> = tokio::task::spawn_blocking(move || {
@@ -107,6 +108,7 @@ pub(crate) async fn list(State(app): State<App>, uri: axum::http::Uri) -> Respon
                     "follow_ups": thread.as_ref().map(|t| t.follow_ups.clone()).unwrap_or_default(),
                     "withdrawn": thread.as_ref().and_then(|t| t.withdrawn),
                     "contact": report.contact.is_some().then_some("encrypted to the oversight body"),
+                    "signed_by": if Some(report.reporter) == operator { "server" } else { "reporter" },
                 })
             })
             .collect()
@@ -175,4 +177,34 @@ pub(crate) async fn intake(State(app): State<App>) -> Response {
         "oversight_recipient": state.oversight_recipient,
     }))
     .into_response()
+}
+
+/// `POST /api/v1/contact-seal`: encrypts contact details (the body, UTF-8) to the oversight body's
+/// age recipient and answers the ciphertext, for a browser to put in the report it signs (a
+/// browser has no age). The server sees the details in transit; `saksi report --contact` encrypts
+/// on the reporter's own device instead. Nothing is stored.
+pub(crate) async fn contact_seal(State(app): State<App>, body: axum::body::Bytes) -> Response {
+    let recipient = app
+        .shared
+        .state
+        .read()
+        .expect("not poisoned")
+        .oversight_recipient
+        .clone();
+    let Some(recipient) = recipient else {
+        return ApiError::NotFound.with_detail(Some(
+            "the registry names no oversight body's key for contact details".into(),
+        ));
+    };
+    let Ok(details) = std::str::from_utf8(&body) else {
+        return ApiError::Malformed.with_detail(Some("contact details are UTF-8 text".into()));
+    };
+    match saksi_recap::contact::seal(&recipient, details) {
+        Ok(sealed) => Json(json!({
+            "contact": saksi_recap::contact::to_base64(&sealed),
+            "recipient": recipient,
+        }))
+        .into_response(),
+        Err(e) => ApiError::Malformed.with_detail(Some(e)),
+    }
 }

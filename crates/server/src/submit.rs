@@ -89,14 +89,36 @@ pub(crate) async fn submit_copy(State(app): State<App>, body: Bytes) -> Response
 }
 
 /// Filing a citizen's report: 400 when malformed (or its text is not the one it names, or breaks
-/// the text rules), 401 when the signature is not the named reporter's; the text is stored durably
-/// first, then the report is logged, and the answer carries its receipt (no promise without
-/// inclusion). The same report again is its entry (200).
+/// the text rules), 401 when the signature is not the named reporter's, 403 POW_REQUIRED without
+/// the work the intake asks, 429 over the key's allowance; the text is stored durably first, then
+/// the report is logged, and the answer carries its receipt (no promise without inclusion). The
+/// same report again is its entry (200).
 pub(crate) async fn submit_report(State(app): State<App>, body: Bytes) -> Response {
     let submission = match saksi_election::report::ReportSubmission::decode(&body) {
         Ok(submission) => submission,
         Err(e) => return ApiError::MalformedReport.with_detail(Some(e)),
     };
+    match file_report(&app, submission, Filer::Reporter).await {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Who signed a report being filed.
+pub(crate) enum Filer {
+    /// The reporter's own key: proof of work as the intake asks, bounded per key.
+    Reporter,
+    /// The server's intake (operator) key, for a reader without script: bounded per address
+    /// instead, at the per-key rate (such a reader cannot do the work).
+    Server(std::net::IpAddr),
+}
+
+/// Checks and logs a report; the answer's status and JSON body, or the error response.
+pub(crate) async fn file_report(
+    app: &App,
+    submission: saksi_election::report::ReportSubmission,
+    filer: Filer,
+) -> Result<(StatusCode, serde_json::Value), Response> {
     // The operator's logged intake setting: the work asked (checked first: one hash, the flood
     // guard), then, once the signature shows the key is the reporter's, the per-key bound.
     let intake = app
@@ -106,15 +128,15 @@ pub(crate) async fn submit_report(State(app): State<App>, body: Bytes) -> Respon
         .expect("not poisoned")
         .intake
         .clone();
-    if intake.pow_bits > 0 {
+    if intake.pow_bits > 0 && matches!(filer, Filer::Reporter) {
         let bits = submission.stamp.as_deref().map_or(0, |stamp| {
             saksi_election::report::stamp_bits(&submission.signed.signature, stamp)
         });
         if bits < intake.pow_bits as u32 {
-            return ApiError::PowRequired.with_detail(Some(format!(
+            return Err(ApiError::PowRequired.with_detail(Some(format!(
                 "a stamp of {} bits is asked; this one has {bits}",
                 intake.pow_bits
-            )));
+            ))));
         }
     }
     let texts = app.shared.report_texts.clone();
@@ -125,26 +147,27 @@ pub(crate) async fn submit_report(State(app): State<App>, body: Bytes) -> Respon
         texts.put(&submission.text).map(|_| Some(submission.signed))
     })
     .await;
-    if let Ok(Ok(Some(report))) = &checked {
-        if let Err(wait) = app.reporter_limit(&report.report.reporter, &intake) {
-            let mut response = ApiError::ReporterRateLimited.response();
-            if let Ok(value) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string())
-            {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, value);
-            }
-            return response;
-        }
-    }
     let report = match checked {
         Ok(Ok(Some(report))) => report,
-        Ok(Ok(None)) => return ApiError::ReportSignatureInvalid.response(),
+        Ok(Ok(None)) => return Err(ApiError::ReportSignatureInvalid.response()),
         Ok(Err(e)) => {
-            return ApiError::Internal.with_detail(Some(format!("storing the text: {e}")))
+            return Err(ApiError::Internal.with_detail(Some(format!("storing the text: {e}"))))
         }
-        Err(_) => return ApiError::Busy.response(),
+        Err(_) => return Err(ApiError::Busy.response()),
     };
+    let limited = match filer {
+        Filer::Reporter => app.reporter_limit(&report.report.reporter, &intake),
+        Filer::Server(client) => app.address_report_limit(client, &intake),
+    };
+    if let Err(wait) = limited {
+        let mut response = ApiError::ReporterRateLimited.response();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        return Err(response);
+    }
     let (reply, answer) = oneshot::channel();
     if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
         app.pipeline.ingest.try_send(IngestJob {
@@ -152,9 +175,9 @@ pub(crate) async fn submit_report(State(app): State<App>, body: Bytes) -> Respon
             reply,
         })
     {
-        return ApiError::Busy.response();
+        return Err(ApiError::Busy.response());
     }
-    respond(&app, answer).await
+    answer_of(app, answer).await
 }
 
 /// Logging a statement the authority signed offline: checked and committed by the writer (403
@@ -173,16 +196,27 @@ pub(crate) async fn submit_statement(State(app): State<App>, body: Bytes) -> Res
 }
 
 async fn respond(app: &App, answer: oneshot::Receiver<Answer>) -> Response {
+    match answer_of(app, answer).await {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// What the writer answered, as the status and JSON body of a success, or the error response.
+async fn answer_of(
+    app: &App,
+    answer: oneshot::Receiver<Answer>,
+) -> Result<(StatusCode, serde_json::Value), Response> {
     let (outcome, receipt) = match answer.await {
         Ok(Answer::Ingested(outcome, receipt)) => (outcome, receipt),
-        Ok(Answer::SignatureInvalid) => return ApiError::SignatureInvalid.response(),
+        Ok(Answer::SignatureInvalid) => return Err(ApiError::SignatureInvalid.response()),
         Ok(Answer::Unavailable(message)) => {
-            return ApiError::Unavailable.with_detail(Some(message))
+            return Err(ApiError::Unavailable.with_detail(Some(message)))
         }
-        Ok(Answer::Busy) | Err(_) => return ApiError::Busy.response(),
+        Ok(Answer::Busy) | Err(_) => return Err(ApiError::Busy.response()),
     };
     match outcome {
-        IngestOutcome::Refused { code, detail } => api_error::refusal(code, detail),
+        IngestOutcome::Refused { code, detail } => Err(api_error::refusal(code, detail)),
         IngestOutcome::Logged {
             index,
             verdict,
@@ -191,7 +225,7 @@ async fn respond(app: &App, answer: oneshot::Receiver<Answer>) -> Response {
             if receipt.is_none() && index >= app.shared.published().checkpoint.size {
                 // Durable in the log, but the witness policy has not let its checkpoint be published.
                 let detail = format!("logged at index {index}; the receipt follows once witnesses cosign its checkpoint");
-                return ApiError::WitnessPending.with_detail(Some(detail));
+                return Err(ApiError::WitnessPending.with_detail(Some(detail)));
             }
             // None here: its checkpoint was published after the receipt thread looked; build it now.
             let receipt = match receipt {
@@ -206,7 +240,7 @@ async fn respond(app: &App, answer: oneshot::Receiver<Answer>) -> Response {
             };
             let receipt = match receipt {
                 Ok(text) => text,
-                Err(()) => return ApiError::Receipt.response(),
+                Err(()) => return Err(ApiError::Receipt.response()),
             };
             let status = if duplicate {
                 StatusCode::OK
@@ -223,7 +257,7 @@ async fn respond(app: &App, answer: oneshot::Receiver<Answer>) -> Response {
                 "checkpoint": checkpoint_json(&app.shared),
                 "receipt": receipt,
             });
-            (status, Json(body)).into_response()
+            Ok((status, body))
         }
     }
 }

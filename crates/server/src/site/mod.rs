@@ -20,10 +20,12 @@ use crate::App;
 mod how;
 mod lists;
 mod map;
+mod reports;
 mod tps;
 mod turnout;
 pub(crate) use how::how_to_verify;
 pub(crate) use lists::{corrections, disagreements, inflation, rejections, search, SearchIndex};
+pub(crate) use reports::file_without_script;
 pub(crate) use tps::tps;
 pub(crate) use turnout::TurnoutCache;
 
@@ -151,6 +153,10 @@ span.share{color:#555;font-size:0.85em}figure.turnout svg{max-width:32rem;displa
 figure.map .scroll svg{min-width:34rem}\
 ul.photos{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:0.5rem}ul.photos img{border:1px solid #999;image-rendering:pixelated;height:auto}\
 table.copies td.broke small{font-weight:400}\
+section.reports{margin-top:2rem;border-top:1px solid #ccc}table.report-counts{max-width:28rem}\
+ul.report-list{padding-left:1.2rem}ul.report-list blockquote{margin:0.3rem 0 0.8rem;white-space:pre-wrap}\
+form.report-form textarea,form.report-form input[type=text]{width:100%;max-width:40rem;box-sizing:border-box}\
+#report-outcome:empty{display:none}#report-outcome pre{font-size:0.8rem}\
 #live-status{position:fixed;bottom:0.5rem;right:0.5rem;margin:0;max-width:90vw}\
 #live-status:not(:empty){background:#fff;border:1px solid #777;padding:0.3rem 0.6rem}\
 @media (max-width:480px){th,td{padding:0.25rem 0.3rem}body{font-size:0.95rem}\
@@ -169,6 +175,7 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
                 link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 script src="/assets/verify.js" defer {}
                 script src="/assets/site.js" defer {}
+                script src="/assets/lapor.js" defer {}
             }
             body {
                 a class="skip" href="#main" { (lang.t("Langsung ke isi", "Skip to content")) }
@@ -508,6 +515,7 @@ pub(crate) async fn nation(State(app): State<App>, Query(query): Query<LangQuery
         h2 { (lang.t("Per provinsi", "By province")) }
         (children_table(lang, &state, state.provinces()))
         (csv_link(lang, "/csv/nasional"))
+        (reports::section(lang, &app, &state, None))
     };
     let path = match measure {
         map::Measure::Leader => "/".to_string(),
@@ -570,6 +578,7 @@ pub(crate) async fn region(
             (children_table(lang, &state, children))
         }
         (csv_link(lang, &format!("/csv/wilayah/{}", code.as_str())))
+        (reports::section(lang, &app, &state, Some(code)))
     };
     html_response(layout(lang, &path, name, body))
 }
@@ -717,6 +726,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "site.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/site.js"),
+    ),
+    (
+        "lapor.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/lapor.js"),
     ),
     (
         "icon.svg",

@@ -171,6 +171,7 @@ pub(crate) async fn tps(
         h2 { (lang.t("Riwayat di log", "History in the log")) }
         (history_table(lang, &record.history, &versions))
         (recaps_above(lang, &state, code))
+        (super::reports::section(lang, &app, &state, Some(code)))
     };
     html_response(layout(lang, &path, &name, body))
 }
