@@ -389,10 +389,14 @@ pub(crate) struct MirrorArgs {
     pub(crate) dir: PathBuf,
     #[arg(long, value_parser = parse_vkey)]
     pub(crate) vkey: Verifier,
-    /// Also copy every photo the log's forms name into this evidence store directory (checked
-    /// against its digest; photos already there are not fetched again).
+    /// Also copy every photo the log's forms, copies and reports name into this evidence store
+    /// directory (checked against its digest; photos already there are not fetched again).
     #[arg(long)]
     pub(crate) evidence: Option<PathBuf>,
+    /// Also copy the text of every citizen's report into this directory (by SHA-256, checked
+    /// against the digest the signed report names); texts a moderator hid are counted, not copied.
+    #[arg(long)]
+    pub(crate) reports: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -83,13 +83,20 @@ fn run(command: Command) -> Result<u8> {
                 }),
         ),
         Command::Mirror(args) => {
-            let code = verify::mirror(&args.url, &args.dir, &args.vkey)?;
-            match &args.evidence {
-                Some(evidence) if code == EXIT_OK => {
-                    verify::mirror_photos(&args.url, &args.dir, &args.vkey, evidence)
+            let mut code = verify::mirror(&args.url, &args.dir, &args.vkey)?;
+            if code == EXIT_OK {
+                if let Some(evidence) = &args.evidence {
+                    code = code.max(verify::mirror_photos(
+                        &args.url, &args.dir, &args.vkey, evidence,
+                    )?);
                 }
-                _ => Ok(code),
+                if let Some(texts) = &args.reports {
+                    code = code.max(verify::mirror_report_texts(
+                        &args.url, &args.dir, &args.vkey, texts,
+                    )?);
+                }
             }
+            Ok(code)
         }
         Command::Witness(args) => witness_command(args),
         Command::Relay(args) => relay::relay_command(args),

@@ -557,15 +557,24 @@ pub fn mirror_photos(url: &str, dir: &Path, key: &Verifier, evidence: &Path) -> 
     let started = Instant::now();
     let mut named: Vec<PhotoDigest> = Vec::new();
     saksi_tlog::audit::audit(&ReadOnlyDir::new(dir), key, |_, bytes| {
-        if let Ok(saksi_recap::Entry::Form { form, .. }) = saksi_recap::Entry::decode(bytes) {
-            named.extend_from_slice(&form.form.evidence);
+        match saksi_recap::Entry::decode(bytes) {
+            Ok(saksi_recap::Entry::Form { form, .. }) => {
+                named.extend_from_slice(&form.form.evidence)
+            }
+            Ok(saksi_recap::Entry::Copy { copy, .. }) => {
+                named.extend_from_slice(&copy.copy.form.evidence)
+            }
+            Ok(saksi_recap::Entry::Report { report }) => {
+                named.extend_from_slice(&report.report.photos)
+            }
+            _ => {}
         }
     })
     .map_err(|e| anyhow::anyhow!("reading the mirrored log: {e}"))?;
     named.sort_unstable_by_key(|d| d.0);
     named.dedup();
     let store = saksi_recap::evidence::EvidenceStore::open(evidence)?;
-    let (mut fetched, mut held, mut missing) = (0usize, 0usize, 0usize);
+    let (mut fetched, mut held, mut missing, mut withheld) = (0usize, 0usize, 0usize, 0usize);
     for digest in &named {
         if store.get(digest)?.is_some() {
             held += 1;
@@ -585,11 +594,67 @@ pub fn mirror_photos(url: &str, dir: &Path, key: &Verifier, evidence: &Path) -> 
                 "the server's photo {} does not hash to its name",
                 digest.to_text()
             ),
+            // A hidden report's photo: withheld by a logged moderation statement, not lost.
+            (451, _) => withheld += 1,
             _ => missing += 1,
         }
     }
     println!(
-        "saksi mirror: photos: {} named by the log, {fetched} copied, {held} held already, {missing} missing on the server; {:.1}s",
+        "saksi mirror: photos: {} named by the log, {fetched} copied, {held} held already, {withheld} withheld by moderators, {missing} missing on the server; {:.1}s",
+        named.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if missing > 0 {
+        crate::EXIT_REJECTIONS
+    } else {
+        crate::EXIT_OK
+    })
+}
+
+/// After `mirror`: copies into `texts` the text of every report the mirrored log holds, each
+/// checked against the digest its signed report names. A text a moderator hid (451) is counted as
+/// withheld; one the server does not have is missing (exit 1).
+pub fn mirror_report_texts(url: &str, dir: &Path, key: &Verifier, texts: &Path) -> Result<u8> {
+    use saksi_election::form::hex;
+    let started = Instant::now();
+    let mut named: Vec<[u8; 32]> = Vec::new();
+    saksi_tlog::audit::audit(&ReadOnlyDir::new(dir), key, |_, bytes| {
+        if let Ok(saksi_recap::Entry::Report { report }) = saksi_recap::Entry::decode(bytes) {
+            named.push(report.report.text_sha256);
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("reading the mirrored log: {e}"))?;
+    named.sort_unstable();
+    named.dedup();
+    let store = saksi_recap::report_texts::ReportTexts::open(texts)?;
+    let (mut fetched, mut held, mut withheld, mut missing) = (0usize, 0usize, 0usize, 0usize);
+    for digest in &named {
+        if store.get(digest)?.is_some() {
+            held += 1;
+            continue;
+        }
+        let name = hex(digest);
+        let url = format!(
+            "{}/api/v1/report-texts/sha256/{name}",
+            url.trim_end_matches('/')
+        );
+        match http("GET", &url, b"")? {
+            (200, body) => {
+                let text = String::from_utf8(body)
+                    .ok()
+                    .filter(|t| saksi_election::report::text_digest(t) == *digest)
+                    .with_context(|| {
+                        format!("the server's report text {name} does not hash to its name")
+                    })?;
+                store.put(&text)?;
+                fetched += 1;
+            }
+            (451, _) => withheld += 1,
+            _ => missing += 1,
+        }
+    }
+    println!(
+        "saksi mirror: report texts: {} named by the log, {fetched} copied, {held} held already, {withheld} withheld by moderators, {missing} missing on the server; {:.1}s",
         named.len(),
         started.elapsed().as_secs_f64()
     );

@@ -261,6 +261,44 @@ fn a_report_is_filed_with_a_receipt_and_bad_ones_change_nothing() {
         1
     );
     assert_eq!(summary["hidden_by_province"][&tps[..2]], 1);
+    // A mirror keeps the reports' texts and photos, except what a moderator hides now (counted,
+    // not an error): the good report's text is copied, the hidden one's withheld.
+    let mirror = dir.path("mirror");
+    let out = saksi(&[
+        "mirror",
+        "--url",
+        &server.base,
+        "--dir",
+        &format!("{mirror}/log"),
+        "--vkey",
+        vkey.trim(),
+        "--evidence",
+        &format!("{mirror}/evidence"),
+        "--reports",
+        &format!("{mirror}/reports"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("report texts: 2 named by the log, 1 copied, 0 held already, 1 withheld"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("1 withheld by moderators, 0 missing"),
+        "{}",
+        text(&out)
+    );
+    let (status, _, _) = http(
+        "GET",
+        &format!(
+            "{}/api/v1/report-texts/sha256/{}",
+            server.base,
+            item["text_sha256"].as_str().unwrap()
+        ),
+        b"",
+    );
+    assert_eq!(status, 451);
     // Restored: served again.
     let out = moderate(
         &moderator_file,

@@ -323,6 +323,9 @@ pub struct State {
     pub intake: crate::entry::IntakeSetting,
     /// The oversight body's age recipient, to which reporters encrypt contact details (registry).
     pub oversight_recipient: Option<String>,
+    /// The reports naming each text digest (usually one): a text is served unless every report
+    /// naming it is hidden.
+    pub reports_by_text: HashMap<[u8; 32], Vec<u64>>,
     /// Each report's follow-ups and withdrawal by its reporter, by the first report's index.
     pub threads: HashMap<u64, ReportThread>,
     /// A follow-up's first report, by the follow-up's index.
@@ -556,6 +559,10 @@ impl State {
                 self.report_signatures
                     .entry(report.signature.0)
                     .or_insert(index);
+                self.reports_by_text
+                    .entry(report.report.text_sha256)
+                    .or_default()
+                    .push(index);
                 self.reports.push((index, report.report.clone()));
             }
             Entry::Participant {

@@ -238,6 +238,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/moderation", get(reports::summary))
         .route("/api/v1/intake", get(reports::intake))
         .route("/api/v1/contact-seal", post(reports::contact_seal))
+        .route("/api/v1/report-texts/sha256/{hex}", get(reports::text))
         .route("/lapor", post(site::file_without_script))
         .route("/api/v1/discrepancies", get(pages::discrepancies))
         .route("/api/v1/disagreements", get(copies::disagreements))

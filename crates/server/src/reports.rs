@@ -208,3 +208,56 @@ pub(crate) async fn contact_seal(State(app): State<App>, body: axum::body::Bytes
         Err(e) => ApiError::Malformed.with_detail(Some(e)),
     }
 }
+
+/// `GET /api/v1/report-texts/sha256/{hex}`: a report's text by the digest its signed report names
+/// (as a relay serves it), for mirrors; 451 while a moderator hides every report naming it.
+pub(crate) async fn text(
+    State(app): State<App>,
+    axum::extract::Path(hex): axum::extract::Path<String>,
+) -> Response {
+    let Some(digest) = saksi_election::form::unhex(&hex)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .filter(|d| saksi_election::form::hex(d) == hex)
+    else {
+        return ApiError::NotFound
+            .with_detail(Some("a text is named by 64 lowercase hex digits".into()));
+    };
+    let (named, hidden) = {
+        let state = app.shared.state.read().expect("not poisoned");
+        let naming = state
+            .reports_by_text
+            .get(&digest)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let hidden = |index: &u64| {
+            state
+                .moderation
+                .get(index)
+                .is_some_and(|m| m.hidden.is_some())
+        };
+        (
+            !naming.is_empty(),
+            !naming.is_empty() && naming.iter().all(hidden),
+        )
+    };
+    if !named {
+        return ApiError::NotFound.with_detail(Some("no report in the log names this text".into()));
+    }
+    if hidden {
+        return ApiError::Withheld.response();
+    }
+    let texts = app.shared.report_texts.clone();
+    match tokio::task::spawn_blocking(move || texts.get(&digest)).await {
+        Ok(Ok(Some(text))) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Ok(Ok(None)) => ApiError::NotFound.with_detail(Some("not stored on this server".into())),
+        Ok(Err(e)) => ApiError::Internal.with_detail(Some(e.to_string())),
+        Err(_) => ApiError::Internal.response(),
+    }
+}
