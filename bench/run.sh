@@ -40,7 +40,7 @@ kill $site_server
 # HTTP on a fresh log with the same registry (every form is new to it).
 $saksi init --data "$work/http" --gen "$work/election" > /dev/null
 # One load generator address opens up to 256 connections: lift the per-address limits.
-$saksi serve --data "$work/http" --addr 127.0.0.1:18555 --rate-limit 0 --max-connections-per-address 1024 > "$work/serve.txt" 2>&1 &
+$saksi serve --data "$work/http" --addr 127.0.0.1:18555 --rate-limit 0 --photo-rate 0 --max-connections-per-address 1024 > "$work/serve.txt" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 until grep -q "serving on" "$work/serve.txt"; do sleep 0.5; done
@@ -50,6 +50,8 @@ submit8=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/for
 submit=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 20000 --requests 50000 --concurrency 64 | tail -1)
 submit256=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/forms.ndjson" --skip 70000 --requests 50000 --concurrency 256 | tail -1)
 copies64=$($saksi bench submit --host 127.0.0.1:18555 --forms "$work/election/copies.ndjson" --skip 0 --requests 50000 --concurrency 64 | tail -1)
+reports64=$($saksi bench reports --host 127.0.0.1:18555 --registry "$work/election/registry" --count 20000 --concurrency 64 | sed -n 2p)
+reports_photo=$($saksi bench reports --host 127.0.0.1:18555 --registry "$work/election/registry" --count 500 --photo-bytes 1048576 --concurrency 64 | sed -n 2p)
 regions=$($saksi bench regions --host 127.0.0.1:18555 --registry "$work/election/registry" --requests 200000 --concurrency 32 | tail -1)
 kill $server
 
@@ -70,6 +72,8 @@ cat <<TABLE
 | HTTP submissions, 256 clients, durable | ${submit256} | | |
 | poll witnesses' copies, import (${copies_lines} copies, comparison included) | ${copies_ingest} s | | |
 | poll witnesses' copies over HTTP, 64 clients, durable | ${copies64} | forms, 64 clients: above | |
+| citizens' reports over HTTP, 64 clients, durable, each by a new key | ${reports64} | | |
+| citizens' reports with a 1 MiB photo each, 64 clients | ${reports_photo} | | |
 | region queries, 32 clients | ${regions} | target 50,000/s | |
 TABLE
 echo

@@ -505,3 +505,114 @@ pub fn http_photos(host: &str, count: usize, photo_bytes: usize, concurrency: us
     );
     Ok(())
 }
+
+/// Files `count` citizens' reports over HTTP with `concurrency` keep-alive clients, each report
+/// signed by its own new reporter key (as many reporters file, and no key meets its hourly bound),
+/// at a TPS of the registry, with a text of a few hundred bytes; with `photo_bytes`, each client
+/// uploads the report's photo first and the report names it. Every 201 is durable (text and entry
+/// fsynced before the answer).
+pub fn http_reports(
+    host: &str,
+    registry: &Path,
+    count: usize,
+    photo_bytes: usize,
+    concurrency: usize,
+) -> Result<()> {
+    use saksi_election::report::{text_digest, Category, Report, ReportSubmission};
+    let tps: Vec<String> = std::fs::read_to_string(registry.join("tps.csv"))?
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect();
+    anyhow::ensure!(!tps.is_empty(), "the registry lists no TPS");
+    let election = saksi_election::Election::pemilu_2024().id;
+    // Seeded by the clock: each run's reports and photos are new to the log and the store.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let now = run / 1_000_000_000;
+    let mut noise = 0x9E37_79B9_7F4A_7C15u64 ^ run | 1;
+    let mut photo = |i: usize| {
+        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        bytes.extend_from_slice(&(i as u64).to_be_bytes());
+        bytes.extend_from_slice(&run.to_be_bytes());
+        while bytes.len() < photo_bytes {
+            noise ^= noise >> 12;
+            noise ^= noise << 25;
+            noise ^= noise >> 27;
+            bytes.extend_from_slice(&noise.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+        }
+        bytes.truncate(photo_bytes);
+        bytes
+    };
+    let per = count.div_ceil(concurrency.max(1)).max(1);
+    let mut clients: Vec<Vec<Request>> = Vec::new();
+    let started = Instant::now();
+    for c in 0..concurrency.max(1) {
+        let mut requests: Vec<Request> = Vec::new();
+        for i in c * per..((c + 1) * per).min(count) {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&run.to_le_bytes());
+            seed[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = saksi_election::sign::SecretKey::from_seed(seed);
+            let text = format!(
+                "Laporan uji beban nomor {i}: saksi pasangan calon diminta keluar dari TPS saat \
+                 penghitungan, dan papan C.Hasil ditutup dari pandangan warga selama sekitar dua \
+                 puluh menit. Beberapa warga memotret kejadian itu dari luar pagar sekolah."
+            );
+            let mut photos = Vec::new();
+            if photo_bytes > 0 {
+                let bytes = photo(i);
+                photos.push(saksi_election::form::PhotoDigest::of(&bytes));
+                requests.push(("POST", "/api/v1/evidence".to_string(), bytes));
+            }
+            let report = Report {
+                election: election.clone(),
+                place: saksi_election::Code::parse(&tps[i % tps.len()])?,
+                category: Category::ALL[i % Category::ALL.len()],
+                event_at: now.saturating_sub(3600),
+                filed_at: now,
+                text_sha256: text_digest(&text),
+                photos,
+                reporter: key.public(),
+                follows: None,
+                withdraw: false,
+                contact: None,
+            };
+            let submission = ReportSubmission {
+                signed: report.sign(&key),
+                text,
+                stamp: None,
+            };
+            requests.push(("POST", "/api/v1/reports".to_string(), submission.encode()));
+        }
+        if !requests.is_empty() {
+            clients.push(requests);
+        }
+    }
+    let prepared = started.elapsed().as_secs_f64();
+    let (results, seconds) = load(host, clients)?;
+    let reports = results.len() / if photo_bytes > 0 { 2 } else { 1 };
+    println!(
+        "HTTP reports: {reports} reports{}, each by a new reporter key, {concurrency} concurrent keep-alive clients, durable (fsync before every answer); {prepared:.1}s to sign them beforehand",
+        if photo_bytes > 0 {
+            format!(
+                " each with a {:.2} MiB photo uploaded first",
+                photo_bytes as f64 / (1 << 20) as f64
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  {:.0} reports/s{}",
+        reports as f64 / seconds,
+        if photo_bytes > 0 {
+            " (photo and report)"
+        } else {
+            ""
+        }
+    );
+    println!("{}", summary(&results, seconds, "requests"));
+    Ok(())
+}

@@ -678,6 +678,22 @@ pub(crate) enum BenchTarget {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Citizens' reports over HTTP to a running server: each signed by a new reporter key, durable
+    /// before its answer; with --photo-bytes, each report's photo is uploaded first.
+    Reports {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        host: String,
+        /// The registry directory of the election being served (for TPS codes).
+        #[arg(long)]
+        registry: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        /// A photo of this many bytes with each report (0: none).
+        #[arg(long, default_value_t = 0)]
+        photo_bytes: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Region queries over HTTP to a running server.
     Regions {
         #[arg(long, default_value = "127.0.0.1:8080")]

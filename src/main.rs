@@ -664,6 +664,13 @@ fn bench_command(target: BenchTarget) -> Result<u8> {
             photo_bytes,
             concurrency,
         } => bench::http_photos(&host, count, photo_bytes, concurrency)?,
+        BenchTarget::Reports {
+            host,
+            registry,
+            count,
+            photo_bytes,
+            concurrency,
+        } => bench::http_reports(&host, &registry, count, photo_bytes, concurrency)?,
         BenchTarget::Site {
             host,
             registry,
