@@ -813,7 +813,8 @@ fn a_reader_files_a_report_signed_in_the_browser_and_one_without_script() {
                 )
                 .await
                 .unwrap();
-            for _ in 0..50 {
+            let deadline = Instant::now() + VERIFY_TIMEOUT;
+            loop {
                 let now = client
                     .execute(
                         "return document.querySelector('form.report-form').dataset.signing || '';",
@@ -824,6 +825,10 @@ fn a_reader_files_a_report_signed_in_the_browser_and_one_without_script() {
                 if now == "browser" {
                     break;
                 }
+                assert!(
+                    Instant::now() < deadline,
+                    "lapor.js did not take the form over"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             let _ = signing;
@@ -934,6 +939,13 @@ fn a_reader_files_a_report_signed_in_the_browser_and_one_without_script() {
             .click()
             .await
             .unwrap();
+        // The answer is a new page: wait for it (a loaded machine takes a moment to navigate).
+        client
+            .wait()
+            .at_most(VERIFY_TIMEOUT)
+            .for_element(Locator::Css("p#report-outcome[data-state=logged]"))
+            .await
+            .expect("the answer page with the receipt");
         let page = client.source().await.unwrap();
         assert!(
             page.contains("atas nama Anda") && page.contains("c2sp.org/tlog-proof@v1"),
