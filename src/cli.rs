@@ -419,7 +419,7 @@ pub(crate) struct IntakeArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
     /// Leading zero bits of the stamp each report must carry (0 to 24; 0: none). Each bit doubles
-    /// a reporter's work: 16 bits is about 65,000 hashes, a fraction of a second on a phone.
+    /// a reporter's work: 16 bits is about 65,000 SHA-256 hashes on average.
     #[arg(long)]
     pub(crate) pow_bits: u8,
     /// Reports (follow-ups included) one reporter key may file per hour.

@@ -301,8 +301,8 @@ impl ModerationStatement {
     }
 }
 
-/// The most leading zero bits a report's stamp may be asked for: 2^24 hashes, seconds on a phone.
-/// More would shut out the reporters the intake exists for.
+/// The most leading zero bits a report's stamp may be asked for: about 2^24 SHA-256 hashes of a
+/// short message per report. More would shut out the reporters the intake exists for.
 pub const MAX_POW_BITS: u8 = 24;
 /// The most reports one reporter key may be allowed per hour.
 pub const MAX_REPORTS_PER_KEY_PER_HOUR: u32 = 3600;

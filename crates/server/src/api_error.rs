@@ -193,6 +193,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The answer to a client over its allowance, saying in `Retry-After` when it has a token again.
+    pub fn after(self, wait: std::time::Duration) -> Response {
+        let mut response = self.response();
+        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.response()

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -67,45 +66,27 @@ pub struct App {
     search: Arc<site::SearchIndex>,
     /// The site's turnout histograms, per region.
     turnout: Arc<site::TurnoutCache>,
-    /// Reports per reporter key, at the rate the logged intake setting names (rebuilt when it
-    /// changes).
-    reporters: Arc<std::sync::Mutex<(u32, Arc<RateLimiter>)>>,
+    /// Reports per reporter key, at the rate the logged intake setting names.
+    reporters: Arc<ratelimit::HourlyAllowance>,
     /// Reports filed without script (signed by the server), per client address, at the same rate.
-    form_reporters: Arc<std::sync::Mutex<(u32, Arc<RateLimiter>)>>,
+    form_reporters: Arc<ratelimit::HourlyAllowance>,
 }
 
-/// A reporter key's burst: a report and a handful of follow-ups at once (fewer if the hourly
-/// allowance is smaller).
-const REPORTER_BURST: u32 = 10;
-
 impl App {
-    /// Takes a report from `reporter`'s allowance; `Err(wait)` when it has none.
+    /// Takes a report from `reporter`'s hourly allowance; `Err(wait)` when it has none.
     fn reporter_limit(
         &self,
         reporter: &saksi_election::sign::PublicKey,
         intake: &saksi_recap::entry::IntakeSetting,
     ) -> Result<(), Duration> {
-        let limiter = {
-            let mut current = self.reporters.lock().expect("not poisoned");
-            if current.0 != intake.reports_per_key_per_hour {
-                *current = (
-                    intake.reports_per_key_per_hour,
-                    Arc::new(RateLimiter::per_hour(
-                        intake.reports_per_key_per_hour,
-                        REPORTER_BURST.min(intake.reports_per_key_per_hour),
-                    )),
-                );
-            }
-            current.1.clone()
-        };
         // The limiter's buckets are by address; a key takes the bucket of an IPv6 /64 named by
         // its first 8 bytes (distinct keys share one with probability 2^-64, and a clash would
-        // only share an allowance). This limiter holds keys only, never client addresses.
+        // only share an allowance). This allowance holds keys only, never client addresses.
         let mut octets = [0u8; 16];
         octets[..8].copy_from_slice(&reporter.0[..8]);
-        limiter.check(
+        self.reporters.check(
+            intake.reports_per_key_per_hour,
             std::net::IpAddr::V6(std::net::Ipv6Addr::from(octets)),
-            Instant::now(),
         )
     }
 
@@ -116,20 +97,8 @@ impl App {
         client: std::net::IpAddr,
         intake: &saksi_recap::entry::IntakeSetting,
     ) -> Result<(), Duration> {
-        let limiter = {
-            let mut current = self.form_reporters.lock().expect("not poisoned");
-            if current.0 != intake.reports_per_key_per_hour {
-                *current = (
-                    intake.reports_per_key_per_hour,
-                    Arc::new(RateLimiter::per_hour(
-                        intake.reports_per_key_per_hour,
-                        REPORTER_BURST.min(intake.reports_per_key_per_hour),
-                    )),
-                );
-            }
-            current.1.clone()
-        };
-        limiter.check(client, Instant::now())
+        self.form_reporters
+            .check(intake.reports_per_key_per_hour, client)
     }
 }
 
@@ -191,8 +160,8 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
         discrepancies: Arc::new(DerivedView::default()),
         search: Arc::new(site::SearchIndex::default()),
         turnout: Arc::new(site::TurnoutCache::default()),
-        reporters: Arc::new(std::sync::Mutex::new((0, Arc::new(RateLimiter::new(0, 1))))),
-        form_reporters: Arc::new(std::sync::Mutex::new((0, Arc::new(RateLimiter::new(0, 1))))),
+        reporters: Arc::default(),
+        form_reporters: Arc::default(),
     }
 }
 
@@ -277,33 +246,49 @@ async fn guard(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = ratelimit::client_address(peer.ip(), forwarded, &app.limits.trusted_proxies);
-    let now = Instant::now();
-    let photo =
-        request.method() == axum::http::Method::POST && request.uri().path() == "/api/v1/evidence";
-    let admitted = app.limiter.check(client, now).and_then(|()| {
-        if photo {
-            app.photo_limiter.check(client, now)
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(wait) = admitted {
-        let mut response = ApiError::RateLimited.response();
-        let seconds = wait.as_secs().max(1).to_string();
-        if let Ok(value) = HeaderValue::from_str(&seconds) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+    if let Some(refused) = admit(
+        &app.limiter,
+        &app.photo_limiter,
+        &app.limits,
+        peer,
+        &request,
+    ) {
+        return refused;
     }
     match tokio::time::timeout(app.limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.response(),
     }
+}
+
+/// The per-address rate limits every request passes (and photo uploads a second, stricter one), on
+/// the main server and on a relay: `Some` is the 429 answer.
+pub(crate) fn admit(
+    limiter: &RateLimiter,
+    photo_limiter: &RateLimiter,
+    limits: &Limits,
+    peer: SocketAddr,
+    request: &axum::extract::Request,
+) -> Option<Response> {
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = ratelimit::client_address(peer.ip(), forwarded, &limits.trusted_proxies);
+    let now = Instant::now();
+    let photo =
+        request.method() == axum::http::Method::POST && request.uri().path() == "/api/v1/evidence";
+    limiter
+        .check(client, now)
+        .and_then(|()| {
+            if photo {
+                photo_limiter.check(client, now)
+            } else {
+                Ok(())
+            }
+        })
+        .err()
+        .map(|wait| ApiError::RateLimited.after(wait))
 }
 
 /// Serves until the process is told to stop (SIGINT or SIGTERM), under the app's connection limits

@@ -110,6 +110,38 @@ impl RateLimiter {
     }
 }
 
+/// Reports a key (or, for the form without script, an address) may file at once before the hourly
+/// rate applies: a report and a handful of follow-ups (fewer if the hourly allowance is smaller).
+const HOURLY_BURST: u32 = 10;
+
+/// An hourly allowance whose rate is the operator's logged setting: the limiter is made anew (its
+/// buckets full) when the setting changes, and shared until then.
+#[derive(Default)]
+pub struct HourlyAllowance {
+    current: Mutex<Option<(u32, std::sync::Arc<RateLimiter>)>>,
+}
+
+impl HourlyAllowance {
+    /// Takes one from `bucket`'s allowance at `per_hour`; `Err(wait)` when it has none.
+    pub fn check(&self, per_hour: u32, bucket: IpAddr) -> Result<(), Duration> {
+        let limiter = {
+            let mut current = self.current.lock().expect("not poisoned");
+            match &*current {
+                Some((rate, limiter)) if *rate == per_hour => limiter.clone(),
+                _ => {
+                    let limiter = std::sync::Arc::new(RateLimiter::per_hour(
+                        per_hour,
+                        HOURLY_BURST.min(per_hour),
+                    ));
+                    *current = Some((per_hour, limiter.clone()));
+                    limiter
+                }
+            }
+        };
+        limiter.check(bucket, Instant::now())
+    }
+}
+
 /// IPv6 clients are limited per /64, the block one subscriber is given: otherwise one host could
 /// use 2^64 addresses as 2^64 clients.
 fn bucket_key(ip: IpAddr) -> IpAddr {

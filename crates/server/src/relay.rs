@@ -5,11 +5,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -90,28 +89,14 @@ async fn guard(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client =
-        crate::ratelimit::client_address(peer.ip(), forwarded, &relay.limits.trusted_proxies);
-    let now = Instant::now();
-    let photo =
-        request.method() == axum::http::Method::POST && request.uri().path() == "/api/v1/evidence";
-    let admitted = relay.limiter.check(client, now).and_then(|()| {
-        if photo {
-            relay.photo_limiter.check(client, now)
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(wait) = admitted {
-        let mut response = ApiError::RateLimited.response();
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+    if let Some(refused) = crate::admit(
+        &relay.limiter,
+        &relay.photo_limiter,
+        &relay.limits,
+        peer,
+        &request,
+    ) {
+        return refused;
     }
     match tokio::time::timeout(relay.limits.request_timeout, next.run(request)).await {
         Ok(response) => response,

@@ -139,35 +139,36 @@ pub(crate) async fn file_report(
             ))));
         }
     }
-    let texts = app.shared.report_texts.clone();
-    let checked = tokio::task::spawn_blocking(move || {
-        if !submission.signed.signature_valid() {
-            return Ok(None);
-        }
-        texts.put(&submission.text).map(|_| Some(submission.signed))
+    // Order: the signature (so a forged report cannot spend a real key's allowance), then the
+    // allowance (so a key over it costs no durable write), then the text, durably.
+    let submission = match tokio::task::spawn_blocking(move || {
+        submission.signed.signature_valid().then_some(submission)
     })
-    .await;
-    let report = match checked {
-        Ok(Ok(Some(report))) => report,
-        Ok(Ok(None)) => return Err(ApiError::ReportSignatureInvalid.response()),
+    .await
+    {
+        Ok(Some(submission)) => submission,
+        Ok(None) => return Err(ApiError::ReportSignatureInvalid.response()),
+        Err(_) => return Err(ApiError::Busy.response()),
+    };
+    let limited = match filer {
+        Filer::Reporter => app.reporter_limit(&submission.signed.report.reporter, &intake),
+        Filer::Server(client) => app.address_report_limit(client, &intake),
+    };
+    if let Err(wait) = limited {
+        return Err(ApiError::ReporterRateLimited.after(wait));
+    }
+    let texts = app.shared.report_texts.clone();
+    let report = match tokio::task::spawn_blocking(move || {
+        texts.put(&submission.text).map(|_| submission.signed)
+    })
+    .await
+    {
+        Ok(Ok(report)) => report,
         Ok(Err(e)) => {
             return Err(ApiError::Internal.with_detail(Some(format!("storing the text: {e}"))))
         }
         Err(_) => return Err(ApiError::Busy.response()),
     };
-    let limited = match filer {
-        Filer::Reporter => app.reporter_limit(&report.report.reporter, &intake),
-        Filer::Server(client) => app.address_report_limit(client, &intake),
-    };
-    if let Err(wait) = limited {
-        let mut response = ApiError::ReporterRateLimited.response();
-        if let Ok(value) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, value);
-        }
-        return Err(response);
-    }
     let (reply, answer) = oneshot::channel();
     if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
         app.pipeline.ingest.try_send(IngestJob {

@@ -216,14 +216,10 @@ fn layout(lang: Lang, path: &str, title: &str, body: Markup) -> Markup {
     }
 }
 
-/// Now, as an RFC 3339 timestamp and as people read it (UTC; a checkpoint carries no time of its
-/// own, so a page says when it was made).
-fn utc_now() -> (String, String) {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+/// Seconds since 1970-01-01 as (year, month, day, seconds into the day): Howard Hinnant's
+/// civil-from-days algorithm.
+fn civil(seconds: i64) -> (i64, i64, i64, i64) {
     let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -232,7 +228,16 @@ fn utc_now() -> (String, String) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day, rest)
+}
+
+/// Now, as an RFC 3339 timestamp and as people read it (UTC; a checkpoint carries no time of its
+/// own, so a page says when it was made).
+fn utc_now() -> (String, String) {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (year, month, day, rest) = civil(seconds);
     let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
     (
         format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z"),

@@ -236,18 +236,7 @@ pub(crate) struct ReportForm {
 
 /// Unix seconds as people in western Indonesia read them: `2024-02-14 09:15 WIB`.
 fn wib_text(seconds: u64) -> String {
-    let local = seconds as i64 + 7 * 3600;
-    let (days, rest) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, rest) = super::civil(seconds as i64 + 7 * 3600);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02} WIB",
         rest / 3600,
