@@ -102,7 +102,7 @@ impl Report {
     }
 }
 
-fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>> {
+pub(crate) fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
@@ -194,7 +194,7 @@ pub fn check_forms(
 }
 
 /// The kind of a TPS when no registry is given: KPU numbers TPS lokasi khusus 901 and up.
-fn facts_from_code(tps: Code) -> TpsFacts {
+pub(crate) fn facts_from_code(tps: Code) -> TpsFacts {
     let kind = if tps.is_overseas() {
         TpsKind::Tpsln
     } else if tps.tps_number().unwrap_or(0) >= 901 {

@@ -7,6 +7,7 @@
 mod bench;
 mod check;
 mod cli;
+mod forensics;
 mod ops;
 mod owned;
 mod progress;
@@ -104,6 +105,15 @@ fn run(command: Command) -> Result<u8> {
         Command::Intake(args) => intake_command(args),
         Command::Witnesses(args) => witnesses_command(args),
         Command::Audit(args) => audit_command(args.what),
+        Command::Eval(args) => match args.what {
+            EvalTarget::Forensics {
+                sirekap_dir,
+                per_fault,
+                seed,
+                fdr,
+                markdown,
+            } => forensics::eval(&sirekap_dir, per_fault, seed, fdr, markdown.as_deref()),
+        },
         Command::Keygen(args) => {
             ops::keygen(&args.out)?;
             Ok(EXIT_OK)
@@ -547,6 +557,7 @@ fn witnesses_command(args: WitnessesArgs) -> Result<u8> {
 fn audit_command(what: AuditTarget) -> Result<u8> {
     let (data, dir, vkey, json, copies) = match what {
         AuditTarget::Relay(args) => return relay::audit_relay(args),
+        AuditTarget::Forensics(args) => return forensics::audit(args),
         AuditTarget::Recap {
             data,
             dir,

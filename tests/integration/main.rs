@@ -8,6 +8,7 @@ mod client;
 mod copies;
 mod data_safety;
 mod evidence;
+mod forensics;
 mod hostile;
 mod recap;
 mod relay;
