@@ -28,6 +28,9 @@ copies_lines=$(sed -n 's/^\([0-9]*\) lines: .*/\1/p' "$work/import-copies.txt")
 copies_ingest=$(sed -n 's/^imported in .*s opening the log, \([0-9.]*\)s ingesting)/\1/p' "$work/import-copies.txt")
 pg=$(bash bench/postgres-baseline.sh "$work/election/forms.ndjson" | sed -n 's/.*total \([0-9.]*\)s;.*/\1/p')
 t0=$(now); $saksi verify --dir "$work/data/log" --vkey "$work/data/log.vkey" > /dev/null; t1=$(now); verify=$(seconds "$t0" "$t1")
+# Forensics over every accepted TPS of the national log (issue 16): the model, every TPS test and
+# every region test; reading the log's state is reported apart.
+forensics=$($saksi audit forensics --data "$work/data" --show 0 | tail -1)
 
 # The results site's budgets on the national log just ingested (issue 13).
 $saksi serve --data "$work/data" --addr 127.0.0.1:18556 --rate-limit 0 > "$work/serve-site.txt" 2>&1 &
@@ -67,6 +70,7 @@ cat <<TABLE
 | peak memory during ingest | $((rss_kb / 1024)) MiB | target 1536 MiB | |
 | independent verification (saksi verify --dir) | ${verify} s | ingest ${ingest} s | $(ratio "$verify" "$ingest") |
 | restart of an initialised log | ${restart} s | | |
+| forensics, every TPS and region scored | ${forensics} | | |
 | HTTP submissions, 8 clients, durable | ${submit8} | | |
 | HTTP submissions, 64 clients, durable | ${submit} | target 10,000/s, p99 < 50 ms | |
 | HTTP submissions, 256 clients, durable | ${submit256} | | |

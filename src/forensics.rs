@@ -143,11 +143,20 @@ pub fn audit(args: AuditForensicsArgs) -> Result<u8> {
         fdr: args.fdr,
         ..Settings::default()
     };
+    let loaded_seconds = started.elapsed().as_secs_f64();
+    let scoring = Instant::now();
     let analysis = analyze(&rows, &pairs, &settings)?;
+    let timing = format!(
+        "scored {} TPS in {:.1}s ({loaded_seconds:.1}s reading them)",
+        rows.len(),
+        scoring.elapsed().as_secs_f64()
+    );
     if args.json {
         print_json(&analysis)?;
+        eprintln!("{timing}");
     } else {
-        print_text(&analysis, &preamble, args.show, started)?;
+        print_text(&analysis, &preamble, args.show)?;
+        println!("\n{timing}");
     }
     Ok(0)
 }
@@ -216,7 +225,7 @@ fn print_json(analysis: &Analysis) -> Result<()> {
     Ok(())
 }
 
-fn print_text(analysis: &Analysis, preamble: &str, show: usize, started: Instant) -> Result<()> {
+fn print_text(analysis: &Analysis, preamble: &str, show: usize) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{preamble}")?;
     let strata: Vec<String> = analysis
@@ -315,7 +324,6 @@ fn print_text(analysis: &Analysis, preamble: &str, show: usize, started: Instant
             f.turnout_share_r
         )?;
     }
-    writeln!(out, "\nscored in {:.1}s", started.elapsed().as_secs_f64())?;
     Ok(())
 }
 

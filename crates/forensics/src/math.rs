@@ -128,9 +128,17 @@ impl BetaBinomial {
         sum.min(1.0)
     }
 
-    /// Two-sided p-value of observing k: twice the smaller tail, at most 1.
+    /// Two-sided p-value of observing k: twice the tail on k's side of the mean, at most 1. (The tail
+    /// on the mean's side is the larger except within a count of the centre, where both are near 1/2
+    /// and the p-value is 1 either way; computing one tail halves the work.)
     pub fn two_sided(&self, k: u32) -> f64 {
-        (2.0 * self.upper_tail(k).min(self.lower_tail(k))).min(1.0)
+        let mean = self.n as f64 * self.alpha / (self.alpha + self.beta);
+        let tail = if k as f64 >= mean {
+            self.upper_tail(k)
+        } else {
+            self.lower_tail(k)
+        };
+        (2.0 * tail).min(1.0)
     }
 }
 
