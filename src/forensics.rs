@@ -166,46 +166,11 @@ fn rows_from_data_dir(data: &Path) -> Result<(Vec<TpsRow>, Vec<String>, String)>
     let engine = saksi_recap::Engine::open(data)?;
     let shared = engine.shared();
     let state = shared.state.read().expect("not poisoned");
-    let pairs: Vec<String> = state
-        .positions()
-        .iter()
-        .map(|p| format!("paslon {p}"))
-        .collect();
-    let mut rows = Vec::new();
-    let mut partial = 0;
-    for tps in state.registry.all_tps() {
-        let Some(counts) = state.tps_record(tps.code).and_then(|r| r.counts.as_ref()) else {
-            continue;
-        };
-        if counts.unreported.votes > 0 {
-            partial += 1;
-            continue;
-        }
-        let votes: Option<Vec<u32>> = counts
-            .votes
-            .iter()
-            .map(|&v| u32::try_from(v).ok())
-            .collect();
-        let Some(votes) = votes else {
-            partial += 1;
-            continue;
-        };
-        rows.push(TpsRow {
-            tps: tps.code,
-            kind: tps.kind,
-            dpt: tps.dpt.map(|lp| lp.total()),
-            voters: (counts.unreported.voters == 0)
-                .then(|| u32::try_from(counts.voters).ok())
-                .flatten(),
-            votes,
-            disagreeing_copies: state.disagreeing.contains(&tps.code),
-        });
-    }
+    let (rows, pairs, left_out) = saksi_server::flags::rows_from_state(&state);
     let preamble = format!(
-        "{} accepted TPS results in {} ({} left out: a pair's count not reported)",
-        rows.len() + partial,
+        "{} accepted TPS results in {} ({left_out} left out: a pair's count not reported)",
+        rows.len() + left_out,
         data.display(),
-        partial
     );
     Ok((rows, pairs, preamble))
 }

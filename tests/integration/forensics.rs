@@ -111,12 +111,45 @@ fn real_2024_rows_are_scored_with_few_flags() {
     assert!(flagged > 0, "real rows carry real misreads");
 }
 
+/// The TPS whose official result a poll witness's copy disagrees with, per `saksi audit copies`.
+fn disagreeing_tps(data: &str) -> std::collections::BTreeSet<String> {
+    let out = saksi(&["audit", "copies", "--data", data, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["tps"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn copy_flags(tps: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    tps.as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["code"] == "F_COPY_DISAGREES")
+        })
+        .map(|t| t["tps"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
-fn a_data_directory_is_scored() {
+fn a_data_directory_and_the_server_flag_every_disagreeing_copy() {
     let dir = TempDir::new("forensics-data");
     let (election, data) = (dir.path("election"), dir.path("data"));
-    gen_and_init(&election, &data, &["--tps", "400", "--fault-rate", "0"]);
-    import(&data, &format!("{election}/forms.ndjson"), 0);
+    gen_and_init(&election, &data, &["--tps", "3000", "--fault-rate", "0.02"]);
+    import(&data, &format!("{election}/forms.ndjson"), 1);
+    import(&data, &format!("{election}/copies.ndjson"), 1);
+    let disagreeing = disagreeing_tps(&data);
+    assert!(
+        !disagreeing.is_empty(),
+        "the election injects disagreements"
+    );
+
     let out = saksi(&["audit", "forensics", "--data", &data, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -126,5 +159,60 @@ fn a_data_directory_is_scored() {
         .values()
         .map(|v| v.as_u64().unwrap())
         .sum();
-    assert!(scored >= 390, "{json}");
+    // About one TPS in ten carries an injected fault the rulebook rejects; the rest are scored.
+    assert!(scored >= 2_400, "{scored}");
+    // Every TPS a poll witness contradicts is flagged, with that as its evidence (a disagreeing copy
+    // of a result the rulebook rejected has no accepted result to flag).
+    let flagged = copy_flags(&json["tps"]);
+    assert!(
+        flagged.is_subset(&disagreeing),
+        "{flagged:?} vs {disagreeing:?}"
+    );
+    assert!(
+        flagged.len() * 10 >= disagreeing.len() * 8,
+        "{flagged:?} vs {disagreeing:?}"
+    );
+
+    // The server scores the same log in the background and answers with the log size it reflects.
+    let server = Server::start(&data);
+    let url = format!("{}/api/v1/flags", server.base);
+    let started = std::time::Instant::now();
+    let answer = loop {
+        let (status, _, body) = http("GET", &url, b"");
+        if status == 200 {
+            break serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+        }
+        assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no scoring within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(answer["log_size"], answer["current_log_size"]);
+    assert_eq!(copy_flags(&answer["tps"]), flagged);
+    assert!(answer["note"]
+        .as_str()
+        .unwrap()
+        .contains("never a rejection"));
+
+    // By region: only that province's TPS and regions.
+    let one = flagged.iter().next().unwrap();
+    let province = &one[..2];
+    let (status, _, body) = http("GET", &format!("{url}?region={province}"), b"");
+    assert_eq!(status, 200);
+    let by_region: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let tps = by_region["tps"].as_array().unwrap();
+    assert!(tps.iter().any(|t| t["tps"] == one.as_str()));
+    assert!(tps
+        .iter()
+        .all(|t| t["tps"].as_str().unwrap().starts_with(province)));
+    assert!(by_region["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["region"].as_str().unwrap().starts_with(province)));
+    // A bad region code is a clear 400 and a TPS code is not a region.
+    assert_eq!(http("GET", &format!("{url}?region=x1"), b"").0, 400);
+    assert_eq!(http("GET", &format!("{url}?region={one}"), b"").0, 400);
 }

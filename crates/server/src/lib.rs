@@ -29,6 +29,7 @@ mod api_error;
 mod conn;
 mod copies;
 mod evidence;
+pub mod flags;
 mod log_files;
 mod pages;
 mod pipeline;
@@ -70,6 +71,8 @@ pub struct App {
     reporters: Arc<ratelimit::HourlyAllowance>,
     /// Reports filed without script (signed by the server), per client address, at the same rate.
     form_reporters: Arc<ratelimit::HourlyAllowance>,
+    /// Forensic flags, rescored by a background thread as the state grows (`flags`).
+    flags: Arc<flags::FlagsView>,
 }
 
 impl App {
@@ -147,7 +150,10 @@ pub fn app(engine: Engine) -> App {
 
 pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     let shared = engine.shared();
+    let flags = Arc::new(flags::FlagsView::default());
+    flags::start(&shared, &flags);
     App {
+        flags,
         shared,
         pipeline: pipeline::start(engine),
         limiter: Arc::new(RateLimiter::new(limits.requests_per_second, limits.burst)),
@@ -211,6 +217,7 @@ pub fn router(app: App) -> Router {
         .route("/lapor", post(site::file_without_script))
         .route("/api/v1/discrepancies", get(pages::discrepancies))
         .route("/api/v1/disagreements", get(copies::disagreements))
+        .route("/api/v1/flags", get(flags::flags))
         .route("/api/v1/regions", get(pages::national))
         .route("/api/v1/regions/{code}", get(pages::region))
         .route("/api/v1/tps/{code}", get(pages::tps))
