@@ -7,6 +7,7 @@
 //!    `IDLE_PER_BUSY` times that run's length), it collects the accepted rows under the state's read
 //!    lock (a copy, ~0.3 s nationally), releases the lock, and scores them;
 //! 3. the result replaces the old one whole, naming the log size it reflects.
+//!
 //! The duty cycle bounds the share of the machine forensics takes while forms arrive to about
 //! 1 / (1 + IDLE_PER_BUSY); the thread ends when the app is dropped. A flag is never a rejection:
 //! nothing here writes to the log or the tallies.
