@@ -180,6 +180,10 @@ pub(crate) struct ServeArgs {
     /// Photos one address may upload at once before --photo-rate applies.
     #[arg(long, default_value_t = 8)]
     pub(crate) photo_burst: u32,
+    /// The share of time (percent) the background forensic rescoring behind /api/v1/flags may take
+    /// while the log grows; 0 turns it off (the endpoint then answers 503).
+    #[arg(long, default_value_t = saksi_server::flags::DEFAULT_DUTY_PERCENT, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub(crate) forensics_duty: u32,
     /// A reverse proxy whose X-Forwarded-For header names the client (repeatable). Without
     /// one, the header is ignored and every client is its peer address.
     #[arg(long = "trusted-proxy")]

@@ -222,6 +222,7 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
         burst: args.burst,
         photos_per_second: args.photo_rate,
         photo_burst: args.photo_burst,
+        forensics_duty_percent: args.forensics_duty,
         trusted_proxies: args.trusted_proxies,
         request_timeout: Duration::from_secs(args.request_timeout),
         connections: saksi_server::ConnectionLimits {

@@ -4,12 +4,12 @@
 //! kabupaten/kota), so it is recomputed whole, off the request path, by one background thread:
 //! 1. every `FLAGS_POLL` it compares the state's size with the size the last result was built at;
 //! 2. if they differ and the duty cycle allows (the time since the last run ended is at least
-//!    `IDLE_PER_BUSY` times that run's length), it collects the accepted rows under the state's read
+//!    (100 - d) / d times that run's length, d the duty in percent), it collects the accepted rows under the state's read
 //!    lock (a copy, ~0.3 s nationally), releases the lock, and scores them;
 //! 3. the result replaces the old one whole, naming the log size it reflects.
 //!
-//! The duty cycle bounds the share of the machine forensics takes while forms arrive to about
-//! 1 / (1 + IDLE_PER_BUSY); the thread ends when the app is dropped. A flag is never a rejection:
+//! The duty cycle bounds the share of the time forensics takes while forms arrive to d percent
+//! (`saksi serve --forensics-duty`, default 10); the thread ends when the app is dropped. A flag is never a rejection:
 //! nothing here writes to the log or the tallies.
 
 use std::sync::{Arc, RwLock, Weak};
@@ -28,8 +28,8 @@ use crate::App;
 
 /// How often the background thread looks for a changed state.
 pub const FLAGS_POLL: Duration = Duration::from_secs(1);
-/// Idle time after a run, per unit of that run's length: 9 keeps forensics to about 10% of the time.
-pub const IDLE_PER_BUSY: u32 = 9;
+/// The default share of time (percent) rescoring may take.
+pub const DEFAULT_DUTY_PERCENT: u32 = 10;
 /// Flagged TPS listed per answer at most, highest scores first; the answer says how many were left out.
 pub const MAX_FLAGS_LISTED: usize = 2_000;
 
@@ -127,7 +127,10 @@ fn compute(shared: &Shared) -> Option<FlagSnapshot> {
 
 /// Starts the background thread (see the module comment). It holds the state weakly and ends once
 /// the app that owns the state is gone.
-pub fn start(shared: &Arc<Shared>, view: &Arc<FlagsView>) {
+pub fn start(shared: &Arc<Shared>, view: &Arc<FlagsView>, duty_percent: u32) {
+    assert!((1..=100).contains(&duty_percent));
+    // Idle time after a run per unit of its length: 9 for 10%.
+    let idle_per_busy = f64::from(100 - duty_percent) / f64::from(duty_percent);
     let shared: Weak<Shared> = Arc::downgrade(shared);
     let view = Arc::downgrade(view);
     let spawned = std::thread::Builder::new()
@@ -140,7 +143,7 @@ pub fn start(shared: &Arc<Shared>, view: &Arc<FlagsView>) {
                     return;
                 };
                 if let Some((ended, took)) = last {
-                    if ended.elapsed() < took * IDLE_PER_BUSY {
+                    if ended.elapsed() < took.mul_f64(idle_per_busy) {
                         continue;
                     }
                 }
@@ -186,7 +189,11 @@ pub(crate) async fn flags(AxumState(app): AxumState<App>, uri: axum::http::Uri) 
     }
     let Some(snapshot) = app.flags.latest() else {
         return ApiError::Unavailable.with_detail(Some(
-            "the first forensic scoring is still running; try again in a few seconds".into(),
+            if app.limits.forensics_duty_percent == 0 {
+                "forensic scoring is off on this server (saksi serve --forensics-duty 0)".into()
+            } else {
+                "the first forensic scoring is still running; try again in a few seconds".into()
+            },
         ));
     };
     let prefix = region.map(|c| c.to_string()).unwrap_or_default();

@@ -118,6 +118,9 @@ pub struct Limits {
     /// second is 16 MiB/s from one address: a poll witness photographs a few pages, not a stream.
     pub photos_per_second: u32,
     pub photo_burst: u32,
+    /// The share of time (percent) forensic rescoring may take while the log grows; 0: none
+    /// (`flags`). 10 keeps it from slowing ingest by more than about a tenth.
+    pub forensics_duty_percent: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see `ratelimit::client_address`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A request (reading its body included) that takes longer is answered 408: a client that sends
@@ -135,6 +138,7 @@ impl Default for Limits {
             burst: 100,
             photos_per_second: 2,
             photo_burst: 8,
+            forensics_duty_percent: flags::DEFAULT_DUTY_PERCENT,
             trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(10),
             connections: ConnectionLimits::default(),
@@ -151,7 +155,9 @@ pub fn app(engine: Engine) -> App {
 pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     let shared = engine.shared();
     let flags = Arc::new(flags::FlagsView::default());
-    flags::start(&shared, &flags);
+    if limits.forensics_duty_percent > 0 {
+        flags::start(&shared, &flags, limits.forensics_duty_percent);
+    }
     App {
         flags,
         shared,
