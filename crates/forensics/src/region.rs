@@ -224,10 +224,7 @@ pub fn analyze_regions(
     settings: &Settings,
 ) -> Vec<RegionResult> {
     // Rows in input order are split over the cores and merged back in order, so results repeat.
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 64);
+    let threads = settings.thread_count();
     let chunk = rows.len().div_ceil(threads).max(1);
     let parts: Vec<BTreeMap<Key, Accumulator>> = std::thread::scope(|scope| {
         let handles: Vec<_> = rows

@@ -504,10 +504,7 @@ pub fn score_all(
             .map(|codes| codes.iter().copied().filter(|&c| c != row.tps).collect())
             .unwrap_or_default()
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 64);
+    let threads = settings.thread_count();
     let chunk = rows.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = rows

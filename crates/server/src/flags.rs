@@ -3,13 +3,14 @@
 //! The forensics model is fitted over every accepted TPS at once (leave-one-out peers, calibration per
 //! kabupaten/kota), so it is recomputed whole, off the request path, by one background thread:
 //! 1. every `FLAGS_POLL` it compares the state's size with the size the last result was built at;
-//! 2. if they differ and the duty cycle allows (the time since the last run ended is at least
-//!    (100 - d) / d times that run's length, d the duty in percent), it collects the accepted rows under the state's read
+//! 2. if they differ and either the log was quiet over the last poll or the duty cycle allows (the
+//!    time since the last run ended is at least (100 - d) / d times that run's length, d the duty
+//!    in percent), it collects the accepted rows under the state's read
 //!    lock (a copy, ~0.3 s nationally), releases the lock, and scores them;
 //! 3. the result replaces the old one whole, naming the log size it reflects.
 //!
 //! The duty cycle bounds the share of the time forensics takes while forms arrive to d percent
-//! (`saksi serve --forensics-duty`, default 10); the thread ends when the app is dropped. A flag is never a rejection:
+//! (`saksi serve --forensics-duty`, default 2); the thread ends when the app is dropped. A flag is never a rejection:
 //! nothing here writes to the log or the tallies.
 
 use std::sync::{Arc, RwLock, Weak};
@@ -28,8 +29,11 @@ use crate::App;
 
 /// How often the background thread looks for a changed state.
 pub const FLAGS_POLL: Duration = Duration::from_secs(1);
-/// The default share of time (percent) rescoring may take.
-pub const DEFAULT_DUTY_PERCENT: u32 = 10;
+/// The default share of time (percent) rescoring may take while forms arrive. Over a short burst one
+/// long run dominates: 100,000 forms over HTTP (about 11 s) lost 14.5% of their rate at 10%, 12.9% at
+/// 5%, 6.9% at 1% while rescoring used every core; with one thread and 2%, 3.6%
+/// (bench/forensics-ingest.sh).
+pub const DEFAULT_DUTY_PERCENT: u32 = 2;
 /// Flagged TPS listed per answer at most, highest scores first; the answer says how many were left out.
 pub const MAX_FLAGS_LISTED: usize = 2_000;
 
@@ -105,7 +109,11 @@ fn compute(shared: &Shared) -> Option<FlagSnapshot> {
     if rows.is_empty() || pairs.is_empty() {
         return None;
     }
-    let settings = Settings::default();
+    // One thread: the other cores stay with ingest.
+    let settings = Settings {
+        threads: 1,
+        ..Settings::default()
+    };
     let analysis = analyze(&rows, &pairs, &settings).ok()?;
     let tested = analysis
         .tps
@@ -129,7 +137,7 @@ fn compute(shared: &Shared) -> Option<FlagSnapshot> {
 /// the app that owns the state is gone.
 pub fn start(shared: &Arc<Shared>, view: &Arc<FlagsView>, duty_percent: u32) {
     assert!((1..=100).contains(&duty_percent));
-    // Idle time after a run per unit of its length: 9 for 10%.
+    // Idle time after a run per unit of its length: 49 for 2%.
     let idle_per_busy = f64::from(100 - duty_percent) / f64::from(duty_percent);
     let shared: Weak<Shared> = Arc::downgrade(shared);
     let view = Arc::downgrade(view);
@@ -137,19 +145,24 @@ pub fn start(shared: &Arc<Shared>, view: &Arc<FlagsView>, duty_percent: u32) {
         .name("forensics".into())
         .spawn(move || {
             let mut last: Option<(Instant, Duration)> = None;
+            let mut size_at_last_poll = None;
             loop {
                 std::thread::sleep(FLAGS_POLL);
                 let (Some(shared), Some(view)) = (shared.upgrade(), view.upgrade()) else {
                     return;
                 };
-                if let Some((ended, took)) = last {
-                    if ended.elapsed() < took.mul_f64(idle_per_busy) {
-                        continue;
-                    }
-                }
                 let size = shared.state.read().expect("not poisoned").size;
+                // A log that did not grow over the last poll is quiet: rescore now, the duty cycle
+                // only holds back while forms are arriving.
+                let quiet = size_at_last_poll == Some(size);
+                size_at_last_poll = Some(size);
                 if view.latest().is_some_and(|s| s.log_size == size) {
                     continue;
+                }
+                if let Some((ended, took)) = last {
+                    if !quiet && ended.elapsed() < took.mul_f64(idle_per_busy) {
+                        continue;
+                    }
                 }
                 let started = Instant::now();
                 if let Some(snapshot) = compute(&shared) {

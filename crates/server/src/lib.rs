@@ -119,7 +119,7 @@ pub struct Limits {
     pub photos_per_second: u32,
     pub photo_burst: u32,
     /// The share of time (percent) forensic rescoring may take while the log grows; 0: none
-    /// (`flags`). 10 keeps it from slowing ingest by more than about a tenth.
+    /// (`flags`); see `flags::DEFAULT_DUTY_PERCENT` for the measured cost.
     pub forensics_duty_percent: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see `ratelimit::client_address`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
