@@ -212,6 +212,23 @@ fn a_data_directory_and_the_server_flag_every_disagreeing_copy() {
         .unwrap()
         .iter()
         .all(|r| r["region"].as_str().unwrap().starts_with(province)));
+    // The site shows the same flags with their explanations, on the region and the TPS page.
+    let (status, _, page) = http("GET", &format!("{}/wilayah/{province}", server.base), b"");
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Tanda forensik") && page.contains(one.as_str()),
+        "{page}"
+    );
+    let (status, _, page) = http("GET", &format!("{}/tps/{one}?lang=en", server.base), b"");
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("This TPS is flagged") && page.contains("F_COPY_DISAGREES"),
+        "{page}"
+    );
+    assert!(page.contains("not a rejection"));
+
     // A bad region code is a clear 400 and a TPS code is not a region.
     assert_eq!(http("GET", &format!("{url}?region=x1"), b"").0, 400);
     assert_eq!(http("GET", &format!("{url}?region={one}"), b"").0, 400);

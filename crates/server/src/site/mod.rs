@@ -17,6 +17,7 @@ use saksi_recap::State as RecapState;
 
 use crate::App;
 
+mod flags;
 mod how;
 mod lists;
 mod map;
@@ -583,6 +584,7 @@ pub(crate) async fn region(
             (children_table(lang, &state, children))
         }
         (csv_link(lang, &format!("/csv/wilayah/{}", code.as_str())))
+        (flags::region_section(lang, &app, code))
         (reports::section(lang, &app, &state, Some(code)))
     };
     html_response(layout(lang, &path, name, body))

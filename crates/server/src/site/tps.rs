@@ -162,6 +162,7 @@ pub(crate) async fn tps(
         } @else {
             p data-figure="uncounted" { (lang.t("Belum ada hasil yang diterima untuk TPS ini.", "No accepted result for this TPS yet.")) }
         }
+        (super::flags::tps_section(lang, &app, code))
         (copies_section(lang, &state, code, &copy_photos))
         (photos_section(lang, &app.shared.evidence, &versions, current, &copy_photos))
         @if !versions.is_empty() {
