@@ -130,6 +130,7 @@ fn gen_command(args: GenArgs) -> Result<u8> {
         seed: args.seed,
         fault_rate: args.fault_rate,
         photos: args.photos,
+        forensic_rate: args.forensic_rate,
     };
     generate(&args.out, &config)?;
     Ok(EXIT_OK)

@@ -64,7 +64,7 @@ pub struct TestResult {
 /// Whether a test's p-value counts towards the TPS's flag. Turnout alone does not: in the 2024 rows
 /// about 1% of TPS report 99-100% of their DPT voting (lists cleaned well, or officers writing DPT as
 /// turnout), far more than any peer model allows, and flagging them all buried the stronger signals
-/// (untouched rows flagged: 2.4% with it, 1.4% without; see docs/forensics.md). Turnout still counts
+/// (untouched rows flagged, development seed: 2.4% with it, 2.3% without, the rest of the flags being F_STUFFING on the same TPS; see docs/forensics.md). Turnout still counts
 /// inside F_STUFFING and F_BLOC, and is shown as evidence.
 pub fn counts_towards_flag(code: &str) -> bool {
     code != "F_TURNOUT"

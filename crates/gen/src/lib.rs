@@ -100,6 +100,21 @@ pub struct Config {
     /// Also write the photos the forms' `evidence` names, under `photos/` in the evidence store's
     /// layout (`sha256/<2 hex>/<64 hex>`): about 5 KB per TPS.
     pub photos: bool,
+    /// Chance per unwatched regular TPS (outside noken regions, no poll witness) of a forensic fault: a
+    /// form that passes every rule but is wrong (20% of the valid votes switched from one pair to another), listed in
+    /// `truth.json` as `forensic_faults` for `saksi audit forensics` to find. 0: none.
+    pub forensic_rate: f64,
+}
+
+/// A fault no rule can see, for the forensics to find.
+#[derive(Clone, Debug, Serialize)]
+pub struct ForensicFault {
+    pub tps: String,
+    /// `switching`: 20% of the TPS's valid votes moved from the largest other pair to `to`.
+    pub kind: &'static str,
+    pub from: String,
+    pub to: String,
+    pub moved: i64,
 }
 
 impl Default for Config {
@@ -109,6 +124,7 @@ impl Default for Config {
             seed: 2024,
             fault_rate: DEFAULT_FAULT_RATE,
             photos: false,
+            forensic_rate: 0.0,
         }
     }
 }
@@ -206,6 +222,9 @@ pub struct Truth {
     /// How officer keys derive from the seed.
     pub officer_key_derivation: &'static str,
     pub faults: Vec<Fault>,
+    /// Chance per regular TPS of a forensic fault, and every one injected (forms that pass the rules).
+    pub forensic_rate: f64,
+    pub forensic_faults: Vec<ForensicFault>,
     /// Every inflation injected into the recapitulation forms (`recap.ndjson`).
     pub recap_inflation: Vec<recap::Inflation>,
     /// Poll witnesses, their copies (`copies.ndjson`), and every disagreement injected.
@@ -346,6 +365,7 @@ struct BlockOut {
     honest: Vec<(Code, Figures, bool)>,
     /// With `Config::photos`: (path under `photos/`, PNG bytes).
     photos: Vec<(String, Vec<u8>)>,
+    forensic: Vec<ForensicFault>,
 }
 
 /// Decides whether a TPS gets a fault, and which.
@@ -353,6 +373,33 @@ fn pick_fault(config: &Config, code: Code) -> Option<FaultKind> {
     let roll = Rng::new(config.seed, code.as_u64(), 6).unit();
     let index = (roll / config.fault_rate.max(f64::MIN_POSITIVE)) as usize;
     FaultKind::ALL.get(index).copied()
+}
+
+/// Moves 20% of the valid votes from the largest other pair to a random pair: every rule still holds.
+fn switch_votes(config: &Config, form: &mut saksi_election::CHasil) -> Option<ForensicFault> {
+    let pairs = form.votes.len();
+    if pairs < 2 {
+        return None;
+    }
+    let mut rng = Rng::new(config.seed, form.tps.as_u64(), 9);
+    let to = rng.range(0, pairs as i64 - 1) as usize;
+    let from = (0..pairs)
+        .filter(|&j| j != to)
+        .max_by_key(|&j| form.votes[j].1)?;
+    let moved = ((form.valid as f64) * 0.2).round() as i64;
+    let moved = moved.min(form.votes[from].1);
+    if moved <= 0 {
+        return None;
+    }
+    form.votes[from].1 -= moved;
+    form.votes[to].1 += moved;
+    Some(ForensicFault {
+        tps: form.tps.to_string(),
+        kind: "switching",
+        from: form.votes[from].0.clone(),
+        to: form.votes[to].0.clone(),
+        moved,
+    })
 }
 
 /// Replaces the first occurrence of digit `from` in `value` with `to`; `None` if there is none.
@@ -372,6 +419,7 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
         lines: 0,
         honest: Vec::with_capacity(block.len()),
         photos: Vec::new(),
+        forensic: Vec::new(),
     };
     for &(code, kind) in block {
         if config.photos {
@@ -397,10 +445,18 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
         let fault = pick_fault(config, code);
         if fault.is_none() {
             // Inflation only the poll witnesses' copies can show: the form's arithmetic holds.
-            if let Some((copies::CopyFault::OfficialRaised, pair)) =
-                copies::copy_fault(config, code)
-            {
+            let copy_fault = copies::copy_fault(config, code);
+            if let Some((copies::CopyFault::OfficialRaised, pair)) = copy_fault {
                 copies::raise_official(config, &mut form, pair);
+            } else if config.forensic_rate > 0.0
+                && kind == TpsKind::Regular
+                && !saksi_election::code::is_noken(code)
+                // Only where no poll witness watches: a witness's honest copy would show the switch
+                // (that is `official_raised`'s job), and these faults are for the statistics alone.
+                && (0..copies::PARTICIPANTS.len()).all(|p| !copies::covers(config.seed, p, code))
+                && Rng::new(config.seed, code.as_u64(), 8).unit() < config.forensic_rate
+            {
+                out.forensic.extend(switch_votes(config, &mut form));
             }
         }
         let figures = Figures {
@@ -617,6 +673,7 @@ pub fn generate(
         .map_or(2, |n| n.get())
         .min(blocks.len().max(1));
     let (sender, receiver) = mpsc::sync_channel::<(usize, BlockOut)>(workers * 2);
+    let mut forensic_faults = Vec::new();
     let mut faults = Vec::new();
     let mut honest: Vec<(Code, Figures, bool)> = Vec::with_capacity(planned.len());
     let mut lines = 0usize;
@@ -655,6 +712,7 @@ pub fn generate(
                 }
                 lines += block.lines;
                 honest.extend(block.honest);
+                forensic_faults.extend(block.forensic);
                 done += blocks[want].len();
                 progress(done, planned.len());
                 want += 1;
@@ -692,6 +750,8 @@ pub fn generate(
         fault_counts,
         officer_key_derivation: "Ed25519 seed = SHA-256(\"saksi-gen/officer/v1\\n\" || seed (u64 little-endian) || TPS code)",
         faults,
+        forensic_rate: config.forensic_rate,
+        forensic_faults,
         recap_inflation,
         copies,
     };

@@ -58,7 +58,7 @@ proptest! {
 
     #[test]
     fn honest_forms_always_pass(seed in any::<u64>(), tps in 30usize..2500) {
-        let (truth, outcomes) = generate_and_check(&Config { tps, seed, fault_rate: 0.0, photos: false });
+        let (truth, outcomes) = generate_and_check(&Config { tps, seed, fault_rate: 0.0, photos: false, forensic_rate: 0.0 });
         prop_assert_eq!(truth["faults"].as_array().unwrap().len(), 0);
         prop_assert_eq!(outcomes.len(), tps);
         for (i, outcome) in outcomes.iter().enumerate() {
@@ -72,7 +72,7 @@ proptest! {
     #[test]
     fn every_injected_fault_is_caught_by_its_rule(seed in any::<u64>(), tps in 200usize..2500) {
         // The highest rate the generator allows: about one TPS in nine gets each kind of fault.
-        let config = Config { tps, seed, fault_rate: 1.0 / FaultKind::ALL.len() as f64 * 0.9, photos: false };
+        let config = Config { tps, seed, fault_rate: 1.0 / FaultKind::ALL.len() as f64 * 0.9, photos: false, forensic_rate: 0.0 };
         let (truth, outcomes) = generate_and_check(&config);
         let mut expected: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
         for fault in truth["faults"].as_array().unwrap() {
@@ -102,6 +102,7 @@ fn generation_is_deterministic() {
         seed: 7,
         fault_rate: 0.01,
         photos: true,
+        forensic_rate: 0.01,
     };
     generate(&config, &a.0, &|_, _| {}).unwrap();
     generate(&config, &b.0, &|_, _| {}).unwrap();
