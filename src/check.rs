@@ -193,8 +193,20 @@ pub fn check_forms(
     Ok(report)
 }
 
+/// What the rulebook knows of a Sirekap row's TPS: from the registry when one is given (None when it
+/// does not list the TPS), otherwise from its code.
+pub(crate) fn facts_for(tps: Code, registry: Option<&Registry>) -> Option<TpsFacts> {
+    match registry {
+        Some(registry) => registry.tps(tps).map(|t| TpsFacts {
+            kind: t.kind,
+            dpt: t.dpt,
+        }),
+        None => Some(facts_from_code(tps)),
+    }
+}
+
 /// The kind of a TPS when no registry is given: KPU numbers TPS lokasi khusus 901 and up.
-pub(crate) fn facts_from_code(tps: Code) -> TpsFacts {
+fn facts_from_code(tps: Code) -> TpsFacts {
     let kind = if tps.is_overseas() {
         TpsKind::Tpsln
     } else if tps.tps_number().unwrap_or(0) >= 901 {
@@ -249,13 +261,7 @@ pub fn check_sirekap(
                     }
                 }
                 Ok(SirekapRow::Reported(sheet)) => {
-                    let facts = match registry {
-                        Some(registry) => registry.tps(sheet.tps).map(|t| TpsFacts {
-                            kind: t.kind,
-                            dpt: t.dpt,
-                        }),
-                        None => Some(facts_from_code(sheet.tps)),
-                    };
+                    let facts = facts_for(sheet.tps, registry);
                     let verdict = check_sheet(&sheet, facts, election);
                     report.record(number, sheet.tps, &verdict, keep_examples);
                     if let Some(out) = verdicts_out.as_deref_mut() {

@@ -11,6 +11,7 @@ use saksi_election::sheet::{Col, Field, Row, Sheet};
 use saksi_election::sirekap::{SirekapColumns, SirekapRow};
 use saksi_election::{Code, Election, Level, Registry};
 use saksi_forensics::{analyze, Analysis, Settings, Stratum, TpsRow};
+use saksi_gen::rng::Rng;
 
 use crate::cli::AuditForensicsArgs;
 
@@ -20,16 +21,6 @@ struct Accepted {
     lines: usize,
     rejected: usize,
     unusable: usize,
-}
-
-fn facts_for(sheet: &Sheet, registry: Option<&Registry>) -> Option<TpsFacts> {
-    match registry {
-        Some(registry) => registry.tps(sheet.tps).map(|t| TpsFacts {
-            kind: t.kind,
-            dpt: t.dpt,
-        }),
-        None => Some(crate::check::facts_from_code(sheet.tps)),
-    }
 }
 
 fn load_sirekap(paths: &[PathBuf], registry: Option<&Registry>) -> Result<Accepted> {
@@ -58,7 +49,7 @@ fn load_sirekap(paths: &[PathBuf], registry: Option<&Registry>) -> Result<Accept
                 accepted.unusable += 1;
                 continue;
             };
-            let facts = facts_for(&sheet, registry);
+            let facts = crate::check::facts_for(sheet.tps, registry);
             if !check_sheet(&sheet, facts, &election).accepted() {
                 accepted.rejected += 1;
                 continue;
@@ -205,11 +196,7 @@ fn print_text(analysis: &Analysis, preamble: &str, show: usize) -> Result<()> {
     )?;
     let mut flagged: Vec<_> = analysis.tps.iter().filter(|t| t.flagged).collect();
     flagged.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let tested = analysis
-        .tps
-        .iter()
-        .filter(|t| t.stratum != Stratum::Noken)
-        .count();
+    let tested = analysis.tested;
     writeln!(
         out,
         "{} of {tested} tested TPS flagged at FDR {} ({:.2}%)",
@@ -335,23 +322,13 @@ impl Fault {
     }
 }
 
-/// SplitMix64 over (seed, purpose): the evaluation's only randomness.
-struct Rng(u64);
+/// The stream purpose of the evaluation's samples ("eval").
+const EVAL_PURPOSE: u64 = 0x6576_616c;
 
-impl Rng {
-    fn new(seed: u64, purpose: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ purpose.rotate_left(29))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// Uniform in 0..n (n > 0), from the generator's SplitMix64: the evaluation's only randomness, one
+/// stream per (seed, fault type).
+fn below(rng: &mut Rng, n: usize) -> usize {
+    rng.range(0, n as i64 - 1) as usize
 }
 
 fn add(sheet: &mut Sheet, field: Field, delta: i64) {
@@ -388,10 +365,10 @@ fn stuff(sheet: &mut Sheet, pair: usize, extra: i64) {
 /// The misread of a count: a hundreds digit added in front of a count below 100, or changed.
 fn misread(x: i64, rng: &mut Rng) -> i64 {
     if x < 100 {
-        (1 + rng.below(9) as i64) * 100 + x
+        (1 + below(rng, 9) as i64) * 100 + x
     } else {
         let hundreds = (x / 100) % 10;
-        let mut digit = rng.below(9) as i64;
+        let mut digit = below(rng, 9) as i64;
         if digit >= hundreds {
             digit += 1;
         }
@@ -408,7 +385,7 @@ fn inject(fault: Fault, sheet: &mut Sheet, source: Option<&Sheet>, rng: &mut Rng
         .unwrap_or_else(|| votes.iter().sum());
     match fault {
         Fault::MisreadPairsOnly | Fault::MisreadAllFields => {
-            let pair = rng.below(pairs);
+            let pair = below(rng, pairs);
             let read = misread(votes[pair], rng);
             sheet.votes[pair].1 = Some(read);
             if fault == Fault::MisreadPairsOnly {
@@ -426,10 +403,10 @@ fn inject(fault: Fault, sheet: &mut Sheet, source: Option<&Sheet>, rng: &mut Rng
         }
         Fault::Stuffing(percent) => {
             let extra = ((voters as f64) * percent as f64 / 100.0).round().max(1.0) as i64;
-            stuff(sheet, rng.below(pairs), extra);
+            stuff(sheet, below(rng, pairs), extra);
         }
         Fault::Switching => {
-            let target = rng.below(pairs);
+            let target = below(rng, pairs);
             let from = (0..pairs)
                 .filter(|&j| j != target)
                 .max_by_key(|&j| votes[j])
@@ -532,16 +509,14 @@ pub fn eval(
     }
     let mut outcomes = Vec::new();
     for fault in std::iter::once(None).chain(Fault::all().into_iter().map(Some)) {
-        let mut rng = Rng::new(
-            seed,
-            fault.map_or(0, |f| {
-                1 + Fault::all().iter().position(|g| *g == f).unwrap_or(0) as u64
-            }),
-        );
+        let fault_index = fault.map_or(0, |f| {
+            1 + Fault::all().iter().position(|g| *g == f).unwrap_or(0) as u64
+        });
+        let mut rng = Rng::new(seed, fault_index, EVAL_PURPOSE);
         // Choose distinct targets.
         let mut targets = std::collections::BTreeSet::new();
         while fault.is_some() && targets.len() < per_fault {
-            targets.insert(eligible[rng.below(eligible.len())]);
+            targets.insert(eligible[below(&mut rng, eligible.len())]);
         }
         let mut sources = std::collections::HashSet::new();
         let mut rows: Vec<TpsRow> = Vec::with_capacity(rows0.len());
@@ -553,7 +528,7 @@ pub fn eval(
                 let source = if fault == Fault::Copied {
                     let desa = sheet.tps.ancestor(Level::Desa).expect("a TPS has a desa");
                     let peers = &by_desa[&desa];
-                    let mut pick = peers[rng.below(peers.len())];
+                    let mut pick = peers[below(&mut rng, peers.len())];
                     if pick == i {
                         pick = peers
                             [(peers.iter().position(|&p| p == i).unwrap_or(0) + 1) % peers.len()];
@@ -606,10 +581,7 @@ pub fn eval(
                 outcome.flagged_sources += 1;
             } else {
                 outcome.flagged_other += 1;
-                let deciding = score
-                    .tests
-                    .iter()
-                    .find(|t| saksi_forensics::tps::counts_towards_flag(t.code));
+                let deciding = score.tests.iter().find(|t| !t.evidence_only);
                 if let Some(test) = deciding {
                     *outcome.other_by_test.entry(test.code).or_default() += 1;
                 }

@@ -21,6 +21,7 @@
 pub mod math;
 pub mod peers;
 pub mod region;
+mod rng;
 pub mod tps;
 
 #[cfg(test)]
@@ -78,6 +79,13 @@ pub enum Stratum {
 }
 
 impl Stratum {
+    pub const ALL: [Stratum; 4] = [
+        Stratum::Regular,
+        Stratum::Khusus,
+        Stratum::Noken,
+        Stratum::Overseas,
+    ];
+
     pub fn of(row: &TpsRow) -> Stratum {
         if row.kind.is_overseas() || row.tps.is_overseas() {
             Stratum::Overseas
@@ -173,6 +181,9 @@ pub struct Analysis {
     pub pairs: Vec<String>,
     /// Rows per stratum, in `Stratum` order.
     pub rows_by_stratum: Vec<(Stratum, usize)>,
+    /// TPS that took part in the false discovery rate: every one but noken TPS without a poll
+    /// witness's disagreeing copy (those have no test at all).
+    pub tested: usize,
     /// One per input row, in input order.
     pub tps: Vec<TpsScore>,
     pub regions: Vec<RegionResult>,
@@ -212,6 +223,26 @@ impl std::fmt::Display for ForensicsError {
 
 impl std::error::Error for ForensicsError {}
 
+/// `work` over `rows` cut into `threads` consecutive parts, one thread each; results in input order.
+pub(crate) fn in_parallel<T: Send>(
+    rows: &[TpsRow],
+    threads: usize,
+    work: impl Fn(&[TpsRow]) -> T + Sync,
+) -> Vec<T> {
+    let chunk = rows.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("forensics threads do not panic"))
+            .collect()
+    })
+}
+
 /// Scores every row and region. `pairs` names the ballot positions (for explanations).
 pub fn analyze(
     rows: &[TpsRow],
@@ -245,25 +276,20 @@ pub fn analyze(
         scores[i].flagged = q <= settings.fdr;
     }
     let regions = region::analyze_regions(rows, &model, pairs, settings);
-    let mut rows_by_stratum: Vec<(Stratum, usize)> = [
-        Stratum::Regular,
-        Stratum::Khusus,
-        Stratum::Noken,
-        Stratum::Overseas,
-    ]
-    .iter()
-    .map(|&s| (s, 0))
-    .collect();
-    for row in rows {
-        let s = Stratum::of(row);
-        if let Some(entry) = rows_by_stratum.iter_mut().find(|(k, _)| *k == s) {
-            entry.1 += 1;
-        }
-    }
+    let rows_by_stratum = Stratum::ALL
+        .iter()
+        .map(|&stratum| {
+            (
+                stratum,
+                scores.iter().filter(|s| s.stratum == stratum).count(),
+            )
+        })
+        .collect();
     Ok(Analysis {
         fdr: settings.fdr,
         pairs: pairs.to_vec(),
         rows_by_stratum,
+        tested: tested.len(),
         tps: scores,
         regions,
     })

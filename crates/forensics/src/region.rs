@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::math::{bh_q_values, chi_square_sf, median, BetaBinomial};
 use crate::peers::{turnout_of, Dim, Model};
+use crate::rng::SplitMix;
 use crate::{Settings, Stratum, TpsRow};
 
 /// A digit test needs this many counts to have the power to mean anything (expected >= 20 per digit).
@@ -223,18 +224,9 @@ pub fn analyze_regions(
     pairs: &[String],
     settings: &Settings,
 ) -> Vec<RegionResult> {
-    // Rows in input order are split over the cores and merged back in order, so results repeat.
-    let threads = settings.thread_count();
-    let chunk = rows.len().div_ceil(threads).max(1);
-    let parts: Vec<BTreeMap<Key, Accumulator>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || accumulate(part, model, pairs)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("region threads do not panic"))
-            .collect()
+    // Parts come back in input order, so the merged points (and the results) repeat exactly.
+    let parts = crate::in_parallel(rows, settings.thread_count(), |part| {
+        accumulate(part, model, pairs)
     });
     let mut regions: BTreeMap<Key, Accumulator> = BTreeMap::new();
     for part in parts {
@@ -365,27 +357,6 @@ fn finish_region(
         result.fingerprint = Some(fingerprint(code, &acc.points, pairs));
     }
     result
-}
-
-/// SplitMix64, for the fingerprint's simulation (seeded by the region, so runs repeat exactly).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let u1 = self.unit().max(1e-12);
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
 }
 
 fn bin(x: f64) -> usize {

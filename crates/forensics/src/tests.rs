@@ -4,26 +4,25 @@
 use saksi_election::registry::TpsKind;
 use saksi_election::Code;
 
+use crate::rng::SplitMix;
 use crate::tps::one_digit_readings;
 use crate::{analyze, Analysis, ForensicsError, Settings, Stratum, TpsRow};
 
-/// SplitMix64, so the synthetic data is the same on every run.
-struct Rng(u64);
+/// The crate's SplitMix64 (same data on every run), with a binomial draw.
+struct Rng(SplitMix);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(SplitMix(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next()
     }
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
     fn normal(&mut self) -> f64 {
-        let u1 = self.unit().max(1e-12);
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * self.unit()).cos()
+        self.0.normal()
     }
     fn binomial(&mut self, n: u32, p: f64) -> u32 {
         (0..n).filter(|_| self.unit() < p).count() as u32
@@ -37,7 +36,7 @@ fn pairs() -> Vec<String> {
 /// A kabupaten `kab` (4 digits) of `kecamatan` x `desa` x `tps`: each desa has its own shares and
 /// turnout around the kabupaten's, each TPS a little spread around its desa's.
 fn honest_kabupaten(kab: &str, kecamatan: u32, desa: u32, tps: u32, seed: u64) -> Vec<TpsRow> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut rows = Vec::new();
     for k in 1..=kecamatan {
         for d in 1..=desa {
@@ -173,7 +172,7 @@ fn a_bloc_vote_is_flagged_outside_noken_and_not_inside() {
 fn overseas_units_are_not_flagged_for_size_or_turnout() {
     let mut rows = honest_kabupaten("3201", 4, 4, 4, 5);
     // Overseas units: one postal unit with thousands of voters and a low return, TPSLN beside it.
-    let mut rng = Rng(9);
+    let mut rng = Rng::new(9);
     for unit in 1..=40u32 {
         let postal = unit % 4 == 0;
         let dpt = if postal { 3000 + unit * 10 } else { 400 };

@@ -5,7 +5,7 @@
 //! |-------------|-------------------|-------------------------------------------------------------------|
 //! | F_SHARE     | regular, khusus, overseas | is a pair's count far from what the peers predict (two-sided)? |
 //! | F_MISREAD   | (a label on F_SHARE) | does one deleted or changed digit make the count ordinary?     |
-//! | F_TURNOUT   | regular, khusus   | is turnout far from the peers'? (evidence only, see `counts_towards_flag`) |
+//! | F_TURNOUT   | regular, khusus   | is turnout far from the peers'? (evidence only, see `turnout_test`) |
 //! | F_STUFFING  | regular           | are turnout *and* one pair's share both high (Fisher)? F_BLOC when both are >= 95% |
 //! | F_COPIED    | regular           | does another TPS of the desa have exactly the same pair counts?   |
 //! | F_ROUND     | all but noken     | is every count of 10 or more a multiple of 10?                    |
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use saksi_election::{Code, Level};
 use serde::Serialize;
 
-use crate::math::{fisher2, BetaBinomial};
+use crate::math::fisher2;
 use crate::peers::{Dim, Model, Prediction};
 use crate::{Settings, Stratum, TpsRow, TpsScore};
 
@@ -57,17 +57,48 @@ pub struct TestResult {
     /// For F_COPIED: the other TPS with the same figures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub same_as: Vec<String>,
+    /// Shown as evidence, but its p-value does not count towards the TPS's flag (F_TURNOUT).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub evidence_only: bool,
     pub en: String,
     pub id: String,
 }
 
-/// Whether a test's p-value counts towards the TPS's flag. Turnout alone does not: in the 2024 rows
-/// about 1% of TPS report 99-100% of their DPT voting (lists cleaned well, or officers writing DPT as
-/// turnout), far more than any peer model allows, and flagging them all buried the stronger signals
-/// (untouched rows flagged, development seed: 2.4% with it, 2.3% without, the rest of the flags being F_STUFFING on the same TPS; see docs/forensics.md). Turnout still counts
-/// inside F_STUFFING and F_BLOC, and is shown as evidence.
-pub fn counts_towards_flag(code: &str) -> bool {
-    code != "F_TURNOUT"
+impl TestResult {
+    /// A test with its p-value and explanation; the other fields are set where they apply.
+    fn new(code: &'static str, p: f64, en: String, id: String) -> TestResult {
+        TestResult {
+            code,
+            p,
+            field: None,
+            observed: None,
+            expected: None,
+            typical: None,
+            suggested: None,
+            same_as: Vec::new(),
+            evidence_only: false,
+            en,
+            id,
+        }
+    }
+
+    /// A test of one figure against its peer prediction: the figure, expected value and typical range.
+    fn compared(
+        code: &'static str,
+        p: f64,
+        field: &str,
+        prediction: &Prediction,
+        en: String,
+        id: String,
+    ) -> TestResult {
+        TestResult {
+            field: Some(field.to_string()),
+            observed: Some(prediction.x),
+            expected: Some(prediction.expected()),
+            typical: Some(typical(prediction)),
+            ..TestResult::new(code, p, en, id)
+        }
+    }
 }
 
 /// How many flag-bearing tests a TPS of a stratum gets (the Bonferroni factor within a TPS).
@@ -144,30 +175,26 @@ fn share_test(stratum: Stratum, label: &str, prediction: &Prediction) -> TestRes
     let expected = prediction.expected();
     let range = typical(prediction);
     let (x, n) = (prediction.x, prediction.n);
-    TestResult {
-        code: "F_SHARE",
+    TestResult::compared(
+        "F_SHARE",
         p,
-        field: Some(label.to_string()),
-        observed: Some(x),
-        expected: Some(expected),
-        typical: Some(range),
-        suggested: None,
-        same_as: Vec::new(),
-        en: format!(
+        label,
+        prediction,
+        format!(
             "{label} got {x} of {n} valid votes ({:.1}%); {} predict about {expected:.0} (typically {}-{})",
             percent(x as f64, n as f64),
             peers_en(stratum),
             range[0],
             range[1]
         ),
-        id: format!(
+        format!(
             "{label} memperoleh {x} dari {n} suara sah ({:.1}%); {} memperkirakan sekitar {expected:.0} (biasanya {}-{})",
             percent(x as f64, n as f64),
             peers_id(stratum),
             range[0],
             range[1]
         ),
-    }
+    )
 }
 
 /// The one-digit reading of one pair's count that makes every pair's count ordinary: (pair, reading,
@@ -235,29 +262,28 @@ fn turnout_test(stratum: Stratum, prediction: &Prediction) -> TestResult {
     let (x, n) = (prediction.x, prediction.n);
     let range = typical(prediction);
     let expected_pct = 100.0 * prediction.p;
-    TestResult {
-        code: "F_TURNOUT",
-        p,
-        field: Some("turnout".to_string()),
-        observed: Some(x),
-        expected: Some(prediction.expected()),
-        typical: Some(range),
-        suggested: None,
-        same_as: Vec::new(),
-        en: format!(
+    let en = format!(
             "{x} of {n} registered voters voted ({:.1}%); {} predict about {expected_pct:.0}% (typically {}-{} voters)",
             percent(x as f64, n as f64),
             peers_en(stratum),
             range[0],
             range[1]
-        ),
-        id: format!(
+        );
+    let id = format!(
             "{x} dari {n} pemilih terdaftar memilih ({:.1}%); {} memperkirakan sekitar {expected_pct:.0}% (biasanya {}-{} pemilih)",
             percent(x as f64, n as f64),
             peers_id(stratum),
             range[0],
             range[1]
-        ),
+        );
+    // Turnout alone does not flag: 3.1% of the 2024 rows that report both figures (6,424 of 207,634)
+    // have 99-100% of their DPT voting (lists cleaned well, or officers writing DPT as turnout), far
+    // more than any peer model allows, and flagging them buried the stronger signals (untouched rows
+    // flagged, development seed: 2.4% with it, 2.3% without, most of the rest being F_STUFFING on the
+    // same TPS; docs/forensics.md). Turnout still counts inside F_STUFFING and F_BLOC.
+    TestResult {
+        evidence_only: true,
+        ..TestResult::compared("F_TURNOUT", p, "turnout", prediction, en, id)
     }
 }
 
@@ -293,18 +319,7 @@ fn stuffing_test(
             format!("partisipasi ({t:.1}%, TPS sekitar {:.0}%) dan perolehan {label} ({s:.1}%, TPS sekitar {:.0}%) sama-sama tinggi: pola penambahan surat suara untuk satu paslon", 100.0 * turnout.p, 100.0 * share.p),
         )
     };
-    TestResult {
-        code,
-        p,
-        field: Some(label.to_string()),
-        observed: Some(share.x),
-        expected: Some(share.expected()),
-        typical: Some(typical(share)),
-        suggested: None,
-        same_as: Vec::new(),
-        en,
-        id,
-    }
+    TestResult::compared(code, p, label, share, en, id)
 }
 
 fn round_test(row: &TpsRow) -> Option<TestResult> {
@@ -325,22 +340,12 @@ fn round_test(row: &TpsRow) -> Option<TestResult> {
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    Some(TestResult {
-        code: "F_ROUND",
+    Some(TestResult::new(
+        "F_ROUND",
         p,
-        field: None,
-        observed: None,
-        expected: None,
-        typical: None,
-        suggested: None,
-        same_as: Vec::new(),
-        en: format!(
-            "every count of 10 or more is a multiple of 10 ({list}); by chance about {p:.0e}"
-        ),
-        id: format!(
-            "semua angka 10 ke atas kelipatan 10 ({list}); peluang kebetulan sekitar {p:.0e}"
-        ),
-    })
+        format!("every count of 10 or more is a multiple of 10 ({list}); by chance about {p:.0e}"),
+        format!("semua angka 10 ke atas kelipatan 10 ({list}); peluang kebetulan sekitar {p:.0e}"),
+    ))
 }
 
 /// Identical pair counts in one desa: the chance that another TPS of that size gives exactly these
@@ -376,16 +381,13 @@ fn copy_test(
         .collect::<Vec<_>>()
         .join(", ");
     Some(TestResult {
-        code: "F_COPIED",
-        p,
-        field: None,
-        observed: None,
-        expected: None,
-        typical: None,
-        suggested: None,
         same_as: same.iter().map(|c| c.to_string()).collect(),
-        en: format!("the same pair counts ({figures}) as TPS {others} of the same desa; by chance about {p:.1e}"),
-        id: format!("perolehan yang sama persis ({figures}) dengan TPS {others} di desa yang sama; peluang kebetulan sekitar {p:.1e}"),
+        ..TestResult::new(
+            "F_COPIED",
+            p,
+            format!("the same pair counts ({figures}) as TPS {others} of the same desa; by chance about {p:.1e}"),
+            format!("perolehan yang sama persis ({figures}) dengan TPS {others} di desa yang sama; peluang kebetulan sekitar {p:.1e}"),
+        )
     })
 }
 
@@ -443,22 +445,16 @@ fn score_row(
         tests.extend(round_test(row));
     }
     if row.disagreeing_copies {
-        tests.push(TestResult {
-            code: "F_COPY_DISAGREES",
-            p: COPY_DISAGREES_P,
-            field: None,
-            observed: None,
-            expected: None,
-            typical: None,
-            suggested: None,
-            same_as: Vec::new(),
-            en: "a poll witness's copy of this TPS's result disagrees with it (saksi audit copies shows the fields); the p-value is nominal: this is a second record of the same count, not a statistic".to_string(),
-            id: "salinan saksi TPS berbeda dengan hasil TPS ini (lihat saksi audit copies); nilai p hanya nominal: ini catatan kedua atas penghitungan yang sama, bukan statistik".to_string(),
-        });
+        tests.push(TestResult::new(
+            "F_COPY_DISAGREES",
+            COPY_DISAGREES_P,
+            "a poll witness's copy of this TPS's result disagrees with it (saksi audit copies shows the fields); the p-value is nominal: this is a second record of the same count, not a statistic".to_string(),
+            "salinan saksi TPS berbeda dengan hasil TPS ini (lihat saksi audit copies); nilai p hanya nominal: ini catatan kedua atas penghitungan yang sama, bukan statistik".to_string(),
+        ));
     }
     let min_p = tests
         .iter()
-        .filter(|t| counts_towards_flag(t.code))
+        .filter(|t| !t.evidence_only)
         .map(|t| t.p)
         .fold(1.0f64, f64::min);
     let count = tests_in(stratum) + usize::from(row.disagreeing_copies);
@@ -483,58 +479,32 @@ pub fn score_all(
     pairs: &[String],
     settings: &Settings,
 ) -> Vec<TpsScore> {
-    // Identical pair counts within a desa (regular TPS with enough votes).
+    // Identical pair counts within a desa, among regular TPS with enough votes for a tie to mean
+    // something: (desa, counts) -> the TPS that have them.
+    let desa_of_copyable = |row: &TpsRow| {
+        (Stratum::of(row) == Stratum::Regular && row.valid_votes() >= MIN_COPY_VOTES)
+            .then(|| row.tps.ancestor(Level::Desa))
+            .flatten()
+    };
     let mut by_figures: HashMap<(Code, &[u32]), Vec<Code>> = HashMap::new();
     for row in rows {
-        if Stratum::of(row) == Stratum::Regular && row.valid_votes() >= MIN_COPY_VOTES {
-            if let Some(desa) = row.tps.ancestor(Level::Desa) {
-                by_figures
-                    .entry((desa, row.votes.as_slice()))
-                    .or_default()
-                    .push(row.tps);
-            }
+        if let Some(desa) = desa_of_copyable(row) {
+            by_figures
+                .entry((desa, row.votes.as_slice()))
+                .or_default()
+                .push(row.tps);
         }
     }
-    let same_as = |row: &TpsRow| -> Vec<Code> {
-        let Some(desa) = row.tps.ancestor(Level::Desa) else {
-            return Vec::new();
-        };
-        by_figures
-            .get(&(desa, row.votes.as_slice()))
-            .map(|codes| codes.iter().copied().filter(|&c| c != row.tps).collect())
-            .unwrap_or_default()
-    };
-    let threads = settings.thread_count();
-    let chunk = rows.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                let same_as = &same_as;
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|row| {
-                            let same = if Stratum::of(row) == Stratum::Regular
-                                && row.valid_votes() >= MIN_COPY_VOTES
-                            {
-                                same_as(row)
-                            } else {
-                                Vec::new()
-                            };
-                            score_row(row, model, pairs, &same, settings)
-                        })
-                        .collect::<Vec<_>>()
-                })
+    let parts = crate::in_parallel(rows, settings.thread_count(), |part| {
+        part.iter()
+            .map(|row| {
+                let same: Vec<Code> = desa_of_copyable(row)
+                    .and_then(|desa| by_figures.get(&(desa, row.votes.as_slice())))
+                    .map(|codes| codes.iter().copied().filter(|&c| c != row.tps).collect())
+                    .unwrap_or_default();
+                score_row(row, model, pairs, &same, settings)
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("scoring threads do not panic"))
-            .collect()
-    })
-}
-
-/// The beta-binomial for a prediction (re-exported for the region tests).
-pub fn distribution_of(prediction: &Prediction) -> BetaBinomial {
-    prediction.distribution()
+            .collect::<Vec<_>>()
+    });
+    parts.into_iter().flatten().collect()
 }

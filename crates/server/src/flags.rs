@@ -115,11 +115,7 @@ fn compute(shared: &Shared) -> Option<FlagSnapshot> {
         ..Settings::default()
     };
     let analysis = analyze(&rows, &pairs, &settings).ok()?;
-    let tested = analysis
-        .tps
-        .iter()
-        .filter(|s| s.stratum != saksi_forensics::Stratum::Noken || s.p < 1.0)
-        .count();
+    let tested = analysis.tested;
     let mut flagged: Vec<TpsScore> = analysis.tps.into_iter().filter(|s| s.flagged).collect();
     flagged.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.tps.cmp(&b.tps)));
     Some(FlagSnapshot {

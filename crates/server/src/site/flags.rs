@@ -53,24 +53,15 @@ pub(crate) fn region_section(lang: Lang, app: &App, region: Code) -> Markup {
                 (lang.t(" TPS ditandai di wilayah ini.", " TPS flagged in this region."))
             }
             @if !flagged.is_empty() {
-                table {
-                    thead { tr {
-                        th scope="col" { "TPS" }
-                        th scope="col" { (lang.t("Skor", "Score")) }
-                        th scope="col" { "q" }
-                        th scope="col" style="text-align:left" { (lang.t("Alasan utama", "Main reason")) }
-                    } }
-                    tbody {
-                        @for score in flagged.iter().take(FLAGS_ON_PAGE) {
-                            tr {
-                                td { a href=(lang.link(&format!("/tps/{}", score.tps))) { (score.tps) } }
-                                td { (format!("{:.1}", score.score)) }
-                                td style="white-space:nowrap" { (format!("{:.1e}", score.q)) }
-                                td style="text-align:left" {
-                                    @if let Some(test) = score.tests.first() {
-                                        code { (test.code) } " " (explanation(lang, test))
-                                    }
-                                }
+                // A list, not a table: the reasons are sentences, and a phone has room for one column.
+                ol {
+                    @for score in flagged.iter().take(FLAGS_ON_PAGE) {
+                        li {
+                            a href=(lang.link(&format!("/tps/{}", score.tps))) { "TPS " (score.tps) }
+                            " — " (lang.t("skor", "score")) " " (format!("{:.1}", score.score)) ", q = " (format!("{:.1e}", score.q))
+                            @if let Some(test) = score.tests.first() {
+                                br;
+                                code { (test.code) } " " (explanation(lang, test))
                             }
                         }
                     }
