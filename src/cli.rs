@@ -537,8 +537,8 @@ pub(crate) struct GenArgs {
     /// ready for `saksi import --photos`.
     #[arg(long)]
     pub(crate) photos: bool,
-    /// Chance per regular TPS of a fault no rule can see (20% of its votes switched between pairs),
-    /// listed in truth.json as forensic_faults for `saksi audit forensics` to find (0 for none).
+    /// Chance per regular TPS of a fault no rule can see (20% of its votes switched between pairs or
+    /// stuffed into one, or a neighbour's figures copied), listed in truth.json as forensic_faults for `saksi audit forensics` to find (0 for none).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) forensic_rate: f64,
 }

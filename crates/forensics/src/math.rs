@@ -80,6 +80,15 @@ impl BetaBinomial {
         self.ln_pmf(k).exp()
     }
 
+    /// The chance that two independent draws are equal, sum over k of pmf(k)^2: the p-value of a tie
+    /// between two counts from this distribution, wherever the tie falls.
+    pub fn collision(&self) -> f64 {
+        (0..=self.n)
+            .map(|k| self.pmf(k).powi(2))
+            .sum::<f64>()
+            .min(1.0)
+    }
+
     /// P(X >= k), summed outward from k with the pmf's ratio recurrence (one log-gamma evaluation per
     /// tail, then one multiplication per term). Terms below 1e-17 of the running sum stop the sum.
     pub fn upper_tail(&self, k: u32) -> f64 {
@@ -287,6 +296,24 @@ mod tests {
             let expected = n as f64 * p * (1.0 - p) * (1.0 + (n as f64 - 1.0) * rho);
             assert!(close(var, expected, 1e-8), "var {var} vs {expected}");
         }
+    }
+
+    #[test]
+    fn a_ties_chance_is_about_one_over_two_root_pi_sd() {
+        // Nearly binomial (rho at its floor): sd = sqrt(n p (1 - p)), and for a bell of that width the
+        // chance of a tie is 1 / (2 sqrt(pi) sd).
+        let d = BetaBinomial::with_mean(400, 0.3, 0.0);
+        let sd = (400.0f64 * 0.3 * 0.7).sqrt();
+        let normal = 1.0 / (2.0 * std::f64::consts::PI.sqrt() * sd);
+        assert!(close(d.collision(), normal, 0.03), "{}", d.collision());
+        // Never more than the likeliest value's chance, and 1 for a single outcome.
+        let most = (0..=400).map(|k| d.pmf(k)).fold(0.0, f64::max);
+        assert!(d.collision() <= most);
+        assert!(close(
+            BetaBinomial::with_mean(0, 0.3, 0.1).collision(),
+            1.0,
+            1e-12
+        ));
     }
 
     #[test]

@@ -230,6 +230,32 @@ fn copied_figures_in_one_desa_are_flagged_on_both() {
 }
 
 #[test]
+fn a_copy_of_the_voter_count_too_is_stronger_evidence() {
+    let copy_p = |same_voters: bool| {
+        let mut rows = honest_kabupaten("3201", 10, 8, 6, 6);
+        rows[31].votes = rows[30].votes.clone();
+        rows[31].voters = rows[30].voters.map(|v| if same_voters { v } else { v + 7 });
+        let analysis = run(&rows);
+        let s = score(&analysis, &rows[31].tps.to_string());
+        let copied = s.tests.iter().find(|t| t.code == "F_COPIED").unwrap();
+        (copied.p, copied.en.contains("and voters"))
+    };
+    let (pairs_only, said_pairs_only) = copy_p(false);
+    let (with_voters, said_with_voters) = copy_p(true);
+    assert!(!said_pairs_only && said_with_voters);
+    // The voter tie's chance is measured on the kabupaten's TPS (here about 1 in 3 differ from their
+    // valid votes by the same number), so it divides the p-value by about that.
+    assert!(
+        with_voters < pairs_only * 0.6,
+        "{with_voters} vs {pairs_only}"
+    );
+    assert!(
+        with_voters > pairs_only * 0.05,
+        "{with_voters} vs {pairs_only}"
+    );
+}
+
+#[test]
 fn round_numbers_are_reported_but_alone_are_weak() {
     let mut rows = honest_kabupaten("3201", 10, 8, 6, 7);
     rows[10].votes = vec![60, 110, 30];

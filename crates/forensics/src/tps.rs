@@ -348,13 +348,27 @@ fn round_test(row: &TpsRow) -> Option<TestResult> {
     ))
 }
 
-/// Identical pair counts in one desa: the chance that another TPS of that size gives exactly these
-/// counts under the peer model, times the number of other TPS that match.
+/// Another TPS of the same desa with exactly the same pair counts, and whether its voter count is the
+/// same too.
+#[derive(Clone, Copy, Debug)]
+pub struct Twin {
+    pub tps: Code,
+    pub same_voters: bool,
+}
+
+/// Identical pair counts in one desa: the chance that two TPS of this size and these peers tie on
+/// every pair count under the peer model, times the other TPS of the desa it could have tied with
+/// (`neighbours`, a union bound: in a desa of ten TPS a tie has nine chances, whichever one it falls
+/// on). Where the voter count is the same too, times the chance that two TPS of the kabupaten/kota
+/// differ from their valid votes by the same number of voters (`voters_tie`, measured on the data):
+/// a copied form copies every figure, and each further figure makes a coincidence less likely.
 fn copy_test(
     row: &TpsRow,
     shares: &[Option<Prediction>],
     turnout: Option<&Prediction>,
-    same: &[Code],
+    same: &[Twin],
+    neighbours: usize,
+    voters_tie: f64,
 ) -> Option<TestResult> {
     if same.is_empty() {
         return None;
@@ -362,11 +376,17 @@ fn copy_test(
     // The chance of the other TPS having the same number of valid votes: about one over the width of
     // its distribution (the turnout model's), or 1 when that is unknown.
     let p_size = turnout.map_or(1.0, |t| (1.0 / (2.5 * t.sd().max(1.0))).min(1.0));
-    let mut p = p_size * same.len() as f64;
-    // All pairs but the last (which the total then fixes).
+    let voters = if same.iter().any(|t| t.same_voters) {
+        voters_tie
+    } else {
+        1.0
+    };
+    let mut p = p_size * voters * neighbours.max(same.len()) as f64;
+    // All pairs but the last (which the total then fixes). The chance of a tie anywhere, not the pmf
+    // at the observed counts: a tie far from the peers' expectation is no more surprising than one
+    // near it, and the pmf there would overstate it.
     for prediction in shares.iter().take(shares.len().saturating_sub(1)) {
-        let prediction = prediction.as_ref()?;
-        p *= prediction.distribution().pmf(prediction.x).min(1.0);
+        p *= prediction.as_ref()?.distribution().collision();
     }
     let p = p.min(1.0);
     let figures = row
@@ -377,26 +397,36 @@ fn copy_test(
         .join("/");
     let others = same
         .iter()
-        .map(|c| c.to_string())
+        .map(|t| t.tps.to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let (voters_en, voters_id) = match row.voters {
+        Some(voters) if same.iter().any(|t| t.same_voters) => (
+            format!(" and voters ({voters})"),
+            format!(" dan jumlah pemilih ({voters})"),
+        ),
+        _ => (String::new(), String::new()),
+    };
     Some(TestResult {
-        same_as: same.iter().map(|c| c.to_string()).collect(),
+        same_as: same.iter().map(|t| t.tps.to_string()).collect(),
         ..TestResult::new(
             "F_COPIED",
             p,
-            format!("the same pair counts ({figures}) as TPS {others} of the same desa; by chance about {p:.1e}"),
-            format!("perolehan yang sama persis ({figures}) dengan TPS {others} di desa yang sama; peluang kebetulan sekitar {p:.1e}"),
+            format!("the same pair counts ({figures}){voters_en} as TPS {others} of the same desa; by chance about {p:.1e}"),
+            format!("perolehan yang sama persis ({figures}){voters_id} dengan TPS {others} di desa yang sama; peluang kebetulan sekitar {p:.1e}"),
         )
     })
 }
 
-/// Scores one row. `same` lists the other TPS of its desa with identical pair counts.
+/// Scores one row. `same` lists the other TPS of its desa with identical pair counts, of its
+/// `neighbours` (the other TPS of the desa a copy test considers).
 fn score_row(
     row: &TpsRow,
     model: &Model,
     pairs: &[String],
-    same: &[Code],
+    same: &[Twin],
+    neighbours: usize,
+    voters_tie: f64,
     settings: &Settings,
 ) -> TpsScore {
     let stratum = Stratum::of(row);
@@ -440,7 +470,14 @@ fn score_row(
                     .min_by(|a, b| a.p.total_cmp(&b.p));
                 tests.extend(stuffing);
             }
-            tests.extend(copy_test(row, &shares, turnout.as_ref(), same));
+            tests.extend(copy_test(
+                row,
+                &shares,
+                turnout.as_ref(),
+                same,
+                neighbours,
+                voters_tie,
+            ));
         }
         tests.extend(round_test(row));
     }
@@ -472,6 +509,41 @@ fn score_row(
     }
 }
 
+/// Fewer regular TPS with a voter count than this in a kabupaten/kota and a voter tie is not used as
+/// evidence: the measured chance of one would be too noisy.
+const MIN_TIE_TPS: usize = 100;
+
+/// Per kabupaten/kota: the chance that two of its regular TPS differ from their valid votes by the same
+/// number of voters (the sum of the squared frequencies of that difference). Measured across the
+/// kabupaten/kota rather than the desa, which has too few TPS; TPS of one desa are somewhat more alike,
+/// so this understates a tie's chance a little, and the copy test's p-value is a lead, like every flag.
+fn voters_tie_by_kabkota(rows: &[TpsRow]) -> HashMap<Code, f64> {
+    let mut counts: HashMap<Code, HashMap<i64, u32>> = HashMap::new();
+    for row in rows.iter().filter(|r| Stratum::of(r) == Stratum::Regular) {
+        if let (Some(voters), Some(kabkota)) = (row.voters, row.tps.ancestor(Level::KabKota)) {
+            let difference = i64::from(voters) - i64::from(row.valid_votes());
+            *counts
+                .entry(kabkota)
+                .or_default()
+                .entry(difference)
+                .or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .filter_map(|(kabkota, by_difference)| {
+            let total: u32 = by_difference.values().sum();
+            (total as usize >= MIN_TIE_TPS).then(|| {
+                let tie = by_difference
+                    .values()
+                    .map(|&n| (f64::from(n) / f64::from(total)).powi(2))
+                    .sum::<f64>();
+                (kabkota, tie)
+            })
+        })
+        .collect()
+}
+
 /// Scores every row, in input order, on all cores.
 pub fn score_all(
     rows: &[TpsRow],
@@ -486,23 +558,43 @@ pub fn score_all(
             .then(|| row.tps.ancestor(Level::Desa))
             .flatten()
     };
-    let mut by_figures: HashMap<(Code, &[u32]), Vec<Code>> = HashMap::new();
+    let mut by_figures: HashMap<(Code, &[u32]), Vec<&TpsRow>> = HashMap::new();
+    let mut copyable_in_desa: HashMap<Code, usize> = HashMap::new();
     for row in rows {
         if let Some(desa) = desa_of_copyable(row) {
+            *copyable_in_desa.entry(desa).or_default() += 1;
             by_figures
                 .entry((desa, row.votes.as_slice()))
                 .or_default()
-                .push(row.tps);
+                .push(row);
         }
     }
+    let voters_tie = voters_tie_by_kabkota(rows);
     let parts = crate::in_parallel(rows, settings.thread_count(), |part| {
         part.iter()
             .map(|row| {
-                let same: Vec<Code> = desa_of_copyable(row)
+                let same: Vec<Twin> = desa_of_copyable(row)
                     .and_then(|desa| by_figures.get(&(desa, row.votes.as_slice())))
-                    .map(|codes| codes.iter().copied().filter(|&c| c != row.tps).collect())
+                    .map(|twins| {
+                        twins
+                            .iter()
+                            .filter(|twin| twin.tps != row.tps)
+                            .map(|twin| Twin {
+                                tps: twin.tps,
+                                same_voters: row.voters.is_some() && twin.voters == row.voters,
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
-                score_row(row, model, pairs, &same, settings)
+                let tie = row
+                    .tps
+                    .ancestor(Level::KabKota)
+                    .and_then(|k| voters_tie.get(&k).copied())
+                    .unwrap_or(1.0);
+                let neighbours = desa_of_copyable(row)
+                    .and_then(|desa| copyable_in_desa.get(&desa))
+                    .map_or(0, |n| n.saturating_sub(1));
+                score_row(row, model, pairs, &same, neighbours, tie, settings)
             })
             .collect::<Vec<_>>()
     });

@@ -28,6 +28,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use saksi_election::code::{Code, Level, OVERSEAS_PROVINCE};
+use saksi_election::form::{CHasil, Lpj};
 use saksi_election::recap::Figures;
 use saksi_election::registry::{Registry, RegistryError, TpsKind};
 use saksi_election::rules::codes;
@@ -101,8 +102,10 @@ pub struct Config {
     /// layout (`sha256/<2 hex>/<64 hex>`): about 5 KB per TPS.
     pub photos: bool,
     /// Chance per unwatched regular TPS (outside noken regions, no poll witness) of a forensic fault: a
-    /// form that passes every rule but is wrong (20% of the valid votes switched from one pair to another), listed in
-    /// `truth.json` as `forensic_faults` for `saksi audit forensics` to find. 0: none.
+    /// form that passes every rule but is wrong (20% of the valid votes switched from one pair to
+    /// another, 20% more votes stuffed into one pair with the voter and ballot rows to match, or a
+    /// neighbouring TPS's figures copied), listed in `truth.json` as `forensic_faults` for
+    /// `saksi audit forensics` to find. 0: none.
     pub forensic_rate: f64,
 }
 
@@ -110,12 +113,19 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize)]
 pub struct ForensicFault {
     pub tps: String,
-    /// `switching`: 20% of the TPS's valid votes moved from the largest other pair to `to`.
+    /// `switching`: `moved` votes (20% of the valid votes) from pair `from` to pair `to`.
+    /// `stuffing`: `moved` more voters (20% of them), all voting validly for `to`, written into the
+    /// DPT voter rows and the ballot account so that every sum on the form still holds.
+    /// `copied`: every figure but the registered voters copied from TPS `from` of the same desa.
     pub kind: &'static str,
-    pub from: String,
-    pub to: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
     pub moved: i64,
 }
+
+/// The share of a TPS's votes a switching or stuffing fault moves: the "20% of a TPS's votes",
+/// where forensics is asked to find at least half.
+const FORENSIC_SHARE: f64 = 0.2;
 
 impl Default for Config {
     fn default() -> Self {
@@ -376,7 +386,7 @@ fn pick_fault(config: &Config, code: Code) -> Option<FaultKind> {
 }
 
 /// Moves 20% of the valid votes from the largest other pair to a random pair: every rule still holds.
-fn switch_votes(config: &Config, form: &mut saksi_election::CHasil) -> Option<ForensicFault> {
+fn switch_votes(config: &Config, form: &mut CHasil) -> Option<ForensicFault> {
     let pairs = form.votes.len();
     if pairs < 2 {
         return None;
@@ -386,7 +396,7 @@ fn switch_votes(config: &Config, form: &mut saksi_election::CHasil) -> Option<Fo
     let from = (0..pairs)
         .filter(|&j| j != to)
         .max_by_key(|&j| form.votes[j].1)?;
-    let moved = ((form.valid as f64) * 0.2).round() as i64;
+    let moved = ((form.valid as f64) * FORENSIC_SHARE).round() as i64;
     let moved = moved.min(form.votes[from].1);
     if moved <= 0 {
         return None;
@@ -396,9 +406,84 @@ fn switch_votes(config: &Config, form: &mut saksi_election::CHasil) -> Option<Fo
     Some(ForensicFault {
         tps: form.tps.to_string(),
         kind: "switching",
-        from: form.votes[from].0.clone(),
-        to: form.votes[to].0.clone(),
+        from: Some(form.votes[from].0.clone()),
+        to: Some(form.votes[to].0.clone()),
         moved,
+    })
+}
+
+/// Adds 20% more voters, all valid votes for one random pair, as a careful stuffer would: into the
+/// DPT voter rows (as registered voters who did not come) and out of the unused ballots, so every sum
+/// and cap on the form still holds. `None` where the TPS has no such room (turnout already near full).
+fn stuff_votes(config: &Config, form: &mut CHasil) -> Option<ForensicFault> {
+    let pairs = form.votes.len();
+    let extra = ((form.voted.total.j as f64) * FORENSIC_SHARE).round() as i64;
+    let room_l = form.registered.dpt.l - form.voted.dpt.l;
+    let room_p = form.registered.dpt.p - form.voted.dpt.p;
+    if pairs == 0 || extra <= 0 || extra > room_l + room_p || extra > form.ballots.unused {
+        return None;
+    }
+    let to = Rng::new(config.seed, form.tps.as_u64(), 9).range(0, pairs as i64 - 1) as usize;
+    let into_l = extra.min(room_l);
+    for rows in [&mut form.voted.dpt, &mut form.voted.total] {
+        rows.l += into_l;
+        rows.p += extra - into_l;
+        rows.j += extra;
+    }
+    form.ballots.used += extra;
+    form.ballots.unused -= extra;
+    form.valid += extra;
+    form.total += extra;
+    form.votes[to].1 += extra;
+    Some(ForensicFault {
+        tps: form.tps.to_string(),
+        kind: "stuffing",
+        from: None,
+        to: Some(form.votes[to].0.clone()),
+        moved: extra,
+    })
+}
+
+/// Copies every figure of `source` (another TPS of the same desa) but the registered DPT and the
+/// ballots received, which the registry fixes: the copy a lazy or dishonest officer would write.
+/// `None` where the source's voters do not fit this TPS's DPT or ballots.
+fn copy_figures(form: &mut CHasil, source: &CHasil) -> Option<ForensicFault> {
+    let (voted, dpt) = (&source.voted.dpt, &form.registered.dpt);
+    let ballots_left = form.ballots.received - source.ballots.used - source.ballots.damaged;
+    if voted.l > dpt.l
+        || voted.p > dpt.p
+        || form.disability.voted.j > source.voted.total.j
+        || ballots_left < 0
+    {
+        return None;
+    }
+    // DPTb and DPK registrations come with their voters (people who moved in or came with an ID card).
+    form.registered.dptb = source.registered.dptb;
+    form.registered.dpk = source.registered.dpk;
+    let rows = [
+        form.registered.dpt,
+        form.registered.dptb,
+        form.registered.dpk,
+    ];
+    form.registered.total = Lpj {
+        l: rows.iter().map(|r| r.l).sum(),
+        p: rows.iter().map(|r| r.p).sum(),
+        j: rows.iter().map(|r| r.j).sum(),
+    };
+    form.voted = source.voted;
+    form.ballots.used = source.ballots.used;
+    form.ballots.damaged = source.ballots.damaged;
+    form.ballots.unused = ballots_left;
+    form.votes = source.votes.clone();
+    form.valid = source.valid;
+    form.invalid = source.invalid;
+    form.total = source.total;
+    Some(ForensicFault {
+        tps: form.tps.to_string(),
+        kind: "copied",
+        from: Some(source.tps.to_string()),
+        to: None,
+        moved: 0,
     })
 }
 
@@ -421,6 +506,8 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
         photos: Vec::new(),
         forensic: Vec::new(),
     };
+    // The form just before, for the copied fault.
+    let mut previous: Option<CHasil> = None;
     for &(code, kind) in block {
         if config.photos {
             for page in 1..=photo::PAGES {
@@ -456,8 +543,24 @@ fn generate_block(config: &Config, block: &[(Code, TpsKind)]) -> BlockOut {
                 && (0..copies::PARTICIPANTS.len()).all(|p| !copies::covers(config.seed, p, code))
                 && Rng::new(config.seed, code.as_u64(), 8).unit() < config.forensic_rate
             {
-                out.forensic.extend(switch_votes(config, &mut form));
+                // One kind in three each; the copied kind needs an honest neighbour of the same desa
+                // just before this TPS in the block.
+                let fault = match Rng::new(config.seed, code.as_u64(), 10).range(0, 2) {
+                    0 => switch_votes(config, &mut form),
+                    1 => stuff_votes(config, &mut form),
+                    _ => previous
+                        .as_ref()
+                        .filter(|source: &&CHasil| {
+                            source.tps.ancestor(Level::Desa) == code.ancestor(Level::Desa)
+                        })
+                        .and_then(|source| copy_figures(&mut form, source)),
+                };
+                out.forensic.extend(fault);
             }
+        }
+        if config.forensic_rate > 0.0 {
+            // Only a form that will be counted is worth copying: a copy of a rejected form has no twin.
+            previous = fault.is_none().then(|| form.clone());
         }
         let figures = Figures {
             votes: form.votes.clone(),
