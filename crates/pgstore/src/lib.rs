@@ -1,0 +1,520 @@
+//! The log's [`Storage`] in PostgreSQL: for deployments where one disk is not enough (a synchronous
+//! standby keeps every acknowledged entry when the primary is lost; see `docs/operations.md`).
+//!
+//! # Tables (migrations/, applied in order on connect, each once)
+//! - `saksi_log_files(path, data)`: the log's files under their tlog-tiles paths, byte for byte, so
+//!   `saksi mirror` and any static host serve the same log.
+//! - `saksi_log_state(size, writer)`: one row, the size of the newest `checkpoints/<size>`.
+//!
+//! # The write protocol (every write: [`Storage::commit`], `write_durable`, `create_durable`,
+//! `write_new`, `remove_dir`)
+//! 1. Begin a transaction and lock the state row (`SELECT ... FOR UPDATE`): writers queue here.
+//! 2. Compare its size with the size this storage last wrote or read (`expected`). Different means
+//!    another writer advanced the log since: roll back and fail with [`CONFLICT`] in the message.
+//!    The log poisons itself on any storage error, so the loser stops writing and says why; it can
+//!    never overwrite a tile that the winner's checkpoint covers, because nothing of its batch lands.
+//! 3. Write the files: new ones and replaced ones as upserts; create-once ones (`checkpoints/<size>`)
+//!    inserted if absent, accepted if present with the same bytes (a retried commit whose
+//!    acknowledgement was lost), refused with `AlreadyExists` if present with other bytes.
+//! 4. Advance the state row to the largest `checkpoints/<size>` created, then commit. PostgreSQL's
+//!    commit is the durability point: with `synchronous_commit = on` the WAL is fsynced on the primary
+//!    (and on a synchronous standby, where one is named) before the commit returns.
+//!
+//! Because a whole batch is one transaction, the directory store's step ordering (tiles durable
+//! before their checkpoint) holds trivially: a checkpoint row is never visible without its tiles.
+//! A commit whose outcome is unknown (the connection dropped during COMMIT) is an error like any
+//! other; the log poisons itself and recovers on reopen from whatever the database holds.
+//!
+//! # Connections
+//! Each connection lives on a thread of its own and runs one job at a time, so a caller on one of
+//! tokio's workers blocks only itself, as it would on a file read. A dropped connection is
+//! reconnected for the next job; a multi-host URL with `target_session_attrs=read-write` finds the
+//! primary after a failover.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+
+use postgres::{Client, Config, NoTls};
+use saksi_tlog::Storage;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+/// The schema, in order; a database records the versions it has (`saksi_schema_migrations`).
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "log", include_str!("../migrations/0001_log.sql"))];
+/// Serializes migrations between servers that start together on an empty database.
+const MIGRATION_LOCK_KEY: i64 = 0x7361_6b73_6901;
+/// The phrase every lost compare-and-swap carries, for callers and operators to recognise it.
+pub const CONFLICT: &str = "another writer advanced the log";
+/// Connections per storage: reads of tiles for proofs and pages run in parallel up to this.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+/// A bound on the threads and connections one storage opens.
+pub const MAX_CONNECTIONS: usize = 64;
+
+#[derive(Debug)]
+pub enum StoreError {
+    /// The connection string does not parse.
+    Url(String),
+    Db(postgres::Error),
+    /// The schema in the database is newer than this binary knows.
+    SchemaTooNew {
+        found: i32,
+        known: i32,
+    },
+    Io(io::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Url(e) => write!(f, "not a PostgreSQL connection string: {e}"),
+            StoreError::Db(e) => write!(f, "PostgreSQL: {}", describe(e)),
+            StoreError::SchemaTooNew { found, known } => write!(
+                f,
+                "the database's saksi schema is version {found}, this binary knows up to {known}: upgrade saksi"
+            ),
+            StoreError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A PostgreSQL error with its SQLSTATE and server message where there is one.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// What a job can fail with.
+enum JobError {
+    Db(postgres::Error),
+    /// The state row's size is not the one this storage expected.
+    Conflict {
+        expected: i64,
+        found: i64,
+        writer: String,
+    },
+    /// A create-once path holds other bytes.
+    Exists(String),
+}
+
+impl From<postgres::Error> for JobError {
+    fn from(e: postgres::Error) -> JobError {
+        JobError::Db(e)
+    }
+}
+
+impl JobError {
+    fn into_io(self, what: &str) -> io::Error {
+        match self {
+            JobError::Db(e) => io::Error::other(format!("PostgreSQL, {what}: {}", describe(&e))),
+            JobError::Conflict {
+                expected,
+                found,
+                writer,
+            } => io::Error::other(format!(
+                "{CONFLICT} ({what}): this server wrote up to size {expected}, the database is at {found} (last advanced by {writer}); this server stops writing"
+            )),
+            JobError::Exists(path) => io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{path} already holds other bytes; it is never overwritten"),
+            ),
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// One connection, reconnected when it drops.
+struct Connection {
+    config: Config,
+    client: Option<Client>,
+}
+
+impl Connection {
+    fn client(&mut self) -> Result<&mut Client, postgres::Error> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            self.client = Some(self.config.connect(NoTls)?);
+        }
+        Ok(self.client.as_mut().expect("connected just above"))
+    }
+
+    /// One run of `job`; a connection found closed afterwards is dropped (`client` becomes `None`).
+    fn attempt<T>(
+        &mut self,
+        job: &impl Fn(&mut Client) -> Result<T, JobError>,
+    ) -> Result<T, JobError> {
+        let outcome = match self.client() {
+            Ok(client) => job(client),
+            Err(e) => Err(JobError::Db(e)),
+        };
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+        }
+        outcome
+    }
+}
+
+/// The log's files in PostgreSQL. See the module docs for the write protocol.
+pub struct PgStorage {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    /// The tree size this storage last wrote or read from the state row: the compare in
+    /// compare-and-swap. Held for the whole of each write, so this storage's own writes are serial.
+    expected: Mutex<i64>,
+    /// Written into the state row with each advance: which process wrote last.
+    writer: String,
+    /// The connection string without its password, for messages.
+    target: String,
+}
+
+impl fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgStorage({})", self.target)
+    }
+}
+
+impl PgStorage {
+    /// Connects with `connections` connections (at least 1, at most [`MAX_CONNECTIONS`]), applies
+    /// any migration the database lacks, and reads the tree size this storage will write from.
+    pub fn connect(url: &str, connections: usize) -> Result<PgStorage, StoreError> {
+        let config: Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
+        let target = redacted(&config);
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..connections.clamp(1, MAX_CONNECTIONS) {
+            let receiver = receiver.clone();
+            let mut connection = Connection {
+                config: config.clone(),
+                client: None,
+            };
+            thread::Builder::new()
+                .name(format!("saksi-pg-{i}"))
+                .spawn(move || loop {
+                    // The lock is held only while waiting for a job, so idle threads queue for it.
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&mut connection),
+                        Err(_) => return, // the storage is gone
+                    }
+                })
+                .map_err(StoreError::Io)?;
+        }
+        let storage = PgStorage {
+            jobs: Mutex::new(sender),
+            expected: Mutex::new(-1),
+            writer: format!("process {} on {}", std::process::id(), hostname()),
+            target,
+        };
+        storage
+            .run("applying migrations", |client| {
+                migrate(client).map_err(JobError::Db)
+            })
+            .map_err(StoreError::Io)?
+            .map_err(|found| StoreError::SchemaTooNew {
+                found,
+                known: MIGRATIONS.len() as i32,
+            })?;
+        storage.refresh().map_err(StoreError::Io)?;
+        Ok(storage)
+    }
+
+    /// Re-reads the tree size from the database: what a server does before it starts writing a log
+    /// that another server may have advanced (taking over as the writer).
+    pub fn refresh(&self) -> io::Result<i64> {
+        let size = self.run("reading the tree size", |client| {
+            Ok(client
+                .query_one("SELECT size FROM saksi_log_state", &[])?
+                .get::<_, i64>(0))
+        })?;
+        *self.expected.lock().expect("not poisoned") = size;
+        Ok(size)
+    }
+
+    /// The connection string without its password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Runs `job` on one connection's thread and waits for it. A job that finds its connection
+    /// dropped (the server restarted, or failed over) runs once more on a new one when `retry` says
+    /// so: reads only, since a write whose connection dropped may or may not have committed, and the
+    /// log recovers from that by reopening, not by guessing.
+    fn run_with<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        retry: bool,
+        job: impl Fn(&mut Client) -> Result<T, JobError> + Send + 'static,
+    ) -> io::Result<T> {
+        let (done, result) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |connection: &mut Connection| {
+            let mut outcome = connection.attempt(&job);
+            if retry && connection.client.is_none() {
+                outcome = connection.attempt(&job);
+            }
+            let _ = done.send(outcome);
+        });
+        self.jobs
+            .lock()
+            .expect("not poisoned")
+            .send(job)
+            .map_err(|_| io::Error::other("the PostgreSQL connection threads have stopped"))?;
+        result
+            .recv()
+            .map_err(|_| io::Error::other("a PostgreSQL connection thread died"))?
+            .map_err(|e| e.into_io(what))
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        job: impl Fn(&mut Client) -> Result<T, JobError> + Send + 'static,
+    ) -> io::Result<T> {
+        self.run_with(what, true, job)
+    }
+
+    /// Steps 1 to 4 of the write protocol.
+    fn write(
+        &self,
+        what: &'static str,
+        upserted: Vec<(String, Vec<u8>)>,
+        created: Vec<(String, Vec<u8>)>,
+        removed_dirs: Vec<String>,
+    ) -> io::Result<()> {
+        let mut expected = self.expected.lock().expect("not poisoned");
+        let from = *expected;
+        let to = created
+            .iter()
+            .filter_map(|(path, _)| path.strip_prefix("checkpoints/")?.parse::<i64>().ok())
+            .max();
+        let writer = self.writer.clone();
+        let advanced = self.run_with(what, false, move |client| {
+            let mut tx = client.transaction()?;
+            let row = tx.query_one("SELECT size, writer FROM saksi_log_state FOR UPDATE", &[])?;
+            let (found, last_writer): (i64, String) = (row.get(0), row.get(1));
+            if found != from {
+                return Err(JobError::Conflict {
+                    expected: from,
+                    found,
+                    writer: last_writer,
+                });
+            }
+            // Later files of one call win, as they would on disk, and no row is touched twice
+            // (which one INSERT ... ON CONFLICT DO UPDATE refuses).
+            let upserted: BTreeMap<&str, &[u8]> = upserted
+                .iter()
+                .map(|(p, d)| (p.as_str(), d.as_slice()))
+                .collect();
+            if !upserted.is_empty() {
+                let (paths, data): (Vec<&str>, Vec<&[u8]>) = upserted.into_iter().unzip();
+                tx.execute(
+                    "INSERT INTO saksi_log_files (path, data) SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+                     ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data",
+                    &[&paths, &data],
+                )?;
+            }
+            create_once(&mut tx, &created)?;
+            for dir in &removed_dirs {
+                let (low, high) = prefix_range(dir);
+                tx.execute(
+                    "DELETE FROM saksi_log_files WHERE path >= $1 AND path < $2",
+                    &[&low, &high],
+                )?;
+            }
+            let advanced = to.filter(|&to| to > found);
+            if let Some(to) = advanced {
+                tx.execute(
+                    "UPDATE saksi_log_state SET size = $1, writer = $2, updated_at = now()",
+                    &[&to, &writer],
+                )?;
+            }
+            tx.commit()?;
+            Ok(advanced)
+        })?;
+        if let Some(to) = advanced {
+            *expected = to;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts each file that is absent; a present one must hold the same bytes.
+fn create_once(
+    tx: &mut postgres::Transaction<'_>,
+    files: &[(String, Vec<u8>)],
+) -> Result<(), JobError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let (paths, data): (Vec<&str>, Vec<&[u8]>) = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .unzip();
+    let inserted: BTreeSet<String> = tx
+        .query(
+            "INSERT INTO saksi_log_files (path, data) SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+             ON CONFLICT (path) DO NOTHING RETURNING path",
+            &[&paths, &data],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let present: Vec<&str> = paths
+        .iter()
+        .copied()
+        .filter(|p| !inserted.contains(*p))
+        .collect();
+    if present.is_empty() {
+        return Ok(());
+    }
+    let stored: BTreeMap<String, Vec<u8>> = tx
+        .query(
+            "SELECT path, data FROM saksi_log_files WHERE path = ANY($1)",
+            &[&present],
+        )?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    for (path, bytes) in files {
+        if stored.get(path).is_some_and(|s| s != bytes) {
+            return Err(JobError::Exists(path.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The half-open range of paths under `dir/`: '0' is the byte after '/'.
+fn prefix_range(dir: &str) -> (String, String) {
+    (format!("{dir}/"), format!("{dir}0"))
+}
+
+/// Applies the migrations the database lacks, under an advisory lock. `Ok(Err(version))` when the
+/// database has a newer schema than this binary.
+fn migrate(client: &mut Client) -> Result<Result<(), i32>, postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS saksi_schema_migrations (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM saksi_schema_migrations",
+            &[],
+        )?
+        .get(0);
+    if current > MIGRATIONS.len() as i32 {
+        return Ok(Err(current));
+    }
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO saksi_schema_migrations (version, name) VALUES ($1, $2)",
+            &[&version, &name],
+        )?;
+    }
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// host:port list and database, never the password.
+fn redacted(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
+            postgres::config::Host::Unix(p) => format!("{}:{port}", p.display()),
+        })
+        .collect();
+    format!(
+        "postgres://{}@{}/{}",
+        config.get_user().unwrap_or("?"),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "an unknown host".into())
+}
+
+fn owned(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    files.to_vec()
+}
+
+impl Storage for PgStorage {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        let path = path.to_string();
+        self.run("reading a file", move |client| {
+            Ok(client
+                .query_opt("SELECT data FROM saksi_log_files WHERE path = $1", &[&path])?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let (low, high) = prefix_range(dir);
+        let skip = low.len();
+        self.run("listing files", move |client| {
+            let rows = client.query(
+                "SELECT path FROM saksi_log_files WHERE path >= $1 AND path < $2 ORDER BY path",
+                &[&low, &high],
+            )?;
+            let mut names: Vec<String> = rows
+                .iter()
+                .map(|row| row.get::<_, String>(0)[skip..].to_string())
+                .filter_map(|rest| rest.split('/').next().map(str::to_string))
+                .collect();
+            names.dedup();
+            Ok(names)
+        })
+    }
+
+    fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.write("writing files", owned(files), Vec::new(), Vec::new())
+    }
+
+    fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.write("writing new files", owned(files), Vec::new(), Vec::new())
+    }
+
+    fn create_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.write("creating files", Vec::new(), owned(files), Vec::new())
+    }
+
+    fn commit(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+    ) -> io::Result<()> {
+        let mut upserted = owned(new);
+        upserted.extend_from_slice(replaced);
+        self.write("committing", upserted, owned(created), Vec::new())
+    }
+
+    fn remove_dir(&self, dir: &str) -> io::Result<()> {
+        self.write(
+            "removing files",
+            Vec::new(),
+            Vec::new(),
+            vec![dir.to_string()],
+        )
+    }
+}

@@ -1,0 +1,167 @@
+//! A throwaway PostgreSQL cluster for tests: Debian's server binaries, `initdb` and `pg_ctl` as the
+//! `postgres` user when run as root, a data directory under the temp dir and a loopback port of its
+//! own. Built only for tests (`cfg(test)` or feature `testing`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running cluster; stopped (immediately) and removed when dropped.
+pub struct TestCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+/// The newest installed server's binaries (`/usr/lib/postgresql/<version>/bin`), if any.
+pub fn server_binaries() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+/// `program args...`, as the postgres user when we are root (the server refuses to run as root).
+fn as_server_user(program: &Path) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl TestCluster {
+    /// Starts a cluster, or says why not and returns `None` (no server installed).
+    pub fn start(name: &str) -> Option<TestCluster> {
+        let Some(bin) = server_binaries() else {
+            eprintln!(
+                "skipped: no PostgreSQL server under /usr/lib/postgresql (.ci/run installs Debian's postgresql)"
+            );
+            return None;
+        };
+        let dir = std::env::temp_dir().join(format!("saksi-pg-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp directory");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown runs");
+            assert!(status.success(), "chown of {}", dir.display());
+        }
+        let cluster = TestCluster {
+            port: free_port(),
+            bin,
+            dir,
+        };
+        cluster.init_and_start();
+        Some(cluster)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("db")
+    }
+
+    fn init_and_start(&self) {
+        let out = as_server_user(&self.bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+            .arg("-D")
+            .arg(self.data())
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.pg_ctl_start();
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let out = as_server_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server at once (no checkpoint: as if the host lost power, short of the disk's cache).
+    pub fn kill(&self) {
+        let _ = as_server_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+
+    /// Starts it again after [`TestCluster::kill`].
+    pub fn restart(&self) {
+        self.pg_ctl_start();
+    }
+
+    /// A connection string for the `postgres` database.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?connect_timeout=10",
+            self.port
+        )
+    }
+
+    /// A connection string for a new, empty database `name` (created here).
+    pub fn new_database(&self, name: &str) -> String {
+        let mut client = postgres::Client::connect(&self.url(), postgres::NoTls)
+            .expect("connecting to the test cluster");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("creating a database");
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{name}?connect_timeout=10",
+            self.port
+        )
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

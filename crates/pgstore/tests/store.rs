@@ -1,0 +1,364 @@
+//! The PostgreSQL store against a real server (a throwaway cluster, skipped with a message where no
+//! server is installed): the Storage contract, the log's invariants after every step under injected
+//! faults and a killed server, and two writers that both believe they write.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use saksi_pgstore::testing::TestCluster;
+use saksi_pgstore::{PgStorage, CONFLICT};
+use saksi_tlog::audit::audit;
+use saksi_tlog::checkpoint;
+use saksi_tlog::merkle::{
+    consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
+};
+use saksi_tlog::note::{Signer, TYPE_ED25519};
+use saksi_tlog::{Hash, Log, LogError, Publishing, Storage, TileReader};
+
+fn signer() -> Signer {
+    Signer::new("saksi.test/pg", TYPE_ED25519, [7; 32]).unwrap()
+}
+
+fn entry(i: u64) -> Vec<u8> {
+    let mut bytes = format!("entry {i} ").into_bytes();
+    bytes.resize(bytes.len() + (i % 97) as usize * 13, (i % 251) as u8);
+    bytes
+}
+
+fn connect(url: &str) -> Arc<PgStorage> {
+    Arc::new(PgStorage::connect(url, 2).unwrap())
+}
+
+/// What must hold, re-checked from the database alone after every step.
+#[derive(Default)]
+struct World {
+    acknowledged: BTreeMap<u64, Vec<u8>>,
+    roots: BTreeMap<u64, Hash>,
+}
+
+impl World {
+    fn check(&mut self, storage: &Arc<PgStorage>) {
+        let verifier = signer().verifier();
+        let mut entries = BTreeMap::new();
+        let audited = audit(storage.as_ref(), &verifier, |i, e| {
+            entries.insert(i, e.to_vec());
+        })
+        .unwrap_or_else(|e| panic!("audit failed: {e}"));
+        for (index, bytes) in &self.acknowledged {
+            assert_eq!(entries.get(index), Some(bytes), "entry {index} lost");
+        }
+        for name in storage.list("checkpoints").unwrap() {
+            let note = storage
+                .read(&format!("checkpoints/{name}"))
+                .unwrap()
+                .unwrap();
+            let cp = checkpoint::open(&note, &verifier, &[]).unwrap().checkpoint;
+            assert_eq!(cp.size.to_string(), name);
+            if let Some(root) = self.roots.insert(cp.size, cp.root) {
+                assert_eq!(root, cp.root, "two checkpoints of size {}", cp.size);
+            }
+        }
+        let size = audited.checkpoint.size;
+        let storage: Arc<dyn Storage> = storage.clone();
+        let mut reader = TileReader::new(storage, size);
+        for index in [0, size / 2, size.saturating_sub(1)] {
+            if index < size {
+                let proof = inclusion_proof(&mut reader, index, size).unwrap();
+                let leaf = &audited.leaf_hashes[index as usize];
+                verify_inclusion(leaf, index, size, &proof, &audited.checkpoint.root).unwrap();
+            }
+        }
+        for (&old, old_root) in self.roots.range(1..=size.max(1)) {
+            let proof = consistency_proof(&mut reader, old, size).unwrap();
+            verify_consistency(old, size, &proof, old_root, &audited.checkpoint.root).unwrap();
+        }
+    }
+
+    fn append(&mut self, log: &mut Log, entries: &[Vec<u8>]) -> Result<(), LogError> {
+        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        let (first, published) = log.append(&refs)?;
+        for (i, e) in entries.iter().enumerate() {
+            self.acknowledged.insert(first + i as u64, e.clone());
+        }
+        self.roots
+            .insert(published.checkpoint.size, published.checkpoint.root);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_storage_contract_holds() {
+    let Some(cluster) = TestCluster::start("contract") else {
+        return;
+    };
+    let storage = connect(&cluster.new_database("contract"));
+    assert_eq!(storage.read("checkpoint").unwrap(), None);
+    assert!(storage.list("checkpoints").unwrap().is_empty());
+    let file = |p: &str, b: &[u8]| (p.to_string(), b.to_vec());
+    storage
+        .commit(
+            &[file("tile/0/000", b"tiles"), file("tile/0/000.p/3", b"p")],
+            &[file("checkpoints/0", b"zero")],
+            &[file("checkpoint", b"zero")],
+        )
+        .unwrap();
+    assert_eq!(storage.read("tile/0/000").unwrap().unwrap(), b"tiles");
+    assert_eq!(storage.list("checkpoints").unwrap(), vec!["0"]);
+    assert_eq!(storage.list("tile/0").unwrap(), vec!["000", "000.p"]);
+    // Create-once: the same bytes again are accepted, other bytes refused and nothing of that
+    // call lands (one transaction).
+    storage
+        .create_durable(&[file("checkpoints/0", b"zero")])
+        .unwrap();
+    let refused = storage
+        .commit(
+            &[file("tile/0/001", b"never")],
+            &[file("checkpoints/0", b"another zero")],
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::AlreadyExists);
+    assert_eq!(storage.read("tile/0/001").unwrap(), None);
+    assert_eq!(storage.read("checkpoints/0").unwrap().unwrap(), b"zero");
+    storage.remove_dir("tile/0/000.p").unwrap();
+    assert_eq!(storage.list("tile/0").unwrap(), vec!["000"]);
+    // A second storage on the same database reads what the first wrote.
+    let other = connect(&cluster.new_database("contract_empty"));
+    assert_eq!(other.read("checkpoint").unwrap(), None);
+    assert!(PgStorage::connect("not a url", 1).is_err());
+}
+
+#[test]
+fn appends_reopen_and_every_invariant_holds() {
+    let Some(cluster) = TestCluster::start("appends") else {
+        return;
+    };
+    let url = cluster.new_database("appends");
+    let mut world = World::default();
+    let mut next = 0u64;
+    for round in 0..4 {
+        let storage = connect(&url);
+        let mut log = Log::open(storage.clone(), signer()).unwrap();
+        for batch in 0..12u64 {
+            // Batches of 1 to 300 entries: partial tiles grow, fill, and their partials are dropped.
+            let len = 1 + (round * 12 + batch) * 37 % 300;
+            let entries: Vec<Vec<u8>> = (next..next + len).map(entry).collect();
+            next += len;
+            world.append(&mut log, &entries).unwrap();
+        }
+        world.check(&storage);
+    }
+    assert!(next > 1000, "{next}");
+}
+
+/// A storage whose armed call fails: before reaching the database (nothing written) or after it
+/// (written, but the acknowledgement lost, as when the connection drops during COMMIT).
+struct Flaky {
+    inner: Arc<PgStorage>,
+    calls: AtomicU64,
+    fail_at: u64,
+    after: bool,
+    failed: Mutex<bool>,
+}
+
+impl Flaky {
+    fn call<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n != self.fail_at {
+            return f();
+        }
+        *self.failed.lock().unwrap() = true;
+        if self.after {
+            f()?;
+        }
+        Err(io::Error::other("injected: the connection dropped"))
+    }
+}
+
+impl Storage for Flaky {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read(path)
+    }
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.call(|| self.inner.write_durable(files))
+    }
+    fn write_new(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.call(|| self.inner.write_new(files))
+    }
+    fn create_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.call(|| self.inner.create_durable(files))
+    }
+    fn commit(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+    ) -> io::Result<()> {
+        self.call(|| self.inner.commit(new, created, replaced))
+    }
+    fn remove_dir(&self, dir: &str) -> io::Result<()> {
+        self.call(|| self.inner.remove_dir(dir))
+    }
+}
+
+#[test]
+fn recovers_from_a_failure_at_every_write_before_or_after_the_database() {
+    let Some(cluster) = TestCluster::start("faults") else {
+        return;
+    };
+    for after in [false, true] {
+        for fail_at in 1..=12u64 {
+            let url = cluster.new_database(&format!("faults_{after}_{fail_at}"));
+            let mut world = World::default();
+            let mut next = 0u64;
+            // Each publishing mode has its own write pattern (ByCaller: `checkpoint` apart).
+            let publishing = if fail_at % 2 == 0 {
+                Publishing::WithEachCommit
+            } else {
+                Publishing::ByCaller
+            };
+            let flaky = Arc::new(Flaky {
+                inner: connect(&url),
+                calls: AtomicU64::new(0),
+                fail_at,
+                after,
+                failed: Mutex::new(false),
+            });
+            // The first write (the empty tree's checkpoint) may be the one that fails.
+            let Ok(mut log) = Log::open_with(flaky.clone(), signer(), publishing) else {
+                assert_eq!(fail_at, 1);
+                let storage = connect(&url);
+                let _reopened = Log::open(storage.clone(), signer()).unwrap();
+                world.check(&storage);
+                continue;
+            };
+            for batch in 0..12u64 {
+                let entries: Vec<Vec<u8>> = (next..next + 1 + batch * 50).map(entry).collect();
+                next += entries.len() as u64;
+                match world.append(&mut log, &entries) {
+                    Ok(()) => {
+                        if publishing == Publishing::ByCaller {
+                            let note = log.committed().note.clone();
+                            let _ = log.publish(&note);
+                        }
+                    }
+                    Err(_) => break, // poisoned: reopen below, as the engine does
+                }
+            }
+            assert!(
+                *flaky.failed.lock().unwrap(),
+                "the fault at write {fail_at} never fired"
+            );
+            drop(log);
+            // Reopen on a fresh connection: recovery, then every invariant, then the log goes on.
+            let storage = connect(&url);
+            let mut log = Log::open(storage.clone(), signer()).unwrap();
+            world.check(&storage);
+            let entries: Vec<Vec<u8>> = (next..next + 10).map(entry).collect();
+            world.append(&mut log, &entries).unwrap();
+            world.check(&storage);
+        }
+    }
+}
+
+#[test]
+fn a_killed_server_loses_no_acknowledged_entry() {
+    let Some(cluster) = TestCluster::start("kill") else {
+        return;
+    };
+    let url = cluster.new_database("kill");
+    let storage = connect(&url);
+    let mut log = Log::open(storage.clone(), signer()).unwrap();
+    let mut world = World::default();
+    let mut next = 0u64;
+    for _ in 0..5 {
+        let entries: Vec<Vec<u8>> = (next..next + 40).map(entry).collect();
+        next += 40;
+        world.append(&mut log, &entries).unwrap();
+    }
+    // The server dies between acknowledgements (no shutdown checkpoint): the next commit fails and
+    // poisons the log; after a restart a new open recovers everything acknowledged.
+    cluster.kill();
+    let entries: Vec<Vec<u8>> = (next..next + 40).map(entry).collect();
+    assert!(world.append(&mut log, &entries).is_err());
+    drop(log);
+    cluster.restart();
+    // The old storage's connections reconnect by themselves.
+    world.check(&storage);
+    let mut log = Log::open(connect(&url), signer()).unwrap();
+    world.append(&mut log, &entries).unwrap();
+    world.check(&storage);
+}
+
+#[test]
+fn of_two_writers_one_commit_wins_and_the_other_stops() {
+    let Some(cluster) = TestCluster::start("two-writers") else {
+        return;
+    };
+    let url = cluster.new_database("two_writers");
+    let mut world = World::default();
+    let first = connect(&url);
+    let mut log = Log::open(first.clone(), signer()).unwrap();
+    world
+        .append(&mut log, &(0..5).map(entry).collect::<Vec<_>>())
+        .unwrap();
+    // Both open at size 5 and both believe they are the writer.
+    let second = connect(&url);
+    let mut other = Log::open(second.clone(), signer()).unwrap();
+    world
+        .append(&mut log, &(5..9).map(entry).collect::<Vec<_>>())
+        .unwrap();
+    let lost = other
+        .append(&[b"a fork at size 5".as_slice()])
+        .unwrap_err()
+        .to_string();
+    assert!(lost.contains(CONFLICT), "{lost}");
+    // Poisoned: it refuses every later append rather than retrying into a fork.
+    assert!(other.append(&[b"again".as_slice()]).is_err());
+    world.check(&first);
+    // And the winner goes on; the loser's tiles never landed.
+    world
+        .append(&mut log, &(9..300).map(entry).collect::<Vec<_>>())
+        .unwrap();
+    world.check(&first);
+    // Racing for real: two threads, each with its own writer, append until one loses.
+    let url2 = cluster.new_database("two_writers_race");
+    let a = Log::open(connect(&url2), signer()).unwrap();
+    let b = Log::open(connect(&url2), signer()).unwrap();
+    let outcomes: Vec<(usize, String)> = [a, b]
+        .into_iter()
+        .enumerate()
+        .map(|(who, mut log)| {
+            std::thread::spawn(move || {
+                let mut done = 0;
+                for i in 0..200u64 {
+                    let e = entry(who as u64 * 1000 + i);
+                    match log.append(&[e.as_slice()]) {
+                        Ok(_) => done += 1,
+                        Err(e) => return (done, e.to_string()),
+                    }
+                }
+                (done, String::new())
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let losers = outcomes
+        .iter()
+        .filter(|(_, e)| e.contains(CONFLICT))
+        .count();
+    assert!(losers >= 1, "{outcomes:?}");
+    let storage = connect(&url2);
+    let audited = audit(storage.as_ref(), &signer().verifier(), |_, _| {}).unwrap();
+    // Every checkpoint of the race is in one tree: each extends the one before it.
+    let mut world = World::default();
+    world.check(&storage);
+    assert!(audited.checkpoint.size >= 1);
+}
