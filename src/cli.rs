@@ -108,6 +108,11 @@ pub(crate) struct DemoArgs {
 pub(crate) struct InitArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
+    /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
+    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
+    /// photos and report texts stay in DATA.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
     /// A directory written by `saksi gen` (its registry, with officer and corrector keys).
     #[arg(long, conflicts_with = "kpu_registry")]
     pub(crate) gen: Option<PathBuf>,
@@ -151,6 +156,11 @@ pub(crate) struct GenesisArgs {
 pub(crate) struct ImportArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
+    /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
+    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
+    /// photos and report texts stay in DATA.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
     #[arg(required_unless_present_any = ["sirekap", "photos"], conflicts_with = "sirekap")]
     pub(crate) file: Option<PathBuf>,
     #[arg(long, num_args = 1..)]
@@ -165,6 +175,11 @@ pub(crate) struct ImportArgs {
 pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
+    /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
+    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
+    /// photos and report texts stay in DATA.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: std::net::SocketAddr,
     /// Requests per second allowed per client address, sustained (0: no limit).

@@ -140,13 +140,14 @@ fn init_command(args: InitArgs) -> Result<u8> {
     if args.keys_only {
         ops::init_keys(&args.data, &args.origin)?;
     } else if let Some(genesis) = &args.genesis {
-        ops::init_from_genesis(&args.data, genesis)?;
+        ops::init_from_genesis(&args.data, &ops::log_store(args.store.as_deref())?, genesis)?;
     } else {
         let authority = args
             .authority
             .unwrap_or_else(|| ops::default_authority_dir(&args.data));
         ops::init(
             &args.data,
+            &ops::log_store(args.store.as_deref())?,
             args.gen.as_deref(),
             args.kpu_registry.as_deref(),
             &args.origin,
@@ -169,7 +170,8 @@ fn genesis_command(args: GenesisArgs) -> Result<u8> {
 
 fn import_command(args: ImportArgs) -> Result<u8> {
     let started = Instant::now();
-    let mut engine = saksi_recap::Engine::open(&args.data)?;
+    let store = ops::log_store(args.store.as_deref())?;
+    let mut engine = saksi_recap::Engine::open_in(&args.data, &store)?;
     let opened = started.elapsed().as_secs_f64();
     let photos_refused = match &args.photos {
         Some(dir) => ops::import_photos(&engine, dir)?,
@@ -213,7 +215,8 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
         bail!("--max-connections and --max-connections-per-address must be at least 1");
     }
     let started = Instant::now();
-    let engine = saksi_recap::Engine::open(&args.data)?;
+    let store = ops::log_store(args.store.as_deref())?;
+    let engine = saksi_recap::Engine::open_in(&args.data, &store)?;
     println!(
         "state rebuilt from the log in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -819,6 +822,7 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         let step = Instant::now();
         let mut engine = ops::init(
             &server,
+            &saksi_recap::LogStore::Dir,
             Some(&election),
             None,
             "saksi.local/demo",

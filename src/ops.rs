@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +13,7 @@ use saksi_election::rules::codes;
 use saksi_election::sign::SecretKey;
 use saksi_election::sirekap::{SirekapColumns, SirekapRow};
 use saksi_election::{Election, Registry};
-use saksi_recap::engine::{Engine, IngestOutcome};
+use saksi_recap::engine::{Engine, IngestOutcome, LogStore};
 
 use crate::progress::Progress;
 
@@ -61,8 +62,21 @@ pub fn authority_key(dir: &Path, data: &Path) -> Result<SecretKey> {
     Ok(key)
 }
 
-fn log_dir_has_log(data: &Path) -> bool {
-    saksi_recap::DataDir::new(data).holds_log()
+/// Where the log lives: `--store URL` (PostgreSQL), or the data directory's own `log/`.
+pub fn log_store(store: Option<&str>) -> Result<LogStore> {
+    let Some(url) = store else {
+        return Ok(LogStore::Dir);
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        bail!("--store takes a PostgreSQL URL (postgres://USER@HOST:PORT/DB), not {url:?}");
+    }
+    let storage = saksi_pgstore::PgStorage::connect(url, saksi_pgstore::DEFAULT_CONNECTIONS)
+        .context("opening the log's PostgreSQL store")?;
+    Ok(LogStore::Opened(Arc::new(storage)))
+}
+
+fn log_dir_has_log(data: &Path, store: &LogStore) -> bool {
+    matches!(store, LogStore::Dir) && saksi_recap::DataDir::new(data).holds_log()
 }
 
 /// The registry of a `saksi gen` directory or of KPU's Sirekap region list.
@@ -154,7 +168,7 @@ pub fn sign_genesis(
 
 /// `init --genesis FILE`: the log of a data directory made by `init --keys-only`, from the
 /// statements the authority signed offline.
-pub fn init_from_genesis(data: &Path, genesis: &Path) -> Result<Engine> {
+pub fn init_from_genesis(data: &Path, store: &LogStore, genesis: &Path) -> Result<Engine> {
     let started = Instant::now();
     let text =
         std::fs::read(genesis).with_context(|| format!("cannot read {}", genesis.display()))?;
@@ -163,7 +177,7 @@ pub fn init_from_genesis(data: &Path, genesis: &Path) -> Result<Engine> {
         .filter(|line| !line.is_empty())
         .map(<[u8]>::to_vec)
         .collect();
-    let engine = Engine::init_from_statements(data, &statements)?;
+    let engine = Engine::init_from_statements_in(data, store, &statements)?;
     let _ = std::fs::remove_file(data.join(GENESIS_REQUEST));
     println!(
         "initialised {} in {:.1}s from {} statements the authority signed; the authority's key never came here",
@@ -176,6 +190,7 @@ pub fn init_from_genesis(data: &Path, genesis: &Path) -> Result<Engine> {
 
 pub fn init(
     data: &Path,
+    store: &LogStore,
     gen: Option<&Path>,
     kpu_registry: Option<&Path>,
     origin: &str,
@@ -184,7 +199,7 @@ pub fn init(
     let started = Instant::now();
     // The registry first: a command that fails on its input leaves no directory or key behind.
     let registry = load_registry(gen, kpu_registry)?;
-    if log_dir_has_log(data) {
+    if log_dir_has_log(data, store) {
         bail!(
             "{} already holds a log (nothing was changed)",
             data.display()
@@ -192,7 +207,14 @@ pub fn init(
     }
     crate::owned::claim(data, "data")?;
     let authority = authority_key(authority_dir, data)?;
-    let mut engine = Engine::init(data, origin, Election::pemilu_2024(), &registry, &authority)?;
+    let mut engine = Engine::init_in(
+        data,
+        store,
+        origin,
+        Election::pemilu_2024(),
+        &registry,
+        &authority,
+    )?;
     // A generated election's participants enrol their poll witnesses (as they would before
     // election day), so its copies can be imported next.
     if let Some(gen) = gen.filter(|g| g.join("poll-witnesses.csv").exists()) {

@@ -82,6 +82,45 @@ fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
     Ok(first)
 }
 
+/// Where a data directory's log lives. Keys, evidence photos and report texts stay in the data
+/// directory either way.
+#[derive(Clone)]
+pub enum LogStore {
+    /// The directory's own `log/`, laid out as it is served: the embedded default.
+    Dir,
+    /// Storage the caller opened (the binary's `--store postgres://...`).
+    Opened(Arc<dyn Storage>),
+}
+
+impl LogStore {
+    fn open(&self, dir: &DataDir) -> Result<Arc<dyn Storage>, EngineError> {
+        Ok(match self {
+            LogStore::Dir => {
+                Arc::new(DirStorage::open(&dir.log()).map_err(EngineError::io("opening the log"))?)
+            }
+            LogStore::Opened(storage) => storage.clone(),
+        })
+    }
+
+    fn refuse_existing_log(&self, dir: &DataDir) -> Result<(), EngineError> {
+        match self {
+            LogStore::Dir => dir.refuse_existing_log(),
+            LogStore::Opened(storage) => {
+                let checkpoints = storage
+                    .list("checkpoints")
+                    .map_err(EngineError::io("reading the store"))?;
+                if !checkpoints.is_empty() {
+                    return Err(EngineError::data_dir(
+                        dir.root(),
+                        "the store already holds a log (init makes a new one; serve and import open it)",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 impl Engine {
     /// Creates a new election's data directory: keys, the log, and its first entries (genesis, then
     /// the registry), signed here with `authority`. Refuses a directory that already holds a log.
@@ -94,11 +133,23 @@ impl Engine {
         registry: &Registry,
         authority: &SecretKey,
     ) -> Result<Engine, EngineError> {
+        Engine::init_in(data, &LogStore::Dir, origin, election, registry, authority)
+    }
+
+    /// [`Engine::init`] with the log in `store`.
+    pub fn init_in(
+        data: &Path,
+        store: &LogStore,
+        origin: &str,
+        election: Election,
+        registry: &Registry,
+        authority: &SecretKey,
+    ) -> Result<Engine, EngineError> {
         let dir = DataDir::new(data);
-        dir.refuse_existing_log()?;
+        store.refuse_existing_log(&dir)?;
         let keys = dir.create_keys(origin)?;
         let statements = genesis_statements(&keys, election, registry, authority);
-        Engine::create_log(&dir, &statements)
+        Engine::create_log(&dir, store, &statements)
     }
 
     /// Creates the log of a data directory whose keys [`DataDir::create_keys`] made, from the genesis
@@ -108,34 +159,49 @@ impl Engine {
         data: &Path,
         statements: &[Vec<u8>],
     ) -> Result<Engine, EngineError> {
+        Engine::init_from_statements_in(data, &LogStore::Dir, statements)
+    }
+
+    /// [`Engine::init_from_statements`] with the log in `store`.
+    pub fn init_from_statements_in(
+        data: &Path,
+        store: &LogStore,
+        statements: &[Vec<u8>],
+    ) -> Result<Engine, EngineError> {
         let dir = DataDir::new(data);
-        dir.refuse_existing_log()?;
+        store.refuse_existing_log(&dir)?;
         let keys = dir.server_keys()?;
         crate::statements::check_genesis_statements(&keys, statements)
             .map_err(EngineError::Statement)?;
-        Engine::create_log(&dir, statements)
+        Engine::create_log(&dir, store, statements)
     }
 
-    fn create_log(dir: &DataDir, statements: &[Vec<u8>]) -> Result<Engine, EngineError> {
+    fn create_log(
+        dir: &DataDir,
+        store: &LogStore,
+        statements: &[Vec<u8>],
+    ) -> Result<Engine, EngineError> {
         let signer = dir.log_signer()?;
-        let storage: Arc<dyn Storage> =
-            Arc::new(DirStorage::open(&dir.log()).map_err(EngineError::io("opening the log"))?);
-        let mut log = Log::open(storage, signer)?;
+        let mut log = Log::open(store.open(dir)?, signer)?;
         append_all(&mut log, statements)?;
         drop(log);
-        Engine::open(dir.root())
+        Engine::open_in(dir.root(), store)
     }
 
     /// Opens a data directory: recovers the log (see its commit protocol), rebuilds the state by
     /// replaying every entry, and publishes what the publication policy allows.
     pub fn open(data: &Path) -> Result<Engine, EngineError> {
+        Engine::open_in(data, &LogStore::Dir)
+    }
+
+    /// [`Engine::open`] with the log in `store`.
+    pub fn open_in(data: &Path, store: &LogStore) -> Result<Engine, EngineError> {
         let dir = DataDir::new(data);
         dir.refuse_authority_key()?;
         let signer = dir.log_signer()?;
         let vkey = signer.verifier().encode();
         let operator = dir.operator().ok();
-        let storage: Arc<dyn Storage> =
-            Arc::new(DirStorage::open(&dir.log()).map_err(EngineError::io("opening the log"))?);
+        let storage = store.open(&dir)?;
         // Step 4 of the log's commit protocol (publish) is ours: see crate::publication.
         let log = Log::open_with(storage.clone(), signer, Publishing::ByCaller)?;
         let state = replay(storage.clone(), log.committed().checkpoint.size)?;

@@ -22,6 +22,6 @@ pub mod statements;
 pub mod verify;
 
 pub use datadir::{DataDir, ServerKeys};
-pub use engine::{Engine, EngineError, IngestOutcome, Shared};
+pub use engine::{Engine, EngineError, IngestOutcome, LogStore, Shared};
 pub use entry::Entry;
 pub use state::{State, Tally};

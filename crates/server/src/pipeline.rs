@@ -233,6 +233,9 @@ fn gather_batch(
     batch
 }
 
+/// Set once the writer has raised its alarm: the engine stays poisoned until the server restarts.
+static ALARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Commits one batch (TPS forms, then recaps, then copies, then each statement) and hands the outcomes to the
 /// receipt thread, or answers the handlers at once when nothing was committed.
 fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSender<Committed>) {
@@ -274,6 +277,11 @@ fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSende
         }
         Err(e) => {
             let message = e.to_string();
+            // The operator's alarm: the first refusal says why (a full disk, a failed fsync, or
+            // another writer on the same store); later ones repeat it to each submitter only.
+            if !ALARMED.swap(true, Ordering::Relaxed) {
+                eprintln!("ALARM: the log stopped accepting writes: {message}");
+            }
             for reply in replies {
                 let _ = reply.send(Answer::Unavailable(message.clone()));
             }
