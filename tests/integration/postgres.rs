@@ -4,7 +4,7 @@
 
 use saksi_pgstore::testing::TestCluster;
 
-use crate::util::{gen_and_init, saksi, serve_command, text, Server, TempDir};
+use crate::util::{saksi, serve_command, text, Server, TempDir};
 
 /// A form of `election` with one figure changed (so the rulebook rejects it, and the rejection is
 /// logged), written to `out` for `saksi submit --gen` to sign as the TPS's officer.
