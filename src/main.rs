@@ -171,7 +171,7 @@ fn genesis_command(args: GenesisArgs) -> Result<u8> {
 fn import_command(args: ImportArgs) -> Result<u8> {
     let started = Instant::now();
     let store = ops::log_store(args.store.as_deref())?;
-    let mut engine = saksi_recap::Engine::open_in(&args.data, &store)?;
+    let mut engine = ops::open_as_writer(&args.data, &store)?;
     let opened = started.elapsed().as_secs_f64();
     let photos_refused = match &args.photos {
         Some(dir) => ops::import_photos(&engine, dir)?,
@@ -216,7 +216,7 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
     }
     let started = Instant::now();
     let store = ops::log_store(args.store.as_deref())?;
-    let engine = saksi_recap::Engine::open_in(&args.data, &store)?;
+    let engine = ops::open_for_serving(&args.data, &store)?;
     println!(
         "state rebuilt from the log in {:.1}s",
         started.elapsed().as_secs_f64()

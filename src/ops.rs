@@ -75,6 +75,28 @@ pub fn log_store(store: Option<&str>) -> Result<LogStore> {
     Ok(LogStore::Opened(Arc::new(storage)))
 }
 
+/// Opens the engine to write: refused while another server writes the same store.
+pub fn open_as_writer(data: &Path, store: &LogStore) -> Result<Engine> {
+    if let LogStore::Opened(storage) = store {
+        if !storage.try_become_writer()? {
+            bail!("another server writes this log (it holds the store's writer lock): import through it, or stop it first");
+        }
+    }
+    Ok(Engine::open_in(data, store)?)
+}
+
+/// Opens the engine for `serve`: the writer if the store lets this server write, else a standby
+/// that follows the writer and takes over when it stops.
+pub fn open_for_serving(data: &Path, store: &LogStore) -> Result<Engine> {
+    if let LogStore::Opened(storage) = store {
+        if !storage.try_become_writer()? {
+            println!("another server writes this log: serving reads as a standby");
+            return Ok(Engine::open_standby_in(data, store)?);
+        }
+    }
+    Ok(Engine::open_in(data, store)?)
+}
+
 fn log_dir_has_log(data: &Path, store: &LogStore) -> bool {
     matches!(store, LogStore::Dir) && saksi_recap::DataDir::new(data).holds_log()
 }

@@ -67,57 +67,76 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
         text(&out)
     );
 
-    // Two servers with the same keys on the same store: both believe they are the writer.
+    // Two servers with the same keys on the same store: the first takes the writer's lock, the
+    // second serves reads as a standby.
     let copy = dir.path("data-b");
     let status = std::process::Command::new("cp")
         .args(["-r", &data, &copy])
         .status()
         .unwrap();
     assert!(status.success());
-    let a = Server::spawn_command(
-        serve_command(&data, &["--rate-limit", "0", "--store", &store]),
-        "serving on ",
-    );
-    let b = Server::spawn_command(
-        serve_command(&copy, &["--rate-limit", "0", "--store", &store]),
-        "serving on ",
+    let serve = |data: &str| {
+        Server::spawn_command(
+            serve_command(data, &["--rate-limit", "0", "--store", &store]),
+            "serving on ",
+        )
+    };
+    let a = serve(&data);
+    let b = serve(&copy);
+    assert!(
+        b.preamble.iter().any(|l| l.contains("standby")),
+        "{:?}",
+        b.preamble
     );
     let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
     let verify = |base: &str| {
         let out = saksi(&["verify", "--url", base, "--vkey", vkey.trim()]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        text(&out)
     };
     verify(&a.base);
 
-    let (one, two, three) = (
-        dir.path("one.json"),
-        dir.path("two.json"),
-        dir.path("three.json"),
-    );
-    changed_form(&election, 1, &one);
-    changed_form(&election, 2, &two);
-    changed_form(&election, 3, &three);
-    let (code, said) = submit(&a.base, &one, &election);
+    let form = |n: usize| {
+        let path = dir.path(&format!("form-{n}.json"));
+        changed_form(&election, n, &path);
+        path
+    };
+    let (code, said) = submit(&a.base, &form(1), &election);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.starts_with("201"), "{said}");
-    // B opened at the old size: its commit loses the swap, nothing of it lands, and it says why.
-    let (_, said) = submit(&b.base, &two, &election);
-    assert!(said.starts_with("503"), "{said}");
-    assert!(said.contains(saksi_pgstore::CONFLICT), "{said}");
-    // It stays stopped rather than retrying into a fork; A goes on.
-    let (_, said) = submit(&b.base, &three, &election);
-    assert!(said.starts_with("503"), "{said}");
-    let (_, said) = submit(&a.base, &three, &election);
-    assert!(said.starts_with("201"), "{said}");
-    verify(&a.base);
-    drop((a, b));
-
-    // The server restarts on the store and finds everything: the state replays from PostgreSQL.
-    let a = Server::spawn_command(
-        serve_command(&data, &["--rate-limit", "0", "--store", &store]),
-        "serving on ",
+    // The standby refuses writes and says why; it follows the writer's published checkpoint.
+    let (_, said) = submit(&b.base, &form(2), &election);
+    assert!(
+        said.starts_with("503") && said.contains("standby"),
+        "{said}"
     );
-    verify(&a.base);
-    let (_, said) = submit(&a.base, &two, &election);
+    let size = |base: &str| {
+        crate::util::get_json(&format!("{base}/api/v1/log"))["checkpoint"]["size"].as_u64()
+    };
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !what() {
+            assert!(std::time::Instant::now() < deadline, "timed out");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for(&|| size(&b.base) == size(&a.base));
+    verify(&b.base);
+
+    // The writer dies: the standby takes over (its lock is released with its connection), replays
+    // to the committed checkpoint, and writes.
+    drop(a);
+    wait_for(&|| submit(&b.base, &form(2), &election).1.starts_with("201"));
+    let (_, said) = submit(&b.base, &form(3), &election);
     assert!(said.starts_with("201"), "{said}");
+    verify(&b.base);
+    // The old writer comes back as a standby.
+    let a = serve(&data);
+    assert!(
+        a.preamble.iter().any(|l| l.contains("standby")),
+        "{:?}",
+        a.preamble
+    );
+    wait_for(&|| size(&a.base) == size(&b.base));
+    verify(&a.base);
 }

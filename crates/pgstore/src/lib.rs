@@ -47,6 +47,8 @@ pub mod testing;
 const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "log", include_str!("../migrations/0001_log.sql"))];
 /// Serializes migrations between servers that start together on an empty database.
 const MIGRATION_LOCK_KEY: i64 = 0x7361_6b73_6901;
+/// The advisory lock that makes one server of several the writer.
+const WRITER_LOCK_KEY: i64 = 0x7361_6b73_6902;
 /// The phrase every lost compare-and-swap carries, for callers and operators to recognise it.
 pub const CONFLICT: &str = "another writer advanced the log";
 /// Connections per storage: reads of tiles for proofs and pages run in parallel up to this.
@@ -165,6 +167,10 @@ impl Connection {
 /// The log's files in PostgreSQL. See the module docs for the write protocol.
 pub struct PgStorage {
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// One more connection, kept only for the writer's advisory lock: a session lock lives as long
+    /// as its connection, so a writer whose process dies (or whose connection drops) releases it and
+    /// a standby takes over.
+    lock_jobs: Mutex<mpsc::Sender<Job>>,
     /// The tree size this storage last wrote or read from the state row: the compare in
     /// compare-and-swap. Held for the whole of each write, so this storage's own writes are serial.
     expected: Mutex<i64>,
@@ -186,31 +192,12 @@ impl PgStorage {
     pub fn connect(url: &str, connections: usize) -> Result<PgStorage, StoreError> {
         let config: Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
         let target = redacted(&config);
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        for i in 0..connections.clamp(1, MAX_CONNECTIONS) {
-            let receiver = receiver.clone();
-            let mut connection = Connection {
-                config: config.clone(),
-                client: None,
-            };
-            thread::Builder::new()
-                .name(format!("saksi-pg-{i}"))
-                .spawn(move || loop {
-                    // The lock is held only while waiting for a job, so idle threads queue for it.
-                    let job = match receiver.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(&mut connection),
-                        Err(_) => return, // the storage is gone
-                    }
-                })
-                .map_err(StoreError::Io)?;
-        }
+        let sender =
+            connection_threads(&config, "saksi-pg", connections.clamp(1, MAX_CONNECTIONS))?;
+        let lock_sender = connection_threads(&config, "saksi-pg-lock", 1)?;
         let storage = PgStorage {
             jobs: Mutex::new(sender),
+            lock_jobs: Mutex::new(lock_sender),
             expected: Mutex::new(-1),
             writer: format!("process {} on {}", std::process::id(), hostname()),
             target,
@@ -255,6 +242,16 @@ impl PgStorage {
         retry: bool,
         job: impl Fn(&mut Client) -> Result<T, JobError> + Send + 'static,
     ) -> io::Result<T> {
+        self.run_on(&self.jobs, what, retry, job)
+    }
+
+    fn run_on<T: Send + 'static>(
+        &self,
+        queue: &Mutex<mpsc::Sender<Job>>,
+        what: &'static str,
+        retry: bool,
+        job: impl Fn(&mut Client) -> Result<T, JobError> + Send + 'static,
+    ) -> io::Result<T> {
         let (done, result) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |connection: &mut Connection| {
             let mut outcome = connection.attempt(&job);
@@ -263,7 +260,7 @@ impl PgStorage {
             }
             let _ = done.send(outcome);
         });
-        self.jobs
+        queue
             .lock()
             .expect("not poisoned")
             .send(job)
@@ -345,6 +342,38 @@ impl PgStorage {
         }
         Ok(())
     }
+}
+
+/// `count` threads, each with a connection of its own, taking jobs from one queue.
+fn connection_threads(
+    config: &Config,
+    name: &str,
+    count: usize,
+) -> Result<mpsc::Sender<Job>, StoreError> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for i in 0..count {
+        let receiver = receiver.clone();
+        let mut connection = Connection {
+            config: config.clone(),
+            client: None,
+        };
+        thread::Builder::new()
+            .name(format!("{name}-{i}"))
+            .spawn(move || loop {
+                // The lock is held only while waiting for a job, so idle threads queue for it.
+                let job = match receiver.lock() {
+                    Ok(receiver) => receiver.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(&mut connection),
+                    Err(_) => return, // the storage is gone
+                }
+            })
+            .map_err(StoreError::Io)?;
+    }
+    Ok(sender)
 }
 
 /// Inserts each file that is absent; a present one must hold the same bytes.
@@ -516,5 +545,27 @@ impl Storage for PgStorage {
             Vec::new(),
             vec![dir.to_string()],
         )
+    }
+
+    /// Takes (or re-takes: session advisory locks nest) the writer's lock on the lock connection.
+    /// Asked again by a writer, it confirms the lock: a lock connection that dropped and came back
+    /// holds nothing, and if another server took the lock meanwhile the answer is `false`. On
+    /// becoming the writer, the tree size is re-read, so the compare-and-swap starts from the log
+    /// as the previous writer left it.
+    fn try_become_writer(&self) -> io::Result<bool> {
+        let held = self.run_on(
+            &self.lock_jobs,
+            "taking the writer's lock",
+            true,
+            |client| {
+                Ok(client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?
+                    .get::<_, bool>(0))
+            },
+        )?;
+        if held {
+            self.refresh()?;
+        }
+        Ok(held)
     }
 }

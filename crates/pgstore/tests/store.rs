@@ -307,8 +307,12 @@ fn of_two_writers_one_commit_wins_and_the_other_stops() {
     world
         .append(&mut log, &(0..5).map(entry).collect::<Vec<_>>())
         .unwrap();
-    // Both open at size 5 and both believe they are the writer.
+    // One writer's lock at a time: the first takes it, the second is refused while it lives.
+    assert!(first.try_become_writer().unwrap());
     let second = connect(&url);
+    assert!(!second.try_become_writer().unwrap());
+    assert!(!second.try_become_writer().unwrap());
+    // Both open at size 5 and both believe they are the writer (the lock is not the only guard).
     let mut other = Log::open(second.clone(), signer()).unwrap();
     world
         .append(&mut log, &(5..9).map(entry).collect::<Vec<_>>())

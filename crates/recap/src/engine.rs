@@ -18,7 +18,7 @@ use saksi_election::sheet::Sheet;
 use saksi_election::sign::SecretKey;
 use saksi_election::{Election, Registry};
 use saksi_tlog::log::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
-use saksi_tlog::{DirStorage, Log, Published, Publishing, Storage, CHECKPOINT_PATH};
+use saksi_tlog::{DirStorage, Log, Published, Publishing, Storage, TileReader, CHECKPOINT_PATH};
 
 pub use crate::batch::{recap_verdict, IngestOutcome};
 pub use crate::cosign::{WITNESS_DEADLINE, WITNESS_REQUEST_TIMEOUT};
@@ -52,6 +52,14 @@ pub struct Engine {
     operator: Option<SecretKey>,
     poisoned: Option<String>,
     publication: Publication,
+    /// The data directory: its key reopens the log on a takeover.
+    dir: DataDir,
+    /// Another server writes this log (a store shared by several, PostgreSQL): this engine follows
+    /// the published checkpoint, serves reads, and writes nothing until [`Engine::try_take_over`].
+    standby: bool,
+    /// The store is shared by several servers, so a poisoned engine may recover by taking over
+    /// again (after a database failover, or to become a standby when another server won).
+    shared_store: bool,
 }
 
 impl Drop for Engine {
@@ -60,6 +68,9 @@ impl Drop for Engine {
         self.settle_publication(WITNESS_DEADLINE + WITNESS_REQUEST_TIMEOUT);
     }
 }
+
+/// Why a standby refuses writes.
+pub const STANDBY: &str = "this server is a standby: another server writes this log (it serves reads, follows the published checkpoint, and takes over if the writer stops)";
 
 /// Appends entries in batches within the log's limits; returns the first index.
 fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
@@ -196,6 +207,19 @@ impl Engine {
 
     /// [`Engine::open`] with the log in `store`.
     pub fn open_in(data: &Path, store: &LogStore) -> Result<Engine, EngineError> {
+        let mut engine = Engine::open_as(data, store, false)?;
+        engine.tick_publication(Moment::Idle)?;
+        Ok(engine)
+    }
+
+    /// Opens a data directory whose log another server writes: the state is rebuilt and followed
+    /// ([`Engine::follow`]), and nothing is written, not even the publication, until
+    /// [`Engine::try_take_over`] makes this server the writer.
+    pub fn open_standby_in(data: &Path, store: &LogStore) -> Result<Engine, EngineError> {
+        Engine::open_as(data, store, true)
+    }
+
+    fn open_as(data: &Path, store: &LogStore, standby: bool) -> Result<Engine, EngineError> {
         let dir = DataDir::new(data);
         dir.refuse_authority_key()?;
         let signer = dir.log_signer()?;
@@ -245,15 +269,103 @@ impl Engine {
             tiles: Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE)),
             publication: Default::default(),
         });
-        let mut engine = Engine {
+        Ok(Engine {
             log,
             shared,
             operator,
             poisoned: None,
             publication,
+            dir,
+            standby,
+            shared_store: matches!(store, LogStore::Opened(_)),
+        })
+    }
+
+    /// Whether another server writes this log (see [`Engine::open_standby_in`]).
+    pub fn is_standby(&self) -> bool {
+        self.standby
+    }
+
+    /// Whether the engine refuses writes until it is reopened or takes over, and why.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    /// Whether a refusing engine can recover by [`Engine::try_take_over`]: on a store shared by
+    /// several servers. (A directory store stays refused until the server restarts: after a failed
+    /// fsync only a fresh open knows what is on disk.)
+    pub fn can_take_over(&self) -> bool {
+        self.shared_store
+    }
+
+    /// Makes this engine the writer if the store lets it ([`Storage::try_become_writer`]): the
+    /// log is reopened from the store (recovering the committed checkpoint), the state catches up
+    /// with every committed entry it lacks, and the publication resumes. `false`: another server
+    /// writes; nothing changed.
+    pub fn try_take_over(&mut self) -> Result<bool, EngineError> {
+        let storage = self.shared.storage.clone();
+        if !storage
+            .try_become_writer()
+            .map_err(EngineError::io("taking over as the writer"))?
+        {
+            return Ok(false);
+        }
+        let signer = self.dir.log_signer()?;
+        let log = Log::open_with(storage, signer, Publishing::ByCaller)?;
+        self.catch_up(log.committed().checkpoint.size)?;
+        self.log = log;
+        self.poisoned = None;
+        self.standby = false;
+        self.publication = Publication::new(self.shared.published().checkpoint.size);
+        self.tick_publication(Moment::Idle)?;
+        Ok(true)
+    }
+
+    /// A standby's step: reads the published checkpoint from the store and, if it grew, applies the
+    /// new entries and publishes it to this server's readers. Returns the published size.
+    pub fn follow(&mut self) -> Result<u64, EngineError> {
+        let storage = self.shared.storage.clone();
+        let Some(note) = storage
+            .read(CHECKPOINT_PATH)
+            .map_err(EngineError::io("reading the checkpoint"))?
+        else {
+            return Ok(0);
         };
-        engine.tick_publication(Moment::Idle)?;
-        Ok(engine)
+        let checkpoint = saksi_tlog::checkpoint::open(&note, self.log.verifier(), &[])
+            .map_err(|e| {
+                EngineError::data_dir(
+                    self.dir.root(),
+                    format!("the store's checkpoint does not verify: {e}"),
+                )
+            })?
+            .checkpoint;
+        let size = checkpoint.size;
+        if size > self.shared.published().checkpoint.size {
+            self.catch_up(size)?;
+            self.shared.set_published(Arc::new(Published {
+                checkpoint,
+                note: String::from_utf8(note).expect("a verified note is UTF-8"),
+            }));
+        }
+        Ok(self.shared.published().checkpoint.size)
+    }
+
+    /// Applies the entries from the state's size up to `size`, read from the store.
+    fn catch_up(&mut self, size: u64) -> Result<(), EngineError> {
+        let from = self.shared.state.read().expect("not poisoned").size;
+        if from >= size {
+            return Ok(());
+        }
+        let mut reader = TileReader::new(self.shared.storage.clone(), size);
+        let mut entries = Vec::with_capacity((size - from) as usize);
+        for index in from..size {
+            entries.push(Entry::decode(&reader.entry(index)?)?);
+        }
+        let mut state = self.shared.state.write().expect("not poisoned");
+        for (i, entry) in entries.iter().enumerate() {
+            state.apply(from + i as u64, entry)?;
+        }
+        Ok(())
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -296,7 +408,7 @@ impl Engine {
     /// Waits (at most `timeout`) for the running witness round, publishes what it brings, and brings
     /// the `checkpoint` file up to date: for commands that exit after their writes.
     pub fn settle_publication(&mut self, timeout: Duration) {
-        if self.poisoned.is_some() {
+        if self.poisoned.is_some() || self.standby {
             return;
         }
         let policy = self.witness_policy();
@@ -307,6 +419,9 @@ impl Engine {
     }
 
     fn check_poisoned(&self) -> Result<(), EngineError> {
+        if self.standby {
+            return Err(EngineError::Poisoned(STANDBY.into()));
+        }
         match &self.poisoned {
             Some(why) => Err(EngineError::Poisoned(why.clone())),
             None => Ok(()),

@@ -177,9 +177,70 @@ fn write_forms(
     verifying: Arc<AtomicUsize>,
     receipts: SyncSender<Committed>,
 ) {
-    while let Some(first) = wait_for_work(&mut engine, &jobs) {
+    loop {
+        let refused = engine.poisoned().is_some() && engine.can_take_over();
+        if (engine.is_standby() || refused) && stand_by(&mut engine, &jobs).is_none() {
+            return;
+        }
+        let Some(first) = wait_for_work(&mut engine, &jobs) else {
+            return;
+        };
         let batch = gather_batch(first, &jobs, &verifying);
         commit_batch(&mut engine, batch, &receipts);
+    }
+}
+
+/// How often a standby reads the store's checkpoint and tries to become the writer.
+const STANDBY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// On a store shared by several servers: follows the log and answers submissions with 503 until this
+/// server becomes the writer (the writer stopped, or the database failed over and the lock is free
+/// again). `None` once the server stops.
+fn stand_by(engine: &mut Engine, jobs: &Receiver<IngestJob>) -> Option<()> {
+    match engine.poisoned() {
+        Some(why) => eprintln!("the log refused a write ({why}); taking over again when the store lets this server write"),
+        None => eprintln!("standby: another server writes this log; following it, taking over if it stops"),
+    }
+    // Each distinct failure is said once, not every interval.
+    let mut last_problem = String::new();
+    let mut say = |problem: String| {
+        if problem != last_problem {
+            eprintln!("{problem}");
+            last_problem = problem;
+        }
+    };
+    loop {
+        match engine.try_take_over() {
+            Ok(true) => {
+                eprintln!(
+                    "writing the log from size {} (state replayed to the committed checkpoint)",
+                    engine.shared().state.read().expect("not poisoned").size
+                );
+                ALARMED.store(false, Ordering::Relaxed);
+                return Some(());
+            }
+            Ok(false) => {}
+            Err(e) => say(format!("cannot write yet: {e}")),
+        }
+        if let Err(e) = engine.follow() {
+            say(format!("cannot follow the log yet: {e}"));
+        }
+        let deadline = Instant::now() + STANDBY_INTERVAL;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match jobs.recv_timeout(left) {
+                Ok(job) => {
+                    let _ = job
+                        .reply
+                        .send(Answer::Unavailable(saksi_recap::engine::STANDBY.into()));
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
     }
 }
 

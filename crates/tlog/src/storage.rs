@@ -71,6 +71,13 @@ pub trait Storage: Send + Sync {
     /// Removes a directory and everything in it, if it exists. Best effort, not durable: used only to
     /// drop files no checkpoint needs any more.
     fn remove_dir(&self, dir: &str) -> io::Result<()>;
+    /// Tries to make this process the store's one writer, or confirms that it still is; `false`:
+    /// another process writes (this one may serve reads and try again). A store shared by several
+    /// servers (PostgreSQL) takes a lock here and re-reads its view of the log before writing; a
+    /// directory is locked for its writer when opened, so the default is `true`.
+    fn try_become_writer(&self) -> io::Result<bool> {
+        Ok(true)
+    }
 }
 
 /// A log directory on disk, laid out exactly as it is served (tlog-tiles paths).
@@ -411,5 +418,9 @@ impl<T: Storage + ?Sized> Storage for std::sync::Arc<T> {
     }
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
         (**self).remove_dir(dir)
+    }
+    // Every method forwards, defaults included: a default here would silently shadow the store's own.
+    fn try_become_writer(&self) -> io::Result<bool> {
+        (**self).try_become_writer()
     }
 }
