@@ -123,6 +123,79 @@ impl TestCluster {
         );
     }
 
+    /// A streaming standby of this cluster (pg_basebackup -R), started on a port of its own. With
+    /// `synchronous`, this cluster then waits for it on every commit (synchronous_standby_names),
+    /// set after the copy so that the standby, once promoted, does not wait for a standby of its own.
+    pub fn start_standby(&self, name: &str, synchronous: bool) -> TestCluster {
+        let dir = std::env::temp_dir().join(format!("saksi-pg-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp directory");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown runs");
+            assert!(status.success());
+        }
+        let standby = TestCluster {
+            port: free_port(),
+            bin: self.bin.clone(),
+            dir,
+        };
+        let out = as_server_user(&self.bin.join("pg_basebackup"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast", "-D"])
+            .arg(standby.data())
+            .output()
+            .expect("pg_basebackup runs");
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        standby.pg_ctl_start();
+        if synchronous {
+            let mut client = postgres::Client::connect(&self.url(), postgres::NoTls)
+                .expect("connecting to the primary");
+            client
+                .batch_execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+                .expect("naming the synchronous standby");
+            client
+                .batch_execute("SELECT pg_reload_conf()")
+                .expect("reloading the configuration");
+            // Wait until the standby streams synchronously, so the next commit depends on it.
+            for _ in 0..300 {
+                let row = client
+                    .query_opt(
+                        "SELECT 1 FROM pg_stat_replication WHERE sync_state = 'sync'",
+                        &[],
+                    )
+                    .expect("reading pg_stat_replication");
+                if row.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        standby
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`), waiting until it accepts writes.
+    pub fn promote(&self) {
+        let out = as_server_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-w", "promote"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl promote: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Stops the server at once (no checkpoint: as if the host lost power, short of the disk's cache).
     pub fn kill(&self) {
         let _ = as_server_user(&self.bin.join("pg_ctl"))

@@ -366,3 +366,43 @@ fn of_two_writers_one_commit_wins_and_the_other_stops() {
     world.check(&storage);
     assert!(audited.checkpoint.size >= 1);
 }
+
+#[test]
+fn a_synchronous_standby_keeps_every_acknowledged_entry_when_the_primary_is_lost() {
+    let Some(primary) = TestCluster::start("failover-primary") else {
+        return;
+    };
+    primary.new_database("failover");
+    let standby = primary.start_standby("failover-standby", true);
+    // Both hosts in one URL: whichever accepts writes is used, before and after the failover.
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/failover?target_session_attrs=read-write&connect_timeout=5",
+        primary.port, standby.port
+    );
+    let storage = connect(&url);
+    assert!(storage.try_become_writer().unwrap());
+    let mut log = Log::open(storage.clone(), signer()).unwrap();
+    let mut world = World::default();
+    let mut next = 0u64;
+    for _ in 0..20 {
+        let entries: Vec<Vec<u8>> = (next..next + 25).map(entry).collect();
+        next += 25;
+        world.append(&mut log, &entries).unwrap();
+    }
+    // The primary is lost with everything it acknowledged; the standby is promoted.
+    primary.kill();
+    let entries: Vec<Vec<u8>> = (next..next + 25).map(entry).collect();
+    assert!(world.append(&mut log, &entries).is_err());
+    drop(log);
+    standby.promote();
+    // The same storage finds the new primary, takes the writer's lock there, and the log goes on.
+    assert!(storage.try_become_writer().unwrap());
+    world.check(&storage);
+    let mut log = Log::open(storage.clone(), signer()).unwrap();
+    world.append(&mut log, &entries).unwrap();
+    world.check(&storage);
+    assert_eq!(
+        log.committed().checkpoint.size,
+        world.acknowledged.len() as u64
+    );
+}
