@@ -85,14 +85,14 @@ pub fn open_as_writer(data: &Path, store: &LogStore) -> Result<Engine> {
     Ok(Engine::open_in(data, store)?)
 }
 
-/// Opens the engine for `serve`: the writer if the store lets this server write, else a standby
-/// that follows the writer and takes over when it stops.
+/// Opens the engine for `serve`. On a store shared by several servers it opens as a standby: the
+/// writer thread takes over as soon as the store's writer lock is free (at once, if no other server
+/// holds it), on the same path as every later takeover, so a start that races another writer (or a
+/// dead writer's last commit) retries instead of failing.
 pub fn open_for_serving(data: &Path, store: &LogStore) -> Result<Engine> {
-    if let LogStore::Opened(storage) = store {
-        if !storage.try_become_writer()? {
-            println!("another server writes this log: serving reads as a standby");
-            return Ok(Engine::open_standby_in(data, store)?);
-        }
+    if let LogStore::Opened(_) = store {
+        println!("shared store: this server writes only while it holds the store's writer lock, and serves reads as a standby until then");
+        return Ok(Engine::open_standby_in(data, store)?);
     }
     Ok(Engine::open_in(data, store)?)
 }

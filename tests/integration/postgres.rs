@@ -17,6 +17,15 @@ fn changed_form(election: &str, line: usize, out: &str) {
     std::fs::write(out, form.to_string()).unwrap();
 }
 
+/// Polls `what` every 100 ms for up to 20 s.
+fn wait_until(what: &dyn Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !what() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn submit(base: &str, form: &str, election: &str) -> (Option<i32>, String) {
     let out = saksi(&["submit", "--url", base, "--form", form, "--gen", election]);
     (out.status.code(), text(&out))
@@ -81,13 +90,15 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
             "serving on ",
         )
     };
+    let form = |n: usize| {
+        let path = dir.path(&format!("form-{n}.json"));
+        changed_form(&election, n, &path);
+        path
+    };
     let a = serve(&data);
+    // Nobody holds the writer's lock: A takes it within a standby interval and writes.
+    wait_until(&|| submit(&a.base, &form(1), &election).1.starts_with("201"));
     let b = serve(&copy);
-    assert!(
-        b.preamble.iter().any(|l| l.contains("standby")),
-        "{:?}",
-        b.preamble
-    );
     let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
     let verify = |base: &str| {
         let out = saksi(&["verify", "--url", base, "--vkey", vkey.trim()]);
@@ -96,14 +107,6 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
     };
     verify(&a.base);
 
-    let form = |n: usize| {
-        let path = dir.path(&format!("form-{n}.json"));
-        changed_form(&election, n, &path);
-        path
-    };
-    let (code, said) = submit(&a.base, &form(1), &election);
-    assert_eq!(code, Some(0), "{said}");
-    assert!(said.starts_with("201"), "{said}");
     // The standby refuses writes and says why; it follows the writer's published checkpoint.
     let (_, said) = submit(&b.base, &form(2), &election);
     assert!(
@@ -113,30 +116,261 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
     let size = |base: &str| {
         crate::util::get_json(&format!("{base}/api/v1/log"))["checkpoint"]["size"].as_u64()
     };
-    let wait_for = |what: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !what() {
-            assert!(std::time::Instant::now() < deadline, "timed out");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    };
-    wait_for(&|| size(&b.base) == size(&a.base));
+    wait_until(&|| size(&b.base) == size(&a.base));
     verify(&b.base);
 
     // The writer dies: the standby takes over (its lock is released with its connection), replays
     // to the committed checkpoint, and writes.
     drop(a);
-    wait_for(&|| submit(&b.base, &form(2), &election).1.starts_with("201"));
+    wait_until(&|| submit(&b.base, &form(2), &election).1.starts_with("201"));
     let (_, said) = submit(&b.base, &form(3), &election);
     assert!(said.starts_with("201"), "{said}");
     verify(&b.base);
     // The old writer comes back as a standby.
     let a = serve(&data);
+    let (_, said) = submit(&a.base, &form(4), &election);
     assert!(
-        a.preamble.iter().any(|l| l.contains("standby")),
-        "{:?}",
-        a.preamble
+        said.starts_with("503") && said.contains("standby"),
+        "{said}"
     );
-    wait_for(&|| size(&a.base) == size(&b.base));
+    wait_until(&|| size(&a.base) == size(&b.base));
     verify(&a.base);
+}
+
+/// What the load's clients saw: acknowledged forms by TPS (with their log index) and every
+/// checkpoint an answer carried, by size.
+#[derive(Default)]
+struct Seen {
+    acknowledged: std::collections::BTreeMap<String, u64>,
+    roots: std::collections::BTreeMap<u64, String>,
+    /// The base URL that acknowledged last: the writer, as far as the clients know.
+    writer: String,
+    errors: usize,
+}
+
+#[test]
+fn under_load_the_writer_and_the_database_fail_over_and_no_acknowledged_form_is_lost() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, RwLock};
+    use std::time::{Duration, Instant};
+
+    let Some(primary) = TestCluster::start("load-primary") else {
+        return;
+    };
+    primary.new_database("saksi");
+    let standby = primary.start_standby("load-standby", true);
+    let store = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/saksi?target_session_attrs=read-write&connect_timeout=5",
+        primary.port, standby.port
+    );
+    let dir = TempDir::new("postgres-load");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    let out = saksi(&[
+        "gen",
+        "--out",
+        &election,
+        "--tps",
+        "6000",
+        "--fault-rate",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saksi(&[
+        "init", "--data", &data, "--gen", &election, "--store", &store,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let copy = dir.path("data-b");
+    assert!(std::process::Command::new("cp")
+        .args(["-r", &data, &copy])
+        .status()
+        .unwrap()
+        .success());
+    let datas = [data.clone(), copy.clone()];
+    let serve = |i: usize| {
+        Server::spawn_command(
+            serve_command(&datas[i], &["--rate-limit", "0", "--store", &store]),
+            "serving on ",
+        )
+    };
+    let servers: Vec<Mutex<Option<Server>>> = (0..2).map(|i| Mutex::new(Some(serve(i)))).collect();
+    let bases = Arc::new(RwLock::new(
+        servers
+            .iter()
+            .map(|s| s.lock().unwrap().as_ref().unwrap().base.clone())
+            .collect::<Vec<_>>(),
+    ));
+
+    // Every signed form of the election, each a new TPS result: one log entry each.
+    let forms: Vec<String> = std::fs::read_to_string(format!("{election}/forms.ndjson"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let queue = Arc::new(Mutex::new(forms.clone()));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (queue, seen, bases, stop) =
+                (queue.clone(), seen.clone(), bases.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut prefer = c;
+                loop {
+                    // Popped apart from the loop's condition, whose guard would live for the
+                    // whole iteration (and hold every other client back).
+                    let next = queue.lock().unwrap().pop();
+                    let Some(form) = next else {
+                        return;
+                    };
+                    let tps = serde_json::from_str::<serde_json::Value>(&form).unwrap()["form"]
+                        ["tps"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    // Retried until acknowledged, on whichever server writes (a client's loop).
+                    loop {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        // The server that answered last, until it fails; then the other (a
+                        // client sticks to the writer and moves when it stops being one).
+                        let base = bases.read().unwrap()[prefer % 2].clone();
+                        let answer = std::panic::catch_unwind(|| {
+                            crate::util::http(
+                                "POST",
+                                &format!("{base}/api/v1/forms"),
+                                form.as_bytes(),
+                            )
+                        });
+                        let Ok((status, _, body)) = answer else {
+                            prefer += 1;
+                            seen.lock().unwrap().errors += 1;
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        };
+                        if status == 200 || status == 201 {
+                            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                            let mut seen = seen.lock().unwrap();
+                            let index = body["index"].as_u64().unwrap();
+                            if let Some(before) = seen.acknowledged.insert(tps.clone(), index) {
+                                assert_eq!(before, index, "TPS {tps} acknowledged at two indexes");
+                            }
+                            let size = body["checkpoint"]["size"].as_u64().unwrap();
+                            let root = body["checkpoint"]["root"].as_str().unwrap().to_string();
+                            if let Some(other) = seen.roots.insert(size, root.clone()) {
+                                assert_eq!(other, root, "two checkpoints of size {size}");
+                            }
+                            seen.writer = base;
+                            break;
+                        }
+                        prefer += 1;
+                        seen.lock().unwrap().errors += 1;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // 20 rounds: SIGKILL whichever server acknowledged last (the writer), restart it (it comes
+    // back as a standby), and let the other take over; in round 10 the database fails over instead.
+    let wait_for_progress = |from: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen.lock().unwrap().acknowledged.len() < from + 100
+            && !queue.lock().unwrap().is_empty()
+        {
+            assert!(Instant::now() < deadline, "no progress after a failover");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let started = Instant::now();
+    for round in 0..20 {
+        let acknowledged = seen.lock().unwrap().acknowledged.len();
+        wait_for_progress(acknowledged);
+        eprintln!(
+            "round {round}: {acknowledged} acknowledged at {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        if round == 10 {
+            // Halfway, the database: the primary dies, the synchronous standby is promoted, and
+            // the writer finds it through the multi-host URL and goes on (or the other server
+            // does, whichever takes the writer's lock on the new primary first).
+            primary.kill();
+            standby.promote();
+            continue;
+        }
+        let writer = seen.lock().unwrap().writer.clone();
+        let Some(i) = bases.read().unwrap().iter().position(|b| *b == writer) else {
+            continue;
+        };
+        let mut slot = servers[i].lock().unwrap();
+        drop(slot.take()); // SIGKILL, as Server's drop does
+        let server = serve(i);
+        bases.write().unwrap()[i] = server.base.clone();
+        *slot = Some(server);
+    }
+
+    // Let the clients finish every form, then check.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !queue.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.acknowledged.len(),
+        forms.len(),
+        "{} errors",
+        seen.errors
+    );
+    // Read back from either server (a standby serves reads too) once it has caught up.
+    let writer = bases.read().unwrap()[0].clone();
+    let last = seen.acknowledged.values().max().copied().unwrap_or(0);
+    wait_until(&|| {
+        crate::util::get_json(&format!("{writer}/api/v1/log"))["checkpoint"]["size"]
+            .as_u64()
+            .is_some_and(|size| size > last)
+    });
+    // Every acknowledged form is in the log, at the index it was given, once.
+    let mut indexes = std::collections::BTreeSet::new();
+    for (tps, &index) in &seen.acknowledged {
+        assert!(indexes.insert(index), "index {index} acknowledged twice");
+        let entry = crate::util::get_json(&format!("{writer}/api/v1/entries/{index}"));
+        assert_eq!(
+            entry["form"]["tps"].as_str(),
+            Some(tps.as_str()),
+            "entry {index}"
+        );
+    }
+    // The log verifies (every signature, verdict and tally re-derived) and every checkpoint a client
+    // was given is the store's checkpoint of that size, in one tree.
+    let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
+    let out = saksi(&["verify", "--url", &writer, "--vkey", vkey.trim()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{} forms re-verified", forms.len())),
+        "{}",
+        text(&out)
+    );
+    let storage = saksi_pgstore::PgStorage::connect(&store, 1).unwrap();
+    for (size, root) in &seen.roots {
+        use saksi_tlog::Storage;
+        let note = storage
+            .read(&format!("checkpoints/{size}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("no checkpoint of size {size} in the store"));
+        assert!(
+            String::from_utf8(note).unwrap().contains(root.as_str()),
+            "size {size}"
+        );
+    }
+    eprintln!(
+        "{} forms acknowledged through 19 writer failovers and one database failover ({} refused or failed attempts retried)",
+        seen.acknowledged.len(),
+        seen.errors
+    );
 }

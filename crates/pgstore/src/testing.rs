@@ -144,7 +144,14 @@ impl TestCluster {
             dir,
         };
         let out = as_server_user(&self.bin.join("pg_basebackup"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast", "-D"])
             .arg(standby.data())
             .output()

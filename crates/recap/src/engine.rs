@@ -358,8 +358,15 @@ impl Engine {
         }
         let mut reader = TileReader::new(self.shared.storage.clone(), size);
         let mut entries = Vec::with_capacity((size - from) as usize);
-        for index in from..size {
-            entries.push(Entry::decode(&reader.entry(index)?)?);
+        let width = saksi_tlog::tile::TILE_WIDTH;
+        // Bundle by bundle: one read per 256 entries, not one per entry.
+        for bundle in from / width..size.div_ceil(width) {
+            let first = bundle * width;
+            for (i, bytes) in reader.bundle(bundle)?.iter().enumerate() {
+                if first + i as u64 >= from {
+                    entries.push(Entry::decode(bytes)?);
+                }
+            }
         }
         let mut state = self.shared.state.write().expect("not poisoned");
         for (i, entry) in entries.iter().enumerate() {

@@ -190,6 +190,17 @@ fn write_forms(
     }
 }
 
+/// An error and every cause under it, for the operator's log line.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text = format!("{text}: {e}");
+        cause = e.source();
+    }
+    text
+}
+
 /// How often a standby reads the store's checkpoint and tries to become the writer.
 const STANDBY_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -199,7 +210,7 @@ const STANDBY_INTERVAL: Duration = Duration::from_millis(500);
 fn stand_by(engine: &mut Engine, jobs: &Receiver<IngestJob>) -> Option<()> {
     match engine.poisoned() {
         Some(why) => eprintln!("the log refused a write ({why}); taking over again when the store lets this server write"),
-        None => eprintln!("standby: another server writes this log; following it, taking over if it stops"),
+        None => eprintln!("standby: following the log; writing once this server holds the store's writer lock"),
     }
     // Each distinct failure is said once, not every interval.
     let mut last_problem = String::new();
@@ -220,10 +231,10 @@ fn stand_by(engine: &mut Engine, jobs: &Receiver<IngestJob>) -> Option<()> {
                 return Some(());
             }
             Ok(false) => {}
-            Err(e) => say(format!("cannot write yet: {e}")),
+            Err(e) => say(format!("cannot write yet: {}", with_causes(&e))),
         }
         if let Err(e) = engine.follow() {
-            say(format!("cannot follow the log yet: {e}"));
+            say(format!("cannot follow the log yet: {}", with_causes(&e)));
         }
         let deadline = Instant::now() + STANDBY_INTERVAL;
         loop {

@@ -748,13 +748,10 @@ impl TileReader {
         let levels = match self.shared.as_ref().and_then(|shared| shared.get(&tile)) {
             Some(levels) => levels,
             None => {
-                let bytes = self
-                    .storage
-                    .read(&tile.path())
-                    .map_err(io_err(format!("reading {}", tile.path())))?
-                    .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))?;
-                let hashes = tile::decode_hashes(&bytes, tile.width)
+                let (bytes, stored) = self.read_tile(tile)?;
+                let mut hashes = tile::decode_hashes(&bytes, stored)
                     .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
+                hashes.truncate(tile.width as usize);
                 let levels = Arc::new(tile_levels(hashes));
                 if let Some(shared) = &self.shared {
                     shared.put(tile, levels.clone());
@@ -784,14 +781,38 @@ impl TileReader {
             index,
             width,
         };
-        let bytes = self
-            .storage
-            .read(&tile.path())
-            .map_err(io_err(format!("reading {}", tile.path())))?
-            .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))?;
-        let entries = tile::decode_bundle(&bytes, width)
+        let (bytes, stored) = self.read_tile(tile)?;
+        let entries = tile::decode_bundle(&bytes, stored)
             .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
-        Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
+        Ok(entries
+            .into_iter()
+            .take(width as usize)
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+
+    /// A tile's bytes and the width they hold: the tile as of this size, or, when that is a
+    /// partial tile the writer has since completed and deleted (tlog-tiles lets it), the full tile,
+    /// whose first entries are the partial's (the log only appends; proofs check the rest).
+    fn read_tile(&self, tile: Tile) -> Result<(Vec<u8>, u16), LogError> {
+        let read = |tile: Tile| {
+            self.storage
+                .read(&tile.path())
+                .map_err(io_err(format!("reading {}", tile.path())))
+        };
+        if let Some(bytes) = read(tile)? {
+            return Ok((bytes, tile.width));
+        }
+        let full = Tile {
+            width: TILE_WIDTH as u16,
+            ..tile
+        };
+        if tile.width < full.width {
+            if let Some(bytes) = read(full)? {
+                return Ok((bytes, full.width));
+            }
+        }
+        Err(LogError::Corrupt(format!("{} is missing", tile.path())))
     }
 
     pub fn entry(&mut self, index: u64) -> Result<Vec<u8>, LogError> {
