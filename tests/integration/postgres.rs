@@ -99,6 +99,14 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
     // Nobody holds the writer's lock: A takes it within a standby interval and writes.
     wait_until(&|| submit(&a.base, &form(1), &election).1.starts_with("201"));
     let b = serve(&copy);
+    // A load balancer's view: A is ready for submissions, B (a standby) is not, both are alive.
+    let ready = |base: &str| crate::util::http("GET", &format!("{base}/readyz"), b"").0;
+    assert_eq!(ready(&a.base), 200);
+    assert_eq!(ready(&b.base), 503);
+    assert_eq!(
+        crate::util::http("GET", &format!("{}/healthz", b.base), b"").0,
+        200
+    );
     let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
     let verify = |base: &str| {
         let out = saksi(&["verify", "--url", base, "--vkey", vkey.trim()]);
@@ -123,6 +131,7 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
     // to the committed checkpoint, and writes.
     drop(a);
     wait_until(&|| submit(&b.base, &form(2), &election).1.starts_with("201"));
+    assert_eq!(ready(&b.base), 200);
     let (_, said) = submit(&b.base, &form(3), &election);
     assert!(said.starts_with("201"), "{said}");
     verify(&b.base);

@@ -268,6 +268,12 @@ impl Engine {
             report_texts,
             tiles: Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE)),
             publication: Default::default(),
+            role: Default::default(),
+        });
+        shared.set_role(if standby {
+            crate::shared::Role::Standby
+        } else {
+            crate::shared::Role::Writer
         });
         Ok(Engine {
             log,
@@ -316,6 +322,7 @@ impl Engine {
         self.log = log;
         self.poisoned = None;
         self.standby = false;
+        self.shared.set_role(crate::shared::Role::Writer);
         self.publication = Publication::new(self.shared.published().checkpoint.size);
         self.tick_publication(Moment::Idle)?;
         Ok(true)
@@ -443,6 +450,7 @@ impl Engine {
         result.map_err(|e| {
             let e = e.into();
             self.poisoned = Some(e.to_string());
+            self.shared.set_role(crate::shared::Role::Refusing);
             e
         })
     }

@@ -24,4 +24,5 @@ pub mod verify;
 pub use datadir::{DataDir, ServerKeys};
 pub use engine::{Engine, EngineError, IngestOutcome, LogStore, Shared};
 pub use entry::Entry;
+pub use shared::Role;
 pub use state::{State, Tally};

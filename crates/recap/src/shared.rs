@@ -30,6 +30,30 @@ pub struct Shared {
     /// Signalled whenever `published` moves or a witness round ends without a quorum, for readers
     /// waiting for a checkpoint to be published ([`Shared::wait_published`]).
     pub(crate) publication: (Mutex<PublicationNews>, Condvar),
+    /// What the writer thread is doing, for health checks (see [`Role`]).
+    pub(crate) role: std::sync::atomic::AtomicU8,
+}
+
+/// A server's part in writing its log, as load balancers and operators see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// It writes: submissions are accepted.
+    Writer,
+    /// Another server writes the shared store; this one follows it and serves reads.
+    Standby,
+    /// The log refused a write (a full disk, a failed fsync, a lost compare-and-swap): nothing is
+    /// accepted until the server restarts or, on a shared store, takes over again.
+    Refusing,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Writer => "writer",
+            Role::Standby => "standby",
+            Role::Refusing => "refusing",
+        }
+    }
 }
 
 /// What a reader waiting for publication needs to know besides the published checkpoint.
@@ -43,6 +67,24 @@ pub(crate) struct PublicationNews {
 /// Tiles kept for receipts: 8,192 x 16 KiB = 128 MiB at most (a national log has about 6,500).
 pub(crate) const RECEIPT_TILE_CACHE: usize = 8192;
 impl Shared {
+    /// What this server's writer is doing now.
+    pub fn role(&self) -> Role {
+        match self.role.load(std::sync::atomic::Ordering::Acquire) {
+            0 => Role::Writer,
+            1 => Role::Standby,
+            _ => Role::Refusing,
+        }
+    }
+
+    pub(crate) fn set_role(&self, role: Role) {
+        let value = match role {
+            Role::Writer => 0,
+            Role::Standby => 1,
+            Role::Refusing => 2,
+        };
+        self.role.store(value, std::sync::atomic::Ordering::Release);
+    }
+
     pub fn published(&self) -> Arc<Published> {
         self.published.read().expect("not poisoned").clone()
     }

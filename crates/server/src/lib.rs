@@ -230,6 +230,8 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/receipts/{index}", get(pages::receipt))
         .route("/api/v1/entries/{index}", get(pages::entry))
         .route("/api/v1/log", get(pages::log_info))
+        .route("/healthz", get(pages::healthz))
+        .route("/readyz", get(pages::readyz))
         .route("/api/v1/rulebook", get(pages::rulebook))
         .route("/api/v1/openapi.json", get(pages::openapi))
         .route("/log/{*path}", get(log_files::log_file))

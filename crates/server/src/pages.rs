@@ -300,9 +300,31 @@ fn read_failure(e: saksi_recap::EngineError) -> Response {
     }
 }
 
+/// Liveness for a load balancer or supervisor: the process answers HTTP.
+pub(crate) async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// Readiness to take submissions: 200 only on the writer (its state replayed, its store
+/// writable); 503 on a standby or a server whose log refused a write, saying which. A load
+/// balancer sends writes to the ready server and reads anywhere.
+pub(crate) async fn readyz(State(app): State<App>) -> Response {
+    let role = app.shared.role();
+    let body = Json(json!({
+        "role": role.as_str(),
+        "log_size": app.shared.published().checkpoint.size,
+    }));
+    if role == saksi_recap::Role::Writer {
+        body.into_response()
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
 pub(crate) async fn log_info(State(app): State<App>) -> Response {
     let published = app.shared.published();
     Json(json!({
+        "role": app.shared.role().as_str(),
         "origin": published.checkpoint.origin,
         "vkey": app.shared.vkey,
         "checkpoint": {"size": published.checkpoint.size, "root": published.checkpoint.root.to_base64(), "note": published.note},
