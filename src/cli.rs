@@ -110,8 +110,9 @@ pub(crate) struct InitArgs {
     pub(crate) data: PathBuf,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
     /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
-    /// photos and report texts stay in DATA.
-    #[arg(long, value_name = "URL")]
+    /// photos and report texts stay in DATA. From the environment too, so that a password in the
+    /// URL is not on the command line for every process list to show.
+    #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
     pub(crate) store: Option<String>,
     /// A directory written by `saksi gen` (its registry, with officer and corrector keys).
     #[arg(long, conflicts_with = "kpu_registry")]
@@ -158,8 +159,9 @@ pub(crate) struct ImportArgs {
     pub(crate) data: PathBuf,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
     /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
-    /// photos and report texts stay in DATA.
-    #[arg(long, value_name = "URL")]
+    /// photos and report texts stay in DATA. From the environment too, so that a password in the
+    /// URL is not on the command line for every process list to show.
+    #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
     pub(crate) store: Option<String>,
     #[arg(required_unless_present_any = ["sirekap", "photos"], conflicts_with = "sirekap")]
     pub(crate) file: Option<PathBuf>,
@@ -177,8 +179,9 @@ pub(crate) struct ServeArgs {
     pub(crate) data: PathBuf,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
     /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
-    /// photos and report texts stay in DATA.
-    #[arg(long, value_name = "URL")]
+    /// photos and report texts stay in DATA. From the environment too, so that a password in the
+    /// URL is not on the command line for every process list to show.
+    #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
     pub(crate) store: Option<String>,
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: std::net::SocketAddr,

@@ -62,14 +62,17 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
         "{}",
         text(&again)
     );
-    let out = saksi(&[
-        "import",
-        "--data",
-        &data,
-        "--store",
-        &store,
-        &format!("{election}/forms.ndjson"),
-    ]);
+    // The store's URL from the environment (SAKSI_STORE), as a systemd unit gives it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_saksi"))
+        .args([
+            "import",
+            "--data",
+            &data,
+            &format!("{election}/forms.ndjson"),
+        ])
+        .env("SAKSI_STORE", &store)
+        .output()
+        .unwrap();
     assert!(
         out.status.success() || out.status.code() == Some(1),
         "{}",
