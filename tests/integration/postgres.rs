@@ -380,23 +380,7 @@ fn under_load_the_writer_and_the_database_fail_over_and_no_acknowledged_form_is_
         vkey.trim(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    if std::process::Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-interop.sh");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .arg(&mirror_dir)
-            .arg(vkey.trim())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-    } else {
-        assert!(std::env::var("CI").is_err(), "CI must have Go");
-        eprintln!("skipping the Go check: Go is not installed");
-    }
+    crate::util::go_verify(std::path::Path::new(&mirror_dir), vkey.trim());
     let storage = saksi_pgstore::PgStorage::connect(&store, 1).unwrap();
     for (size, root) in &seen.roots {
         use saksi_tlog::Storage;

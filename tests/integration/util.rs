@@ -203,3 +203,25 @@ pub fn get_json(url: &str) -> serde_json::Value {
     assert_eq!(status, 200, "GET {url}: {}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
+
+/// Verifies a log directory with Go's sumdb (`scripts/go-interop.sh`) where Go is installed; CI
+/// must have it.
+pub fn go_verify(log_dir: &Path, vkey: &str) {
+    if !Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(std::env::var("CI").is_err(), "CI must have Go");
+        eprintln!("skipping the Go check: Go is not installed");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-interop.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(log_dir)
+        .arg(vkey)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -46,6 +46,22 @@ fn as_server_user(program: &Path) -> Command {
     }
 }
 
+/// A fresh directory under the temp dir for one server, owned by the user the server runs as.
+fn server_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("saksi-pg-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp directory");
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .expect("chown runs");
+        assert!(status.success(), "chown of {}", dir.display());
+    }
+    dir
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -62,17 +78,7 @@ impl TestCluster {
             );
             return None;
         };
-        let dir = std::env::temp_dir().join(format!("saksi-pg-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temp directory");
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .expect("chown runs");
-            assert!(status.success(), "chown of {}", dir.display());
-        }
+        let dir = server_dir(name);
         let cluster = TestCluster {
             port: free_port(),
             bin,
@@ -127,17 +133,7 @@ impl TestCluster {
     /// `synchronous`, this cluster then waits for it on every commit (synchronous_standby_names),
     /// set after the copy so that the standby, once promoted, does not wait for a standby of its own.
     pub fn start_standby(&self, name: &str, synchronous: bool) -> TestCluster {
-        let dir = std::env::temp_dir().join(format!("saksi-pg-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temp directory");
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .expect("chown runs");
-            assert!(status.success());
-        }
+        let dir = server_dir(name);
         let standby = TestCluster {
             port: free_port(),
             bin: self.bin.clone(),

@@ -177,7 +177,18 @@ fn write_forms(
     verifying: Arc<AtomicUsize>,
     receipts: SyncSender<Committed>,
 ) {
+    // The operator's alarm, once per refusal (a full disk, a failed fsync, another writer on the
+    // same store); submitters are told on every answer.
+    let mut alarmed = false;
     loop {
+        match engine.poisoned() {
+            Some(why) if !alarmed => {
+                eprintln!("ALARM: the log stopped accepting writes: {why}");
+                alarmed = true;
+            }
+            Some(_) => {}
+            None => alarmed = false,
+        }
         let refused = engine.poisoned().is_some() && engine.can_take_over();
         if (engine.is_standby() || refused) && stand_by(&mut engine, &jobs).is_none() {
             return;
@@ -227,7 +238,6 @@ fn stand_by(engine: &mut Engine, jobs: &Receiver<IngestJob>) -> Option<()> {
                     "writing the log from size {} (state replayed to the committed checkpoint)",
                     engine.shared().state.read().expect("not poisoned").size
                 );
-                ALARMED.store(false, Ordering::Relaxed);
                 return Some(());
             }
             Ok(false) => {}
@@ -305,9 +315,6 @@ fn gather_batch(
     batch
 }
 
-/// Set once the writer has raised its alarm: the engine stays poisoned until the server restarts.
-static ALARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Commits one batch (TPS forms, then recaps, then copies, then each statement) and hands the outcomes to the
 /// receipt thread, or answers the handlers at once when nothing was committed.
 fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSender<Committed>) {
@@ -349,11 +356,6 @@ fn commit_batch(engine: &mut Engine, batch: Vec<IngestJob>, receipts: &SyncSende
         }
         Err(e) => {
             let message = e.to_string();
-            // The operator's alarm: the first refusal says why (a full disk, a failed fsync, or
-            // another writer on the same store); later ones repeat it to each submitter only.
-            if !ALARMED.swap(true, Ordering::Relaxed) {
-                eprintln!("ALARM: the log stopped accepting writes: {message}");
-            }
             for reply in replies {
                 let _ = reply.send(Answer::Unavailable(message.clone()));
             }
