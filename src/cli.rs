@@ -175,8 +175,30 @@ pub(crate) struct ImportArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
-    #[arg(long)]
-    pub(crate) data: PathBuf,
+    /// The server's data directory (keys, photos, report texts, and the log unless --store).
+    #[arg(
+        long,
+        required_unless_present = "read_only",
+        conflicts_with = "read_only"
+    )]
+    pub(crate) data: Option<PathBuf>,
+    /// Serve as a read replica: the site, the API's reads and /log/ from a copy of the log that
+    /// another process keeps current (--log, a directory `saksi mirror --follow` writes; or --store,
+    /// a PostgreSQL standby), followed every 250 ms. No key, no writes: submissions get 503.
+    #[arg(long, requires = "vkey")]
+    pub(crate) read_only: bool,
+    /// With --read-only: the log copy's directory.
+    #[arg(long, requires = "read_only", conflicts_with = "store", required_unless_present_any = ["data", "store"])]
+    pub(crate) log: Option<PathBuf>,
+    /// With --read-only: the log's verifier key (or a file holding it).
+    #[arg(long, requires = "read_only", value_parser = parse_vkey)]
+    pub(crate) vkey: Option<Verifier>,
+    /// With --read-only: the evidence photos `saksi mirror --evidence` keeps in this directory.
+    #[arg(long, requires = "read_only")]
+    pub(crate) evidence: Option<PathBuf>,
+    /// With --read-only: the report texts `saksi mirror --reports` keeps in this directory.
+    #[arg(long, requires = "read_only")]
+    pub(crate) reports: Option<PathBuf>,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
     /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
     /// photos and report texts stay in DATA. From the environment too, so that a password in the
@@ -421,6 +443,11 @@ pub(crate) struct MirrorArgs {
     /// against the digest the signed report names); texts a moderator hid are counted, not copied.
     #[arg(long)]
     pub(crate) reports: Option<PathBuf>,
+    /// Keep following: check the server's checkpoint every 250 ms and copy what is new, until
+    /// stopped (what a read replica, `saksi serve --read-only --log DIR`, serves from). Photos and
+    /// texts are copied at most once a minute.
+    #[arg(long)]
+    pub(crate) follow: bool,
 }
 
 #[derive(clap::Args)]

@@ -83,6 +83,13 @@ fn run(command: Command) -> Result<u8> {
                     ),
                 }),
         ),
+        Command::Mirror(args) if args.follow => verify::mirror_follow(
+            &args.url,
+            &args.dir,
+            &args.vkey,
+            args.evidence.as_deref(),
+            args.reports.as_deref(),
+        ),
         Command::Mirror(args) => {
             let mut code = verify::mirror(&args.url, &args.dir, &args.vkey)?;
             if code == EXIT_OK {
@@ -215,8 +222,20 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
         bail!("--max-connections and --max-connections-per-address must be at least 1");
     }
     let started = Instant::now();
-    let store = ops::log_store(args.store.as_deref())?;
-    let engine = ops::open_for_serving(&args.data, &store)?;
+    let source = match (&args.data, &args.vkey) {
+        (Some(data), _) => {
+            let store = ops::log_store(args.store.as_deref())?;
+            Served::Engine(ops::open_for_serving(data, &store)?)
+        }
+        (None, Some(vkey)) => Served::Replica(ops::open_replica(
+            args.log.as_deref(),
+            args.store.as_deref(),
+            vkey.clone(),
+            args.evidence.as_deref(),
+            args.reports.as_deref(),
+        )?),
+        (None, None) => bail!("give --data DIR, or --read-only with --vkey"),
+    };
     println!(
         "state rebuilt from the log in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -240,8 +259,14 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
             _ => None,
         },
     };
-    serve(engine, args.addr, limits)?;
+    serve(source, args.addr, limits)?;
     Ok(EXIT_OK)
+}
+
+/// What `saksi serve` serves: a data directory's engine (writer or standby), or a read replica.
+enum Served {
+    Engine(saksi_recap::Engine),
+    Replica(saksi_recap::replica::Replica),
 }
 
 fn submit_command(args: SubmitArgs) -> Result<u8> {
@@ -767,11 +792,7 @@ fn generate(out: &Path, config: &saksi_gen::Config) -> Result<saksi_gen::Summary
     Ok(summary)
 }
 
-fn serve(
-    engine: saksi_recap::Engine,
-    addr: std::net::SocketAddr,
-    limits: saksi_server::Limits,
-) -> Result<()> {
+fn serve(served: Served, addr: std::net::SocketAddr, limits: saksi_server::Limits) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -780,7 +801,10 @@ fn serve(
     } else {
         "http"
     };
-    let app = saksi_server::app_with_limits(engine, limits);
+    let app = match served {
+        Served::Engine(engine) => saksi_server::app_with_limits(engine, limits),
+        Served::Replica(replica) => saksi_server::replica_app(replica, limits),
+    };
     runtime.block_on(saksi_server::serve(app, addr, |bound| {
         println!(
             "serving on {scheme}://{bound}/  (API: /api/v1/openapi.json, log: /log/checkpoint)"
@@ -881,6 +905,10 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         server.join("log").display(),
         election.join("truth.json").display()
     );
-    serve(engine, addr, saksi_server::Limits::default())?;
+    serve(
+        Served::Engine(engine),
+        addr,
+        saksi_server::Limits::default(),
+    )?;
     Ok(EXIT_OK)
 }

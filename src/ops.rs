@@ -75,6 +75,43 @@ pub fn log_store(store: Option<&str>) -> Result<LogStore> {
     Ok(LogStore::Opened(Arc::new(storage)))
 }
 
+/// `saksi serve --read-only`: a replica of the log copy in `log` (a directory) or `store` (a
+/// PostgreSQL database, typically a hot standby), checked against `vkey`.
+pub fn open_replica(
+    log: Option<&Path>,
+    store: Option<&str>,
+    vkey: saksi_tlog::note::Verifier,
+    evidence: Option<&Path>,
+    reports: Option<&Path>,
+) -> Result<saksi_recap::replica::Replica> {
+    let storage: Arc<dyn saksi_tlog::Storage> = match (log, store) {
+        (Some(dir), None) => {
+            if !dir.join(saksi_tlog::CHECKPOINT_PATH).is_file() {
+                bail!(
+                    "{} holds no log copy (no checkpoint): make one with saksi mirror --url URL --dir {} --vkey KEY --follow",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            Arc::new(saksi_tlog::ReadOnlyDir::new(dir))
+        }
+        (None, Some(url)) => Arc::new(
+            saksi_pgstore::PgStorage::connect_read_only(url, saksi_pgstore::DEFAULT_CONNECTIONS)
+                .context("opening the PostgreSQL store to read")?,
+        ),
+        _ => bail!("--read-only takes exactly one of --log DIR or --store URL"),
+    };
+    println!("read replica: following the log copy every 250 ms; submissions are refused (503)");
+    Ok(saksi_recap::replica::Replica::open(
+        storage,
+        vkey,
+        saksi_recap::replica::ReplicaFiles {
+            evidence,
+            report_texts: reports,
+        },
+    )?)
+}
+
 /// Opens the engine to write: refused while another server writes the same store.
 pub fn open_as_writer(data: &Path, store: &LogStore) -> Result<Engine> {
     if let LogStore::Opened(storage) = store {

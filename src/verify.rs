@@ -362,6 +362,93 @@ const MIRROR_ROUND_BYTES: usize = 64 << 20;
 /// tlog-tiles directory any static server can serve.
 pub fn mirror(url: &str, dir: &Path, key: &Verifier) -> Result<u8> {
     let started = Instant::now();
+    let step = mirror_step(url, dir, key)?;
+    if step.code == crate::EXIT_OK {
+        println!(
+            "saksi mirror: {} now at size {} (was {}), {} files fetched and checked in {:.1}s",
+            dir.display(),
+            step.size,
+            step.from,
+            step.fetched,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(step.code)
+}
+
+/// How often `saksi mirror --follow` asks the server for its checkpoint (one small GET).
+const MIRROR_FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How often `--follow` also copies photos and report texts: each pass reads the whole mirrored log
+/// to list what entries name (about as long as `saksi verify` for a national log), so it runs at
+/// most once a minute, and only when the log grew.
+const MIRROR_FILES_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `saksi mirror --follow`: keeps the mirror current until stopped (a read replica serves from it).
+/// A server that cannot be reached is retried; a rollback or a fork stops the mirror (exit 1) with
+/// the copy as it was, its last checkpoint still published.
+pub fn mirror_follow(
+    url: &str,
+    dir: &Path,
+    key: &Verifier,
+    evidence: Option<&Path>,
+    reports: Option<&Path>,
+) -> Result<u8> {
+    let mut last_problem = String::new();
+    let mut files_at: Option<(Instant, u64)> = None;
+    println!(
+        "saksi mirror: following {url} into {} every {} ms (stop with Ctrl-C)",
+        dir.display(),
+        MIRROR_FOLLOW_INTERVAL.as_millis()
+    );
+    loop {
+        match mirror_step(url, dir, key) {
+            Ok(step) if step.code != crate::EXIT_OK => return Ok(step.code),
+            Ok(step) => {
+                last_problem.clear();
+                if step.size != step.from {
+                    println!(
+                        "saksi mirror: {} now at size {} (was {}), {} files",
+                        dir.display(),
+                        step.size,
+                        step.from,
+                        step.fetched
+                    );
+                }
+                let due = files_at.is_none_or(|(at, size)| {
+                    size != step.size && at.elapsed() >= MIRROR_FILES_INTERVAL
+                });
+                if due && (evidence.is_some() || reports.is_some()) {
+                    if let Some(evidence) = evidence {
+                        mirror_photos(url, dir, key, evidence)?;
+                    }
+                    if let Some(texts) = reports {
+                        mirror_report_texts(url, dir, key, texts)?;
+                    }
+                    files_at = Some((Instant::now(), step.size));
+                }
+            }
+            Err(e) => {
+                let problem = format!("{e:#}");
+                if problem != last_problem {
+                    eprintln!("saksi mirror: {problem} (retrying)");
+                    last_problem = problem;
+                }
+            }
+        }
+        std::thread::sleep(MIRROR_FOLLOW_INTERVAL);
+    }
+}
+
+/// What one mirroring round did.
+struct MirrorStep {
+    code: u8,
+    from: u64,
+    size: u64,
+    fetched: u64,
+}
+
+fn mirror_step(url: &str, dir: &Path, key: &Verifier) -> Result<MirrorStep> {
     let remote = HttpStorage::new(url);
     let note = remote
         .read(saksi_tlog::CHECKPOINT_PATH)?
@@ -380,9 +467,23 @@ pub fn mirror(url: &str, dir: &Path, key: &Verifier) -> Result<u8> {
         None => None,
     };
     let from = previous.as_ref().map_or(0, |p| p.size);
+    let refused = |size| MirrorStep {
+        code: crate::EXIT_REJECTIONS,
+        from,
+        size,
+        fetched: 0,
+    };
     if current.size < from {
         println!("saksi mirror: the server shows size {} but this mirror already has {from}: rollback, not copied", current.size);
-        return Ok(crate::EXIT_REJECTIONS);
+        return Ok(refused(current.size));
+    }
+    if current.size == from {
+        return Ok(MirrorStep {
+            code: crate::EXIT_OK,
+            from,
+            size: from,
+            fetched: 0,
+        });
     }
     // Everything the new size needs that the old one did not have: full tiles completed since, and the
     // new partial ones. Listed lazily and fetched in bounded rounds: the size is the server's claim,
@@ -443,20 +544,18 @@ pub fn mirror(url: &str, dir: &Path, key: &Verifier) -> Result<u8> {
                 &current.root,
             ) {
                 println!("saksi mirror: the server's log is not an extension of this mirror's ({e}): fork, not published");
-                return Ok(crate::EXIT_REJECTIONS);
+                return Ok(refused(current.size));
             }
         }
     }
     storage.write_durable(&[(saksi_tlog::checkpoints_path(current.size), note.clone())])?;
     storage.write_durable(&[(saksi_tlog::CHECKPOINT_PATH.into(), note)])?;
-    println!(
-        "saksi mirror: {} now at size {} (was {from}), {} files fetched and checked in {:.1}s",
-        dir.display(),
-        current.size,
+    Ok(MirrorStep {
+        code: crate::EXIT_OK,
+        from,
+        size: current.size,
         fetched,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(crate::EXIT_OK)
+    })
 }
 
 /// Where `saksi verify --evidence` reads photos from.

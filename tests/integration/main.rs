@@ -13,6 +13,7 @@ mod hostile;
 mod postgres;
 mod recap;
 mod relay;
+mod replica;
 mod reports;
 mod resilience;
 mod server;

@@ -170,7 +170,8 @@ pub struct PgStorage {
     /// One more connection, kept only for the writer's advisory lock: a session lock lives as long
     /// as its connection, so a writer whose process dies (or whose connection drops) releases it and
     /// a standby takes over.
-    lock_jobs: Mutex<mpsc::Sender<Job>>,
+    /// `None` on a read-only storage, which never writes.
+    lock_jobs: Option<Mutex<mpsc::Sender<Job>>>,
     /// The tree size this storage last wrote or read from the state row: the compare in
     /// compare-and-swap. Held for the whole of each write, so this storage's own writes are serial.
     expected: Mutex<i64>,
@@ -197,7 +198,7 @@ impl PgStorage {
         let lock_sender = connection_threads(&config, "saksi-pg-lock", 1)?;
         let storage = PgStorage {
             jobs: Mutex::new(sender),
-            lock_jobs: Mutex::new(lock_sender),
+            lock_jobs: Some(Mutex::new(lock_sender)),
             expected: Mutex::new(-1),
             writer: format!("process {} on {}", std::process::id(), hostname()),
             target,
@@ -212,6 +213,41 @@ impl PgStorage {
                 known: MIGRATIONS.len() as i32,
             })?;
         storage.refresh().map_err(StoreError::Io)?;
+        Ok(storage)
+    }
+
+    /// Connects to read only: a read replica's view of the log, on the primary or on a hot standby
+    /// (which refuses every write). Nothing is written, not even a migration, and no writer's lock
+    /// is ever asked for; every write is refused. The schema must be one this binary knows.
+    pub fn connect_read_only(url: &str, connections: usize) -> Result<PgStorage, StoreError> {
+        let config: Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
+        let target = redacted(&config);
+        let sender = connection_threads(
+            &config,
+            "saksi-pg-read",
+            connections.clamp(1, MAX_CONNECTIONS),
+        )?;
+        let storage = PgStorage {
+            jobs: Mutex::new(sender),
+            lock_jobs: None,
+            expected: Mutex::new(-1),
+            writer: String::new(),
+            target,
+        };
+        let found = storage
+            .run("reading the schema version", |client| {
+                Ok(client
+                    .query_one(
+                        "SELECT coalesce(max(version), 0) FROM saksi_schema_migrations",
+                        &[],
+                    )?
+                    .get::<_, i32>(0))
+            })
+            .map_err(StoreError::Io)?;
+        let known = MIGRATIONS.len() as i32;
+        if found > known {
+            return Err(StoreError::SchemaTooNew { found, known });
+        }
         Ok(storage)
     }
 
@@ -287,6 +323,12 @@ impl PgStorage {
         created: Vec<(String, Vec<u8>)>,
         removed_dirs: Vec<String>,
     ) -> io::Result<()> {
+        let Some(_) = self.lock_jobs else {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "this PostgreSQL store was opened read-only",
+            ));
+        };
         let mut expected = self.expected.lock().expect("not poisoned");
         let from = *expected;
         let to = created
@@ -553,16 +595,14 @@ impl Storage for PgStorage {
     /// becoming the writer, the tree size is re-read, so the compare-and-swap starts from the log
     /// as the previous writer left it.
     fn try_become_writer(&self) -> io::Result<bool> {
-        let held = self.run_on(
-            &self.lock_jobs,
-            "taking the writer's lock",
-            true,
-            |client| {
-                Ok(client
-                    .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?
-                    .get::<_, bool>(0))
-            },
-        )?;
+        let Some(lock_jobs) = &self.lock_jobs else {
+            return Ok(false);
+        };
+        let held = self.run_on(lock_jobs, "taking the writer's lock", true, |client| {
+            Ok(client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?
+                .get::<_, bool>(0))
+        })?;
         if held {
             self.refresh()?;
         }

@@ -18,7 +18,7 @@ use saksi_election::sheet::Sheet;
 use saksi_election::sign::SecretKey;
 use saksi_election::{Election, Registry};
 use saksi_tlog::log::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
-use saksi_tlog::{DirStorage, Log, Published, Publishing, Storage, TileReader, CHECKPOINT_PATH};
+use saksi_tlog::{DirStorage, Log, Published, Publishing, Storage, CHECKPOINT_PATH};
 
 pub use crate::batch::{recap_verdict, IngestOutcome};
 pub use crate::cosign::{WITNESS_DEADLINE, WITNESS_REQUEST_TIMEOUT};
@@ -269,6 +269,7 @@ impl Engine {
             tiles: Arc::new(saksi_tlog::TileCache::new(RECEIPT_TILE_CACHE)),
             publication: Default::default(),
             role: Default::default(),
+            followed_at: Default::default(),
         });
         shared.set_role(if standby {
             crate::shared::Role::Standby
@@ -331,55 +332,12 @@ impl Engine {
     /// A standby's step: reads the published checkpoint from the store and, if it grew, applies the
     /// new entries and publishes it to this server's readers. Returns the published size.
     pub fn follow(&mut self) -> Result<u64, EngineError> {
-        let storage = self.shared.storage.clone();
-        let Some(note) = storage
-            .read(CHECKPOINT_PATH)
-            .map_err(EngineError::io("reading the checkpoint"))?
-        else {
-            return Ok(0);
-        };
-        let checkpoint = saksi_tlog::checkpoint::open(&note, self.log.verifier(), &[])
-            .map_err(|e| {
-                EngineError::data_dir(
-                    self.dir.root(),
-                    format!("the store's checkpoint does not verify: {e}"),
-                )
-            })?
-            .checkpoint;
-        let size = checkpoint.size;
-        if size > self.shared.published().checkpoint.size {
-            self.catch_up(size)?;
-            self.shared.set_published(Arc::new(Published {
-                checkpoint,
-                note: String::from_utf8(note).expect("a verified note is UTF-8"),
-            }));
-        }
-        Ok(self.shared.published().checkpoint.size)
+        self.shared.follow(self.log.verifier())
     }
 
     /// Applies the entries from the state's size up to `size`, read from the store.
     fn catch_up(&mut self, size: u64) -> Result<(), EngineError> {
-        let from = self.shared.state.read().expect("not poisoned").size;
-        if from >= size {
-            return Ok(());
-        }
-        let mut reader = TileReader::new(self.shared.storage.clone(), size);
-        let mut entries = Vec::with_capacity((size - from) as usize);
-        let width = saksi_tlog::tile::TILE_WIDTH;
-        // Bundle by bundle: one read per 256 entries, not one per entry.
-        for bundle in from / width..size.div_ceil(width) {
-            let first = bundle * width;
-            for (i, bytes) in reader.bundle(bundle)?.iter().enumerate() {
-                if first + i as u64 >= from {
-                    entries.push(Entry::decode(bytes)?);
-                }
-            }
-        }
-        let mut state = self.shared.state.write().expect("not poisoned");
-        for (i, entry) in entries.iter().enumerate() {
-            state.apply(from + i as u64, entry)?;
-        }
-        Ok(())
+        self.shared.catch_up(size)
     }
 
     pub fn shared(&self) -> Arc<Shared> {

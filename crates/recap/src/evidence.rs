@@ -90,7 +90,11 @@ pub struct Stored {
 }
 
 pub struct EvidenceStore {
-    storage: DirStorage,
+    /// A [`DirStorage`], or a [`saksi_tlog::ReadOnlyDir`] on a read replica (a mirror's copy that
+    /// `saksi mirror --evidence` keeps writing).
+    storage: Box<dyn Storage>,
+    /// `None`: a store that holds nothing ([`EvidenceStore::none`]).
+    root: Option<std::path::PathBuf>,
     photos: AtomicU64,
     stored_bytes: AtomicU64,
 }
@@ -103,7 +107,7 @@ fn path_of(digest: &PhotoDigest) -> String {
 impl EvidenceStore {
     /// Opens (creating) the store in `dir`, counting what it holds for the disk-use report.
     pub fn open(dir: &Path) -> io::Result<EvidenceStore> {
-        let storage = DirStorage::open(dir)?;
+        let storage = Box::new(DirStorage::open(dir)?);
         let (mut photos, mut bytes) = (0u64, 0u64);
         for shard in 0..=255u8 {
             let shard_dir = dir.join("sha256").join(format!("{shard:02x}"));
@@ -121,9 +125,31 @@ impl EvidenceStore {
         }
         Ok(EvidenceStore {
             storage,
+            root: Some(dir.to_path_buf()),
             photos: AtomicU64::new(photos),
             stored_bytes: AtomicU64::new(bytes),
         })
+    }
+
+    /// Opens `dir` to serve what another process stores there: no lock, nothing created, and
+    /// [`EvidenceStore::put`] refused. (Its usage is not counted: a replica reports none.)
+    pub fn open_read_only(dir: &Path) -> EvidenceStore {
+        EvidenceStore {
+            storage: Box::new(saksi_tlog::ReadOnlyDir::new(dir)),
+            root: Some(dir.to_path_buf()),
+            photos: AtomicU64::new(0),
+            stored_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// A store that holds no photo and takes none: a replica started without `--evidence`.
+    pub fn none() -> EvidenceStore {
+        EvidenceStore {
+            storage: Box::new(crate::replica::NoFiles),
+            root: None,
+            photos: AtomicU64::new(0),
+            stored_bytes: AtomicU64::new(0),
+        }
     }
 
     /// Stores `bytes` if it is a photo within the limit; durable when this returns `Ok`.
@@ -178,7 +204,9 @@ impl EvidenceStore {
     /// Whether a photo of this digest is stored (its name only: [`EvidenceStore::get`] checks the
     /// bytes when it is served).
     pub fn contains(&self, digest: &PhotoDigest) -> bool {
-        self.storage.root().join(path_of(digest)).is_file()
+        self.root
+            .as_ref()
+            .is_some_and(|root| root.join(path_of(digest)).is_file())
     }
 
     /// Photos stored and their bytes (a concurrent duplicate may count twice until a restart).

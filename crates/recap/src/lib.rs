@@ -15,6 +15,7 @@ pub mod keyfile;
 pub mod publication;
 pub mod relay;
 pub mod replay;
+pub mod replica;
 pub mod report_texts;
 mod shared;
 pub mod state;

@@ -11,7 +11,8 @@ use saksi_election::form::hex;
 use saksi_election::report::{check_text, text_digest};
 
 pub struct ReportTexts {
-    storage: DirStorage,
+    /// A [`DirStorage`], or a [`saksi_tlog::ReadOnlyDir`] on a read replica.
+    storage: Box<dyn Storage>,
 }
 
 fn path_of(digest: &[u8; 32]) -> String {
@@ -22,8 +23,23 @@ fn path_of(digest: &[u8; 32]) -> String {
 impl ReportTexts {
     pub fn open(dir: &Path) -> io::Result<ReportTexts> {
         Ok(ReportTexts {
-            storage: DirStorage::open(dir)?,
+            storage: Box::new(DirStorage::open(dir)?),
         })
+    }
+
+    /// No text, and none taken: a replica started without `--reports`.
+    pub fn none() -> ReportTexts {
+        ReportTexts {
+            storage: Box::new(crate::replica::NoFiles),
+        }
+    }
+
+    /// Opens `dir` to serve what another process stores there (`saksi mirror --reports`): no lock,
+    /// nothing created, every write refused.
+    pub fn open_read_only(dir: &Path) -> ReportTexts {
+        ReportTexts {
+            storage: Box::new(saksi_tlog::ReadOnlyDir::new(dir)),
+        }
     }
 
     /// Stores a text (checked by [`check_text`]); durable when this returns. Returns its digest.

@@ -6,8 +6,12 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use saksi_tlog::merkle::inclusion_proof;
+use saksi_tlog::merkle::{consistency_proof, verify_consistency};
+use saksi_tlog::note::Verifier;
 use saksi_tlog::tproof::TlogProof;
-use saksi_tlog::{LogError, Published, Storage, TileCache, TileReader};
+use saksi_tlog::{LogError, Published, Storage, TileCache, TileReader, CHECKPOINT_PATH};
+
+use crate::entry::Entry;
 
 use crate::error::EngineError;
 use crate::state::State;
@@ -32,6 +36,9 @@ pub struct Shared {
     pub(crate) publication: (Mutex<PublicationNews>, Condvar),
     /// What the writer thread is doing, for health checks (see [`Role`]).
     pub(crate) role: std::sync::atomic::AtomicU8,
+    /// When [`Shared::follow`] last read the store without a problem: a standby's or a replica's
+    /// freshness, for health checks.
+    pub(crate) followed_at: Mutex<Option<Instant>>,
 }
 
 /// A server's part in writing its log, as load balancers and operators see it.
@@ -41,6 +48,8 @@ pub enum Role {
     Writer,
     /// Another server writes the shared store; this one follows it and serves reads.
     Standby,
+    /// A read replica (`saksi serve --read-only`): it follows a copy of the log and never writes.
+    Replica,
     /// The log refused a write (a full disk, a failed fsync, a lost compare-and-swap): nothing is
     /// accepted until the server restarts or, on a shared store, takes over again.
     Refusing,
@@ -51,6 +60,7 @@ impl Role {
         match self {
             Role::Writer => "writer",
             Role::Standby => "standby",
+            Role::Replica => "replica",
             Role::Refusing => "refusing",
         }
     }
@@ -72,6 +82,7 @@ impl Shared {
         match self.role.load(std::sync::atomic::Ordering::Acquire) {
             0 => Role::Writer,
             1 => Role::Standby,
+            3 => Role::Replica,
             _ => Role::Refusing,
         }
     }
@@ -81,6 +92,7 @@ impl Shared {
             Role::Writer => 0,
             Role::Standby => 1,
             Role::Refusing => 2,
+            Role::Replica => 3,
         };
         self.role.store(value, std::sync::atomic::Ordering::Release);
     }
@@ -107,6 +119,101 @@ impl Shared {
     }
 
     /// Publishes `published` to readers (never backwards) and wakes those waiting.
+    /// Reads the store's published checkpoint and, if it is larger than the one served here, checks
+    /// that the store's tiles give its root and extend the served tree (a consistency proof), applies
+    /// the new entries, and serves it. Returns the served size. How a standby and a read replica
+    /// follow the writer; the store is another process's, so nothing it says is taken on trust
+    /// beyond what the log's key signed and the tree proves.
+    pub(crate) fn follow(&self, verifier: &Verifier) -> Result<u64, EngineError> {
+        let Some(note) = self
+            .storage
+            .read(CHECKPOINT_PATH)
+            .map_err(EngineError::io("reading the checkpoint"))?
+        else {
+            return Ok(self.published().checkpoint.size);
+        };
+        let checkpoint = saksi_tlog::checkpoint::open(&note, verifier, &[])
+            .map_err(|e| {
+                EngineError::Config(format!("the store's checkpoint does not verify: {e}"))
+            })?
+            .checkpoint;
+        let served = self.published();
+        if checkpoint.size <= served.checkpoint.size {
+            *self.followed_at.lock().expect("not poisoned") = Some(Instant::now());
+            return Ok(served.checkpoint.size);
+        }
+        let mut reader = TileReader::new(self.storage.clone(), checkpoint.size);
+        let root = saksi_tlog::merkle::NodeSource::range_hash(&mut reader, 0, checkpoint.size)
+            .map_err(EngineError::Log)?;
+        if root != checkpoint.root {
+            return Err(EngineError::Log(LogError::Corrupt(format!(
+                "the store's tiles give root {root} at size {}, its checkpoint says {}",
+                checkpoint.size, checkpoint.root
+            ))));
+        }
+        let old = &served.checkpoint;
+        if old.size > 0 {
+            let proof = consistency_proof(&mut reader, old.size, checkpoint.size).map_err(|e| {
+                EngineError::Log(LogError::Corrupt(format!("a consistency proof: {e}")))
+            })?;
+            verify_consistency(
+                old.size,
+                checkpoint.size,
+                &proof,
+                &old.root,
+                &checkpoint.root,
+            )
+            .map_err(|e| {
+                EngineError::Log(LogError::Corrupt(format!(
+                    "the store's checkpoint of size {} does not extend the one served here \
+                         (size {}): {e}",
+                    checkpoint.size, old.size
+                )))
+            })?;
+        }
+        self.catch_up(checkpoint.size)?;
+        self.set_published(Arc::new(Published {
+            checkpoint,
+            note: String::from_utf8(note).expect("a verified note is UTF-8"),
+        }));
+        *self.followed_at.lock().expect("not poisoned") = Some(Instant::now());
+        Ok(self.published().checkpoint.size)
+    }
+
+    /// How long ago this server last followed its store without a problem (`None`: never; a
+    /// writer does not follow).
+    pub fn followed_ago(&self) -> Option<Duration> {
+        self.followed_at
+            .lock()
+            .expect("not poisoned")
+            .map(|at| at.elapsed())
+    }
+
+    /// Applies the entries from the state's size up to `size`, read from the store bundle by bundle
+    /// (one read per 256 entries, not one per entry).
+    pub(crate) fn catch_up(&self, size: u64) -> Result<(), EngineError> {
+        let from = self.state.read().expect("not poisoned").size;
+        if from >= size {
+            return Ok(());
+        }
+        let mut reader = TileReader::new(self.storage.clone(), size);
+        let mut entries = Vec::with_capacity((size - from) as usize);
+        let width = saksi_tlog::tile::TILE_WIDTH;
+        for bundle in from / width..size.div_ceil(width) {
+            let first = bundle * width;
+            for (i, bytes) in reader.bundle(bundle)?.iter().enumerate() {
+                if first + i as u64 >= from {
+                    entries.push(Entry::decode(bytes)?);
+                }
+            }
+        }
+        let mut state = self.state.write().expect("not poisoned");
+        for (i, entry) in entries.iter().enumerate() {
+            state.apply(from + i as u64, entry)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn set_published(&self, published: Arc<Published>) {
         let (lock, signal) = &self.publication;
         let _news = lock.lock().expect("not poisoned");

@@ -154,6 +154,17 @@ pub fn app(engine: Engine) -> App {
 
 pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     let shared = engine.shared();
+    app_around(shared, pipeline::start(engine), limits)
+}
+
+/// A read replica's app: every page, the API's reads and `/log/`, following the log copy; every
+/// POST answered 503 (see `pipeline::start_replica`).
+pub fn replica_app(replica: saksi_recap::replica::Replica, limits: Limits) -> App {
+    let shared = replica.shared();
+    app_around(shared, pipeline::start_replica(replica), limits)
+}
+
+fn app_around(shared: Arc<Shared>, pipeline: pipeline::Pipeline, limits: Limits) -> App {
     let flags = Arc::new(flags::FlagsView::default());
     if limits.forensics_duty_percent > 0 {
         flags::start(&shared, &flags, limits.forensics_duty_percent);
@@ -161,7 +172,7 @@ pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     App {
         flags,
         shared,
-        pipeline: pipeline::start(engine),
+        pipeline,
         limiter: Arc::new(RateLimiter::new(limits.requests_per_second, limits.burst)),
         photo_limiter: Arc::new(RateLimiter::new(
             limits.photos_per_second,
@@ -261,6 +272,11 @@ async fn guard(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if request.method() == axum::http::Method::POST
+        && app.shared.role() == saksi_recap::Role::Replica
+    {
+        return ApiError::Unavailable.with_detail(Some(pipeline::READ_ONLY.into()));
+    }
     if let Some(refused) = admit(
         &app.limiter,
         &app.photo_limiter,

@@ -305,16 +305,28 @@ pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// Readiness to take submissions: 200 only on the writer (its state replayed, its store
-/// writable); 503 on a standby or a server whose log refused a write, saying which. A load
-/// balancer sends writes to the ready server and reads anywhere.
+/// A read replica that has not read its log copy for this long is not ready: it would serve
+/// figures older than the writer's by more than a few publication intervals.
+const REPLICA_STALE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Readiness: 200 on the writer (its state replayed, its store writable), and on a read replica
+/// that read its log copy within REPLICA_STALE; 503 on a standby, a stale replica, or a server
+/// whose log refused a write, saying which. A load balancer sends writes to the server whose
+/// role is "writer" and reads to any ready server.
 pub(crate) async fn readyz(State(app): State<App>) -> Response {
     let role = app.shared.role();
+    let followed = app.shared.followed_ago();
     let body = Json(json!({
         "role": role.as_str(),
         "log_size": app.shared.published().checkpoint.size,
+        "followed_ms_ago": followed.map(|d| d.as_millis() as u64),
     }));
-    if role == saksi_recap::Role::Writer {
+    let ready = match role {
+        saksi_recap::Role::Writer => true,
+        saksi_recap::Role::Replica => followed.is_some_and(|d| d < REPLICA_STALE),
+        saksi_recap::Role::Standby | saksi_recap::Role::Refusing => false,
+    };
+    if ready {
         body.into_response()
     } else {
         (axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response()

@@ -56,6 +56,53 @@ pub(crate) fn start(engine: Engine) -> Pipeline {
     }
 }
 
+/// How often a read replica reads its copy's checkpoint: with `saksi mirror --follow`'s own
+/// interval, a replica of a mirror serves a new checkpoint within about half a second.
+pub(crate) const REPLICA_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Why a read replica refuses writes.
+pub(crate) const READ_ONLY: &str = "this server is a read replica: it serves the log, the figures and the site, and takes no submissions (send them to the writer)";
+
+/// A read replica's pipeline: one thread follows the log copy every REPLICA_INTERVAL. The router
+/// refuses every POST before it gets here; whatever reaches the queues anyway is refused too.
+pub(crate) fn start_replica(replica: saksi_recap::replica::Replica) -> Pipeline {
+    let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(1);
+    let (signatures, signature_jobs) = mpsc::sync_channel::<SignatureJob>(1);
+    std::thread::Builder::new()
+        .name("saksi-replica".into())
+        .spawn(move || {
+            let mut last_problem = String::new();
+            loop {
+                match replica.follow() {
+                    Ok(_) => last_problem.clear(),
+                    Err(e) => {
+                        let problem = with_causes(&e);
+                        if problem != last_problem {
+                            eprintln!("cannot follow the log copy: {problem}");
+                            last_problem = problem;
+                        }
+                    }
+                }
+                while let Ok(job) = signature_jobs.try_recv() {
+                    let _ = job.reply.send(Answer::Unavailable(READ_ONLY.into()));
+                }
+                match ingest_jobs.recv_timeout(REPLICA_INTERVAL) {
+                    Ok(job) => {
+                        let _ = job.reply.send(Answer::Unavailable(READ_ONLY.into()));
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        })
+        .expect("spawning the replica thread");
+    Pipeline {
+        signatures,
+        ingest,
+        verifying: Arc::new(AtomicUsize::new(0)),
+    }
+}
+
 /// Submissions waiting for signature checks or for the writer, beyond which the server answers 503
 /// (back-pressure rather than unbounded queues).
 const QUEUE_CAPACITY: usize = 16_384;
