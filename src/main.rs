@@ -225,7 +225,7 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
     let source = match (&args.data, &args.vkey) {
         (Some(data), _) => {
             let store = ops::log_store(args.store.as_deref())?;
-            Served::Engine(ops::open_for_serving(data, &store)?)
+            Served::Engine(Box::new(ops::open_for_serving(data, &store)?))
         }
         (None, Some(vkey)) => Served::Replica(ops::open_replica(
             args.log.as_deref(),
@@ -265,7 +265,7 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
 
 /// What `saksi serve` serves: a data directory's engine (writer or standby), or a read replica.
 enum Served {
-    Engine(saksi_recap::Engine),
+    Engine(Box<saksi_recap::Engine>),
     Replica(saksi_recap::replica::Replica),
 }
 
@@ -802,7 +802,7 @@ fn serve(served: Served, addr: std::net::SocketAddr, limits: saksi_server::Limit
         "http"
     };
     let app = match served {
-        Served::Engine(engine) => saksi_server::app_with_limits(engine, limits),
+        Served::Engine(engine) => saksi_server::app_with_limits(*engine, limits),
         Served::Replica(replica) => saksi_server::replica_app(replica, limits),
     };
     runtime.block_on(saksi_server::serve(app, addr, |bound| {
@@ -906,7 +906,7 @@ fn demo(data: &Path, tps: usize, addr: std::net::SocketAddr, no_serve: bool) -> 
         election.join("truth.json").display()
     );
     serve(
-        Served::Engine(engine),
+        Served::Engine(Box::new(engine)),
         addr,
         saksi_server::Limits::default(),
     )?;
