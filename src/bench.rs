@@ -71,14 +71,20 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// not add a thread per client to the scheduler of the machine it shares with the server. Returns
 /// each response's status and latency in milliseconds, and the wall time in seconds.
 fn load(host: &str, clients: Vec<Vec<Request>>) -> Result<(Vec<(u16, f64)>, f64)> {
+    load_spread(&[host.to_string()], clients)
+}
+
+/// [`load`] with the clients spread over `hosts` in turn (a read replica each).
+fn load_spread(hosts: &[String], clients: Vec<Vec<Request>>) -> Result<(Vec<(u16, f64)>, f64)> {
+    anyhow::ensure!(!hosts.is_empty(), "no host to load");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
     runtime.block_on(async {
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
-        for requests in clients {
-            let host = host.to_string();
+        for (i, requests) in clients.into_iter().enumerate() {
+            let host = hosts[i % hosts.len()].clone();
             tasks.spawn(async move { run_client(&host, requests).await });
         }
         let mut results = Vec::new();
@@ -195,7 +201,7 @@ pub fn http_submit(
 
 /// GETs region pages (`codes`, round robin) with `concurrency` keep-alive clients.
 pub fn http_regions(
-    host: &str,
+    hosts: &[String],
     codes: &[String],
     requests: usize,
     concurrency: usize,
@@ -217,11 +223,12 @@ pub fn http_regions(
                 .collect()
         })
         .collect();
-    let (results, seconds) = load(host, clients)?;
+    let (results, seconds) = load_spread(hosts, clients)?;
     println!(
-        "HTTP region queries: {} requests over {} regions, {concurrency} concurrent clients (one generator thread)",
+        "HTTP region queries: {} requests over {} regions, {concurrency} concurrent clients (one generator thread) spread over {} server(s)",
         results.len(),
-        codes.len()
+        codes.len(),
+        hosts.len()
     );
     println!("{}", summary(&results, seconds, "queries"));
     Ok(())

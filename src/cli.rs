@@ -175,29 +175,43 @@ pub(crate) struct ImportArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
+    /// Settings from a TOML file, one per flag, named as the flag without its dashes
+    /// (`rate-limit = 0`, `trusted-proxy = ["10.0.0.1"]`). A flag given on the command line wins
+    /// over the environment (SAKSI_RATE_LIMIT, ...), which wins over the file. An unknown name is
+    /// an error.
+    #[arg(long, value_name = "FILE", env = "SAKSI_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// What to log on stderr: error, warn, info (one line per request, every refusal and
+    /// rejection), debug; or a tracing filter (saksi::http=warn,info).
+    #[arg(long, default_value = "info", env = "SAKSI_LOG_LEVEL")]
+    pub(crate) log_level: String,
+    /// How to write log lines: text (for people), or json (one object per line, for collectors).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"], env = "SAKSI_LOG_FORMAT")]
+    pub(crate) log_format: String,
     /// The server's data directory (keys, photos, report texts, and the log unless --store).
     #[arg(
         long,
         required_unless_present = "read_only",
-        conflicts_with = "read_only"
+        conflicts_with = "read_only",
+        env = "SAKSI_DATA"
     )]
     pub(crate) data: Option<PathBuf>,
     /// Serve as a read replica: the site, the API's reads and /log/ from a copy of the log that
     /// another process keeps current (--log, a directory `saksi mirror --follow` writes; or --store,
     /// a PostgreSQL standby), followed every 250 ms. No key, no writes: submissions get 503.
-    #[arg(long, requires = "vkey")]
+    #[arg(long, requires = "vkey", env = "SAKSI_READ_ONLY")]
     pub(crate) read_only: bool,
     /// With --read-only: the log copy's directory.
-    #[arg(long, requires = "read_only", conflicts_with = "store", required_unless_present_any = ["data", "store"])]
+    #[arg(long, requires = "read_only", conflicts_with = "store", required_unless_present_any = ["data", "store"], env = "SAKSI_LOG")]
     pub(crate) log: Option<PathBuf>,
     /// With --read-only: the log's verifier key (or a file holding it).
-    #[arg(long, requires = "read_only", value_parser = parse_vkey)]
+    #[arg(long, requires = "read_only", value_parser = parse_vkey, env = "SAKSI_VKEY")]
     pub(crate) vkey: Option<Verifier>,
     /// With --read-only: the evidence photos `saksi mirror --evidence` keeps in this directory.
-    #[arg(long, requires = "read_only")]
+    #[arg(long, requires = "read_only", env = "SAKSI_EVIDENCE")]
     pub(crate) evidence: Option<PathBuf>,
     /// With --read-only: the report texts `saksi mirror --reports` keeps in this directory.
-    #[arg(long, requires = "read_only")]
+    #[arg(long, requires = "read_only", env = "SAKSI_REPORTS")]
     pub(crate) reports: Option<PathBuf>,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
     /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
@@ -205,49 +219,53 @@ pub(crate) struct ServeArgs {
     /// URL is not on the command line for every process list to show.
     #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
     pub(crate) store: Option<String>,
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SAKSI_ADDR")]
     pub(crate) addr: std::net::SocketAddr,
     /// Requests per second allowed per client address, sustained (0: no limit).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, env = "SAKSI_RATE_LIMIT")]
     pub(crate) rate_limit: u32,
     /// Requests one address may make at once before the rate applies.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, env = "SAKSI_BURST")]
     pub(crate) burst: u32,
     /// Evidence photos (up to 8 MiB each) one address may upload per second, sustained (0: no
     /// limit); counted on top of --rate-limit.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, env = "SAKSI_PHOTO_RATE")]
     pub(crate) photo_rate: u32,
     /// Photos one address may upload at once before --photo-rate applies.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, env = "SAKSI_PHOTO_BURST")]
     pub(crate) photo_burst: u32,
     /// The share of time (percent) the background forensic rescoring behind /api/v1/flags may take
     /// while the log grows; 0 turns it off (the endpoint then answers 503).
-    #[arg(long, default_value_t = saksi_server::flags::DEFAULT_DUTY_PERCENT, value_parser = clap::value_parser!(u32).range(0..=50))]
+    #[arg(long, default_value_t = saksi_server::flags::DEFAULT_DUTY_PERCENT, value_parser = clap::value_parser!(u32).range(0..=50), env = "SAKSI_FORENSICS_DUTY")]
     pub(crate) forensics_duty: u32,
     /// A reverse proxy whose X-Forwarded-For header names the client (repeatable). Without
     /// one, the header is ignored and every client is its peer address.
-    #[arg(long = "trusted-proxy")]
+    #[arg(
+        long = "trusted-proxy",
+        env = "SAKSI_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
     pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
     /// Seconds a request may take, body included.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "SAKSI_REQUEST_TIMEOUT")]
     pub(crate) request_timeout: u64,
     /// Seconds a connection has to send a request's headers (also: to start its next request).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "SAKSI_HEADER_TIMEOUT")]
     pub(crate) header_timeout: u64,
     /// Seconds a connection may stay silent in both directions.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, env = "SAKSI_IDLE_TIMEOUT")]
     pub(crate) idle_timeout: u64,
     /// Connections at most (fewer if the open-file limit is lower).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, env = "SAKSI_MAX_CONNECTIONS")]
     pub(crate) max_connections: usize,
     /// Connections at most from one address.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, env = "SAKSI_MAX_CONNECTIONS_PER_ADDRESS")]
     pub(crate) max_connections_per_address: usize,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
-    #[arg(long, requires = "tls_key")]
+    #[arg(long, requires = "tls_key", env = "SAKSI_TLS_CERT")]
     pub(crate) tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
+    #[arg(long, requires = "tls_cert", env = "SAKSI_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,
 }
 
@@ -816,8 +834,9 @@ pub(crate) enum BenchTarget {
     },
     /// Region queries over HTTP to a running server.
     Regions {
+        /// host:port of a server; repeat it to spread the clients over read replicas in turn.
         #[arg(long, default_value = "127.0.0.1:8080")]
-        host: String,
+        host: Vec<String>,
         /// The registry directory of the election being served (for region codes).
         #[arg(long)]
         registry: PathBuf,

@@ -7,6 +7,7 @@
 mod bench;
 mod check;
 mod cli;
+mod config;
 mod forensics;
 mod ops;
 mod owned;
@@ -39,6 +40,12 @@ fn main() -> ExitCode {
     // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Before parsing, while no other thread exists: a configuration file's settings become the
+    // environment clap reads each flag from (see ServeArgs::config).
+    if let Err(error) = config::apply(std::env::args_os().collect()) {
+        eprintln!("saksi: error: {error:#}");
+        return ExitCode::from(EXIT_ERROR);
     }
     let cli = Cli::parse();
     match run(cli.command) {
@@ -221,6 +228,7 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
     if args.max_connections == 0 || args.max_connections_per_address == 0 {
         bail!("--max-connections and --max-connections-per-address must be at least 1");
     }
+    init_logs(&args.log_level, &args.log_format)?;
     let started = Instant::now();
     let source = match (&args.data, &args.vkey) {
         (Some(data), _) => {
@@ -261,6 +269,22 @@ fn serve_command(args: ServeArgs) -> Result<u8> {
     };
     serve(source, args.addr, limits)?;
     Ok(EXIT_OK)
+}
+
+/// Log lines on stderr through `tracing`: one per request at info, refusals and rejections at
+/// info, store problems at warn, alarms at error.
+fn init_logs(level: &str, format: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("--log-level {level:?} is not a level or a tracing filter"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+    installed.map_err(|e| anyhow::anyhow!("installing the log writer: {e}"))
 }
 
 /// What `saksi serve` serves: a data directory's engine (writer or standby), or a read replica.

@@ -10,6 +10,7 @@ mod data_safety;
 mod evidence;
 mod forensics;
 mod hostile;
+mod operations;
 mod postgres;
 mod recap;
 mod relay;

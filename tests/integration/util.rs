@@ -113,7 +113,7 @@ impl Server {
     pub fn spawn_command(mut command: Command, prefix: &str) -> Server {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // stderr as the caller set it (inherited by default).
             .spawn()
             .expect("saksi starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -270,6 +270,7 @@ impl Engine {
             publication: Default::default(),
             role: Default::default(),
             followed_at: Default::default(),
+            observer: Default::default(),
         });
         shared.set_role(if standby {
             crate::shared::Role::Standby
@@ -417,8 +418,13 @@ impl Engine {
     /// then ticks the publication. Returns the first entry's index.
     fn commit(&mut self, entries: Vec<Entry>, encoded: Vec<Vec<u8>>) -> Result<u64, EngineError> {
         assert_eq!(entries.len(), encoded.len());
+        let started = std::time::Instant::now();
         let appended = append_all(&mut self.log, &encoded);
         let first = self.poison_on(appended)?;
+        self.shared.observe(crate::shared::Event::Committed {
+            entries: encoded.len(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
         let mut state = self.shared.state.write().expect("not poisoned");
         let applied: Result<(), _> = entries
             .iter()

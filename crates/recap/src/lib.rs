@@ -25,5 +25,5 @@ pub mod verify;
 pub use datadir::{DataDir, ServerKeys};
 pub use engine::{Engine, EngineError, IngestOutcome, LogStore, Shared};
 pub use entry::Entry;
-pub use shared::Role;
+pub use shared::{Event, Observer, Role};
 pub use state::{State, Tally};

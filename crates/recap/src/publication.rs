@@ -79,6 +79,7 @@ struct RoundResult {
     /// Key ids of the witnesses that cosigned (they have now seen this size).
     cosigned: Vec<u32>,
     quorum: u32,
+    started: Instant,
 }
 
 impl Publication {
@@ -230,6 +231,7 @@ impl Publication {
             .collect();
         let (sender, result) = mpsc::sync_channel(1);
         let quorum = policy.quorum;
+        let started = Instant::now();
         let spawned = std::thread::Builder::new()
             .name("saksi-witnesses".into())
             .spawn(move || {
@@ -239,6 +241,7 @@ impl Publication {
                     lines,
                     cosigned,
                     quorum,
+                    started,
                 });
             });
         match spawned {
@@ -254,6 +257,10 @@ impl Publication {
         result: RoundResult,
     ) -> Result<(), LogError> {
         let size = result.committed.checkpoint.size;
+        shared.observe(crate::shared::Event::WitnessRound {
+            seconds: result.started.elapsed().as_secs_f64(),
+            quorum_met: result.lines.len() >= result.quorum as usize,
+        });
         for id in result.cosigned {
             self.witness_sizes.insert(id, size);
         }

@@ -85,6 +85,7 @@ impl Replica {
             publication: Default::default(),
             role: Default::default(),
             followed_at: Default::default(),
+            observer: Default::default(),
         });
         shared.set_role(Role::Replica);
         *shared.followed_at.lock().expect("not poisoned") = Some(std::time::Instant::now());

@@ -39,7 +39,21 @@ pub struct Shared {
     /// When [`Shared::follow`] last read the store without a problem: a standby's or a replica's
     /// freshness, for health checks.
     pub(crate) followed_at: Mutex<Option<Instant>>,
+    /// Who hears the engine's [`Event`]s (the server's metrics); set once.
+    pub(crate) observer: std::sync::OnceLock<Observer>,
 }
+
+/// What the engine tells an operator's metrics. The engine knows no metrics format: the server
+/// turns these into its series.
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    /// A batch of `entries` was appended durably in `seconds` (the log's whole commit protocol).
+    Committed { entries: usize, seconds: f64 },
+    /// A witness round ended after `seconds`, with or without its quorum.
+    WitnessRound { seconds: f64, quorum_met: bool },
+}
+
+pub type Observer = Box<dyn Fn(Event) + Send + Sync>;
 
 /// A server's part in writing its log, as load balancers and operators see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +192,17 @@ impl Shared {
         }));
         *self.followed_at.lock().expect("not poisoned") = Some(Instant::now());
         Ok(self.published().checkpoint.size)
+    }
+
+    /// Sets who hears the engine's events; a second observer is refused (`false`).
+    pub fn set_observer(&self, observer: Observer) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    pub(crate) fn observe(&self, event: Event) {
+        if let Some(observer) = self.observer.get() {
+            observer(event);
+        }
     }
 
     /// How long ago this server last followed its store without a problem (`None`: never; a

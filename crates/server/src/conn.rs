@@ -253,6 +253,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
+    open_connections: prometheus_client::metrics::gauge::Gauge,
 ) -> io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let table = Arc::new(Mutex::new(Table::default()));
@@ -283,6 +284,8 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let (router, table, mut stopping) = (router.clone(), table.clone(), stopping.clone());
         let acceptor = acceptor.clone();
+        let open = open_connections.clone();
+        open.inc();
         tasks.spawn(async move {
             match acceptor {
                 None => serve_one(stream, peer, router, &limits, evicted, &mut stopping).await,
@@ -297,6 +300,7 @@ pub async fn serve(
                 }
             }
             table.lock().expect("not poisoned").release(ip, id);
+            open.dec();
         });
     }
     let _ = stop.send(true);

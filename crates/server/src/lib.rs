@@ -31,6 +31,7 @@ mod copies;
 mod evidence;
 pub mod flags;
 mod log_files;
+mod metrics;
 mod pages;
 mod pipeline;
 mod ratelimit;
@@ -73,6 +74,8 @@ pub struct App {
     form_reporters: Arc<ratelimit::HourlyAllowance>,
     /// Forensic flags, rescored by a background thread as the state grows (`flags`).
     flags: Arc<flags::FlagsView>,
+    /// What `/metrics` reports (`metrics`).
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl App {
@@ -154,17 +157,27 @@ pub fn app(engine: Engine) -> App {
 
 pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
     let shared = engine.shared();
-    app_around(shared, pipeline::start(engine), limits)
+    let metrics = Arc::new(metrics::Metrics::new());
+    let pipeline = pipeline::start(engine, metrics.clone());
+    app_around(shared, pipeline, limits, metrics)
 }
 
 /// A read replica's app: every page, the API's reads and `/log/`, following the log copy; every
 /// POST answered 503 (see `pipeline::start_replica`).
 pub fn replica_app(replica: saksi_recap::replica::Replica, limits: Limits) -> App {
     let shared = replica.shared();
-    app_around(shared, pipeline::start_replica(replica), limits)
+    let metrics = Arc::new(metrics::Metrics::new());
+    let pipeline = pipeline::start_replica(replica, metrics.clone());
+    app_around(shared, pipeline, limits, metrics)
 }
 
-fn app_around(shared: Arc<Shared>, pipeline: pipeline::Pipeline, limits: Limits) -> App {
+fn app_around(
+    shared: Arc<Shared>,
+    pipeline: pipeline::Pipeline,
+    limits: Limits,
+    metrics: Arc<metrics::Metrics>,
+) -> App {
+    metrics.observe(&shared);
     let flags = Arc::new(flags::FlagsView::default());
     if limits.forensics_duty_percent > 0 {
         flags::start(&shared, &flags, limits.forensics_duty_percent);
@@ -185,6 +198,7 @@ fn app_around(shared: Arc<Shared>, pipeline: pipeline::Pipeline, limits: Limits)
         turnout: Arc::new(site::TurnoutCache::default()),
         reporters: Arc::default(),
         form_reporters: Arc::default(),
+        metrics,
     }
 }
 
@@ -243,6 +257,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/log", get(pages::log_info))
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/rulebook", get(pages::rulebook))
         .route("/api/v1/openapi.json", get(pages::openapi))
         .route("/log/{*path}", get(log_files::log_file))
@@ -258,6 +273,10 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::map_response(api_error::json_errors))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::record,
+        ))
         .with_state(app)
 }
 
@@ -334,7 +353,8 @@ pub async fn serve(
     let mut limits = app.limits.connections;
     limits.max_connections = conn::fit_to_descriptor_limit(limits.max_connections);
     let tls = app.limits.tls.clone();
-    conn::serve(listener, router(app), limits, tls, shutdown()).await
+    let connections = app.metrics.connections.clone();
+    conn::serve(listener, router(app), limits, tls, shutdown(), connections).await
 }
 
 async fn shutdown() {

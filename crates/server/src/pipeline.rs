@@ -15,6 +15,8 @@ use saksi_election::form::SignedForm;
 use saksi_election::rules;
 use saksi_recap::engine::{Engine, IngestOutcome, Moment, Shared};
 
+use crate::metrics::Metrics;
+
 /// The senders into the pipeline, shared by every handler.
 #[derive(Clone)]
 pub(crate) struct Pipeline {
@@ -26,7 +28,7 @@ pub(crate) struct Pipeline {
 }
 
 /// Starts the signature pool, the writer (which owns `engine`) and the receipt thread.
-pub(crate) fn start(engine: Engine) -> Pipeline {
+pub(crate) fn start(engine: Engine, metrics: Arc<Metrics>) -> Pipeline {
     let shared = engine.shared();
     let verifying = Arc::new(AtomicUsize::new(0));
     let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(QUEUE_CAPACITY);
@@ -47,7 +49,7 @@ pub(crate) fn start(engine: Engine) -> Pipeline {
         .expect("spawning the receipt thread");
     std::thread::Builder::new()
         .name("saksi-writer".into())
-        .spawn(move || write_forms(engine, ingest_jobs, writer_verifying, receipts))
+        .spawn(move || write_forms(engine, ingest_jobs, writer_verifying, receipts, &metrics))
         .expect("spawning the writer");
     Pipeline {
         signatures,
@@ -65,7 +67,10 @@ pub(crate) const READ_ONLY: &str = "this server is a read replica: it serves the
 
 /// A read replica's pipeline: one thread follows the log copy every REPLICA_INTERVAL. The router
 /// refuses every POST before it gets here; whatever reaches the queues anyway is refused too.
-pub(crate) fn start_replica(replica: saksi_recap::replica::Replica) -> Pipeline {
+pub(crate) fn start_replica(
+    replica: saksi_recap::replica::Replica,
+    metrics: Arc<Metrics>,
+) -> Pipeline {
     let (ingest, ingest_jobs) = mpsc::sync_channel::<IngestJob>(1);
     let (signatures, signature_jobs) = mpsc::sync_channel::<SignatureJob>(1);
     std::thread::Builder::new()
@@ -76,9 +81,10 @@ pub(crate) fn start_replica(replica: saksi_recap::replica::Replica) -> Pipeline 
                 match replica.follow() {
                     Ok(_) => last_problem.clear(),
                     Err(e) => {
+                        metrics.store_error();
                         let problem = with_causes(&e);
                         if problem != last_problem {
-                            eprintln!("cannot follow the log copy: {problem}");
+                            tracing::warn!("cannot follow the log copy: {problem}");
                             last_problem = problem;
                         }
                     }
@@ -223,6 +229,7 @@ fn write_forms(
     jobs: Receiver<IngestJob>,
     verifying: Arc<AtomicUsize>,
     receipts: SyncSender<Committed>,
+    metrics: &Metrics,
 ) {
     // The operator's alarm, once per refusal (a full disk, a failed fsync, another writer on the
     // same store); submitters are told on every answer.
@@ -230,14 +237,15 @@ fn write_forms(
     loop {
         match engine.poisoned() {
             Some(why) if !alarmed => {
-                eprintln!("ALARM: the log stopped accepting writes: {why}");
+                tracing::error!("ALARM: the log stopped accepting writes: {why}");
+                metrics.store_error();
                 alarmed = true;
             }
             Some(_) => {}
             None => alarmed = false,
         }
         let refused = engine.poisoned().is_some() && engine.can_take_over();
-        if (engine.is_standby() || refused) && stand_by(&mut engine, &jobs).is_none() {
+        if (engine.is_standby() || refused) && stand_by(&mut engine, &jobs, metrics).is_none() {
             return;
         }
         let Some(first) = wait_for_work(&mut engine, &jobs) else {
@@ -265,23 +273,24 @@ const STANDBY_INTERVAL: Duration = Duration::from_millis(500);
 /// On a store shared by several servers: follows the log and answers submissions with 503 until this
 /// server becomes the writer (the writer stopped, or the database failed over and the lock is free
 /// again). `None` once the server stops.
-fn stand_by(engine: &mut Engine, jobs: &Receiver<IngestJob>) -> Option<()> {
+fn stand_by(engine: &mut Engine, jobs: &Receiver<IngestJob>, metrics: &Metrics) -> Option<()> {
     match engine.poisoned() {
-        Some(why) => eprintln!("the log refused a write ({why}); taking over again when the store lets this server write"),
-        None => eprintln!("standby: following the log; writing once this server holds the store's writer lock"),
+        Some(why) => tracing::warn!("the log refused a write ({why}); taking over again when the store lets this server write"),
+        None => tracing::info!("standby: following the log; writing once this server holds the store's writer lock"),
     }
-    // Each distinct failure is said once, not every interval.
+    // Each distinct failure is counted every time, and said once, not every interval.
     let mut last_problem = String::new();
     let mut say = |problem: String| {
+        metrics.store_error();
         if problem != last_problem {
-            eprintln!("{problem}");
+            tracing::warn!("{problem}");
             last_problem = problem;
         }
     };
     loop {
         match engine.try_take_over() {
             Ok(true) => {
-                eprintln!(
+                tracing::info!(
                     "writing the log from size {} (state replayed to the committed checkpoint)",
                     engine.shared().state.read().expect("not poisoned").size
                 );

@@ -79,7 +79,15 @@ pub async fn serve_relay(
     ready(listener.local_addr()?);
     let mut connections = ConnectionLimits::default();
     connections.max_connections = conn::fit_to_descriptor_limit(connections.max_connections);
-    conn::serve(listener, router, connections, tls, crate::shutdown()).await
+    conn::serve(
+        listener,
+        router,
+        connections,
+        tls,
+        crate::shutdown(),
+        Default::default(),
+    )
+    .await
 }
 
 /// The same per-address limits and request deadline as the main server.

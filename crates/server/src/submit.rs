@@ -16,6 +16,7 @@ use saksi_election::form::SignedForm;
 use saksi_recap::engine::IngestOutcome;
 
 use crate::api_error::{self, ApiError};
+use crate::metrics::Outcome;
 use crate::pages::{checkpoint_json, rule_messages};
 use crate::pipeline::{Answer, IngestJob, SignatureJob, Submission};
 use crate::App;
@@ -208,21 +209,50 @@ async fn answer_of(
     app: &App,
     answer: oneshot::Receiver<Answer>,
 ) -> Result<(StatusCode, serde_json::Value), Response> {
-    let (outcome, receipt) = match answer.await {
+    let in_flight = app.metrics.in_flight();
+    let answer = answer.await;
+    drop(in_flight);
+    let count = |outcome| app.metrics.submission(outcome, &[]);
+    let (outcome, receipt) = match answer {
         Ok(Answer::Ingested(outcome, receipt)) => (outcome, receipt),
-        Ok(Answer::SignatureInvalid) => return Err(ApiError::SignatureInvalid.response()),
-        Ok(Answer::Unavailable(message)) => {
-            return Err(ApiError::Unavailable.with_detail(Some(message)))
+        Ok(Answer::SignatureInvalid) => {
+            count(Outcome::SignatureInvalid);
+            return Err(ApiError::SignatureInvalid.response());
         }
-        Ok(Answer::Busy) | Err(_) => return Err(ApiError::Busy.response()),
+        Ok(Answer::Unavailable(message)) => {
+            count(Outcome::Unavailable);
+            return Err(ApiError::Unavailable.with_detail(Some(message)));
+        }
+        Ok(Answer::Busy) | Err(_) => {
+            count(Outcome::Busy);
+            return Err(ApiError::Busy.response());
+        }
     };
     match outcome {
-        IngestOutcome::Refused { code, detail } => Err(api_error::refusal(code, detail)),
+        IngestOutcome::Refused { code, detail } => {
+            count(Outcome::Refused);
+            tracing::info!(target: "saksi::submissions", code, detail = %detail, "refused");
+            Err(api_error::refusal(code, detail))
+        }
         IngestOutcome::Logged {
             index,
             verdict,
             duplicate,
         } => {
+            match (duplicate, verdict.accepted) {
+                (true, _) => count(Outcome::Duplicate),
+                (false, true) => count(Outcome::Accepted),
+                (false, false) => {
+                    app.metrics
+                        .submission(Outcome::Rejected, &verdict.rejected_by);
+                    tracing::info!(
+                        target: "saksi::submissions",
+                        index,
+                        rules = %verdict.rejected_by.join(","),
+                        "rejected"
+                    );
+                }
+            }
             if receipt.is_none() && index >= app.shared.published().checkpoint.size {
                 // Durable in the log, but the witness policy has not let its checkpoint be published.
                 let detail = format!("logged at index {index}; the receipt follows once witnesses cosign its checkpoint");

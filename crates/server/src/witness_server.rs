@@ -29,7 +29,15 @@ pub async fn serve_witness(
     ready(listener.local_addr()?);
     let mut limits = ConnectionLimits::default();
     limits.max_connections = conn::fit_to_descriptor_limit(limits.max_connections);
-    conn::serve(listener, router, limits, None, crate::shutdown()).await
+    conn::serve(
+        listener,
+        router,
+        limits,
+        None,
+        crate::shutdown(),
+        Default::default(),
+    )
+    .await
 }
 
 async fn add_checkpoint(
