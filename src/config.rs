@@ -150,6 +150,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        let example = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/saksi.toml"));
+        let got = settings(&example).unwrap();
+        assert!(got.contains(&("SAKSI_LOG_FORMAT".into(), "json".into())));
+    }
+
+    #[test]
     fn every_serve_flag_reads_the_environment_variable_named_after_it() {
         let command = crate::cli::Cli::command();
         let serve = command.find_subcommand("serve").unwrap();

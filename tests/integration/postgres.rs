@@ -132,8 +132,15 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
 
     // The writer dies: the standby takes over (its lock is released with its connection), replays
     // to the committed checkpoint, and writes.
+    let killed = std::time::Instant::now();
     drop(a);
     wait_until(&|| submit(&b.base, &form(2), &election).1.starts_with("201"));
+    // What an operator sees: from the writer's death to the first acknowledgement by the standby
+    // (the lock freed with the connection, the standby's next try, reopening and catching up).
+    println!(
+        "takeover: the standby acknowledged {:?} after the writer was killed",
+        killed.elapsed()
+    );
     assert_eq!(ready(&b.base), 200);
     let (_, said) = submit(&b.base, &form(3), &election);
     assert!(said.starts_with("201"), "{said}");

@@ -30,6 +30,13 @@
 //! tokio's workers blocks only itself, as it would on a file read. A dropped connection is
 //! reconnected for the next job; a multi-host URL with `target_session_attrs=read-write` finds the
 //! primary after a failover.
+//!
+//! # TLS
+//! `sslrootcert=FILE` in the URL turns TLS on: every connection is encrypted (`sslmode=require` is
+//! implied; `prefer` would fall back to plain text) and the server's certificate must chain to a CA
+//! in FILE and name the host. `sslmode=require` without a CA is refused rather than half-done
+//! (encrypted to a server nobody checked). Without either, connections are plain: for a private
+//! network only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -89,7 +96,17 @@ impl std::error::Error for StoreError {}
 fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        // The causes too: "error performing TLS handshake" alone does not say that the certificate
+        // was signed by an unknown CA.
+        None => {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(inner) = cause {
+                text = format!("{text}: {inner}");
+                cause = inner.source();
+            }
+            text
+        }
     }
 }
 
@@ -133,9 +150,83 @@ impl JobError {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// Where a storage connects: the parsed URL and, with `sslrootcert`, its TLS connector.
+#[derive(Clone)]
+struct Target {
+    config: Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Target {
+    /// Parses `url`, taking out `sslrootcert=FILE` (which the driver does not know) to build the
+    /// TLS connector from.
+    fn parse(url: &str) -> Result<Target, StoreError> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut root_file = None;
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslrootcert", file)) => root_file = Some(file.to_string()),
+                _ => kept.push(pair),
+            }
+        }
+        let url = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        let mut config: Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
+        let Some(root_file) = root_file else {
+            if config.get_ssl_mode() == postgres::config::SslMode::Require {
+                return Err(StoreError::Url(
+                    "sslmode=require needs sslrootcert=FILE: saksi verifies the server's certificate against that CA".into(),
+                ));
+            }
+            // Plain connections, said so: "prefer" (the driver's default) without a connector
+            // is plain anyway.
+            config.ssl_mode(postgres::config::SslMode::Disable);
+            return Ok(Target { config, tls: None });
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls_pki_types::pem::PemObject;
+        let certificates = rustls_pki_types::CertificateDer::pem_file_iter(&root_file)
+            .map_err(|e| StoreError::Url(format!("sslrootcert {root_file}: {e}")))?;
+        for certificate in certificates {
+            let certificate = certificate
+                .map_err(|e| StoreError::Url(format!("sslrootcert {root_file}: {e}")))?;
+            roots
+                .add(certificate)
+                .map_err(|e| StoreError::Url(format!("sslrootcert {root_file}: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(StoreError::Url(format!(
+                "sslrootcert {root_file} holds no certificate"
+            )));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Url(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.ssl_mode(postgres::config::SslMode::Require);
+        Ok(Target {
+            config,
+            tls: Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls)),
+        })
+    }
+
+    fn connect(&self) -> Result<Client, postgres::Error> {
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        }
+    }
+}
+
 /// One connection, reconnected when it drops.
 struct Connection {
-    config: Config,
+    target: Target,
     client: Option<Client>,
 }
 
@@ -143,7 +234,7 @@ impl Connection {
     fn client(&mut self) -> Result<&mut Client, postgres::Error> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = None;
-            self.client = Some(self.config.connect(NoTls)?);
+            self.client = Some(self.target.connect()?);
         }
         Ok(self.client.as_mut().expect("connected just above"))
     }
@@ -191,11 +282,11 @@ impl PgStorage {
     /// Connects with `connections` connections (at least 1, at most [`MAX_CONNECTIONS`]), applies
     /// any migration the database lacks, and reads the tree size this storage will write from.
     pub fn connect(url: &str, connections: usize) -> Result<PgStorage, StoreError> {
-        let config: Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
-        let target = redacted(&config);
+        let parsed = Target::parse(url)?;
+        let target = redacted(&parsed);
         let sender =
-            connection_threads(&config, "saksi-pg", connections.clamp(1, MAX_CONNECTIONS))?;
-        let lock_sender = connection_threads(&config, "saksi-pg-lock", 1)?;
+            connection_threads(&parsed, "saksi-pg", connections.clamp(1, MAX_CONNECTIONS))?;
+        let lock_sender = connection_threads(&parsed, "saksi-pg-lock", 1)?;
         let storage = PgStorage {
             jobs: Mutex::new(sender),
             lock_jobs: Some(Mutex::new(lock_sender)),
@@ -220,10 +311,10 @@ impl PgStorage {
     /// (which refuses every write). Nothing is written, not even a migration, and no writer's lock
     /// is ever asked for; every write is refused. The schema must be one this binary knows.
     pub fn connect_read_only(url: &str, connections: usize) -> Result<PgStorage, StoreError> {
-        let config: Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
-        let target = redacted(&config);
+        let parsed = Target::parse(url)?;
+        let target = redacted(&parsed);
         let sender = connection_threads(
-            &config,
+            &parsed,
             "saksi-pg-read",
             connections.clamp(1, MAX_CONNECTIONS),
         )?;
@@ -388,7 +479,7 @@ impl PgStorage {
 
 /// `count` threads, each with a connection of its own, taking jobs from one queue.
 fn connection_threads(
-    config: &Config,
+    target: &Target,
     name: &str,
     count: usize,
 ) -> Result<mpsc::Sender<Job>, StoreError> {
@@ -397,7 +488,7 @@ fn connection_threads(
     for i in 0..count {
         let receiver = receiver.clone();
         let mut connection = Connection {
-            config: config.clone(),
+            target: target.clone(),
             client: None,
         };
         thread::Builder::new()
@@ -501,7 +592,8 @@ fn migrate(client: &mut Client) -> Result<Result<(), i32>, postgres::Error> {
 }
 
 /// host:port list and database, never the password.
-fn redacted(config: &Config) -> String {
+fn redacted(target: &Target) -> String {
+    let config = &target.config;
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
@@ -512,10 +604,11 @@ fn redacted(config: &Config) -> String {
         })
         .collect();
     format!(
-        "postgres://{}@{}/{}",
+        "postgres://{}@{}/{}{}",
         config.get_user().unwrap_or("?"),
         hosts.join(","),
-        config.get_dbname().unwrap_or("")
+        config.get_dbname().unwrap_or(""),
+        if target.tls.is_some() { " (TLS)" } else { "" }
     )
 }
 

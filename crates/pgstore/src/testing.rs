@@ -62,6 +62,36 @@ fn server_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A self-signed CA (`NAME.key`, `NAME.crt`) in `dir`; returns the certificate's path.
+pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ])
+        .args(["-days", "2", "-subj", &format!("/CN=saksi test {name}")])
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join(format!("{name}.crt"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -211,6 +241,107 @@ impl TestCluster {
     /// Starts it again after [`TestCluster::kill`].
     pub fn restart(&self) {
         self.pg_ctl_start();
+    }
+
+    /// Turns TLS on and refuses plain TCP connections from then on: a CA and a server certificate
+    /// for 127.0.0.1 are made with `openssl`, and the server is reloaded. Returns the CA's file,
+    /// for `sslrootcert=`. Make databases first: `new_database` connects in plain text.
+    pub fn require_tls(&self) -> PathBuf {
+        let tls = self.dir.join("tls");
+        std::fs::create_dir_all(&tls).expect("the tls directory");
+        let ca = make_ca(&tls, "ca");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .current_dir(&tls)
+                .args(args)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(tls.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&tls)
+                .status()
+                .expect("chown runs");
+            assert!(status.success());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            tls.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let hba = self.data().join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!(
+                "hostnossl all all 127.0.0.1/32 reject\nhostssl all all 127.0.0.1/32 trust\n{rules}"
+            ),
+        )
+        .unwrap();
+        let mut client = postgres::Client::connect(&self.url(), postgres::NoTls)
+            .expect("connecting to the test cluster");
+        for setting in [
+            format!(
+                "ALTER SYSTEM SET ssl_cert_file = '{}'",
+                tls.join("server.crt").display()
+            ),
+            format!(
+                "ALTER SYSTEM SET ssl_key_file = '{}'",
+                tls.join("server.key").display()
+            ),
+            "ALTER SYSTEM SET ssl = on".to_string(),
+        ] {
+            client.batch_execute(&setting).expect("setting TLS");
+        }
+        client
+            .batch_execute("SELECT pg_reload_conf()")
+            .expect("reloading");
+        // The reload is asynchronous: wait until plain connections are refused.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while postgres::Client::connect(&self.url(), postgres::NoTls).is_ok() {
+            assert!(std::time::Instant::now() < deadline, "TLS never came on");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ca
     }
 
     /// A connection string for the `postgres` database.

@@ -406,3 +406,44 @@ fn a_synchronous_standby_keeps_every_acknowledged_entry_when_the_primary_is_lost
         world.acknowledged.len() as u64
     );
 }
+
+#[test]
+fn over_tls_the_server_is_verified_and_plain_connections_are_never_made() {
+    let Some(cluster) = TestCluster::start("tls") else {
+        return;
+    };
+    let url = cluster.new_database("tls");
+    let ca = cluster.require_tls();
+    let with_ca = |ca: &std::path::Path| format!("{url}&sslrootcert={}", ca.display());
+
+    // With the CA: every connection is TLS (the server now rejects plain ones), and the log works.
+    let storage = connect(&with_ca(&ca));
+    let mut log = Log::open(storage.clone(), signer()).unwrap();
+    let mut world = World::default();
+    let entries: Vec<Vec<u8>> = (0..300).map(entry).collect();
+    world.append(&mut log, &entries).unwrap();
+    world.check(&storage);
+    drop(log);
+    // A reader over TLS too.
+    let reader = PgStorage::connect_read_only(&with_ca(&ca), 1).unwrap();
+    assert!(reader.read("checkpoint").unwrap().is_some());
+    assert!(reader.target().ends_with("(TLS)"), "{}", reader.target());
+
+    // Without it, the plain connection is refused by the server.
+    assert!(PgStorage::connect(&url, 1).is_err());
+    // A certificate from another CA is refused by saksi, before anything is sent.
+    let other = saksi_pgstore::testing::make_ca(ca.parent().unwrap(), "other");
+    let error = PgStorage::connect(&with_ca(&other), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    // Asking for encryption without saying whom to trust is refused, not half-done.
+    let error = PgStorage::connect(&format!("{url}&sslmode=require"), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("sslrootcert"), "{error}");
+    let error = PgStorage::connect(&format!("{url}&sslrootcert=/nonexistent"), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("/nonexistent"), "{error}");
+}
