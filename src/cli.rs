@@ -58,6 +58,9 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Keep an incremental, verified copy of a served log in DIR (servable as-is).
     Mirror(MirrorArgs),
+    /// Load a verified copy of a log (a mirror, or a data directory's log/) into an empty
+    /// PostgreSQL store, with its photos and report texts: the restore of a lost database.
+    Restore(RestoreArgs),
     /// Run a C2SP tlog-witness for the given logs: cosigns checkpoints that are consistent with the
     /// latest one it cosigned. Its key (witness.key) and state live in DIR.
     Witness(WitnessArgs),
@@ -466,6 +469,25 @@ pub(crate) struct MirrorArgs {
     /// texts are copied at most once a minute.
     #[arg(long)]
     pub(crate) follow: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct RestoreArgs {
+    /// The log copy's directory (`saksi mirror --dir`, or DATA/log).
+    #[arg(long)]
+    pub(crate) from: PathBuf,
+    /// The log's verifier key: the copy is verified entry by entry before anything is written.
+    #[arg(long, value_parser = parse_vkey)]
+    pub(crate) vkey: Verifier,
+    /// The empty PostgreSQL store to load (see `serve --store`).
+    #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
+    pub(crate) store: String,
+    /// Photos to load too (`saksi mirror --evidence`'s directory, or DATA/evidence).
+    #[arg(long)]
+    pub(crate) evidence: Option<PathBuf>,
+    /// Report texts to load too (`saksi mirror --reports`'s directory, or DATA/report-texts).
+    #[arg(long)]
+    pub(crate) reports: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -90,6 +90,7 @@ fn run(command: Command) -> Result<u8> {
                     ),
                 }),
         ),
+        Command::Restore(args) => ops::restore(args),
         Command::Mirror(args) if args.follow => verify::mirror_follow(
             &args.url,
             &args.dir,

@@ -72,7 +72,26 @@ pub fn log_store(store: Option<&str>) -> Result<LogStore> {
     }
     let storage = saksi_pgstore::PgStorage::connect(url, saksi_pgstore::DEFAULT_CONNECTIONS)
         .context("opening the log's PostgreSQL store")?;
-    Ok(LogStore::Opened(Arc::new(storage)))
+    let files = store_files(&storage)?;
+    Ok(LogStore::Opened(saksi_recap::engine::OpenedStore {
+        log: Arc::new(storage),
+        files: Some(files),
+    }))
+}
+
+/// Photos and report texts in the PostgreSQL store beside the log.
+fn store_files(storage: &saksi_pgstore::PgStorage) -> Result<saksi_recap::engine::StoreFiles> {
+    let photos = storage.files("evidence");
+    let usage = photos.usage().context("counting the store's photos")?;
+    Ok(saksi_recap::engine::StoreFiles {
+        evidence: Arc::new(saksi_recap::evidence::EvidenceStore::in_storage(
+            Box::new(photos),
+            usage,
+        )),
+        report_texts: Arc::new(saksi_recap::report_texts::ReportTexts::in_storage(
+            Box::new(storage.files("report-texts")),
+        )),
+    })
 }
 
 /// `saksi serve --read-only`: a replica of the log copy in `log` (a directory) or `store` (a
@@ -84,7 +103,7 @@ pub fn open_replica(
     evidence: Option<&Path>,
     reports: Option<&Path>,
 ) -> Result<saksi_recap::replica::Replica> {
-    let storage: Arc<dyn saksi_tlog::Storage> = match (log, store) {
+    let (storage, files): (Arc<dyn saksi_tlog::Storage>, _) = match (log, store) {
         (Some(dir), None) => {
             if !dir.join(saksi_tlog::CHECKPOINT_PATH).is_file() {
                 bail!(
@@ -93,29 +112,33 @@ pub fn open_replica(
                     dir.display()
                 );
             }
-            Arc::new(saksi_tlog::ReadOnlyDir::new(dir))
+            (
+                Arc::new(saksi_tlog::ReadOnlyDir::new(dir)),
+                saksi_recap::replica::files_in_dirs(evidence, reports),
+            )
         }
-        (None, Some(url)) => Arc::new(
-            saksi_pgstore::PgStorage::connect_read_only(url, saksi_pgstore::DEFAULT_CONNECTIONS)
-                .context("opening the PostgreSQL store to read")?,
-        ),
+        (None, Some(url)) => {
+            if evidence.is_some() || reports.is_some() {
+                bail!("with --store, a replica serves the store's own photos and report texts: drop --evidence and --reports");
+            }
+            let storage = saksi_pgstore::PgStorage::connect_read_only(
+                url,
+                saksi_pgstore::DEFAULT_CONNECTIONS,
+            )
+            .context("opening the PostgreSQL store to read")?;
+            let files = store_files(&storage)?;
+            (Arc::new(storage), files)
+        }
         _ => bail!("--read-only takes exactly one of --log DIR or --store URL"),
     };
     println!("read replica: following the log copy every 250 ms; submissions are refused (503)");
-    Ok(saksi_recap::replica::Replica::open(
-        storage,
-        vkey,
-        saksi_recap::replica::ReplicaFiles {
-            evidence,
-            report_texts: reports,
-        },
-    )?)
+    Ok(saksi_recap::replica::Replica::open(storage, vkey, files)?)
 }
 
 /// Opens the engine to write: refused while another server writes the same store.
 pub fn open_as_writer(data: &Path, store: &LogStore) -> Result<Engine> {
-    if let LogStore::Opened(storage) = store {
-        if !storage.try_become_writer()? {
+    if let LogStore::Opened(store) = store {
+        if !store.log.try_become_writer()? {
             bail!("another server writes this log (it holds the store's writer lock): import through it, or stop it first");
         }
     }
@@ -1364,4 +1387,122 @@ pub fn report(args: crate::cli::ReportArgs) -> Result<u8> {
             Ok(crate::EXIT_REJECTIONS)
         }
     }
+}
+
+/// Files copied to the store per transaction: a few MiB of tiles, so a national log loads in
+/// bounded rounds.
+const RESTORE_ROUND_BYTES: usize = 16 << 20;
+
+/// `saksi restore`: verifies a log copy entry by entry (`audit`), then loads its files into an empty
+/// PostgreSQL store in bounded rounds, the tiles first, then `checkpoints/<size>` (the commit point:
+/// the store holds a log from then on) and `checkpoint`; then the photos and texts, each checked
+/// against its digest by the store it goes into. A restore cut short leaves tiles without a
+/// checkpoint, which the next restore overwrites.
+pub fn restore(args: crate::cli::RestoreArgs) -> Result<u8> {
+    use saksi_tlog::Storage;
+    let started = std::time::Instant::now();
+    let copy = saksi_tlog::ReadOnlyDir::new(&args.from);
+    let audited = saksi_tlog::audit::audit(&copy, &args.vkey, |_, _| {})
+        .map_err(|e| anyhow::anyhow!("{}: the copy does not verify: {e}", args.from.display()))?;
+    let store = saksi_pgstore::PgStorage::connect(&args.store, saksi_pgstore::DEFAULT_CONNECTIONS)
+        .context("opening the PostgreSQL store")?;
+    if !store.list("checkpoints")?.is_empty() {
+        bail!("the store already holds a log: restore loads an empty one");
+    }
+    let note = copy
+        .read(saksi_tlog::CHECKPOINT_PATH)?
+        .context("the copy has no checkpoint")?;
+    let read_now = saksi_tlog::checkpoint::open(&note, &args.vkey, &[])
+        .map_err(|e| anyhow::anyhow!("the copy's checkpoint: {e}"))?
+        .checkpoint;
+    if read_now != audited.checkpoint {
+        bail!("the copy changed while it was verified (is a mirror still writing it?): stop it, then restore");
+    }
+    let mut tiles = Vec::new();
+    collect_files(&args.from, "tile", &mut tiles)?;
+    let (mut round, mut round_bytes, mut copied) = (Vec::new(), 0usize, 0usize);
+    for path in tiles {
+        let bytes = copy
+            .read(&path)?
+            .with_context(|| format!("{path} vanished"))?;
+        round_bytes += bytes.len();
+        round.push((path, bytes));
+        if round_bytes >= RESTORE_ROUND_BYTES {
+            copied += round.len();
+            store.write_new(&std::mem::take(&mut round))?;
+            round_bytes = 0;
+        }
+    }
+    copied += round.len();
+    store.write_new(&round)?;
+    store.create_durable(&[(
+        saksi_tlog::checkpoints_path(audited.checkpoint.size),
+        note.clone(),
+    )])?;
+    store.write_durable(&[(saksi_tlog::CHECKPOINT_PATH.into(), note)])?;
+    println!(
+        "saksi restore: {} entries ({} tile files) loaded into {} in {:.1}s",
+        audited.checkpoint.size,
+        copied,
+        store.target(),
+        started.elapsed().as_secs_f64()
+    );
+    for (dir, kind) in [
+        (&args.evidence, "evidence"),
+        (&args.reports, "report-texts"),
+    ] {
+        let Some(dir) = dir else { continue };
+        let mut names = Vec::new();
+        collect_files(dir, "sha256", &mut names)?;
+        let files = store.files(kind);
+        let source = saksi_tlog::ReadOnlyDir::new(dir);
+        for name in &names {
+            let bytes = source
+                .read(name)?
+                .with_context(|| format!("{name} vanished"))?;
+            // Photos and texts are both named by the SHA-256 of their bytes.
+            let digest =
+                saksi_election::form::hex(&saksi_election::form::PhotoDigest::of(&bytes).0);
+            if !name.ends_with(&digest) {
+                bail!(
+                    "{}/{name} does not hash to its name: not loaded",
+                    dir.display()
+                );
+            }
+            files.create_durable(&[(name.clone(), bytes)])?;
+        }
+        println!(
+            "saksi restore: {} {kind} files loaded from {}",
+            names.len(),
+            dir.display()
+        );
+    }
+    Ok(crate::EXIT_OK)
+}
+
+/// Every file under `root/dir`, as paths relative to `root` (`/`-separated), in name order.
+fn collect_files(root: &Path, dir: &str, out: &mut Vec<String>) -> Result<()> {
+    let entries = match std::fs::read_dir(root.join(dir)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}/{dir}", root.display())),
+    };
+    let mut names: Vec<(String, bool)> = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(String::from) else {
+            bail!("{}/{dir} holds a name that is not UTF-8", root.display());
+        };
+        names.push((name, entry.file_type()?.is_dir()));
+    }
+    names.sort();
+    for (name, is_dir) in names {
+        let path = format!("{dir}/{name}");
+        if is_dir {
+            collect_files(root, &path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
 }

@@ -477,7 +477,11 @@ fn mirror_step(url: &str, dir: &Path, key: &Verifier) -> Result<MirrorStep> {
         println!("saksi mirror: the server shows size {} but this mirror already has {from}: rollback, not copied", current.size);
         return Ok(refused(current.size));
     }
-    if current.size == from {
+    // Nothing new. (The same size with another root is a split view: checked below like any fork.)
+    if previous
+        .as_ref()
+        .is_some_and(|p| p.size == current.size && p.root == current.root)
+    {
         return Ok(MirrorStep {
             code: crate::EXIT_OK,
             from,

@@ -8,7 +8,7 @@ use crate::util::{gen_and_init, http, Server, TempDir};
 
 /// A real PNG (signature, IHDR, one IDAT of zlib-compressed rows, IEND, each chunk with its CRC):
 /// `width` x `height` grey pixels whose shade is `shade`.
-fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
     use std::io::Write;
     fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
         out.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -37,7 +37,7 @@ fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
     out
 }
 
-fn digest_of(bytes: &[u8]) -> String {
+pub(crate) fn digest_of(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -33,6 +33,7 @@ fn a_configured_server_logs_each_request_and_counts_submissions_by_outcome_and_r
     command
         .args(["serve", "--config", &config, "--addr", "127.0.0.1:0"])
         .env("SAKSI_RATE_LIMIT", "0")
+        .env("SAKSI_LOG_LEVEL", "info")
         .stderr(Stdio::from(stderr));
     let server = Server::spawn_command(command, "serving on ");
 

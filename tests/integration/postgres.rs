@@ -132,6 +132,13 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
 
     // The writer dies: the standby takes over (its lock is released with its connection), replays
     // to the committed checkpoint, and writes.
+    // A photo uploaded to the writer is kept in the store, not in its data directory: the standby
+    // serves it once it has taken over.
+    let photo = crate::evidence::png(32, 24, 90);
+    let hex = crate::evidence::digest_of(&photo);
+    let (status, _, _) = crate::util::http("POST", &format!("{}/api/v1/evidence", a.base), &photo);
+    assert_eq!(status, 201);
+    assert!(!std::path::Path::new(&format!("{data}/evidence/sha256/{}/{hex}", &hex[..2])).exists());
     let killed = std::time::Instant::now();
     drop(a);
     wait_until(&|| submit(&b.base, &form(2), &election).1.starts_with("201"));
@@ -142,6 +149,9 @@ fn a_log_in_postgres_is_served_verified_and_never_forked_by_a_second_writer() {
         killed.elapsed()
     );
     assert_eq!(ready(&b.base), 200);
+    let (status, _, served) =
+        crate::util::http("GET", &format!("{}/evidence/sha256/{hex}", b.base), b"");
+    assert_eq!((status, served == photo), (200, true));
     let (_, said) = submit(&b.base, &form(3), &election);
     assert!(said.starts_with("201"), "{said}");
     verify(&b.base);
@@ -405,4 +415,86 @@ fn under_load_the_writer_and_the_database_fail_over_and_no_acknowledged_form_is_
         seen.acknowledged.len(),
         seen.errors
     );
+}
+
+#[test]
+fn a_log_copy_with_its_photos_is_restored_into_an_empty_store_and_written_on() {
+    let Some(cluster) = TestCluster::start("restore") else {
+        return;
+    };
+    let store = cluster.new_database("saksi");
+    let dir = TempDir::new("postgres-restore");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    crate::util::gen_and_init(&election, &data, &["--tps", "1000", "--fault-rate", "0"]);
+    crate::util::import(&data, &format!("{election}/forms.ndjson"), 0);
+    let photo = crate::evidence::png(20, 10, 3);
+    let hex = crate::evidence::digest_of(&photo);
+    let before = {
+        let server = Server::start(&data);
+        let (status, _, _) =
+            crate::util::http("POST", &format!("{}/api/v1/evidence", server.base), &photo);
+        assert_eq!(status, 201);
+        crate::util::get_json(&format!("{}/api/v1/log", server.base))["checkpoint"].clone()
+    };
+    let vkey = std::fs::read_to_string(format!("{data}/log.vkey")).unwrap();
+    let restore = |from: &str| {
+        saksi(&[
+            "restore",
+            "--from",
+            from,
+            "--vkey",
+            vkey.trim(),
+            "--store",
+            &store,
+            "--evidence",
+            &format!("{data}/evidence"),
+        ])
+    };
+    // A copy that does not verify is refused before anything is written.
+    let broken = dir.path("broken");
+    assert!(std::process::Command::new("cp")
+        .args(["-r", &format!("{data}/log"), &broken])
+        .status()
+        .unwrap()
+        .success());
+    let tile = format!("{broken}/tile/entries/000");
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&tile, bytes).unwrap();
+    let out = restore(&broken);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("does not verify"), "{}", text(&out));
+
+    let out = restore(&format!("{data}/log"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 evidence files loaded"),
+        "{}",
+        text(&out)
+    );
+    // Once is enough: a store that holds a log is never overwritten.
+    let out = restore(&format!("{data}/log"));
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already holds a log"), "{}", text(&out));
+
+    // The restored store serves the same checkpoint and photo, verifies, and takes new entries.
+    let server = Server::spawn_command(
+        serve_command(&data, &["--rate-limit", "0", "--store", &store]),
+        "serving on ",
+    );
+    wait_until(&|| crate::util::http("GET", &format!("{}/readyz", server.base), b"").0 == 200);
+    let now = crate::util::get_json(&format!("{}/api/v1/log", server.base))["checkpoint"].clone();
+    assert_eq!(now["root"], before["root"]);
+    let (status, _, served) = crate::util::http(
+        "GET",
+        &format!("{}/evidence/sha256/{hex}", server.base),
+        b"",
+    );
+    assert_eq!((status, served == photo), (200, true));
+    let form = dir.path("form.json");
+    changed_form(&election, 5, &form);
+    let (_, said) = submit(&server.base, &form, &election);
+    assert!(said.starts_with("201"), "{said}");
+    let out = saksi(&["verify", "--url", &server.base, "--vkey", vkey.trim()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

@@ -198,4 +198,18 @@ fn a_replica_of_a_postgres_hot_standby_follows_the_writer_and_takes_no_writes() 
     let took = wait_until(&|| size(&replica.base) > before);
     println!("the replica served the new checkpoint {took:?} after the writer's receipt");
     assert_serves_as_the_writer(&replica.base, &writer.base, vkey);
+
+    // Photos live in the store beside the log: the replica serves what the writer took.
+    let photo = crate::evidence::png(16, 16, 7);
+    let hex = crate::evidence::digest_of(&photo);
+    let (status, _, _) = http("POST", &format!("{}/api/v1/evidence", writer.base), &photo);
+    assert_eq!(status, 201);
+    wait_until(&|| {
+        let (status, _, served) = http(
+            "GET",
+            &format!("{}/evidence/sha256/{hex}", replica.base),
+            b"",
+        );
+        status == 200 && served == photo
+    });
 }

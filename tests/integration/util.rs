@@ -111,6 +111,14 @@ impl Server {
 
     /// [`Server::spawn`] for a prepared command (limits set, environment changed).
     pub fn spawn_command(mut command: Command, prefix: &str) -> Server {
+        // One log line per request from every server of every test would bury the failures:
+        // warnings and alarms only, unless the test asks for more.
+        if !command
+            .get_envs()
+            .any(|(name, _)| name == "SAKSI_LOG_LEVEL")
+        {
+            command.env("SAKSI_LOG_LEVEL", "warn");
+        }
         let mut child = command
             .stdout(Stdio::piped())
             // stderr as the caller set it (inherited by default).

@@ -51,7 +51,10 @@ use saksi_tlog::Storage;
 pub mod testing;
 
 /// The schema, in order; a database records the versions it has (`saksi_schema_migrations`).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "log", include_str!("../migrations/0001_log.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "log", include_str!("../migrations/0001_log.sql")),
+    (2, "files", include_str!("../migrations/0002_files.sql")),
+];
 /// Serializes migrations between servers that start together on an empty database.
 const MIGRATION_LOCK_KEY: i64 = 0x7361_6b73_6901;
 /// The advisory lock that makes one server of several the writer.
@@ -369,33 +372,17 @@ impl PgStorage {
         retry: bool,
         job: impl Fn(&mut Client) -> Result<T, JobError> + Send + 'static,
     ) -> io::Result<T> {
-        self.run_on(&self.jobs, what, retry, job)
+        run_on(&self.jobs, what, retry, job)
     }
 
-    fn run_on<T: Send + 'static>(
-        &self,
-        queue: &Mutex<mpsc::Sender<Job>>,
-        what: &'static str,
-        retry: bool,
-        job: impl Fn(&mut Client) -> Result<T, JobError> + Send + 'static,
-    ) -> io::Result<T> {
-        let (done, result) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |connection: &mut Connection| {
-            let mut outcome = connection.attempt(&job);
-            if retry && connection.client.is_none() {
-                outcome = connection.attempt(&job);
-            }
-            let _ = done.send(outcome);
-        });
-        queue
-            .lock()
-            .expect("not poisoned")
-            .send(job)
-            .map_err(|_| io::Error::other("the PostgreSQL connection threads have stopped"))?;
-        result
-            .recv()
-            .map_err(|_| io::Error::other("a PostgreSQL connection thread died"))?
-            .map_err(|e| e.into_io(what))
+    /// The store of photos or report texts (`kind`: "evidence", "report-texts") beside this log,
+    /// on the same connections. Read-only when this storage is.
+    pub fn files(&self, kind: &'static str) -> PgFiles {
+        PgFiles {
+            jobs: Mutex::new(self.jobs.lock().expect("not poisoned").clone()),
+            prefix: kind,
+            read_only: self.lock_jobs.is_none(),
+        }
     }
 
     fn run<T: Send + 'static>(
@@ -452,7 +439,7 @@ impl PgStorage {
                     &[&paths, &data],
                 )?;
             }
-            create_once(&mut tx, &created)?;
+            create_once(&mut tx, "saksi_log_files", &created)?;
             for dir in &removed_dirs {
                 let (low, high) = prefix_range(dir);
                 tx.execute(
@@ -474,6 +461,147 @@ impl PgStorage {
             *expected = to;
         }
         Ok(())
+    }
+}
+
+fn run_on<T: Send + 'static>(
+    queue: &Mutex<mpsc::Sender<Job>>,
+    what: &'static str,
+    retry: bool,
+    job: impl Fn(&mut Client) -> Result<T, JobError> + Send + 'static,
+) -> io::Result<T> {
+    let (done, result) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move |connection: &mut Connection| {
+        let mut outcome = connection.attempt(&job);
+        if retry && connection.client.is_none() {
+            outcome = connection.attempt(&job);
+        }
+        let _ = done.send(outcome);
+    });
+    queue
+        .lock()
+        .expect("not poisoned")
+        .send(job)
+        .map_err(|_| io::Error::other("the PostgreSQL connection threads have stopped"))?;
+    result
+        .recv()
+        .map_err(|_| io::Error::other("a PostgreSQL connection thread died"))?
+        .map_err(|e| e.into_io(what))
+}
+
+/// Evidence photos or report texts in `saksi_files`, under `<kind>/` (see [`PgStorage::files`]).
+/// Files are created once, each in a transaction of its own: durable (and on a synchronous standby)
+/// when `create_durable` returns. No compare-and-swap: these files are named by their content's
+/// digest, so two servers writing one name write the same bytes.
+pub struct PgFiles {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    prefix: &'static str,
+    read_only: bool,
+}
+
+impl PgFiles {
+    fn path(&self, path: &str) -> String {
+        format!("{}/{path}", self.prefix)
+    }
+
+    fn refuse_if_read_only(&self) -> io::Result<()> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "this PostgreSQL store was opened read-only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Files and their bytes, counted in the database (sizes from the row headers; nothing is read).
+    pub fn usage(&self) -> io::Result<(u64, u64)> {
+        let (low, high) = prefix_range(self.prefix);
+        run_on(&self.jobs, "counting files", true, move |client| {
+            let row = client.query_one(
+                "SELECT count(*), coalesce(sum(octet_length(data)), 0)::bigint FROM saksi_files \
+                 WHERE path >= $1 AND path < $2",
+                &[&low, &high],
+            )?;
+            Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+        })
+    }
+}
+
+impl Storage for PgFiles {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        let path = self.path(path);
+        run_on(&self.jobs, "reading a file", true, move |client| {
+            Ok(client
+                .query_opt("SELECT data FROM saksi_files WHERE path = $1", &[&path])?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let (low, high) = prefix_range(&self.path(dir));
+        let skip = low.len();
+        run_on(&self.jobs, "listing files", true, move |client| {
+            let rows = client.query(
+                "SELECT path FROM saksi_files WHERE path >= $1 AND path < $2 ORDER BY path",
+                &[&low, &high],
+            )?;
+            let mut names: Vec<String> = rows
+                .iter()
+                .map(|row| row.get::<_, String>(0)[skip..].to_string())
+                .filter_map(|rest| rest.split('/').next().map(str::to_string))
+                .collect();
+            names.dedup();
+            Ok(names)
+        })
+    }
+
+    /// Replacing is not what these files are for; `create_durable` is. Kept for the contract:
+    /// an upsert in one transaction.
+    fn write_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.refuse_if_read_only()?;
+        let files: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(p, d)| (self.path(p), d.clone()))
+            .collect();
+        run_on(&self.jobs, "writing files", false, move |client| {
+            let mut tx = client.transaction()?;
+            for (path, data) in &files {
+                tx.execute(
+                    "INSERT INTO saksi_files (path, data) VALUES ($1, $2) \
+                     ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data",
+                    &[path, data],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn create_durable(&self, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+        self.refuse_if_read_only()?;
+        let files: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(p, d)| (self.path(p), d.clone()))
+            .collect();
+        run_on(&self.jobs, "creating files", false, move |client| {
+            let mut tx = client.transaction()?;
+            create_once(&mut tx, "saksi_files", &files)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn remove_dir(&self, dir: &str) -> io::Result<()> {
+        self.refuse_if_read_only()?;
+        let (low, high) = prefix_range(&self.path(dir));
+        run_on(&self.jobs, "removing files", false, move |client| {
+            client.execute(
+                "DELETE FROM saksi_files WHERE path >= $1 AND path < $2",
+                &[&low, &high],
+            )?;
+            Ok(())
+        })
     }
 }
 
@@ -512,6 +640,7 @@ fn connection_threads(
 /// Inserts each file that is absent; a present one must hold the same bytes.
 fn create_once(
     tx: &mut postgres::Transaction<'_>,
+    table: &'static str,
     files: &[(String, Vec<u8>)],
 ) -> Result<(), JobError> {
     if files.is_empty() {
@@ -523,8 +652,10 @@ fn create_once(
         .unzip();
     let inserted: BTreeSet<String> = tx
         .query(
-            "INSERT INTO saksi_log_files (path, data) SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
-             ON CONFLICT (path) DO NOTHING RETURNING path",
+            &format!(
+                "INSERT INTO {table} (path, data) SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+                 ON CONFLICT (path) DO NOTHING RETURNING path"
+            ),
             &[&paths, &data],
         )?
         .iter()
@@ -540,7 +671,7 @@ fn create_once(
     }
     let stored: BTreeMap<String, Vec<u8>> = tx
         .query(
-            "SELECT path, data FROM saksi_log_files WHERE path = ANY($1)",
+            &format!("SELECT path, data FROM {table} WHERE path = ANY($1)"),
             &[&present],
         )?
         .iter()
@@ -691,7 +822,7 @@ impl Storage for PgStorage {
         let Some(lock_jobs) = &self.lock_jobs else {
             return Ok(false);
         };
-        let held = self.run_on(lock_jobs, "taking the writer's lock", true, |client| {
+        let held = run_on(lock_jobs, "taking the writer's lock", true, |client| {
             Ok(client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?
                 .get::<_, bool>(0))

@@ -447,3 +447,44 @@ fn over_tls_the_server_is_verified_and_plain_connections_are_never_made() {
         .to_string();
     assert!(error.contains("/nonexistent"), "{error}");
 }
+
+#[test]
+fn photos_and_texts_beside_the_log_are_created_once_and_shared_by_every_server() {
+    let Some(cluster) = TestCluster::start("files") else {
+        return;
+    };
+    let url = cluster.new_database("files");
+    let a = PgStorage::connect(&url, 2).unwrap();
+    let b = PgStorage::connect(&url, 2).unwrap();
+    let photos = a.files("evidence");
+    let name = "sha256/ab/abcd".to_string();
+    photos
+        .create_durable(&[(name.clone(), b"photo".to_vec())])
+        .unwrap();
+    // The same bytes again: accepted (a retried upload); other bytes under the name: refused.
+    photos
+        .create_durable(&[(name.clone(), b"photo".to_vec())])
+        .unwrap();
+    let refused = photos
+        .create_durable(&[(name.clone(), b"other".to_vec())])
+        .unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::AlreadyExists);
+    // Another server of the store sees it; another kind of file does not.
+    assert_eq!(
+        b.files("evidence").read(&name).unwrap().as_deref(),
+        Some(&b"photo"[..])
+    );
+    assert_eq!(b.files("report-texts").read(&name).unwrap(), None);
+    assert_eq!(b.files("evidence").list("sha256").unwrap(), ["ab"]);
+    assert_eq!(b.files("evidence").usage().unwrap(), (1, 5));
+    // Nothing of it is in the log's files.
+    assert_eq!(a.read(&format!("evidence/{name}")).unwrap(), None);
+    // A read-only connection reads them and writes none.
+    let reader = PgStorage::connect_read_only(&url, 1).unwrap();
+    assert!(reader.files("evidence").read(&name).unwrap().is_some());
+    let refused = reader
+        .files("evidence")
+        .create_durable(&[("sha256/cd/cdef".into(), b"x".to_vec())])
+        .unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
+}

@@ -93,14 +93,30 @@ fn append_all(log: &mut Log, entries: &[Vec<u8>]) -> Result<u64, EngineError> {
     Ok(first)
 }
 
-/// Where a data directory's log lives. Keys, evidence photos and report texts stay in the data
-/// directory either way.
+/// Where a data directory's log lives. Keys stay in the data directory either way.
 #[derive(Clone)]
 pub enum LogStore {
-    /// The directory's own `log/`, laid out as it is served: the embedded default.
+    /// The directory's own `log/`, laid out as it is served, and its `evidence/` and
+    /// `report-texts/`: the embedded default.
     Dir,
     /// Storage the caller opened (the binary's `--store postgres://...`).
-    Opened(Arc<dyn Storage>),
+    Opened(OpenedStore),
+}
+
+/// A log store the caller opened, shared by several servers.
+#[derive(Clone)]
+pub struct OpenedStore {
+    pub log: Arc<dyn Storage>,
+    /// Photos and report texts in the same store, so that every server of the log serves the same
+    /// ones and they survive the loss of one server; `None`: in the data directory.
+    pub files: Option<StoreFiles>,
+}
+
+/// Evidence photos and report texts kept beside the log in a shared store.
+#[derive(Clone)]
+pub struct StoreFiles {
+    pub evidence: Arc<crate::evidence::EvidenceStore>,
+    pub report_texts: Arc<crate::report_texts::ReportTexts>,
 }
 
 impl LogStore {
@@ -109,15 +125,36 @@ impl LogStore {
             LogStore::Dir => {
                 Arc::new(DirStorage::open(&dir.log()).map_err(EngineError::io("opening the log"))?)
             }
-            LogStore::Opened(storage) => storage.clone(),
+            LogStore::Opened(store) => store.log.clone(),
+        })
+    }
+
+    /// The photos and report texts: the store's, or the data directory's.
+    fn files(&self, dir: &DataDir) -> Result<StoreFiles, EngineError> {
+        if let LogStore::Opened(OpenedStore {
+            files: Some(files), ..
+        }) = self
+        {
+            return Ok(files.clone());
+        }
+        Ok(StoreFiles {
+            evidence: Arc::new(
+                crate::evidence::EvidenceStore::open(&dir.evidence())
+                    .map_err(EngineError::io("opening the evidence store"))?,
+            ),
+            report_texts: Arc::new(
+                crate::report_texts::ReportTexts::open(&dir.report_texts())
+                    .map_err(EngineError::io("opening the report texts"))?,
+            ),
         })
     }
 
     fn refuse_existing_log(&self, dir: &DataDir) -> Result<(), EngineError> {
         match self {
             LogStore::Dir => dir.refuse_existing_log(),
-            LogStore::Opened(storage) => {
-                let checkpoints = storage
+            LogStore::Opened(store) => {
+                let checkpoints = store
+                    .log
                     .list("checkpoints")
                     .map_err(EngineError::io("reading the store"))?;
                 if !checkpoints.is_empty() {
@@ -229,14 +266,10 @@ impl Engine {
         // Step 4 of the log's commit protocol (publish) is ours: see crate::publication.
         let log = Log::open_with(storage.clone(), signer, Publishing::ByCaller)?;
         let state = replay(storage.clone(), log.committed().checkpoint.size)?;
-        let evidence = Arc::new(
-            crate::evidence::EvidenceStore::open(&dir.evidence())
-                .map_err(EngineError::io("opening the evidence store"))?,
-        );
-        let report_texts = Arc::new(
-            crate::report_texts::ReportTexts::open(&dir.report_texts())
-                .map_err(EngineError::io("opening the report texts"))?,
-        );
+        let StoreFiles {
+            evidence,
+            report_texts,
+        } = store.files(&dir)?;
         let served = match storage
             .read(CHECKPOINT_PATH)
             .map_err(EngineError::io("reading the checkpoint"))?

@@ -93,7 +93,7 @@ pub struct EvidenceStore {
     /// A [`DirStorage`], or a [`saksi_tlog::ReadOnlyDir`] on a read replica (a mirror's copy that
     /// `saksi mirror --evidence` keeps writing).
     storage: Box<dyn Storage>,
-    /// `None`: a store that holds nothing ([`EvidenceStore::none`]).
+    /// The directory, when the photos are files (`None`: in a shared store, or none at all).
     root: Option<std::path::PathBuf>,
     photos: AtomicU64,
     stored_bytes: AtomicU64,
@@ -139,6 +139,16 @@ impl EvidenceStore {
             root: Some(dir.to_path_buf()),
             photos: AtomicU64::new(0),
             stored_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Photos in `storage` (a shared store's, beside the log), holding `usage` (photos, bytes).
+    pub fn in_storage(storage: Box<dyn Storage>, usage: (u64, u64)) -> EvidenceStore {
+        EvidenceStore {
+            storage,
+            root: None,
+            photos: AtomicU64::new(usage.0),
+            stored_bytes: AtomicU64::new(usage.1),
         }
     }
 
@@ -204,9 +214,13 @@ impl EvidenceStore {
     /// Whether a photo of this digest is stored (its name only: [`EvidenceStore::get`] checks the
     /// bytes when it is served).
     pub fn contains(&self, digest: &PhotoDigest) -> bool {
-        self.root
-            .as_ref()
-            .is_some_and(|root| root.join(path_of(digest)).is_file())
+        match &self.root {
+            Some(root) => root.join(path_of(digest)).is_file(),
+            None => self
+                .storage
+                .read(&path_of(digest))
+                .is_ok_and(|b| b.is_some()),
+        }
     }
 
     /// Photos stored and their bytes (a concurrent duplicate may count twice until a restart).

@@ -10,18 +10,26 @@ use std::sync::{Arc, RwLock};
 use saksi_tlog::note::Verifier;
 use saksi_tlog::{LogError, Published, Storage, TileCache, TileReader, CHECKPOINT_PATH};
 
+use crate::engine::StoreFiles;
 use crate::error::EngineError;
 use crate::evidence::EvidenceStore;
 use crate::replay::replay;
 use crate::report_texts::ReportTexts;
 use crate::shared::{Role, Shared, RECEIPT_TILE_CACHE};
 
-/// Where a replica reads photos and report texts that other processes store (`saksi mirror
-/// --evidence` and `--reports`); `None`: it serves none.
-#[derive(Default)]
-pub struct ReplicaFiles<'a> {
-    pub evidence: Option<&'a Path>,
-    pub report_texts: Option<&'a Path>,
+/// Photos and report texts other processes store, for a replica to serve: directories `saksi
+/// mirror --evidence` and `--reports` keep (`None`: it serves none), read without a lock.
+pub fn files_in_dirs(evidence: Option<&Path>, report_texts: Option<&Path>) -> StoreFiles {
+    StoreFiles {
+        evidence: Arc::new(match evidence {
+            Some(dir) => EvidenceStore::open_read_only(dir),
+            None => EvidenceStore::none(),
+        }),
+        report_texts: Arc::new(match report_texts {
+            Some(dir) => ReportTexts::open_read_only(dir),
+            None => ReportTexts::none(),
+        }),
+    }
 }
 
 pub struct Replica {
@@ -35,7 +43,7 @@ impl Replica {
     pub fn open(
         storage: Arc<dyn Storage>,
         verifier: Verifier,
-        files: ReplicaFiles<'_>,
+        files: StoreFiles,
     ) -> Result<Replica, EngineError> {
         let note = storage
             .read(CHECKPOINT_PATH)
@@ -72,15 +80,9 @@ impl Replica {
             })),
             storage,
             vkey: verifier.encode(),
-            evidence: Arc::new(match files.evidence {
-                Some(dir) => EvidenceStore::open_read_only(dir),
-                None => EvidenceStore::none(),
-            }),
+            evidence: files.evidence,
             intake_signer: None,
-            report_texts: Arc::new(match files.report_texts {
-                Some(dir) => ReportTexts::open_read_only(dir),
-                None => ReportTexts::none(),
-            }),
+            report_texts: files.report_texts,
             tiles: Arc::new(TileCache::new(RECEIPT_TILE_CACHE)),
             publication: Default::default(),
             role: Default::default(),

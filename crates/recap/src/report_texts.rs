@@ -27,6 +27,11 @@ impl ReportTexts {
         })
     }
 
+    /// Texts in `storage` (a shared store's, beside the log).
+    pub fn in_storage(storage: Box<dyn Storage>) -> ReportTexts {
+        ReportTexts { storage }
+    }
+
     /// No text, and none taken: a replica started without `--reports`.
     pub fn none() -> ReportTexts {
         ReportTexts {
