@@ -804,6 +804,20 @@ impl Storage for PgStorage {
         self.write("committing", upserted, owned(created), Vec::new())
     }
 
+    /// One transaction: the commit and the removal of the partial tiles it completed (each
+    /// transaction waits for a synchronous standby's flush, so this halves the round trips).
+    fn commit_and_prune(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+        pruned: &[String],
+    ) -> io::Result<()> {
+        let mut upserted = owned(new);
+        upserted.extend_from_slice(replaced);
+        self.write("committing", upserted, owned(created), pruned.to_vec())
+    }
+
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
         self.write(
             "removing files",

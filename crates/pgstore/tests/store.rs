@@ -488,3 +488,30 @@ fn photos_and_texts_beside_the_log_are_created_once_and_shared_by_every_server()
         .unwrap_err();
     assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
 }
+
+#[test]
+fn the_partial_tiles_a_commit_completes_are_removed_with_it() {
+    let Some(cluster) = TestCluster::start("prune") else {
+        return;
+    };
+    let storage = connect(&cluster.new_database("prune"));
+    let mut log = Log::open(storage.clone(), signer()).unwrap();
+    let mut world = World::default();
+    // Batches of 10 cross the first full tile (256) with 25 partial versions behind it.
+    for batch in 0..30u64 {
+        let entries: Vec<Vec<u8>> = (batch * 10..batch * 10 + 10).map(entry).collect();
+        world.append(&mut log, &entries).unwrap();
+    }
+    world.check(&storage);
+    assert!(storage.read("tile/entries/000").unwrap().is_some());
+    assert_eq!(
+        storage.list("tile/entries/000.p").unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(storage.list("tile/0/000.p").unwrap(), Vec::<String>::new());
+    // The tile still growing keeps its partial versions until it is full.
+    assert!(storage
+        .list("tile/entries/001.p")
+        .unwrap()
+        .contains(&"44".to_string()));
+}

@@ -447,20 +447,24 @@ impl Log {
             Publishing::WithEachCommit => vec![checkpoint_file(&note)],
             Publishing::ByCaller => Vec::new(),
         };
-        if let Err(e) = self.storage.commit(&files, &created, &replaced) {
+        // After the commit, partial versions of the tiles it completed: they are needed only until
+        // the full tile exists (tlog-tiles allows deleting them then). Without this a log
+        // committing small batches would keep up to 255 growing copies of every tile and bundle.
+        // (A reader still at an older size falls back to the full tile: see TileReader.)
+        let pruned: Vec<String> = files
+            .iter()
+            .filter(|(path, _)| !path.contains(".p/") && path.starts_with("tile/"))
+            .map(|(path, _)| format!("{path}.p"))
+            .collect();
+        if let Err(e) = self
+            .storage
+            .commit_and_prune(&files, &created, &replaced, &pruned)
+        {
             return Err(self.poison("committing tiles and checkpoint", e));
         }
         // Step 5.
         self.edge = edge;
         self.committed = Arc::new(Published { checkpoint, note });
-        // Partial versions of a tile are needed only until the full tile exists (tlog-tiles allows
-        // deleting them then). Without this a log committing small batches would keep up to 255
-        // growing copies of every tile and bundle.
-        for (path, _) in &files {
-            if !path.contains(".p/") && path.starts_with("tile/") {
-                let _ = self.storage.remove_dir(&format!("{path}.p"));
-            }
-        }
         Ok((first, self.committed.clone()))
     }
 

@@ -71,6 +71,23 @@ pub trait Storage: Send + Sync {
     /// Removes a directory and everything in it, if it exists. Best effort, not durable: used only to
     /// drop files no checkpoint needs any more.
     fn remove_dir(&self, dir: &str) -> io::Result<()>;
+    /// [`Storage::commit`], then the removal of `pruned` directories (partial tiles the commit
+    /// completed), best effort: a failed removal leaves files no checkpoint needs, never fails the
+    /// commit. A store whose every call is a round trip (PostgreSQL, each transaction waiting for a
+    /// synchronous standby) does both in one.
+    fn commit_and_prune(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+        pruned: &[String],
+    ) -> io::Result<()> {
+        self.commit(new, created, replaced)?;
+        for dir in pruned {
+            let _ = self.remove_dir(dir);
+        }
+        Ok(())
+    }
     /// Tries to make this process the store's one writer, or confirms that it still is; `false`:
     /// another process writes (this one may serve reads and try again). A store shared by several
     /// servers (PostgreSQL) takes a lock here and re-reads its view of the log before writing; a
@@ -418,6 +435,15 @@ impl<T: Storage + ?Sized> Storage for std::sync::Arc<T> {
     }
     fn remove_dir(&self, dir: &str) -> io::Result<()> {
         (**self).remove_dir(dir)
+    }
+    fn commit_and_prune(
+        &self,
+        new: &[(String, Vec<u8>)],
+        created: &[(String, Vec<u8>)],
+        replaced: &[(String, Vec<u8>)],
+        pruned: &[String],
+    ) -> io::Result<()> {
+        (**self).commit_and_prune(new, created, replaced, pruned)
     }
     // Every method forwards, defaults included: a default here would silently shadow the store's own.
     fn try_become_writer(&self) -> io::Result<bool> {
