@@ -112,8 +112,9 @@ pub(crate) struct InitArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
-    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
-    /// photos and report texts stay in DATA. From the environment too, so that a password in the
+    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys
+    /// stay in DATA; photos and report texts go to the store too. sslrootcert=FILE in the URL
+    /// turns on TLS, verified against that CA. From the environment too, so that a password in the
     /// URL is not on the command line for every process list to show.
     #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
     pub(crate) store: Option<String>,
@@ -161,8 +162,9 @@ pub(crate) struct ImportArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
-    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
-    /// photos and report texts stay in DATA. From the environment too, so that a password in the
+    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys
+    /// stay in DATA; photos and report texts go to the store too. sslrootcert=FILE in the URL
+    /// turns on TLS, verified against that CA. From the environment too, so that a password in the
     /// URL is not on the command line for every process list to show.
     #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
     pub(crate) store: Option<String>,
@@ -217,8 +219,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, requires = "read_only", env = "SAKSI_REPORTS")]
     pub(crate) reports: Option<PathBuf>,
     /// Keep the log in PostgreSQL instead of DATA/log: postgres://USER@HOST:PORT/DB (several
-    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys,
-    /// photos and report texts stay in DATA. From the environment too, so that a password in the
+    /// hosts, comma-separated, with ?target_session_attrs=read-write to follow the primary). Keys
+    /// stay in DATA; photos and report texts go to the store too. sslrootcert=FILE in the URL
+    /// turns on TLS, verified against that CA. From the environment too, so that a password in the
     /// URL is not on the command line for every process list to show.
     #[arg(long, value_name = "URL", env = "SAKSI_STORE", hide_env_values = true)]
     pub(crate) store: Option<String>,

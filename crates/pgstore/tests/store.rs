@@ -2,7 +2,6 @@
 //! server is installed): the Storage contract, the log's invariants after every step under injected
 //! faults and a killed server, and two writers that both believe they write.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,12 +9,9 @@ use std::sync::{Arc, Mutex};
 use saksi_pgstore::testing::TestCluster;
 use saksi_pgstore::{PgStorage, CONFLICT};
 use saksi_tlog::audit::audit;
-use saksi_tlog::checkpoint;
-use saksi_tlog::merkle::{
-    consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
-};
+use saksi_tlog::invariants::Invariants;
 use saksi_tlog::note::{Signer, TYPE_ED25519};
-use saksi_tlog::{Hash, Log, LogError, Publishing, Storage, TileReader};
+use saksi_tlog::{Log, LogError, Publishing, Storage};
 
 fn signer() -> Signer {
     Signer::new("saksi.test/pg", TYPE_ED25519, [7; 32]).unwrap()
@@ -31,60 +27,20 @@ fn connect(url: &str) -> Arc<PgStorage> {
     Arc::new(PgStorage::connect(url, 2).unwrap())
 }
 
-/// What must hold, re-checked from the database alone after every step.
+/// What must hold, re-checked from the database alone after every step: the tlog's own
+/// invariants (`saksi_tlog::invariants`), the same the directory store is held to.
 #[derive(Default)]
 struct World {
-    acknowledged: BTreeMap<u64, Vec<u8>>,
-    roots: BTreeMap<u64, Hash>,
+    seen: Invariants,
 }
 
 impl World {
     fn check(&mut self, storage: &Arc<PgStorage>) {
-        let verifier = signer().verifier();
-        let mut entries = BTreeMap::new();
-        let audited = audit(storage.as_ref(), &verifier, |i, e| {
-            entries.insert(i, e.to_vec());
-        })
-        .unwrap_or_else(|e| panic!("audit failed: {e}"));
-        for (index, bytes) in &self.acknowledged {
-            assert_eq!(entries.get(index), Some(bytes), "entry {index} lost");
-        }
-        for name in storage.list("checkpoints").unwrap() {
-            let note = storage
-                .read(&format!("checkpoints/{name}"))
-                .unwrap()
-                .unwrap();
-            let cp = checkpoint::open(&note, &verifier, &[]).unwrap().checkpoint;
-            assert_eq!(cp.size.to_string(), name);
-            if let Some(root) = self.roots.insert(cp.size, cp.root) {
-                assert_eq!(root, cp.root, "two checkpoints of size {}", cp.size);
-            }
-        }
-        let size = audited.checkpoint.size;
-        let storage: Arc<dyn Storage> = storage.clone();
-        let mut reader = TileReader::new(storage, size);
-        for index in [0, size / 2, size.saturating_sub(1)] {
-            if index < size {
-                let proof = inclusion_proof(&mut reader, index, size).unwrap();
-                let leaf = &audited.leaf_hashes[index as usize];
-                verify_inclusion(leaf, index, size, &proof, &audited.checkpoint.root).unwrap();
-            }
-        }
-        for (&old, old_root) in self.roots.range(1..=size.max(1)) {
-            let proof = consistency_proof(&mut reader, old, size).unwrap();
-            verify_consistency(old, size, &proof, old_root, &audited.checkpoint.root).unwrap();
-        }
+        self.seen.check(storage.clone(), &signer().verifier());
     }
 
     fn append(&mut self, log: &mut Log, entries: &[Vec<u8>]) -> Result<(), LogError> {
-        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-        let (first, published) = log.append(&refs)?;
-        for (i, e) in entries.iter().enumerate() {
-            self.acknowledged.insert(first + i as u64, e.clone());
-        }
-        self.roots
-            .insert(published.checkpoint.size, published.checkpoint.root);
-        Ok(())
+        self.seen.append(log, entries).map(|_| ())
     }
 }
 
@@ -403,7 +359,7 @@ fn a_synchronous_standby_keeps_every_acknowledged_entry_when_the_primary_is_lost
     world.check(&storage);
     assert_eq!(
         log.committed().checkpoint.size,
-        world.acknowledged.len() as u64
+        world.seen.acknowledged.len() as u64
     );
 }
 

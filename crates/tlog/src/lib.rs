@@ -11,6 +11,8 @@ pub mod checkpoint;
 #[cfg(any(test, feature = "testing"))]
 pub mod faulty;
 pub mod hash;
+#[cfg(any(test, feature = "testing"))]
+pub mod invariants;
 pub mod log;
 pub mod merkle;
 pub mod note;

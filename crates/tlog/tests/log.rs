@@ -5,14 +5,11 @@
 //! - no two checkpoints of one size ever carried different roots;
 //! - inclusion proofs for sampled entries and consistency proofs between all known checkpoints verify.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use saksi_tlog::audit::audit;
 use saksi_tlog::checkpoint;
-use saksi_tlog::merkle::{
-    consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
-};
+use saksi_tlog::invariants::Invariants;
 use saksi_tlog::note::{Signer, TYPE_ED25519};
 use saksi_tlog::Fault;
 use saksi_tlog::{DirStorage, FaultyStorage, Log, LogError, Publishing, Storage};
@@ -34,78 +31,23 @@ fn entry(i: u64) -> Vec<u8> {
     bytes
 }
 
-/// Everything the harness knows must hold.
+/// Everything the harness knows must hold (`saksi_tlog::invariants`, shared with the PostgreSQL
+/// store's tests), over the storage under test.
 struct World {
     storage: Arc<FaultyStorage>,
-    /// Entries acknowledged so far, by index.
-    acknowledged: BTreeMap<u64, Vec<u8>>,
-    /// Every root ever seen for each size (from checkpoints/ and from acknowledgements).
-    roots: BTreeMap<u64, saksi_tlog::Hash>,
+    seen: Invariants,
 }
 
 impl World {
     fn new(storage: &Arc<FaultyStorage>) -> World {
         World {
             storage: storage.clone(),
-            acknowledged: BTreeMap::new(),
-            roots: BTreeMap::new(),
+            seen: Invariants::default(),
         }
     }
 
     fn check(&mut self) {
-        let verifier = signer().verifier();
-        let mut entries = BTreeMap::new();
-        let audited = audit(self.storage.as_ref(), &verifier, |i, e| {
-            entries.insert(i, e.to_vec());
-        })
-        .unwrap_or_else(|e| panic!("audit failed: {e}"));
-        for (index, bytes) in &self.acknowledged {
-            assert_eq!(
-                entries.get(index),
-                Some(bytes),
-                "acknowledged entry {index} lost or changed"
-            );
-        }
-        // Every stored checkpoint verifies and agrees with every root seen before for its size.
-        for name in self.storage.list("checkpoints").unwrap() {
-            let note = self
-                .storage
-                .read(&format!("checkpoints/{name}"))
-                .unwrap()
-                .unwrap();
-            let cp = checkpoint::open(&note, &verifier, &[]).unwrap().checkpoint;
-            assert_eq!(cp.size.to_string(), name);
-            if let Some(root) = self.roots.insert(cp.size, cp.root) {
-                assert_eq!(
-                    root, cp.root,
-                    "two checkpoints of size {} with different roots",
-                    cp.size
-                );
-            }
-        }
-        let size = audited.checkpoint.size;
-        let mut reader = saksi_tlog::TileReader::new(self.storage.clone(), size);
-        for index in [0, size / 3, size / 2, size.saturating_sub(1)] {
-            if index < size {
-                let proof = inclusion_proof(&mut reader, index, size).unwrap();
-                verify_inclusion(
-                    &audited.leaf_hashes[index as usize],
-                    index,
-                    size,
-                    &proof,
-                    &audited.checkpoint.root,
-                )
-                .unwrap();
-            }
-        }
-        for (&old, old_root) in self
-            .roots
-            .range(1..=size.max(1))
-            .filter(|(&old, _)| old <= size)
-        {
-            let proof = consistency_proof(&mut reader, old, size).unwrap();
-            verify_consistency(old, size, &proof, old_root, &audited.checkpoint.root).unwrap();
-        }
+        self.seen.check(self.storage.clone(), &signer().verifier());
     }
 }
 
@@ -122,9 +64,10 @@ fn append_checked(log: &mut Log, world: &mut World, entries: &[Vec<u8>]) -> Resu
     let (first, published) = log.append(&refs)?;
     assert_eq!(first + entries.len() as u64, published.checkpoint.size);
     for (i, e) in entries.iter().enumerate() {
-        world.acknowledged.insert(first + i as u64, e.clone());
+        world.seen.acknowledged.insert(first + i as u64, e.clone());
     }
     world
+        .seen
         .roots
         .insert(published.checkpoint.size, published.checkpoint.root);
     Ok(())
@@ -185,11 +128,7 @@ fn recovers_from_every_fault_at_every_step() {
             for before in [0u64, 1, 255, 256, 1000] {
                 seed += 1;
                 let storage = Arc::new(FaultyStorage::new(seed));
-                let mut world = World {
-                    storage: storage.clone(),
-                    acknowledged: BTreeMap::new(),
-                    roots: BTreeMap::new(),
-                };
+                let mut world = World::new(&storage);
                 let mut log = Log::open(storage.clone(), signer()).unwrap();
                 if before > 0 {
                     append_checked(
@@ -229,7 +168,7 @@ fn recovers_from_every_fault_at_every_step() {
                 if log.size() == before + 300 {
                     // Committed but never acknowledged: keep track so later checks see it.
                     for (i, e) in batch.iter().enumerate() {
-                        world.acknowledged.insert(before + i as u64, e.clone());
+                        world.seen.acknowledged.insert(before + i as u64, e.clone());
                     }
                 }
                 world.check();
@@ -261,7 +200,7 @@ fn random_crashes_never_break_an_invariant() {
                 .unwrap_or_else(|e| panic!("round {round}: {e}"));
             if log.size() > size {
                 for (i, e) in batch.iter().enumerate() {
-                    world.acknowledged.insert(size + i as u64, e.clone());
+                    world.seen.acknowledged.insert(size + i as u64, e.clone());
                 }
             }
         }
@@ -317,7 +256,7 @@ fn publication_lag_loses_nothing_under_random_crashes() {
             log = open(&storage);
             if log.size() > size {
                 for (i, e) in batch.iter().enumerate() {
-                    world.acknowledged.insert(size + i as u64, e.clone());
+                    world.seen.acknowledged.insert(size + i as u64, e.clone());
                 }
             }
             // Reopening republished the newest checkpoint.
