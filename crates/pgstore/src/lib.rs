@@ -13,9 +13,10 @@
 //!    another writer advanced the log since: roll back and fail with [`CONFLICT`] in the message.
 //!    The log poisons itself on any storage error, so the loser stops writing and says why; it can
 //!    never overwrite a tile that the winner's checkpoint covers, because nothing of its batch lands.
-//! 3. Write the files: new ones and replaced ones as upserts; create-once ones (`checkpoints/<size>`)
-//!    inserted if absent, accepted if present with the same bytes (a retried commit whose
-//!    acknowledgement was lost), refused with `AlreadyExists` if present with other bytes.
+//! 3. Write the files: tiles and `checkpoints/<size>` are created once: inserted if absent,
+//!    accepted if present with the same bytes (a retried commit whose acknowledgement was lost),
+//!    refused with `AlreadyExists` if present with other bytes (only a fork could write them);
+//!    `checkpoint` is replaced.
 //! 4. Advance the state row to the largest `checkpoints/<size>` created, then commit. PostgreSQL's
 //!    commit is the durability point: with `synchronous_commit = on` the WAL is fsynced on the primary
 //!    (and on a synchronous standby, where one is named) before the commit returns.
@@ -414,6 +415,9 @@ impl PgStorage {
             .filter_map(|(path, _)| path.strip_prefix("checkpoints/")?.parse::<i64>().ok())
             .max();
         let writer = self.writer.clone();
+        let (tiles, upserted): (Vec<_>, Vec<_>) = upserted
+            .into_iter()
+            .partition(|(path, _)| path.starts_with("tile/"));
         let advanced = self.run_with(what, false, move |client| {
             let mut tx = client.transaction()?;
             let row = tx.query_one("SELECT size, writer FROM saksi_log_state FOR UPDATE", &[])?;
@@ -425,8 +429,12 @@ impl PgStorage {
                     writer: last_writer,
                 });
             }
-            // Later files of one call win, as they would on disk, and no row is touched twice
-            // (which one INSERT ... ON CONFLICT DO UPDATE refuses).
+            // Tiles are created once, like checkpoints: in this store every row is part of a
+            // committed tree (a transaction lands whole or not at all), so a tile path that
+            // already holds other bytes can only be a fork, and is refused. Other files (the
+            // `checkpoint` a publication replaces) are upserted; later files of one call win, as
+            // they would on disk, and no row is touched twice (which ON CONFLICT DO UPDATE refuses).
+            create_once(&mut tx, "saksi_log_files", &tiles)?;
             let upserted: BTreeMap<&str, &[u8]> = upserted
                 .iter()
                 .map(|(p, d)| (p.as_str(), d.as_slice()))

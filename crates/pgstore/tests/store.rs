@@ -78,6 +78,14 @@ fn the_storage_contract_holds() {
     assert_eq!(refused.kind(), io::ErrorKind::AlreadyExists);
     assert_eq!(storage.read("tile/0/001").unwrap(), None);
     assert_eq!(storage.read("checkpoints/0").unwrap().unwrap(), b"zero");
+    // Tiles are created once too: every row is part of a committed tree, so other bytes under a
+    // tile's path can only come from a fork.
+    storage.write_new(&[file("tile/0/000", b"tiles")]).unwrap();
+    let refused = storage
+        .write_new(&[file("tile/0/000", b"forked")])
+        .unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::AlreadyExists);
+    assert_eq!(storage.read("tile/0/000").unwrap().unwrap(), b"tiles");
     storage.remove_dir("tile/0/000.p").unwrap();
     assert_eq!(storage.list("tile/0").unwrap(), vec!["000"]);
     // A second storage on the same database reads what the first wrote.
