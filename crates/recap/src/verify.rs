@@ -21,6 +21,10 @@ use crate::state::State;
 /// Entries decoded and signature-checked together.
 const CHUNK: usize = 16 * 1024;
 
+/// Chunks the auditor may read ahead of the replay: enough to keep both stages busy, and a bound
+/// on memory (2 x 16,384 entries of at most a few KiB).
+const AUDIT_AHEAD: usize = 2;
+
 pub struct Verified {
     pub checkpoint: Checkpoint,
     pub state: State,
@@ -33,7 +37,6 @@ pub struct Verified {
 
 struct Replayer {
     state: State,
-    pending: Vec<(u64, Vec<u8>)>,
     problems: Vec<String>,
     forms_checked: u64,
     digests: HashSet<[u8; 32]>,
@@ -53,56 +56,11 @@ impl Replayer {
         }
     }
 
-    fn push(&mut self, index: u64, bytes: &[u8]) {
-        self.pending.push((index, bytes.to_vec()));
-        if self.pending.len() >= CHUNK {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        if pending.is_empty() || self.stopped {
+    /// Checks and applies decoded entries in log order (one thread: the state is sequential).
+    fn apply_decoded(&mut self, decoded: Vec<Decoded>) {
+        if self.stopped {
             return;
         }
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let per = pending.len().div_ceil(workers).max(1);
-        // Decode and check form signatures on every core.
-        let decoded: Vec<(u64, Result<Entry, String>, bool)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = pending
-                .chunks(per)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let entries: Vec<(u64, Result<Entry, String>)> = part
-                            .iter()
-                            .map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string())))
-                            .collect();
-                        let forms: Vec<Option<&SignedForm>> = entries
-                            .iter()
-                            .map(|(_, e)| match e {
-                                Ok(Entry::Form { form, .. }) => Some(form),
-                                _ => None,
-                            })
-                            .collect();
-                        // Only a form's signature is checked here; other entries pass this step.
-                        let ok: Vec<bool> = SignedForm::verify_signatures(&forms)
-                            .into_iter()
-                            .zip(&forms)
-                            .map(|(valid, form)| valid || form.is_none())
-                            .collect();
-                        entries
-                            .into_iter()
-                            .zip(ok)
-                            .map(|((i, e), ok)| (i, e, ok))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("verifier thread panicked"))
-                .collect()
-        });
         for (index, entry, signature_ok) in decoded {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -167,18 +125,19 @@ impl Replayer {
                 statement: Admin::Registry(part),
                 ..
             } => {
-                for key in part
+                let keys: Vec<&saksi_election::sign::PublicKey> = part
                     .tps
                     .iter()
                     .flat_map(|t| &t.officers)
                     .chain(part.correctors.iter().map(|(_, k)| k))
                     .chain(part.enrollments.iter().map(|(_, k)| k))
-                {
-                    if let Err(e) = key.check_enrollable() {
-                        self.problem(format!(
-                            "entry {index}: registry enrols a bad key {key}: {e}"
-                        ));
-                    }
+                    .collect();
+                // Every core: a national registry enrols ~820,000 keys, and each check decompresses
+                // a point (about 5 s on one core, a fifth of a national verification).
+                for (key, e) in bad_keys(&keys) {
+                    self.problem(format!(
+                        "entry {index}: registry enrols a bad key {key}: {e}"
+                    ));
                 }
             }
             Entry::Admin { .. } => {}
@@ -454,6 +413,79 @@ impl Replayer {
     }
 }
 
+/// An entry as the decode stage leaves it: its index, the entry (or why it cannot be read), and
+/// whether its signature (a form's; other entries pass) verified.
+type Decoded = (u64, Result<Entry, String>, bool);
+
+/// Decodes a chunk of entries and checks form signatures, on every core.
+fn decode_chunk(pending: &[(u64, Vec<u8>)]) -> Vec<Decoded> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = pending.len().div_ceil(workers).max(1);
+    // Decode and check form signatures on every core.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pending
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    let entries: Vec<(u64, Result<Entry, String>)> = part
+                        .iter()
+                        .map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string())))
+                        .collect();
+                    let forms: Vec<Option<&SignedForm>> = entries
+                        .iter()
+                        .map(|(_, e)| match e {
+                            Ok(Entry::Form { form, .. }) => Some(form),
+                            _ => None,
+                        })
+                        .collect();
+                    // Only a form's signature is checked here; other entries pass this step.
+                    let ok: Vec<bool> = SignedForm::verify_signatures(&forms)
+                        .into_iter()
+                        .zip(&forms)
+                        .map(|(valid, form)| valid || form.is_none())
+                        .collect();
+                    entries
+                        .into_iter()
+                        .zip(ok)
+                        .map(|((i, e), ok)| (i, e, ok))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("verifier thread panicked"))
+            .collect()
+    })
+}
+
+/// The keys of `keys` that may not be enrolled, with why, in order; checked on every core.
+fn bad_keys<'a>(
+    keys: &[&'a saksi_election::sign::PublicKey],
+) -> Vec<(
+    &'a saksi_election::sign::PublicKey,
+    saksi_election::sign::KeyError,
+)> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = keys.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = keys
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .filter_map(|key| key.check_enrollable().err().map(|e| (*key, e)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("a key-checking thread panicked"))
+            .collect()
+    })
+}
+
 /// Verifies the log in `storage` at its published checkpoint. `Err` means it could not be checked
 /// at all (unreachable, no checkpoint); problems found are in the result.
 pub fn verify(
@@ -463,25 +495,55 @@ pub fn verify(
 ) -> Result<Verified, LogError> {
     let mut replayer = Replayer {
         state: State::default(),
-        pending: Vec::new(),
         problems: Vec::new(),
         forms_checked: 0,
         digests: HashSet::new(),
         evidence: Vec::new(),
         stopped: false,
     };
+    // Three stages, overlapped: one thread audits (reads every tile, hashes every entry, checks the
+    // tree against the checkpoint) and hands the entries over in chunks; a second decodes each
+    // chunk and checks its signatures on every core; this thread checks and applies the decoded
+    // entries in order. Run in turn, the audit's hashing and the in-order replay each left the
+    // other cores idle.
     let mut size_hint = 0u64;
-    let audited = audit(storage, log_key, |index, entry| {
-        replayer.push(index, entry);
-        if index % 65_536 == 0 {
-            progress(index, size_hint);
+    let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<u8>)>>(AUDIT_AHEAD);
+    let (decoded_chunks, decoded) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(AUDIT_AHEAD);
+    let audited = std::thread::scope(|scope| {
+        let auditor = scope.spawn(move || {
+            let mut pending = Vec::with_capacity(CHUNK);
+            let audited = audit(storage, log_key, |index, entry| {
+                pending.push((index, entry.to_vec()));
+                if pending.len() >= CHUNK {
+                    // The receiver only stops when this thread does.
+                    let _ = chunks.send(std::mem::replace(&mut pending, Vec::with_capacity(CHUNK)));
+                }
+            });
+            // What the audit read before it ended (or before a problem ended it) is replayed too.
+            if !pending.is_empty() {
+                let _ = chunks.send(pending);
+            }
+            audited
+        });
+        scope.spawn(move || {
+            for chunk in received {
+                if decoded_chunks.send(decode_chunk(&chunk)).is_err() {
+                    return;
+                }
+            }
+        });
+        for chunk in decoded {
+            if let Some(&(first, _, _)) = chunk.first().filter(|(i, _, _)| i % 65_536 == 0) {
+                progress(first, size_hint);
+            }
+            replayer.apply_decoded(chunk);
         }
+        auditor.join().expect("the auditor thread panicked")
     });
     let audited = match audited {
         Ok(audited) => audited,
         // A signature or tile problem is a finding, not a failure to check.
         Err(LogError::Corrupt(why)) => {
-            replayer.flush();
             let mut problems = replayer.problems;
             problems.insert(0, why);
             let note = storage
@@ -508,7 +570,6 @@ pub fn verify(
         Err(e) => return Err(e),
     };
     size_hint = audited.checkpoint.size;
-    replayer.flush();
     progress(size_hint, size_hint);
     Ok(Verified {
         checkpoint: audited.checkpoint,

@@ -309,7 +309,7 @@ pub(crate) async fn record(
         .observe(seconds);
     tracing::info!(
         target: "saksi::http",
-        method,
+        method = %method,
         path = %path,
         status,
         latency_ms = seconds * 1e3,
