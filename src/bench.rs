@@ -234,6 +234,9 @@ pub fn http_regions(
     Ok(())
 }
 
+/// The independent probe's batch size (issue 18: the figure it names was measured this way).
+const INDEPENDENT_BATCH: usize = 256;
+
 /// The floor under ingest, two ways, on every core: Ed25519 batch verification alone of the forms'
 /// signatures (the forms decoded and their signed messages built beforehand, untimed), and the
 /// decode-and-verify stage `saksi import` runs (JSON decoding included). Nothing else: no rules, no
@@ -267,6 +270,52 @@ pub fn signatures(forms: &Path) -> Result<()> {
         items.len(),
         items.len() as f64 / seconds
     );
+    // The independent floor (issue 18): ed25519-dalek's own `verify_batch`, batches of 256, keys
+    // and signatures parsed beforehand (untimed), all cores. It times the batch equation only: a
+    // batch holding a bad signature fails whole, and nothing falls back to single checks. Its
+    // semantics are not ZIP-215's; it is a yardstick, never a verdict.
+    let parsed: Vec<(ed25519_dalek::VerifyingKey, ed25519_dalek::Signature, &[u8])> = items
+        .iter()
+        .filter_map(|item| {
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&item.key.0).ok()?;
+            Some((
+                key,
+                ed25519_dalek::Signature::from_bytes(&item.signature.0),
+                item.message,
+            ))
+        })
+        .collect();
+    let per = parsed.len().div_ceil(workers).max(1);
+    let started = Instant::now();
+    let batches_ok: usize = std::thread::scope(|scope| {
+        let parts: Vec<_> = parsed
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.chunks(INDEPENDENT_BATCH)
+                        .filter(|batch| {
+                            let messages: Vec<&[u8]> = batch.iter().map(|b| b.2).collect();
+                            let signatures: Vec<_> = batch.iter().map(|b| b.1).collect();
+                            let keys: Vec<_> = batch.iter().map(|b| b.0).collect();
+                            ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .map(|p| p.join().expect("a probe thread"))
+            .sum()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "independent floor (ed25519-dalek verify_batch, batches of {INDEPENDENT_BATCH}, keys parsed beforehand): {} signatures on {workers} cores in {seconds:.2}s ({:.0}/s), {batches_ok} of {} batches whole",
+        parsed.len(),
+        parsed.len() as f64 / seconds,
+        parsed.len().div_ceil(INDEPENDENT_BATCH)
+    );
+    drop(parsed);
     drop(items);
     drop((messages, decoded));
 
