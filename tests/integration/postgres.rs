@@ -4,27 +4,7 @@
 
 use saksi_pgstore::testing::TestCluster;
 
-use crate::util::{saksi, serve_command, text, Server, TempDir};
-
-/// A form of `election` with one figure changed (so the rulebook rejects it, and the rejection is
-/// logged), written to `out` for `saksi submit --gen` to sign as the TPS's officer.
-fn changed_form(election: &str, line: usize, out: &str) {
-    let forms = std::fs::read_to_string(format!("{election}/forms.ndjson")).unwrap();
-    let envelope: serde_json::Value =
-        serde_json::from_str(forms.lines().nth(line).unwrap()).unwrap();
-    let mut form = envelope["form"].clone();
-    form["invalid"] = (form["invalid"].as_i64().unwrap() + 1).into();
-    std::fs::write(out, form.to_string()).unwrap();
-}
-
-/// Polls `what` every 100 ms for up to 20 s.
-fn wait_until(what: &dyn Fn() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !what() {
-        assert!(std::time::Instant::now() < deadline, "timed out");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
+use crate::util::{changed_form, saksi, serve_command, text, wait_until, Server, TempDir};
 
 fn submit(base: &str, form: &str, election: &str) -> (Option<i32>, String) {
     let out = saksi(&["submit", "--url", base, "--form", form, "--gen", election]);

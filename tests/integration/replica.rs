@@ -3,21 +3,11 @@
 //! serves what the writer published (figures, log files, proofs), follows new checkpoints, and
 //! refuses every submission.
 
-use std::time::{Duration, Instant};
-
 use saksi_pgstore::testing::TestCluster;
 
-use crate::util::{get_json, http, saksi, serve_command, text, Server, TempDir};
-
-/// Polls `what` every 50 ms for up to 20 s; returns how long it took.
-fn wait_until(what: &dyn Fn() -> bool) -> Duration {
-    let started = Instant::now();
-    while !what() {
-        assert!(started.elapsed() < Duration::from_secs(20), "timed out");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    started.elapsed()
-}
+use crate::util::{
+    changed_form, get_json, http, saksi, serve_command, text, wait_until, Server, TempDir,
+};
 
 fn size(base: &str) -> u64 {
     get_json(&format!("{base}/api/v1/log"))["checkpoint"]["size"]
@@ -25,21 +15,18 @@ fn size(base: &str) -> u64 {
         .unwrap()
 }
 
-/// A form of `election` with one figure changed (the rulebook rejects it, and the rejection is
-/// logged: a new entry every time).
-fn changed_form(election: &str, line: usize, out: &str) {
-    let forms = std::fs::read_to_string(format!("{election}/forms.ndjson")).unwrap();
-    let envelope: serde_json::Value =
-        serde_json::from_str(forms.lines().nth(line).unwrap()).unwrap();
-    let mut form = envelope["form"].clone();
-    form["invalid"] = (form["invalid"].as_i64().unwrap() + 1).into();
-    std::fs::write(out, form.to_string()).unwrap();
-}
-
 fn submit(base: &str, form: &str, election: &str) -> String {
     text(&saksi(&[
         "submit", "--url", base, "--form", form, "--gen", election,
     ]))
+}
+
+/// `saksi serve --read-only` from `source` (`--log DIR` or `--store URL`), checked with `vkey`.
+fn spawn_replica(source: &[&str], vkey: &str) -> Server {
+    let mut args = vec!["serve", "--read-only"];
+    args.extend_from_slice(source);
+    args.extend_from_slice(&["--vkey", vkey, "--rate-limit", "0", "--addr", "127.0.0.1:0"]);
+    Server::spawn(&args, "serving on ")
 }
 
 /// What a replica must serve exactly as the writer does, once it has followed it.
@@ -105,21 +92,7 @@ fn a_replica_of_a_followed_mirror_serves_what_the_writer_published_and_takes_no_
         "saksi mirror: following ",
     );
     wait_until(&|| std::path::Path::new(&format!("{mirror_dir}/checkpoint")).is_file());
-    let replica = Server::spawn(
-        &[
-            "serve",
-            "--read-only",
-            "--log",
-            &mirror_dir,
-            "--vkey",
-            vkey,
-            "--rate-limit",
-            "0",
-            "--addr",
-            "127.0.0.1:0",
-        ],
-        "serving on ",
-    );
+    let replica = spawn_replica(&["--log", &mirror_dir], vkey);
     wait_until(&|| size(&replica.base) == size(&writer.base));
     assert_serves_as_the_writer(&replica.base, &writer.base, vkey);
     let form = dir.path("form.json");
@@ -171,21 +144,7 @@ fn a_replica_of_a_postgres_hot_standby_follows_the_writer_and_takes_no_writes() 
         "serving on ",
     );
     wait_until(&|| http("GET", &format!("{}/readyz", writer.base), b"").0 == 200);
-    let replica = Server::spawn(
-        &[
-            "serve",
-            "--read-only",
-            "--store",
-            &standby_url,
-            "--vkey",
-            vkey,
-            "--rate-limit",
-            "0",
-            "--addr",
-            "127.0.0.1:0",
-        ],
-        "serving on ",
-    );
+    let replica = spawn_replica(&["--store", &standby_url], vkey);
     wait_until(&|| size(&replica.base) == size(&writer.base));
     assert_serves_as_the_writer(&replica.base, &writer.base, vkey);
     let form = dir.path("form.json");

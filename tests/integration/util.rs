@@ -233,3 +233,25 @@ pub fn go_verify(log_dir: &Path, vkey: &str) {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// Polls `what` every 50 ms for up to 20 s; returns how long it took.
+pub fn wait_until(what: &dyn Fn() -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    while !what() {
+        assert!(started.elapsed() < Duration::from_secs(20), "timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    started.elapsed()
+}
+
+/// A form of `election` with one figure changed (so the rulebook rejects it, and the rejection is
+/// logged: a new entry each time), written to `out` for `saksi submit --gen` to sign as the TPS's
+/// officer.
+pub fn changed_form(election: &str, line: usize, out: &str) {
+    let forms = std::fs::read_to_string(format!("{election}/forms.ndjson")).unwrap();
+    let envelope: serde_json::Value =
+        serde_json::from_str(forms.lines().nth(line).unwrap()).unwrap();
+    let mut form = envelope["form"].clone();
+    form["invalid"] = (form["invalid"].as_i64().unwrap() + 1).into();
+    std::fs::write(out, form.to_string()).unwrap();
+}

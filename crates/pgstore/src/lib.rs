@@ -540,27 +540,14 @@ impl Storage for PgFiles {
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         let path = self.path(path);
         run_on(&self.jobs, "reading a file", true, move |client| {
-            Ok(client
-                .query_opt("SELECT data FROM saksi_files WHERE path = $1", &[&path])?
-                .map(|row| row.get(0)))
+            read_file(client, "saksi_files", &path)
         })
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        let (low, high) = prefix_range(&self.path(dir));
-        let skip = low.len();
+        let dir = self.path(dir);
         run_on(&self.jobs, "listing files", true, move |client| {
-            let rows = client.query(
-                "SELECT path FROM saksi_files WHERE path >= $1 AND path < $2 ORDER BY path",
-                &[&low, &high],
-            )?;
-            let mut names: Vec<String> = rows
-                .iter()
-                .map(|row| row.get::<_, String>(0)[skip..].to_string())
-                .filter_map(|rest| rest.split('/').next().map(str::to_string))
-                .collect();
-            names.dedup();
-            Ok(names)
+            list_dir(client, "saksi_files", &dir)
         })
     }
 
@@ -693,6 +680,36 @@ fn create_once(
     Ok(())
 }
 
+/// The file at `path` in `table` (`saksi_log_files` or `saksi_files`).
+fn read_file(
+    client: &mut Client,
+    table: &'static str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, JobError> {
+    Ok(client
+        .query_opt(
+            &format!("SELECT data FROM {table} WHERE path = $1"),
+            &[&path],
+        )?
+        .map(|row| row.get(0)))
+}
+
+/// The names directly under `dir/` in `table`, in order: a range scan on the primary key.
+fn list_dir(client: &mut Client, table: &'static str, dir: &str) -> Result<Vec<String>, JobError> {
+    let (low, high) = prefix_range(dir);
+    let rows = client.query(
+        &format!("SELECT path FROM {table} WHERE path >= $1 AND path < $2 ORDER BY path"),
+        &[&low, &high],
+    )?;
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|row| row.get::<_, String>(0)[low.len()..].to_string())
+        .filter_map(|rest| rest.split('/').next().map(str::to_string))
+        .collect();
+    names.dedup();
+    Ok(names)
+}
+
 /// The half-open range of paths under `dir/`: '0' is the byte after '/'.
 fn prefix_range(dir: &str) -> (String, String) {
     (format!("{dir}/"), format!("{dir}0"))
@@ -765,27 +782,14 @@ impl Storage for PgStorage {
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         let path = path.to_string();
         self.run("reading a file", move |client| {
-            Ok(client
-                .query_opt("SELECT data FROM saksi_log_files WHERE path = $1", &[&path])?
-                .map(|row| row.get(0)))
+            read_file(client, "saksi_log_files", &path)
         })
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        let (low, high) = prefix_range(dir);
-        let skip = low.len();
+        let dir = dir.to_string();
         self.run("listing files", move |client| {
-            let rows = client.query(
-                "SELECT path FROM saksi_log_files WHERE path >= $1 AND path < $2 ORDER BY path",
-                &[&low, &high],
-            )?;
-            let mut names: Vec<String> = rows
-                .iter()
-                .map(|row| row.get::<_, String>(0)[skip..].to_string())
-                .filter_map(|rest| rest.split('/').next().map(str::to_string))
-                .collect();
-            names.dedup();
-            Ok(names)
+            list_dir(client, "saksi_log_files", &dir)
         })
     }
 
