@@ -4,12 +4,13 @@
 //! logged up to that entry; every verdict re-derived with the rulebook; and the tallies recomputed.
 //! Problems are collected with exactly what and where; only "could not check" stops it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use saksi_election::form::PhotoDigest;
 use saksi_election::form::SignedForm;
 use saksi_election::rules::codes;
 use saksi_election::rules::{check_sheet_in, check_signed_form_in, Rulebook, TpsFacts, Verdict};
+use saksi_election::sign::{KeyError, KeyPoint, PublicKey};
 use saksi_tlog::audit::audit;
 use saksi_tlog::checkpoint::Checkpoint;
 use saksi_tlog::note::Verifier;
@@ -61,7 +62,18 @@ impl Replayer {
         if self.stopped {
             return;
         }
-        for (index, entry, signature_ok) in decoded {
+        for Decoded {
+            index,
+            entry,
+            signature_ok,
+            bad_keys,
+        } in decoded
+        {
+            for (key, e) in bad_keys {
+                self.problem(format!(
+                    "entry {index}: registry enrols a bad key {key}: {e}"
+                ));
+            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
@@ -121,25 +133,6 @@ impl Replayer {
                     Rulebook::CURRENT.name()
                 )),
             },
-            Entry::Admin {
-                statement: Admin::Registry(part),
-                ..
-            } => {
-                let keys: Vec<&saksi_election::sign::PublicKey> = part
-                    .tps
-                    .iter()
-                    .flat_map(|t| &t.officers)
-                    .chain(part.correctors.iter().map(|(_, k)| k))
-                    .chain(part.enrollments.iter().map(|(_, k)| k))
-                    .collect();
-                // Every core: a national registry enrols ~820,000 keys, and each check decompresses
-                // a point (about 5 s on one core, a fifth of a national verification).
-                for (key, e) in bad_keys(&keys) {
-                    self.problem(format!(
-                        "entry {index}: registry enrols a bad key {key}: {e}"
-                    ));
-                }
-            }
             Entry::Admin { .. } => {}
             Entry::Form {
                 form,
@@ -413,75 +406,114 @@ impl Replayer {
     }
 }
 
-/// An entry as the decode stage leaves it: its index, the entry (or why it cannot be read), and
-/// whether its signature (a form's; other entries pass) verified.
-type Decoded = (u64, Result<Entry, String>, bool);
+/// An entry as the decode stage leaves it.
+struct Decoded {
+    index: u64,
+    /// The entry, or why it cannot be read.
+    entry: Result<Entry, String>,
+    /// Whether its signature (a form's; other entries pass) verified.
+    signature_ok: bool,
+    /// For a registry entry, the keys it enrols that may not be enrolled, with why, in order.
+    bad_keys: Vec<(PublicKey, KeyError)>,
+}
 
-/// Decodes a chunk of entries and checks form signatures, on every core.
-fn decode_chunk(pending: &[(u64, Vec<u8>)]) -> Vec<Decoded> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per = pending.len().div_ceil(workers).max(1);
-    // Decode and check form signatures on every core.
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = pending
-            .chunks(per)
-            .map(|part| {
-                scope.spawn(move || {
-                    let entries: Vec<(u64, Result<Entry, String>)> = part
-                        .iter()
-                        .map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string())))
-                        .collect();
-                    let forms: Vec<Option<&SignedForm>> = entries
-                        .iter()
-                        .map(|(_, e)| match e {
-                            Ok(Entry::Form { form, .. }) => Some(form),
-                            _ => None,
-                        })
-                        .collect();
-                    // Only a form's signature is checked here; other entries pass this step.
-                    let ok: Vec<bool> = SignedForm::verify_signatures(&forms)
-                        .into_iter()
-                        .zip(&forms)
-                        .map(|(valid, form)| valid || form.is_none())
-                        .collect();
-                    entries
-                        .into_iter()
-                        .zip(ok)
-                        .map(|((i, e), ok)| (i, e, ok))
-                        .collect::<Vec<_>>()
-                })
-            })
+/// The decode stage: decodes each chunk and checks its signatures on every core. It keeps every
+/// enrolled key's point from the enrolment check, so no form's signature decompresses its key again
+/// (a point decompression is a field square root; a national log has ~820,000 keys). The points are
+/// a cache of the keys' decompression and nothing else: a verdict never depends on them.
+#[derive(Default)]
+struct Decoder {
+    points: HashMap<PublicKey, KeyPoint>,
+}
+
+impl Decoder {
+    fn decode_chunk(&mut self, pending: &[(u64, Vec<u8>)]) -> Vec<Decoded> {
+        let entries: Vec<(u64, Result<Entry, String>)> = on_every_core(pending, |part| {
+            part.iter()
+                .map(|(i, bytes)| (*i, Entry::decode(bytes).map_err(|e| e.to_string())))
+                .collect()
+        });
+        // The keys this chunk enrols, checked on every core (each check decompresses the key).
+        let enrolled: Vec<(usize, PublicKey)> = entries
+            .iter()
+            .enumerate()
+            .flat_map(|(at, (_, entry))| enrolled_keys(entry).map(move |key| (at, key)))
             .collect();
-        handles
+        let checked = on_every_core(&enrolled, |part| {
+            part.iter()
+                .map(|(at, key)| (*at, *key, key.enrollable_point()))
+                .collect()
+        });
+        let mut bad_keys: HashMap<usize, Vec<(PublicKey, KeyError)>> = HashMap::new();
+        for (at, key, point) in checked {
+            match point {
+                Ok(point) => {
+                    self.points.insert(key, point);
+                }
+                Err(e) => bad_keys.entry(at).or_default().push((key, e)),
+            }
+        }
+        let points = &self.points;
+        let signature_ok: Vec<bool> = on_every_core(&entries, |part| {
+            let forms: Vec<Option<&SignedForm>> = part
+                .iter()
+                .map(|(_, e)| match e {
+                    Ok(Entry::Form { form, .. }) => Some(form),
+                    _ => None,
+                })
+                .collect();
+            // Only a form's signature is checked here; other entries pass this step.
+            SignedForm::verify_signatures_with(&forms, |key| points.get(key))
+                .into_iter()
+                .zip(&forms)
+                .map(|(valid, form)| valid || form.is_none())
+                .collect()
+        });
+        entries
             .into_iter()
-            .flat_map(|h| h.join().expect("verifier thread panicked"))
+            .zip(signature_ok)
+            .enumerate()
+            .map(|(at, ((index, entry), signature_ok))| Decoded {
+                index,
+                entry,
+                signature_ok,
+                bad_keys: bad_keys.remove(&at).unwrap_or_default(),
+            })
             .collect()
+    }
+}
+
+/// The keys a registry entry enrols (none for other entries).
+fn enrolled_keys(entry: &Result<Entry, String>) -> impl Iterator<Item = PublicKey> + '_ {
+    let part = match entry {
+        Ok(Entry::Admin {
+            statement: Admin::Registry(part),
+            ..
+        }) => Some(part),
+        _ => None,
+    };
+    part.into_iter().flat_map(|part| {
+        part.tps
+            .iter()
+            .flat_map(|t| t.officers.iter().copied())
+            .chain(part.correctors.iter().map(|(_, k)| *k))
+            .chain(part.enrollments.iter().map(|(_, k)| *k))
     })
 }
 
-/// The keys of `keys` that may not be enrolled, with why, in order; checked on every core.
-fn bad_keys<'a>(
-    keys: &[&'a saksi_election::sign::PublicKey],
-) -> Vec<(
-    &'a saksi_election::sign::PublicKey,
-    saksi_election::sign::KeyError,
-)> {
+/// `work` over `items` split evenly across the cores, the results in item order.
+fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per = keys.len().div_ceil(workers).max(1);
+    let per = items.len().div_ceil(workers).max(1);
+    let work = &work;
     std::thread::scope(|scope| {
-        let parts: Vec<_> = keys
+        let parts: Vec<_> = items
             .chunks(per)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .filter_map(|key| key.check_enrollable().err().map(|e| (*key, e)))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| scope.spawn(move || work(part)))
             .collect();
         parts
             .into_iter()
-            .flat_map(|part| part.join().expect("a key-checking thread panicked"))
+            .flat_map(|part| part.join().expect("a verifier thread panicked"))
             .collect()
     })
 }
@@ -526,14 +558,15 @@ pub fn verify(
             audited
         });
         scope.spawn(move || {
+            let mut decoder = Decoder::default();
             for chunk in received {
-                if decoded_chunks.send(decode_chunk(&chunk)).is_err() {
+                if decoded_chunks.send(decoder.decode_chunk(&chunk)).is_err() {
                     return;
                 }
             }
         });
         for chunk in decoded {
-            if let Some(&(first, _, _)) = chunk.first().filter(|(i, _, _)| i % 65_536 == 0) {
+            if let Some(first) = chunk.first().map(|d| d.index).filter(|i| i % 65_536 == 0) {
                 progress(first, size_hint);
             }
             replayer.apply_decoded(chunk);
