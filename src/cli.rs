@@ -438,9 +438,14 @@ pub(crate) struct VerifyArgs {
     /// The log's verifier key, or a file holding it.
     #[arg(long, value_parser = parse_vkey)]
     pub(crate) vkey: Verifier,
-    /// Where this verifier keeps the checkpoints it has seen (catches rollbacks and forks).
+    /// Where this verifier keeps the checkpoints it has seen (catches rollbacks and forks) and its
+    /// last clean verification: the next run checks only the entries appended since.
     #[arg(long)]
     pub(crate) state: Option<PathBuf>,
+    /// Keep following the log (a monitor on election day): check what is new every second, the
+    /// state in memory, saved to --state at most once a minute. Stops at the first problem (exit 1).
+    #[arg(long)]
+    pub(crate) follow: bool,
     /// Also check that every photo the logged forms name is retrievable and hashes to its digest:
     /// from --evidence-dir, else from the server at --url (/evidence/sha256/...), else from the
     /// data directory beside --dir (DATA/evidence for DATA/log).

@@ -78,6 +78,7 @@ fn run(command: Command) -> Result<u8> {
             args.api.as_deref(),
             &args.vkey,
             args.state.as_deref(),
+            args.follow,
             args.evidence
                 .then(|| match (&args.evidence_dir, &args.url, &args.dir) {
                     (Some(dir), _, _) => verify::PhotoSource::Dir(dir.clone()),

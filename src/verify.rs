@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use saksi_election::code::Level;
 use saksi_recap::state::Tally;
-use saksi_recap::verify::verify;
+use saksi_recap::verify::{verify_from, Resume};
 use saksi_tlog::checkpoint::{self, Checkpoint};
 use saksi_tlog::merkle::{consistency_proof, verify_consistency};
 use saksi_tlog::note::Verifier;
@@ -73,6 +73,53 @@ pub fn read_vkey(vkey: &str) -> Result<Verifier> {
 /// Checkpoints this verifier has seen, kept in `state/<key id>/<size>` (the whole signed note).
 fn seen_dir(state: &Path, key: &Verifier) -> PathBuf {
     state.join(format!("{:08x}", key.id))
+}
+
+/// Where a clean verification is saved for the next run to continue from (beside `<key id>/`).
+fn resume_path(state: &Path, key: &Verifier) -> PathBuf {
+    state.join(format!("{:08x}.verified", key.id))
+}
+
+/// The saved verification, if there is one this run can continue from; says why not otherwise.
+fn load_resume(path: &Path, key: &Verifier, size: u64) -> Option<Resume> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            eprintln!(
+                "saksi verify: cannot read {} ({e}); checking the whole log",
+                path.display()
+            );
+            return None;
+        }
+    };
+    match Resume::from_bytes(&bytes, key) {
+        Ok(resume) if resume.size() <= size => Some(resume),
+        // A smaller log than verified before is a rollback, which the saved checkpoints report.
+        Ok(_) => None,
+        Err(why) => {
+            eprintln!(
+                "saksi verify: not continuing from {}: {why}; checking the whole log",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a mix:
+/// temporary file, fsync, rename, fsync of the directory.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let temp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Compares the current checkpoint with every one seen before; records it. Returns problems.
@@ -206,124 +253,244 @@ pub fn run(
     api: Option<&str>,
     key: &Verifier,
     state: Option<&Path>,
+    follow: bool,
     photos: Option<PhotoSource>,
 ) -> Result<u8> {
-    let started = Instant::now();
     let storage: Arc<dyn Storage> = match (dir, url) {
         (Some(dir), None) => Arc::new(ReadOnlyDir::new(dir)),
         (None, Some(url)) => Arc::new(HttpStorage::new(url)),
         _ => bail!("give exactly one of --dir DIR or --url URL"),
     };
-    let note = storage
-        .read(saksi_tlog::CHECKPOINT_PATH)
-        .context("fetching the checkpoint")?
-        .context("no checkpoint")?;
-    let mut problems = Vec::new();
-    let current = match checkpoint::open(&note, key, &[]) {
-        Ok(signed) => Some(signed.checkpoint),
-        Err(e) => {
-            problems.push(format!("checkpoint: {e}"));
-            None
-        }
+    let round = Round {
+        storage: &storage,
+        url,
+        api,
+        key,
+        state,
+        photos: photos.as_ref(),
     };
-    if let (Some(state), Some(current)) = (state, &current) {
-        problems.extend(check_history(state, key, storage.clone(), current, &note)?);
+    if !follow {
+        return Ok(round.run(None, true)?.0);
     }
-    let mut progress = Progress::new("verifying", current.as_ref().map_or(0, |c| c.size));
-    let verified = verify(storage.as_ref(), key, &mut |done, _| progress.update(done))
+    // Following: the state stays in memory between rounds; each round checks only what is new.
+    let mut resume: Option<Resume> = None;
+    let mut seen: Option<Vec<u8>> = None;
+    let mut saved_at: Option<Instant> = None;
+    println!(
+        "saksi verify: following {} every {} ms (stop with Ctrl-C)",
+        url.map_or_else(
+            || dir.map(|d| d.display().to_string()).unwrap_or_default(),
+            String::from
+        ),
+        FOLLOW_INTERVAL.as_millis()
+    );
+    loop {
+        let note = storage.read(saksi_tlog::CHECKPOINT_PATH);
+        match note {
+            Ok(Some(note)) if seen.as_ref() != Some(&note) => {
+                let save = saved_at.is_none_or(|at| at.elapsed() >= FOLLOW_SAVE_INTERVAL);
+                let (code, verified) = round.run(resume.take(), save)?;
+                if code != crate::EXIT_OK {
+                    return Ok(code);
+                }
+                if save && state.is_some() {
+                    saved_at = Some(Instant::now());
+                }
+                resume = verified.map(|v| v.into_resume());
+                seen = Some(note);
+            }
+            Ok(_) => {}
+            // A server that cannot be reached is asked again; what was verified stays verified.
+            Err(e) => eprintln!("saksi verify: cannot read the checkpoint ({e}); retrying"),
+        }
+        std::thread::sleep(FOLLOW_INTERVAL);
+    }
+}
+
+/// How often `saksi verify --follow` reads the checkpoint.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often `--follow` saves its state to --state: a national state is a few hundred MB, whose
+/// writing (not the checking) is what a round over 10,000 new entries would otherwise spend its
+/// time on. A crash loses at most this much progress, never correctness: the saved state is an
+/// earlier verified point.
+const FOLLOW_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One verification: what `saksi verify` does once, and `--follow` each time the log grows.
+struct Round<'a> {
+    storage: &'a Arc<dyn Storage>,
+    url: Option<&'a str>,
+    api: Option<&'a str>,
+    key: &'a Verifier,
+    state: Option<&'a Path>,
+    photos: Option<&'a PhotoSource>,
+}
+
+impl Round<'_> {
+    /// Verifies from `resume` (in memory) or else from the state saved in --state; with `save`,
+    /// records the checkpoint in --state and saves the verification there when it is clean.
+    /// Returns the exit code and, when clean, the verification.
+    fn run(
+        &self,
+        resume: Option<Resume>,
+        save: bool,
+    ) -> Result<(u8, Option<saksi_recap::verify::Verified>)> {
+        let Round {
+            storage,
+            url,
+            api,
+            key,
+            state,
+            photos,
+        } = *self;
+        let started = Instant::now();
+        let note = storage
+            .read(saksi_tlog::CHECKPOINT_PATH)
+            .context("fetching the checkpoint")?
+            .context("no checkpoint")?;
+        let mut problems = Vec::new();
+        let current = match checkpoint::open(&note, key, &[]) {
+            Ok(signed) => Some(signed.checkpoint),
+            Err(e) => {
+                problems.push(format!("checkpoint: {e}"));
+                None
+            }
+        };
+        // In memory between rounds, the frontier already proves each round extends the last; the
+        // saved checkpoints are compared when the state is saved.
+        if let (Some(state), Some(current), true) = (state, &current, save) {
+            problems.extend(check_history(state, key, storage.clone(), current, &note)?);
+        }
+        // Continue from this verifier's last clean run when it left one (--state), unless the log looks
+        // rolled back or forked: then everything is checked again.
+        let resume = match (resume, state, &current) {
+            (Some(resume), _, _) if problems.is_empty() => Some(resume),
+            (None, Some(state), Some(current)) if problems.is_empty() => {
+                load_resume(&resume_path(state, key), key, current.size)
+            }
+            _ => None,
+        };
+        let from = resume.as_ref().map_or(0, |r| r.size());
+        let mut progress = Progress::new(
+            "verifying",
+            current.as_ref().map_or(0, |c| c.size.saturating_sub(from)),
+        );
+        let verified = verify_from(storage.as_ref(), key, resume, &mut |done, _| {
+            progress.update(done.saturating_sub(from))
+        })
         .map_err(|e| anyhow::anyhow!("could not check: {e}"))?;
-    progress.finish();
-    problems.extend(verified.problems.iter().cloned());
-    // The checkpoint must carry the cosignatures the logged witness policy requires.
-    let mut witnessed = None;
-    if let Some(policy) = &verified.state.witness_policy {
-        let keys: Vec<Verifier> = policy
-            .witnesses
-            .iter()
-            .filter_map(|(v, _)| Verifier::parse(v).ok())
-            .collect();
-        let count = checkpoint::open(&note, key, &keys)
-            .map(|s| {
-                s.note
-                    .verified
-                    .iter()
-                    .filter(|sig| keys.iter().any(|k| k.name == sig.name && k.id == sig.id))
-                    .count()
-            })
-            .unwrap_or(0);
-        if count < policy.quorum as usize {
-            problems.push(format!(
+        progress.finish();
+        problems.extend(verified.problems.iter().cloned());
+        // The checkpoint must carry the cosignatures the logged witness policy requires.
+        let mut witnessed = None;
+        if let Some(policy) = &verified.state.witness_policy {
+            let keys: Vec<Verifier> = policy
+                .witnesses
+                .iter()
+                .filter_map(|(v, _)| Verifier::parse(v).ok())
+                .collect();
+            let count = checkpoint::open(&note, key, &keys)
+                .map(|s| {
+                    s.note
+                        .verified
+                        .iter()
+                        .filter(|sig| keys.iter().any(|k| k.name == sig.name && k.id == sig.id))
+                        .count()
+                })
+                .unwrap_or(0);
+            if count < policy.quorum as usize {
+                problems.push(format!(
                 "the checkpoint carries {count} valid witness cosignatures; the logged policy requires {} of {}",
                 policy.quorum,
                 keys.len()
             ));
-        }
-        witnessed = Some((count, policy.quorum));
-    }
-    let mut regions_compared = 0usize;
-    if let Some(api) = api.or(url) {
-        let api = api.trim_end_matches('/');
-        let state = &verified.state;
-        let positions: Vec<String> = state
-            .election()
-            .and_then(|e| e.contests.first())
-            .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
-            .unwrap_or_default();
-        let get = |path: &str| -> Result<Value> {
-            let (status, body) = http("GET", &format!("{api}{path}"), b"")?;
-            if status != 200 {
-                bail!("GET {path}: HTTP {status}");
             }
-            Ok(serde_json::from_slice(&body)?)
-        };
-        let national = get("/api/v1/regions")?;
-        let api_size = national["checkpoint"]["size"].as_u64();
-        if api_size != Some(verified.checkpoint.size) {
-            problems.push(format!(
+            witnessed = Some((count, policy.quorum));
+        }
+        let mut regions_compared = 0usize;
+        if let Some(api) = api.or(url) {
+            let api = api.trim_end_matches('/');
+            let state = &verified.state;
+            let positions: Vec<String> = state
+                .election()
+                .and_then(|e| e.contests.first())
+                .map(|c| c.candidates.iter().map(|p| p.number.clone()).collect())
+                .unwrap_or_default();
+            let get = |path: &str| -> Result<Value> {
+                let (status, body) = http("GET", &format!("{api}{path}"), b"")?;
+                if status != 200 {
+                    bail!("GET {path}: HTTP {status}");
+                }
+                Ok(serde_json::from_slice(&body)?)
+            };
+            let national = get("/api/v1/regions")?;
+            let api_size = national["checkpoint"]["size"].as_u64();
+            if api_size != Some(verified.checkpoint.size) {
+                problems.push(format!(
                 "the API reflects checkpoint size {api_size:?} but the log's checkpoint is {}; compare again when both agree",
                 verified.checkpoint.size
             ));
-        }
-        compare_tally(
-            "national",
-            &national["tally"],
-            state.national(),
-            &positions,
-            &mut problems,
-        );
-        regions_compared += 1;
-        let codes: Vec<_> = state
-            .registry
-            .regions()
-            .map(|(c, _)| c)
-            .filter(|c| c.level() <= Level::Kecamatan)
-            .collect();
-        for code in codes {
-            let published = get(&format!("/api/v1/regions/{code}"))?;
+            }
             compare_tally(
-                &format!(
-                    "region {code} ({})",
-                    state.registry.region_name(code).unwrap_or("?")
-                ),
-                &published["tally"],
-                state.tally(code).unwrap_or(&Tally::default()),
+                "national",
+                &national["tally"],
+                state.national(),
                 &positions,
                 &mut problems,
             );
             regions_compared += 1;
+            let codes: Vec<_> = state
+                .registry
+                .regions()
+                .map(|(c, _)| c)
+                .filter(|c| c.level() <= Level::Kecamatan)
+                .collect();
+            for code in codes {
+                let published = get(&format!("/api/v1/regions/{code}"))?;
+                compare_tally(
+                    &format!(
+                        "region {code} ({})",
+                        state.registry.region_name(code).unwrap_or("?")
+                    ),
+                    &published["tally"],
+                    state.tally(code).unwrap_or(&Tally::default()),
+                    &positions,
+                    &mut problems,
+                );
+                regions_compared += 1;
+            }
         }
-    }
-    let mut photos_checked = None;
-    if let Some(source) = &photos {
-        let (checked, found) = check_photos(source, &verified.evidence)?;
-        problems.extend(found);
-        photos_checked = Some(checked);
-    }
-    let (discrepancies, _) = saksi_recap::inflation::discrepancies(&verified.state);
-    let cp = &verified.checkpoint;
-    if problems.is_empty() {
-        println!(
-            "saksi verify: OK: {} size {} root {}; every tile, entry and signature checked, {} forms re-verified against the logged registry and rulebook{}; {:.1}s",
+        let mut photos_checked = None;
+        if let Some(source) = photos {
+            let (checked, found) = check_photos(source, &verified.evidence)?;
+            problems.extend(found);
+            photos_checked = Some(checked);
+        }
+        let (discrepancies, _) = saksi_recap::inflation::discrepancies(&verified.state);
+        let cp = &verified.checkpoint;
+        if problems.is_empty() {
+            if let (Some(state), true) = (state, save) {
+                let path = resume_path(state, key);
+                write_durably(&path, &verified.resume_bytes())
+                    .with_context(|| format!("saving the verification to {}", path.display()))?;
+            }
+            let what = if verified.resumed_at == 0 {
+                "every tile, entry and signature checked".to_string()
+            } else if verified.resumed_at == cp.size {
+                format!(
+                    "no entries since the {} verified by an earlier run",
+                    cp.size
+                )
+            } else {
+                format!(
+                "entries {} to {} checked (each entry and signature, and the root they give), the {} before them verified by an earlier run",
+                verified.resumed_at,
+                cp.size.saturating_sub(1),
+                verified.resumed_at
+            )
+            };
+            println!(
+            "saksi verify: OK: {} size {} root {}; {what}, {} forms re-verified against the logged registry and rulebook{}; {:.1}s",
             cp.origin,
             cp.size,
             cp.root,
@@ -339,18 +506,19 @@ pub fn run(
                 + &photos_checked.map_or(String::new(), |n| format!(", {n} photos retrieved and matching their digests")),
             started.elapsed().as_secs_f64()
         );
-        Ok(crate::EXIT_OK)
-    } else {
-        println!(
-            "saksi verify: {} PROBLEM(S) in {} at size {}:",
-            problems.len(),
-            cp.origin,
-            cp.size
-        );
-        for problem in &problems {
-            println!("  - {problem}");
+            Ok((crate::EXIT_OK, Some(verified)))
+        } else {
+            println!(
+                "saksi verify: {} PROBLEM(S) in {} at size {}:",
+                problems.len(),
+                cp.origin,
+                cp.size
+            );
+            for problem in &problems {
+                println!("  - {problem}");
+            }
+            Ok((crate::EXIT_REJECTIONS, None))
         }
-        Ok(crate::EXIT_REJECTIONS)
     }
 }
 

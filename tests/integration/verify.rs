@@ -243,6 +243,18 @@ fn entries_slipped_in_by_an_operator_are_caught() {
         let bytes = saksi_tlog::TileReader::new(storage, size).entry(1).unwrap();
         Entry::decode(&bytes).unwrap()
     };
+    // A verifier with memory has seen the honest log: it checks only the slipped entries later,
+    // and must catch them all the same.
+    let state = dir.path("verifier-state");
+    let (code, out) = verify(&[
+        "--dir",
+        &format!("{data}/log"),
+        "--vkey",
+        &vkey,
+        "--state",
+        &state,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
     operator_appends(
         &data,
         vec![
@@ -259,20 +271,178 @@ fn entries_slipped_in_by_an_operator_are_caught() {
             replayed,
         ],
     );
-    let (code, out) = verify(&["--dir", &format!("{data}/log"), "--vkey", &vkey]);
-    assert_eq!(code, Some(1), "{out}");
+    let incremental = verify(&[
+        "--dir",
+        &format!("{data}/log"),
+        "--vkey",
+        &vkey,
+        "--state",
+        &state,
+    ]);
+    let whole = verify(&["--dir", &format!("{data}/log"), "--vkey", &vkey]);
+    for (code, out) in [incremental, whole] {
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("the form's signature does not verify"),
+            "{out}"
+        );
+        assert!(
+            out.contains("who is not enrolled for it in the logged registry"),
+            "{out}"
+        );
+        assert!(
+            out.contains("the authority statement of entry 1 logged again"),
+            "{out}"
+        );
+    }
+}
+
+/// `saksi verify --state`: a second run checks only the entries appended since the first, and ends
+/// where a whole verification ends (the same forms, the same totals as the server publishes); a
+/// damaged saved state is set aside, never trusted; `--follow` checks each growth as it comes.
+#[test]
+fn a_verifier_with_state_checks_only_what_is_new() {
+    let dir = TempDir::new("verify-incremental");
+    let election = dir.path("election");
+    let data = dir.path("data");
+    gen_and_init(
+        &election,
+        &data,
+        &["--tps", "600", "--seed", "5", "--fault-rate", "0.01"],
+    );
+    let forms = std::fs::read_to_string(format!("{election}/forms.ndjson")).unwrap();
+    let lines: Vec<&str> = forms.lines().collect();
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    let first_file = dir.path("first.ndjson");
+    let rest_file = dir.path("rest.ndjson");
+    std::fs::write(&first_file, first.join("\n") + "\n").unwrap();
+    std::fs::write(&rest_file, rest.join("\n") + "\n").unwrap();
+    let vkey = std::fs::read_to_string(format!("{data}/log.vkey"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let log = format!("{data}/log");
+    let state = dir.path("verifier-state");
+    import(&data, &first_file, 1);
+    let (code, out) = verify(&["--dir", &log, "--vkey", &vkey, "--state", &state]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("the form's signature does not verify"),
+        out.contains("every tile, entry and signature checked"),
         "{out}"
     );
+    let verified_size = size_in(&out);
+
+    import(&data, &rest_file, 1);
+    let (code, out) = verify(&["--dir", &log, "--vkey", &vkey, "--state", &state]);
+    assert_eq!(code, Some(0), "{out}");
+    let size = size_in(&out);
+    assert!(size > verified_size);
     assert!(
-        out.contains("who is not enrolled for it in the logged registry"),
+        out.contains(&format!("entries {verified_size} to {} checked", size - 1)),
         "{out}"
     );
+    let (code, whole) = verify(&["--dir", &log, "--vkey", &vkey]);
+    assert_eq!(code, Some(0), "{whole}");
+    assert_eq!(forms_in(&out), forms_in(&whole), "{out}\n{whole}");
+
+    // Through a server: the state continues (same log, same key) and every published region total
+    // equals the one the incremental state gives.
+    let server = Server::start(&data);
+    let (code, out) = verify(&["--url", &server.base, "--vkey", &vkey, "--state", &state]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("no entries since the"), "{out}");
     assert!(
-        out.contains("the authority statement of entry 1 logged again"),
+        out.contains("published region totals equal the log's"),
         "{out}"
     );
+    drop(server);
+
+    // A damaged saved state is not trusted: the whole log is checked again.
+    let saved = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "verified"))
+        .expect("a saved verification");
+    let mut bytes = std::fs::read(&saved).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&saved, &bytes).unwrap();
+    let (code, out) = verify(&["--dir", &log, "--vkey", &vkey, "--state", &state]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("not continuing from"), "{out}");
+    assert!(
+        out.contains("every tile, entry and signature checked"),
+        "{out}"
+    );
+
+    // Following: each growth of the log is checked as it comes.
+    let follow_out = dir.path("follow.txt");
+    let _follower = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_saksi"))
+            .args([
+                "verify", "--follow", "--dir", &log, "--vkey", &vkey, "--state", &state,
+            ])
+            .stdout(std::fs::File::create(&follow_out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let followed = |needle: &str| {
+        std::fs::read_to_string(&follow_out)
+            .unwrap_or_default()
+            .contains(needle)
+    };
+    crate::util::wait_until(&|| followed("saksi verify: OK"));
+    let tps = std::fs::read_to_string(format!("{election}/registry/tps.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let officer = SecretKey::from_seed([7; 32]).public().to_base64();
+    let enrolled = saksi(&[
+        "enroll",
+        "--data",
+        &data,
+        "--authority-key",
+        &format!("{data}-authority/authority.key"),
+        "--code",
+        &tps,
+        "--key",
+        &officer,
+    ]);
+    assert!(enrolled.status.success(), "{}", text(&enrolled));
+    crate::util::wait_until(&|| followed(&format!("entries {size} to {size} checked")));
+}
+
+/// A child process that never outlives its test, even one that fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The size in a `saksi verify` line ("... size N root ...").
+fn size_in(out: &str) -> u64 {
+    out.split(" size ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size in {out}"))
+}
+
+/// The forms count in a `saksi verify` OK line.
+fn forms_in(out: &str) -> u64 {
+    out.split(" forms re-verified")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no forms count in {out}"))
 }
 
 /// A proxy in front of a server that changes one region's published total.

@@ -75,7 +75,9 @@ impl Level {
 /// five level lengths; its first two characters are a province 11..=99; every other character is a digit,
 /// except that overseas codes (province 99) may use uppercase letters for the city part (characters 3
 /// and 4): KPU ran out of two-digit city numbers and went on with `99AA`, `99AB`, ...
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Code {
     // Zero padding sorts a region before everything under it.
     bytes: [u8; 13],

@@ -4,16 +4,16 @@
 //! the rulebook need no change to carry them (only the "sum of positions = valid" rule must learn which
 //! positions add up, which is why `ContestKind` exists).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContestKind {
     /// Presidential and vice-presidential pairs (PPWP).
     Presidential,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The ballot number as printed on the form: "01".
     pub number: String,
@@ -22,7 +22,7 @@ pub struct Candidate {
     pub sirekap_id: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contest {
     /// "ppwp": KPU's code for the presidential election.
     pub id: String,
@@ -32,7 +32,7 @@ pub struct Contest {
     pub candidates: Vec<Candidate>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Election {
     pub id: String,
     pub name: String,

@@ -99,7 +99,7 @@ pub struct Ballots {
 }
 
 /// SHA-256 of one photographed page of the paper form: the evidence a form points to.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PhotoDigest(pub [u8; 32]);
 
 impl PhotoDigest {

@@ -30,7 +30,9 @@ pub const MAX_ROWS: usize = 1024;
 /// Largest encoded recap form.
 pub const MAX_RECAP_BYTES: usize = 60 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum RecapLevel {
     Kecamatan,
     KabKota,
@@ -91,7 +93,7 @@ impl RecapLevel {
 }
 
 /// Figures for one region: votes per position (in order), valid, invalid, voters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Figures {
     pub votes: Vec<(String, i64)>,
     pub valid: i64,
@@ -171,13 +173,13 @@ impl Figures {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecapRow {
     pub child: Code,
     pub figures: Figures,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecapForm {
     pub election: String,
     pub contest: String,

@@ -20,7 +20,9 @@ use crate::sign::{KeyError, PublicKey};
 pub const MAX_OFFICERS_PER_TPS: usize = 16;
 
 /// The kinds of voting unit. Caps differ by kind: only a regular TPS is bound by the 300-voter cap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum TpsKind {
     /// An ordinary TPS in a kelurahan/desa.
     Regular,
@@ -63,7 +65,7 @@ impl TpsKind {
 }
 
 /// A male/female pair of counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Lp {
     pub l: u32,
     pub p: u32,
@@ -75,7 +77,7 @@ impl Lp {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tps {
     pub code: Code,
     pub kind: TpsKind,
@@ -144,7 +146,7 @@ impl From<io::Error> for RegistryError {
 
 /// Invariants: every region's and every TPS's parent is registered (the hierarchy is closed); codes are
 /// unique; every enrolled key passed [`PublicKey::check_enrollable`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     regions: BTreeMap<Code, String>,
     tps: Vec<Tps>,
@@ -174,7 +176,7 @@ pub const MAX_PARTICIPANT_KEYS: usize = 16;
 pub const MAX_POLL_WITNESS_SCOPE: usize = 64;
 
 /// A poll witness (saksi TPS): whom it speaks for, and where.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PollWitness {
     pub participant: String,
     /// TPS codes or region codes (every TPS under the region), registered when enrolled.

@@ -37,7 +37,9 @@ pub const MAX_CONTACT_BYTES: usize = 1024;
 pub const MAX_REPORT_BYTES: usize = MAX_REPORT_TEXT_BYTES * 2 + MAX_CONTACT_BYTES * 2 + 2048;
 
 /// What a report is about. Codes are stable; labels are for people.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Category {
     MoneyPolitics,
     Intimidation,
@@ -97,7 +99,7 @@ impl Category {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub election: String,
     /// A TPS or any region code.

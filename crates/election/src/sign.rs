@@ -38,11 +38,33 @@ pub const MAX_BATCH: usize = 256;
 /// Below this many signatures a failing batch is settled by single checks rather than split again.
 const SPLIT_FLOOR: usize = 4;
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PublicKey(pub [u8; 32]);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Signature(pub [u8; 64]);
+
+// serde derives arrays up to 32 bytes: a signature travels as its two halves (R and s).
+impl serde::Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (r, s) = self.0.split_at(32);
+        let r: [u8; 32] = r.try_into().expect("32 bytes");
+        let s: [u8; 32] = s.try_into().expect("32 bytes");
+        (r, s).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Signature {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (r, s): ([u8; 32], [u8; 32]) = serde::Deserialize::deserialize(deserializer)?;
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&r);
+        bytes[32..].copy_from_slice(&s);
+        Ok(Signature(bytes))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyError {

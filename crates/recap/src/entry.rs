@@ -69,12 +69,16 @@ fn err(message: impl Into<String>) -> EntryError {
 }
 
 /// The server's verdict as recorded with a form.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordedVerdict {
     pub accepted: bool,
     pub rejected_by: Vec<String>,
     pub warnings: Vec<String>,
     /// Shared: every verdict names one of very few rulebook versions.
+    #[serde(
+        serialize_with = "serialize_rulebook",
+        deserialize_with = "deserialize_rulebook"
+    )]
     pub rulebook: std::sync::Arc<str>,
 }
 
@@ -164,6 +168,20 @@ fn current_rulebook() -> std::sync::Arc<str> {
         .clone()
 }
 
+fn serialize_rulebook<S: serde::Serializer>(
+    name: &std::sync::Arc<str>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(name)
+}
+
+fn deserialize_rulebook<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::sync::Arc<str>, D::Error> {
+    let name: String = serde::Deserialize::deserialize(deserializer)?;
+    Ok(intern_rulebook(&name))
+}
+
 fn intern_rulebook(name: &str) -> std::sync::Arc<str> {
     let current = current_rulebook();
     if *current == *name {
@@ -174,7 +192,7 @@ fn intern_rulebook(name: &str) -> std::sync::Arc<str> {
 }
 
 /// The genesis statement.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Genesis {
     pub election: Election,
     pub authority: PublicKey,
@@ -309,7 +327,7 @@ pub const MAX_REPORTS_PER_KEY_PER_HOUR: u32 = 3600;
 
 /// The operator's settings of the report intake, signed with the operator key the genesis names and
 /// logged like everything else: raising the work asked of reporters under a flood is public.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IntakeSetting {
     /// Leading zero bits a report's proof-of-work stamp must have (0: none asked).
     pub pow_bits: u8,
@@ -476,7 +494,7 @@ impl ParticipantStatement {
 }
 
 /// Which witnesses must cosign a checkpoint before it is published, and how many of them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WitnessPolicy {
     pub quorum: u32,
     /// (verifier key with type 0x04, submission URL).

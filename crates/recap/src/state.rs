@@ -37,7 +37,7 @@ impl Hasher for CodeHasher {
 type CodeMap<V> = HashMap<Code, V, BuildHasherDefault<CodeHasher>>;
 
 /// Totals for a region (or the nation).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Votes per candidate, in the contest's ballot order.
     pub votes: Vec<i64>,
@@ -60,7 +60,7 @@ pub struct Tally {
 }
 
 /// Poll witnesses' copies in a region, by TPS.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CopyTally {
     /// TPS with at least one copy logged.
     pub tps_with_copies: u64,
@@ -73,7 +73,7 @@ pub struct CopyTally {
 }
 
 /// A TPS's standing in [`CopyTally`]; a bit per participant (ballot index < 64) for disagreement.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct CopyStatus {
     with_copies: bool,
     witness_only: bool,
@@ -108,7 +108,7 @@ pub const MAX_PARTICIPANTS: usize = 64;
 pub const MAX_COPIES_PER_TPS: usize = 64;
 
 /// A poll witness's copy as the state keeps it: who, where in the log, and the figures compared.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CopyRecord {
     pub index: u64,
     /// The participant's ballot index (0 for "01").
@@ -172,7 +172,7 @@ pub fn compare(positions: &[String], official: &Counts, copy: &Counts) -> Vec<Fi
 }
 
 /// What an accepted correction did to the agreement between the official result and the copies.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CorrectionEffect {
     pub index: u64,
     pub tps: Code,
@@ -195,7 +195,7 @@ impl CorrectionEffect {
 }
 
 /// Per figure, how many counted TPS did not report it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Unreported {
     /// TPS where some candidate's count is missing.
     pub votes: u64,
@@ -205,7 +205,7 @@ pub struct Unreported {
 }
 
 /// What a TPS's current result adds to the tallies.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub votes: Vec<i64>,
     pub valid: i64,
@@ -241,7 +241,7 @@ impl Tally {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     Officer,
     Correction,
@@ -258,14 +258,14 @@ impl Source {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HistoryItem {
     pub index: u64,
     pub source: Source,
     pub verdict: RecordedVerdict,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct TpsRecord {
     pub history: Vec<HistoryItem>,
     /// Leaf index of the accepted version the tallies use (the latest accepted).
@@ -273,7 +273,33 @@ pub struct TpsRecord {
     pub counts: Option<Counts>,
 }
 
-#[derive(Default)]
+/// serde derives arrays up to 32 bytes: a map keyed by 64-byte signatures travels as its
+/// pairs, the signature in halves.
+mod signature_map {
+    use std::collections::HashMap;
+
+    use saksi_election::sign::Signature;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        map: &HashMap<[u8; 64], u64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter().map(|(key, index)| (Signature(*key), *index)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<HashMap<[u8; 64], u64>, D::Error> {
+        let pairs: Vec<(Signature, u64)> = Deserialize::deserialize(deserializer)?;
+        Ok(pairs
+            .into_iter()
+            .map(|(key, index)| (key.0, index))
+            .collect())
+    }
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     pub genesis: Option<Genesis>,
     pub registry: Registry,
@@ -302,6 +328,7 @@ pub struct State {
     /// logged once, so whoever holds a copy cannot log it again (e.g. restore an older witness
     /// policy, or re-enrol through an old statement). Ed25519 signatures are deterministic, and an
     /// honest signature has one encoding.
+    #[serde(with = "signature_map")]
     admin_signatures: HashMap<[u8; 64], u64>,
     /// Poll witnesses' copies by TPS, in log order.
     copies: CodeMap<Vec<CopyRecord>>,
@@ -315,6 +342,7 @@ pub struct State {
     pub reports: Vec<(u64, saksi_election::report::Report)>,
     /// Signature of every report -> its index: a report filed twice (or through several relays)
     /// is one report.
+    #[serde(with = "signature_map")]
     report_signatures: HashMap<[u8; 64], u64>,
     /// First reports (not follow-ups) by category, nationally and for every place and its
     /// ancestors: the counts region pages show, kept as reports arrive.
@@ -338,7 +366,7 @@ pub struct State {
 }
 
 /// Reports by category (in `Category::ALL` order).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReportCounts {
     pub national: [u64; 8],
     pub by_region: HashMap<Code, [u64; 8]>,
@@ -355,7 +383,7 @@ impl ReportCounts {
 }
 
 /// What a reporter added to a report: follow-ups (in log order) and a withdrawal.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReportThread {
     pub follow_ups: Vec<u64>,
     /// The follow-up that withdrew the report: its entries stay, its reporter no longer stands by it.
@@ -370,7 +398,7 @@ pub const REPORT_NOT_REPORTER: &str = "REPORT_NOT_REPORTER";
 pub const REPORT_WITHDRAWN: &str = "REPORT_WITHDRAWN";
 
 /// Moderators' statements about one report, as they stand.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReportModeration {
     /// The latest status and the entry that set it.
     pub status: Option<(String, u64)>,
@@ -381,7 +409,7 @@ pub struct ReportModeration {
 }
 
 /// A region's recapitulation forms.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RecapRecord {
     pub history: Vec<(u64, RecordedVerdict)>,
     /// The latest accepted version.

@@ -11,8 +11,10 @@ use saksi_election::form::SignedForm;
 use saksi_election::rules::codes;
 use saksi_election::rules::{check_sheet_in, check_signed_form_in, Rulebook, TpsFacts, Verdict};
 use saksi_election::sign::{KeyError, KeyPoint, PublicKey};
-use saksi_tlog::audit::audit;
+use saksi_tlog::audit::audit_from;
 use saksi_tlog::checkpoint::Checkpoint;
+use saksi_tlog::hash::Hash;
+use saksi_tlog::merkle::CompactRange;
 use saksi_tlog::note::Verifier;
 use saksi_tlog::{LogError, Storage};
 
@@ -34,6 +36,110 @@ pub struct Verified {
     /// Every photo the logged forms name (their `evidence`), each once, sorted: what
     /// `saksi verify --evidence` fetches and `saksi mirror --evidence` copies.
     pub evidence: Vec<PhotoDigest>,
+    /// The size this verification continued from (0: the whole log was checked).
+    pub resumed_at: u64,
+    /// What a later [`verify_from`] needs beyond the state.
+    frontier: CompactRange,
+    digests: HashSet<[u8; 32]>,
+}
+
+/// The version of [`Resume`]'s encoding; a saved state of another version is not read (the verifier
+/// starts over from the whole log).
+const RESUME_FORMAT: u32 = 1;
+
+/// Where a verification left off, as [`Verified::resume_bytes`] saved it: the state derived from the
+/// verified entries, the tree's frontier, and the verifier's own records. Trusting it means trusting
+/// the earlier run of this verifier, which is why it lives with the verifier (`saksi verify
+/// --state`), never with the log.
+#[derive(serde::Deserialize)]
+pub struct Resume {
+    /// Read on its own first, by [`Resume::from_bytes`].
+    _format: u32,
+    origin: String,
+    size: u64,
+    frontier: Vec<[u8; 32]>,
+    state: State,
+    forms_checked: u64,
+    digests: HashSet<[u8; 32]>,
+    evidence: Vec<PhotoDigest>,
+}
+
+/// [`Resume`] by reference, for writing without copying the state.
+#[derive(serde::Serialize)]
+struct ResumeRef<'a> {
+    format: u32,
+    origin: &'a str,
+    size: u64,
+    frontier: Vec<[u8; 32]>,
+    state: &'a State,
+    forms_checked: u64,
+    digests: &'a HashSet<[u8; 32]>,
+    evidence: &'a [PhotoDigest],
+}
+
+impl Resume {
+    /// Reads a saved state for the log `log_key` names. `Err` says why it cannot be used.
+    pub fn from_bytes(bytes: &[u8], log_key: &Verifier) -> Result<Resume, String> {
+        let format = postcard::take_from_bytes::<u32>(bytes)
+            .map_err(|e| format!("not a saved verification: {e}"))?
+            .0;
+        if format != RESUME_FORMAT {
+            return Err(format!(
+                "saved by another version of saksi (format {format}, this one reads {RESUME_FORMAT})"
+            ));
+        }
+        let resume: Resume =
+            postcard::from_bytes(bytes).map_err(|e| format!("not a saved verification: {e}"))?;
+        if resume.origin != log_key.name {
+            return Err(format!(
+                "saved for the log {}, not {}",
+                resume.origin, log_key.name
+            ));
+        }
+        if resume.state.size != resume.size {
+            return Err("inconsistent: its state and its tree differ in size".into());
+        }
+        Ok(resume)
+    }
+
+    /// The number of entries verified when it was saved.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Verified {
+    /// This verification as a starting point for [`verify_from`], kept in memory (a follower's next
+    /// round). Only meaningful for a verification that found no problems.
+    pub fn into_resume(self) -> Resume {
+        Resume {
+            _format: RESUME_FORMAT,
+            origin: self.checkpoint.origin,
+            size: self.checkpoint.size,
+            frontier: self.frontier.hashes().iter().map(|h| h.0).collect(),
+            state: self.state,
+            forms_checked: self.forms_checked,
+            digests: self.digests,
+            evidence: self.evidence,
+        }
+    }
+
+    /// This verification, encoded for [`verify_from`] to continue from. Only meaningful for a
+    /// verification that found no problems (a later run would not repeat them).
+    pub fn resume_bytes(&self) -> Vec<u8> {
+        debug_assert_eq!(self.frontier.size(), self.checkpoint.size);
+        postcard::to_stdvec(&ResumeRef {
+            format: RESUME_FORMAT,
+            origin: &self.checkpoint.origin,
+            size: self.checkpoint.size,
+            frontier: self.frontier.hashes().iter().map(|h| h.0).collect(),
+            state: &self.state,
+            forms_checked: self.forms_checked,
+            digests: &self.digests,
+            evidence: &self.evidence,
+        })
+        .expect("encoding to memory does not fail")
+    }
 }
 
 struct Replayer {
@@ -525,14 +631,50 @@ pub fn verify(
     log_key: &Verifier,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Verified, LogError> {
-    let mut replayer = Replayer {
-        state: State::default(),
-        problems: Vec::new(),
-        forms_checked: 0,
-        digests: HashSet::new(),
-        evidence: Vec::new(),
-        stopped: false,
+    verify_from(storage, log_key, None, progress)
+}
+
+/// [`verify`], continuing from where an earlier verification of the same log left off
+/// ([`Verified::resume_bytes`]): only the entries appended since are read, hashed, decoded and
+/// checked, against the state as it was (see [`saksi_tlog::audit::audit_from`] for what proves that
+/// nothing before them changed). With `None`, the whole log.
+pub fn verify_from(
+    storage: &dyn Storage,
+    log_key: &Verifier,
+    resume: Option<Resume>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Verified, LogError> {
+    let (mut replayer, from) = match resume {
+        None => (
+            Replayer {
+                state: State::default(),
+                problems: Vec::new(),
+                forms_checked: 0,
+                digests: HashSet::new(),
+                evidence: Vec::new(),
+                stopped: false,
+            },
+            CompactRange::new(),
+        ),
+        Some(resume) => {
+            let frontier = resume.frontier.into_iter().map(Hash).collect();
+            let from = CompactRange::from_parts(resume.size, frontier).ok_or_else(|| {
+                LogError::Corrupt("the saved frontier does not match its size".into())
+            })?;
+            (
+                Replayer {
+                    state: resume.state,
+                    problems: Vec::new(),
+                    forms_checked: resume.forms_checked,
+                    digests: resume.digests,
+                    evidence: resume.evidence,
+                    stopped: false,
+                },
+                from,
+            )
+        }
     };
+    let resumed_at = from.size();
     // Three stages, overlapped: one thread audits (reads every tile, hashes every entry, checks the
     // tree against the checkpoint) and hands the entries over in chunks; a second decodes each
     // chunk and checks its signatures on every core; this thread checks and applies the decoded
@@ -544,7 +686,7 @@ pub fn verify(
     let audited = std::thread::scope(|scope| {
         let auditor = scope.spawn(move || {
             let mut pending = Vec::with_capacity(CHUNK);
-            let audited = audit(storage, log_key, |index, entry| {
+            let audited = audit_from(storage, log_key, from, |index, entry| {
                 pending.push((index, entry.to_vec()));
                 if pending.len() >= CHUNK {
                     // The receiver only stops when this thread does.
@@ -598,6 +740,9 @@ pub fn verify(
                 forms_checked: replayer.forms_checked,
                 problems,
                 evidence: unique(replayer.evidence),
+                resumed_at,
+                frontier: CompactRange::new(),
+                digests: replayer.digests,
             });
         }
         Err(e) => return Err(e),
@@ -610,6 +755,9 @@ pub fn verify(
         forms_checked: replayer.forms_checked,
         problems: replayer.problems,
         evidence: unique(replayer.evidence),
+        resumed_at,
+        frontier: audited.range,
+        digests: replayer.digests,
     })
 }
 

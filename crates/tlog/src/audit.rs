@@ -16,6 +16,8 @@ pub struct Audited {
     pub checkpoint: Checkpoint,
     /// Every entry's leaf hash, in order (handy for checking proofs afterwards).
     pub leaf_hashes: Vec<Hash>,
+    /// The tree's frontier at the checkpoint: where a later [`audit_from`] starts.
+    pub range: CompactRange,
 }
 
 /// Audits the log in `storage` at its published checkpoint, calling `visit(index, entry)` for each
@@ -23,6 +25,23 @@ pub struct Audited {
 pub fn audit(
     storage: &dyn Storage,
     log_key: &Verifier,
+    visit: impl FnMut(u64, &[u8]),
+) -> Result<Audited, LogError> {
+    audit_from(storage, log_key, CompactRange::new(), visit)
+}
+
+/// Audits only what the log appended after a tree already audited, given that tree's frontier:
+/// `visit` sees the entries from `from.size()` on, and their leaf hashes appended to `from` must
+/// give the checkpoint's root. That one comparison proves the new tree extends the audited one (no
+/// entry before `from.size()` changed) and holds exactly these new entries. A checkpoint smaller
+/// than `from` is a rollback. From an empty range this is [`audit`], which also rebuilds and
+/// compares every hash tile; from a later point the hash tiles are not compared (they serve proofs,
+/// which their readers check against signed checkpoints themselves). `leaf_hashes` holds the new
+/// entries' hashes only.
+pub fn audit_from(
+    storage: &dyn Storage,
+    log_key: &Verifier,
+    from: CompactRange,
     mut visit: impl FnMut(u64, &[u8]),
 ) -> Result<Audited, LogError> {
     let note = storage
@@ -35,8 +54,16 @@ pub fn audit(
     let signed = checkpoint::open(&note, log_key, &[])
         .map_err(|e| LogError::Corrupt(format!("checkpoint: {e}")))?;
     let size = signed.checkpoint.size;
-    let mut leaf_hashes = Vec::with_capacity(size.min(1 << 24) as usize);
-    let mut range = CompactRange::new();
+    let start = from.size();
+    if size < start {
+        return Err(LogError::Corrupt(format!(
+            "rollback: the checkpoint has size {size}, below the {start} entries already verified"
+        )));
+    }
+    // Tiles are rebuilt and compared only by a whole audit: they need every hash from the start.
+    let whole = start == 0;
+    let mut leaf_hashes = Vec::with_capacity((size - start).min(1 << 24) as usize);
+    let mut range = from;
     let mut levels = Levels {
         size,
         pending: vec![Vec::new()],
@@ -52,7 +79,7 @@ pub fn audit(
             .ok_or_else(|| LogError::Corrupt(format!("{} is missing", tile.path())))
     };
     let bundles = size.div_ceil(TILE_WIDTH);
-    for n in 0..bundles {
+    for n in start / TILE_WIDTH..bundles {
         let width = (size - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
         let tile = Tile {
             kind: TileKind::Entries,
@@ -63,15 +90,25 @@ pub fn audit(
         let entries = tile::decode_bundle(&bytes, width)
             .map_err(|e| LogError::Corrupt(format!("{}: {e}", tile.path())))?;
         for (i, entry) in entries.iter().enumerate() {
+            let index = n * TILE_WIDTH + i as u64;
+            if index < start {
+                continue;
+            }
             let hash = leaf_hash(entry);
-            visit(n * TILE_WIDTH + i as u64, entry);
+            visit(index, entry);
             range.push(hash);
             leaf_hashes.push(hash);
-            levels.pending[0].push(hash);
+            if whole {
+                levels.pending[0].push(hash);
+            }
         }
-        levels.check_full(&read)?;
+        if whole {
+            levels.check_full(&read)?;
+        }
     }
-    levels.check_partial(&read)?;
+    if whole {
+        levels.check_partial(&read)?;
+    }
     if range.root() != signed.checkpoint.root {
         return Err(LogError::Corrupt(format!(
             "entries give root {} at size {size}, the checkpoint says {}",
@@ -82,6 +119,7 @@ pub fn audit(
     Ok(Audited {
         checkpoint: signed.checkpoint,
         leaf_hashes,
+        range,
     })
 }
 

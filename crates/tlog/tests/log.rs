@@ -438,3 +438,58 @@ fn a_published_checkpoint_ahead_of_checkpoints_is_completed_or_refused() {
         .to_string();
     assert!(error.contains("beyond every checkpoint"), "{error}");
 }
+
+/// `audit_from` visits exactly the entries appended since the range it starts from, ends with the
+/// frontier a whole audit gives, and refuses a log that rewrote what was audited (a fork) or
+/// shrank (a rollback).
+#[test]
+fn audit_from_checks_only_what_was_appended() {
+    use saksi_tlog::audit::audit_from;
+    use saksi_tlog::merkle::CompactRange;
+    let storage = Arc::new(FaultyStorage::new(11));
+    let mut log = Log::open(storage.clone(), signer()).unwrap();
+    let mut range = CompactRange::new();
+    let mut next = 0u64;
+    for batch in [1u64, 255, 1, 256, 300, 2, 1_000, 3] {
+        let entries: Vec<Vec<u8>> = (next..next + batch).map(entry).collect();
+        log.append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            .unwrap();
+        let mut visited = Vec::new();
+        let audited = audit_from(storage.as_ref(), &signer().verifier(), range, |i, bytes| {
+            assert_eq!(bytes, entry(i));
+            visited.push(i);
+        })
+        .unwrap();
+        assert_eq!(visited, (next..next + batch).collect::<Vec<_>>());
+        next += batch;
+        let whole = audit(storage.as_ref(), &signer().verifier(), |_, _| {}).unwrap();
+        assert_eq!(audited.range, whole.range);
+        assert_eq!(audited.range.root(), audited.checkpoint.root);
+        range = audited.range;
+    }
+
+    // Another log with the same key: the first 300 entries alike, then different ones.
+    let forked = Arc::new(FaultyStorage::new(12));
+    let mut other = Log::open(forked.clone(), signer()).unwrap();
+    let mut entries: Vec<Vec<u8>> = (0..300).map(entry).collect();
+    entries.extend((300..next + 10).map(|i| [entry(i), b"!".to_vec()].concat()));
+    other
+        .append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        .unwrap();
+    let err = audit_from(forked.as_ref(), &signer().verifier(), range.clone(), |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("entries give root"), "{err}");
+
+    // A log shorter than what was audited.
+    let short = Arc::new(FaultyStorage::new(13));
+    let mut shorter = Log::open(short.clone(), signer()).unwrap();
+    let entries: Vec<Vec<u8>> = (0..next - 1).map(entry).collect();
+    shorter
+        .append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        .unwrap();
+    let err = audit_from(short.as_ref(), &signer().verifier(), range, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rollback"), "{err}");
+}
