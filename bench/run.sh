@@ -29,6 +29,29 @@ copies_lines=$(sed -n 's/^\([0-9]*\) lines: .*/\1/p' "$work/import-copies.txt")
 copies_ingest=$(sed -n 's/^imported in .*s opening the log, \([0-9.]*\)s ingesting)/\1/p' "$work/import-copies.txt")
 pg=$(bash bench/postgres-baseline.sh "$work/election/forms.ndjson" | sed -n 's/.*total \([0-9.]*\)s;.*/\1/p')
 t0=$(now); $saksi verify --dir "$work/data/log" --vkey "$work/data/log.vkey" > /dev/null; t1=$(now); verify=$(seconds "$t0" "$t1")
+# Verification that keeps up (issue 18): a log short of its last 10,000 forms is verified with
+# --state; after they are logged, a one-shot run continues from the saved state, and a follower
+# (--follow, state in memory) checks the same growth as one round.
+incremental_forms=10000
+lines=$(wc -l < "$work/election/forms.ndjson")
+head -n $((lines - incremental_forms)) "$work/election/forms.ndjson" > "$work/forms-head.ndjson"
+tail -n $incremental_forms "$work/election/forms.ndjson" > "$work/forms-tail.ndjson"
+$saksi init --data "$work/grow" --gen "$work/election" > /dev/null
+$saksi import --data "$work/grow" "$work/forms-head.ndjson" > /dev/null || true
+$saksi verify --dir "$work/grow/log" --vkey "$work/grow/log.vkey" --state "$work/vstate" > /dev/null
+cp -a "$work/vstate" "$work/vstate-oneshot"
+$saksi verify --follow --dir "$work/grow/log" --vkey "$work/grow/log.vkey" --state "$work/vstate" > "$work/follow.txt" 2>&1 &
+follower=$!
+until grep -q "saksi verify: OK" "$work/follow.txt"; do sleep 0.2; done
+$saksi import --data "$work/grow" "$work/forms-tail.ndjson" > /dev/null || true
+until [ "$(grep -c "saksi verify: OK" "$work/follow.txt")" -ge 2 ]; do sleep 0.2; done
+kill $follower
+follow_round=$(grep "saksi verify: OK" "$work/follow.txt" | tail -1 | sed -n 's/.*; \([0-9.]*\)s$/\1/p')
+new_entries=$(grep "saksi verify: OK" "$work/follow.txt" | tail -1 | sed -n 's/.*; entries \([0-9]*\) to \([0-9]*\) checked.*/\2 \1/p' | awk '{print $1 - $2 + 1}')
+t0=$(now); $saksi verify --dir "$work/grow/log" --vkey "$work/grow/log.vkey" --state "$work/vstate-oneshot" > /dev/null; t1=$(now); oneshot=$(seconds "$t0" "$t1")
+state_mb=$(du -m "$work"/vstate-oneshot/*.verified | cut -f1)
+rm -rf "$work/grow" "$work/vstate" "$work/vstate-oneshot"
+
 # Forensics over every accepted TPS of the national log (issue 16): the model, every TPS test and
 # every region test; reading the log's state is reported apart.
 forensics=$($saksi audit forensics --data "$work/data" --show 0 | tail -1)
@@ -72,6 +95,8 @@ cat <<TABLE
 | national ingest | ${ingest} s | PostgreSQL COPY + CHECK + GROUP BY ${pg} s (no signatures, no proofs) | $(ratio "$ingest" "$pg") |
 | peak memory during ingest | $((rss_kb / 1024)) MiB | target 1536 MiB | |
 | independent verification (saksi verify --dir) | ${verify} s | ingest ${ingest} s | $(ratio "$verify" "$ingest") (goal 1.00x) |
+| incremental verification, following (--follow, state in memory), ${new_entries} new entries | ${follow_round} s | goal 1 s | |
+| incremental verification, one run (--state: ${state_mb} MB of state read and written) | ${oneshot} s | goal 1 s | |
 | restart of an initialised log | ${restart} s | | |
 | forensics, every TPS and region scored | ${forensics} | | |
 | HTTP submissions, 8 clients, durable | ${submit8} | | |

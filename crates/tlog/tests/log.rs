@@ -476,9 +476,14 @@ fn audit_from_checks_only_what_was_appended() {
     other
         .append(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>())
         .unwrap();
-    let err = audit_from(forked.as_ref(), &signer().verifier(), range.clone(), |_, _| {})
-        .unwrap_err()
-        .to_string();
+    let err = audit_from(
+        forked.as_ref(),
+        &signer().verifier(),
+        range.clone(),
+        |_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("entries give root"), "{err}");
 
     // A log shorter than what was audited.
