@@ -220,6 +220,7 @@ fn entries_slipped_in_by_an_operator_are_caught() {
         &saksi_election::rules::Verdict::default(),
         saksi_election::rules::Rulebook::CURRENT,
     );
+    let accepted_copy = accepted.clone();
     // A forged signature on a real officer's form, recorded as accepted.
     let mut forged = forms[10].clone();
     forged.form.votes[1].1 += 50;
@@ -243,6 +244,30 @@ fn entries_slipped_in_by_an_operator_are_caught() {
         let bytes = saksi_tlog::TileReader::new(storage, size).entry(1).unwrap();
         Entry::decode(&bytes).unwrap()
     };
+    // A poll witness's copy with its figures changed after signing, recorded as accepted.
+    let copies = std::fs::read_to_string(dir.0.join("election/copies.ndjson")).unwrap();
+    let mut forged_copy =
+        saksi_election::copy::SignedCopy::decode(copies.lines().next().unwrap().as_bytes())
+            .unwrap();
+    forged_copy.copy.form.votes[0].1 += 7;
+    let forged_copy_digest = forged_copy.digest();
+    // A citizen's report whose signature is not its reporter's.
+    let reporter = SecretKey::from_seed([8; 32]);
+    let mut forged_report = saksi_election::report::Report {
+        election: "pemilu-2024".into(),
+        place: forms[12].form.tps,
+        category: saksi_election::report::Category::MoneyPolitics,
+        event_at: 1_707_800_000,
+        filed_at: 1_707_900_000,
+        text_sha256: [7; 32],
+        photos: vec![],
+        reporter: reporter.public(),
+        follows: None,
+        withdraw: false,
+        contact: None,
+    }
+    .sign(&reporter);
+    forged_report.signature.0[5] ^= 1;
     // A verifier with memory has seen the honest log: it checks only the slipped entries later,
     // and must catch them all the same.
     let state = dir.path("verifier-state");
@@ -265,8 +290,17 @@ fn entries_slipped_in_by_an_operator_are_caught() {
             },
             Entry::Form {
                 form: unenrolled,
-                verdict: accepted,
+                verdict: accepted.clone(),
                 digest: unenrolled_digest,
+            },
+            // Before the replayed statement, which stops the replay.
+            Entry::Copy {
+                copy: forged_copy,
+                verdict: accepted_copy,
+                digest: forged_copy_digest,
+            },
+            Entry::Report {
+                report: forged_report,
             },
             replayed,
         ],
@@ -294,6 +328,11 @@ fn entries_slipped_in_by_an_operator_are_caught() {
             out.contains("the authority statement of entry 1 logged again"),
             "{out}"
         );
+        assert!(
+            out.contains("the copy's signature does not verify"),
+            "{out}"
+        );
+        assert!(out.contains("the signature is not its reporter's"), "{out}");
     }
 }
 

@@ -136,6 +136,22 @@ impl SignedCopy {
         out
     }
 
+    /// This copy's signature as an item of a batch check ([`sign::verify_batch`]), over `message`,
+    /// which must be [`SignedCopy::signed_message`].
+    pub fn batch_item<'a>(&self, message: &'a [u8]) -> sign::BatchItem<'a> {
+        sign::BatchItem {
+            key: self.copy.form.signer,
+            point: None,
+            message,
+            signature: self.signature,
+        }
+    }
+
+    /// What the poll witness signs: the context, then the copy's canonical JSON.
+    pub fn signed_message(&self) -> Vec<u8> {
+        [CONTEXT_SALINAN, &self.copy.canonical_json()].concat()
+    }
+
     /// Whether the signature is the named poll witness's over this copy (entitlement is separate:
     /// [`crate::Registry::poll_witness_entitlement`]).
     pub fn signature_valid(&self) -> bool {

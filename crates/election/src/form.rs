@@ -498,15 +498,6 @@ impl SignedForm {
     /// signature is valid; `false` where it is not, or where there is no form (an item that did not
     /// decode). Each answer is exactly [`sign::verify`]'s, whatever shares its batch.
     pub fn verify_signatures(forms: &[Option<&SignedForm>]) -> Vec<bool> {
-        Self::verify_signatures_with(forms, |_| None)
-    }
-
-    /// [`SignedForm::verify_signatures`] with the signers' points where `point` has them (keys
-    /// decompressed once, e.g. when their enrolment was checked); the verdicts are the same.
-    pub fn verify_signatures_with<'p>(
-        forms: &[Option<&SignedForm>],
-        point: impl Fn(&sign::PublicKey) -> Option<&'p sign::KeyPoint>,
-    ) -> Vec<bool> {
         let messages: Vec<Vec<u8>> = forms
             .iter()
             .map(|f| f.map(|f| f.form.signed_message()).unwrap_or_default())
@@ -515,13 +506,7 @@ impl SignedForm {
             .iter()
             .zip(&messages)
             .enumerate()
-            .filter_map(|(i, (form, message))| {
-                form.map(|f| {
-                    let mut item = f.batch_item(message);
-                    item.point = point(&item.key);
-                    (i, item)
-                })
-            })
+            .filter_map(|(i, (form, message))| form.map(|f| (i, f.batch_item(message))))
             .unzip();
         let mut valid = vec![false; forms.len()];
         for (i, ok) in positions.into_iter().zip(sign::verify_batch(&items)) {

@@ -339,6 +339,22 @@ impl Report {
 }
 
 impl SignedReport {
+    /// This report's signature as an item of a batch check ([`sign::verify_batch`]), over
+    /// `message`, which must be [`SignedReport::signed_message`].
+    pub fn batch_item<'a>(&self, message: &'a [u8]) -> sign::BatchItem<'a> {
+        sign::BatchItem {
+            key: self.report.reporter,
+            point: None,
+            message,
+            signature: self.signature,
+        }
+    }
+
+    /// What the reporter signs: the context, then the report's canonical JSON.
+    pub fn signed_message(&self) -> Vec<u8> {
+        [CONTEXT_REPORT, &self.report.canonical_json()].concat()
+    }
+
     /// Whether the signature is the named reporter's over this report.
     pub fn signature_valid(&self) -> bool {
         sign::verify(

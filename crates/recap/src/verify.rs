@@ -7,10 +7,9 @@
 use std::collections::{HashMap, HashSet};
 
 use saksi_election::form::PhotoDigest;
-use saksi_election::form::SignedForm;
 use saksi_election::rules::codes;
 use saksi_election::rules::{check_sheet_in, check_signed_form_in, Rulebook, TpsFacts, Verdict};
-use saksi_election::sign::{KeyError, KeyPoint, PublicKey};
+use saksi_election::sign::{verify_batch, BatchItem, KeyError, KeyPoint, PublicKey};
 use saksi_tlog::audit::audit_from;
 use saksi_tlog::checkpoint::Checkpoint;
 use saksi_tlog::hash::Hash;
@@ -317,7 +316,7 @@ impl Replayer {
             Entry::Report { report } => {
                 let place = report.report.place;
                 self.evidence.extend_from_slice(&report.report.photos);
-                if !report.signature_valid() {
+                if !signature_ok {
                     self.problem(format!(
                         "entry {index}: a report about {place}: the signature is not its reporter's ({})",
                         report.report.reporter
@@ -371,7 +370,7 @@ impl Replayer {
             } => {
                 let tps = copy.copy.form.tps;
                 self.evidence.extend_from_slice(&copy.copy.form.evidence);
-                if !copy.signature_valid() {
+                if !signature_ok {
                     self.problem(format!(
                         "entry {index}: TPS {tps}: the copy's signature does not verify (poll witness {})",
                         copy.copy.form.signer
@@ -517,7 +516,8 @@ struct Decoded {
     index: u64,
     /// The entry, or why it cannot be read.
     entry: Result<Entry, String>,
-    /// Whether its signature (a form's; other entries pass) verified.
+    /// Whether its signature verified (a form's, a copy's or a report's; other entries pass here
+    /// and have theirs checked when applied).
     signature_ok: bool,
     /// For a registry entry, the keys it enrols that may not be enrolled, with why, in order.
     bad_keys: Vec<(PublicKey, KeyError)>,
@@ -561,19 +561,38 @@ impl Decoder {
         }
         let points = &self.points;
         let signature_ok: Vec<bool> = on_every_core(&entries, |part| {
-            let forms: Vec<Option<&SignedForm>> = part
+            // The signatures of the many (forms, poll witnesses' copies, citizens' reports) are
+            // checked here in batches; the few others (statements) where they are applied.
+            let messages: Vec<Option<Vec<u8>>> = part
                 .iter()
                 .map(|(_, e)| match e {
-                    Ok(Entry::Form { form, .. }) => Some(form),
+                    Ok(Entry::Form { form, .. }) => Some(form.form.signed_message()),
+                    Ok(Entry::Copy { copy, .. }) => Some(copy.signed_message()),
+                    Ok(Entry::Report { report }) => Some(report.signed_message()),
                     _ => None,
                 })
                 .collect();
-            // Only a form's signature is checked here; other entries pass this step.
-            SignedForm::verify_signatures_with(&forms, |key| points.get(key))
-                .into_iter()
-                .zip(&forms)
-                .map(|(valid, form)| valid || form.is_none())
-                .collect()
+            let (positions, items): (Vec<usize>, Vec<BatchItem>) = part
+                .iter()
+                .zip(&messages)
+                .enumerate()
+                .filter_map(|(at, ((_, e), message))| {
+                    let message = message.as_deref()?;
+                    let mut item = match e {
+                        Ok(Entry::Form { form, .. }) => form.batch_item(message),
+                        Ok(Entry::Copy { copy, .. }) => copy.batch_item(message),
+                        Ok(Entry::Report { report }) => report.batch_item(message),
+                        _ => return None,
+                    };
+                    item.point = points.get(&item.key);
+                    Some((at, item))
+                })
+                .unzip();
+            let mut ok = vec![true; part.len()];
+            for (at, valid) in positions.into_iter().zip(verify_batch(&items)) {
+                ok[at] = valid;
+            }
+            ok
         });
         entries
             .into_iter()
