@@ -473,7 +473,10 @@ impl ImportSummary {
 
 /// Decodes and verifies a chunk of lines on every core: (line number, form with a valid signature)
 /// or the code of why it was not.
-pub fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static str>> {
+pub fn decode_and_verify(
+    lines: &[String],
+    key_points: &saksi_election::sign::KeyPoints,
+) -> Vec<Result<SignedForm, &'static str>> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = lines.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
@@ -487,7 +490,7 @@ pub fn decode_and_verify(lines: &[String]) -> Vec<Result<SignedForm, &'static st
                         .collect();
                     let forms: Vec<Option<&SignedForm>> =
                         decoded.iter().map(|d| d.as_ref().ok()).collect();
-                    let valid = SignedForm::verify_signatures(&forms);
+                    let valid = SignedForm::verify_signatures(&forms, key_points);
                     let mut out = decoded;
                     for (result, ok) in out.iter_mut().zip(valid) {
                         if result.is_ok() && !ok {
@@ -734,6 +737,8 @@ pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
     let mut summary = ImportSummary::default();
     let mut progress = Progress::new("importing", total);
     type Chunk = (usize, Vec<Result<SignedForm, &'static str>>, u64, f64);
+    let shared = engine.shared();
+    let shared = &shared;
     let (sender, receiver) = std::sync::mpsc::sync_channel::<std::io::Result<Chunk>>(1);
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(move || {
@@ -760,7 +765,10 @@ pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
                     return;
                 }
                 let step = Instant::now();
-                let verified = decode_and_verify(&lines);
+                // The writer logs only forms here, never a registry change, so it never waits
+                // for this read lock.
+                let verified =
+                    decode_and_verify(&lines, &shared.key_points.read().expect("not poisoned"));
                 if sender
                     .send(Ok((
                         lines.len(),

@@ -587,6 +587,65 @@ fn registry_changes_are_signed_log_entries() {
 }
 
 #[test]
+fn a_writer_holds_the_points_of_every_key_that_signs_forms() {
+    // Decompressed once when the registry enrols them, not once per form (issue 18): the points
+    // are a cache, so what matters is that a writer has every form signer's, including a key the
+    // authority enrols while it runs, and that a key's cached point is its decompression.
+    let dir = TempDir::new("key-points");
+    let (election, data) = (dir.path("election"), dir.path("data"));
+    gen_and_init(&election, &data, &["--tps", "40", "--seed", "4"]);
+    let registry = saksi_election::Registry::load_dir(&dir.0.join("election/registry")).unwrap();
+    let signers: Vec<saksi_election::sign::PublicKey> = registry
+        .all_tps()
+        .iter()
+        .flat_map(|t| t.officers.iter().copied())
+        .chain(
+            registry
+                .correctors()
+                .flat_map(|(_, keys)| keys.iter().copied()),
+        )
+        .collect();
+    assert!(signers.len() >= 40);
+    let held = |engine: &saksi_recap::engine::Engine, key: &saksi_election::sign::PublicKey| {
+        let shared = engine.shared();
+        let points = shared.key_points.read().unwrap();
+        points.get(key).map(|point| {
+            let fresh = saksi_election::sign::KeyPoint::decompress(key).unwrap();
+            format!("{point:?}") == format!("{fresh:?}")
+        })
+    };
+    let mut engine = saksi_recap::engine::Engine::open(Path::new(&data)).unwrap();
+    for key in &signers {
+        assert_eq!(held(&engine, key), Some(true), "{key:?}");
+    }
+    // A new officer enrolled while the writer runs.
+    let authority = saksi_recap::keyfile::read_secret_key(Path::new(&format!(
+        "{data}-authority/authority.key"
+    )))
+    .unwrap();
+    let officer = saksi_election::sign::SecretKey::from_seed([42; 32]).public();
+    assert_eq!(held(&engine, &officer), None);
+    let mut part = saksi_recap::entry::RegistryPart::default();
+    part.enrollments.push((registry.all_tps()[0].code, officer));
+    let statement = saksi_recap::entry::Admin::Registry(part)
+        .sign(&authority)
+        .encode();
+    engine.submit_statement(&statement).unwrap();
+    assert_eq!(held(&engine, &officer), Some(true));
+    // A standby checks no signature until it takes over, and pays for no point until then.
+    drop(engine);
+    let engine = saksi_recap::engine::Engine::open_standby_in(
+        Path::new(&data),
+        &saksi_recap::engine::LogStore::Dir,
+    )
+    .unwrap();
+    assert_eq!(engine.shared().key_points.read().unwrap().len(), 0);
+    drop(engine);
+    let engine = saksi_recap::engine::Engine::open(Path::new(&data)).unwrap();
+    assert_eq!(held(&engine, &officer), Some(true));
+}
+
+#[test]
 fn a_transcription_missing_valid_votes_is_counted_as_unreported_not_zero() {
     let dir = TempDir::new("unreported");
     let election = dir.path("election");

@@ -496,8 +496,9 @@ impl CHasil {
 impl SignedForm {
     /// Verifies many forms' signatures in batches (on this thread): `true` where the form's
     /// signature is valid; `false` where it is not, or where there is no form (an item that did not
-    /// decode). Each answer is exactly [`sign::verify`]'s, whatever shares its batch.
-    pub fn verify_signatures(forms: &[Option<&SignedForm>]) -> Vec<bool> {
+    /// decode). Each answer is exactly [`sign::verify`]'s, whatever shares its batch; `points` only
+    /// saves decompressing the keys it holds.
+    pub fn verify_signatures(forms: &[Option<&SignedForm>], points: &sign::KeyPoints) -> Vec<bool> {
         let messages: Vec<Vec<u8>> = forms
             .iter()
             .map(|f| f.map(|f| f.form.signed_message()).unwrap_or_default())
@@ -506,7 +507,11 @@ impl SignedForm {
             .iter()
             .zip(&messages)
             .enumerate()
-            .filter_map(|(i, (form, message))| form.map(|f| (i, f.batch_item(message))))
+            .filter_map(|(i, (form, message))| {
+                let mut item = (*form)?.batch_item(message);
+                item.point = points.get(&item.key);
+                Some((i, item))
+            })
             .unzip();
         let mut valid = vec![false; forms.len()];
         for (i, ok) in positions.into_iter().zip(sign::verify_batch(&items)) {

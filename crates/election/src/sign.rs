@@ -166,6 +166,87 @@ impl KeyPoint {
     }
 }
 
+/// Keys' points, decompressed once and kept for every signature the keys check: a cache of each
+/// key's decompression and nothing else. A verdict never depends on what it holds; a key it lacks is
+/// decompressed per signature. Its keys come from the authority's registry, never from submitters,
+/// so it grows only when the authority enrols someone.
+#[derive(Default)]
+pub struct KeyPoints {
+    points:
+        std::collections::HashMap<PublicKey, KeyPoint, std::hash::BuildHasherDefault<KeyHasher>>,
+}
+
+impl KeyPoints {
+    pub fn get(&self, key: &PublicKey) -> Option<&KeyPoint> {
+        self.points.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    pub fn insert(&mut self, key: PublicKey, point: KeyPoint) {
+        self.points.insert(key, point);
+    }
+
+    /// Moves every point of `other` into this one.
+    pub fn merge(&mut self, other: KeyPoints) {
+        self.points.extend(other.points);
+    }
+
+    /// Decompresses `keys`, split over `workers` threads, and keeps them. A key that is not a
+    /// point is skipped (its signatures fail whatever the cache holds).
+    pub fn add_keys(&mut self, mut missing: Vec<PublicKey>, workers: usize) {
+        missing.sort_unstable();
+        missing.dedup();
+        missing.retain(|key| !self.points.contains_key(key));
+        let per = missing.len().div_ceil(workers.max(1)).max(1);
+        let decompressed: Vec<Vec<(PublicKey, KeyPoint)>> = std::thread::scope(|scope| {
+            let parts: Vec<_> = missing
+                .chunks(per)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .filter_map(|key| Some((*key, KeyPoint::decompress(key)?)))
+                            .collect()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .map(|part| part.join().expect("a key decompression thread panicked"))
+                .collect()
+        });
+        self.points.reserve(missing.len());
+        self.points.extend(decompressed.into_iter().flatten());
+    }
+}
+
+/// Hashes a public key by folding its bytes: the keys a [`KeyPoints`] holds are the authority's,
+/// and a submitter's key is only looked up, never inserted, so no one can flood the map with
+/// colliding keys and the keyed default hash is not needed.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({})", self.to_base64())

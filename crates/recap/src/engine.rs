@@ -29,7 +29,7 @@ pub use crate::shared::Shared;
 pub use crate::statements::{check_witness_policy, genesis_statements, MAX_STATEMENT_BYTES};
 
 use crate::batch::{self, Batch};
-use crate::entry::{Entry, RecordedVerdict, WitnessPolicy};
+use crate::entry::{Admin, Entry, RecordedVerdict, WitnessPolicy};
 use crate::publication::Publication;
 use crate::replay::replay;
 use crate::shared::RECEIPT_TILE_CACHE;
@@ -245,6 +245,7 @@ impl Engine {
     /// [`Engine::open`] with the log in `store`.
     pub fn open_in(data: &Path, store: &LogStore) -> Result<Engine, EngineError> {
         let mut engine = Engine::open_as(data, store, false)?;
+        engine.shared.refresh_key_points();
         engine.tick_publication(Moment::Idle)?;
         Ok(engine)
     }
@@ -293,6 +294,7 @@ impl Engine {
         let publication = Publication::new(served.checkpoint.size);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
+            key_points: Default::default(),
             published: RwLock::new(served),
             storage,
             vkey,
@@ -354,6 +356,7 @@ impl Engine {
         let signer = self.dir.log_signer()?;
         let log = Log::open_with(storage, signer, Publishing::ByCaller)?;
         self.catch_up(log.committed().checkpoint.size)?;
+        self.shared.refresh_key_points();
         self.log = log;
         self.poisoned = None;
         self.standby = false;
@@ -465,6 +468,18 @@ impl Engine {
             .try_for_each(|(i, entry)| state.apply(first + i as u64, entry));
         drop(state);
         self.poison_on(applied)?;
+        let enrols = entries.iter().any(|entry| {
+            matches!(
+                entry,
+                Entry::Admin {
+                    statement: Admin::Registry(_),
+                    ..
+                }
+            )
+        });
+        if enrols {
+            self.shared.refresh_key_points();
+        }
         // The batch is committed whatever happens here; a failure poisons the engine, and the next
         // write is refused.
         let _ = self.tick_publication(Moment::Committed);

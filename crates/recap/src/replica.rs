@@ -74,6 +74,7 @@ impl Replica {
         let state = replay(storage.clone(), checkpoint.size)?;
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
+            key_points: Default::default(),
             published: RwLock::new(Arc::new(Published {
                 checkpoint,
                 note: String::from_utf8(note).expect("a verified note is UTF-8"),

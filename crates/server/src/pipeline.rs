@@ -38,7 +38,10 @@ pub(crate) fn start(engine: Engine, metrics: Arc<Metrics>) -> Pipeline {
         let (jobs, ingest, verifying) = (signature_jobs.clone(), ingest.clone(), verifying.clone());
         std::thread::Builder::new()
             .name(format!("saksi-verify-{i}"))
-            .spawn(move || verify_signatures(jobs, ingest, verifying))
+            .spawn({
+                let shared = shared.clone();
+                move || verify_signatures(jobs, ingest, verifying, &shared)
+            })
             .expect("spawning a verifier thread");
     }
     let writer_verifying = verifying.clone();
@@ -187,6 +190,7 @@ fn verify_signatures(
     jobs: Arc<std::sync::Mutex<Receiver<SignatureJob>>>,
     ingest: SyncSender<IngestJob>,
     verifying: Arc<AtomicUsize>,
+    shared: &Shared,
 ) {
     loop {
         let mut batch = Vec::with_capacity(SIGNATURE_BATCH);
@@ -204,7 +208,9 @@ fn verify_signatures(
             }
         }
         let forms: Vec<Option<&SignedForm>> = batch.iter().map(|j| Some(&j.form)).collect();
-        let verdicts = SignedForm::verify_signatures(&forms);
+        // Read-locked for one batch: only a registry change takes the write lock.
+        let verdicts =
+            SignedForm::verify_signatures(&forms, &shared.key_points.read().expect("not poisoned"));
         for (job, ok) in batch.into_iter().zip(verdicts) {
             if !ok {
                 let _ = job.reply.send(Answer::SignatureInvalid);
