@@ -25,6 +25,32 @@ use anyhow::{bail, Context, Result};
 /// See Cargo.toml: chosen for allocation-heavy ingest (measured in docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+// mimalloc's run-time options (its C API; the crate links the library).
+extern "C" {
+    fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// Batch commands (import, verify) keep the memory they free for their own later allocations
+/// instead of returning it to the system after mimalloc's purge delay: a national run frees and
+/// allocates again hundreds of MB, and the kernel zeroes every page it hands back (1-2 s of system
+/// CPU per national import, measured). A server keeps the default, so that it gives memory back.
+fn keep_freed_memory() {
+    // `mi_option_purge_delay` in mimalloc v3's include/mimalloc.h, and its default there (ms). A
+    // different value means the operator set MIMALLOC_PURGE_DELAY (respected) or another mimalloc
+    // (left alone).
+    const PURGE_DELAY: std::ffi::c_int = 15;
+    const DEFAULT_PURGE_DELAY_MS: std::ffi::c_long = 1000;
+    const NEVER: std::ffi::c_long = -1;
+    // SAFETY: plain C calls on an option index within mimalloc's range; options may be set at run
+    // time.
+    unsafe {
+        if mi_option_get(PURGE_DELAY) == DEFAULT_PURGE_DELAY_MS {
+            mi_option_set(PURGE_DELAY, NEVER);
+        }
+    }
+}
 use clap::Parser;
 
 use cli::*;
@@ -64,7 +90,10 @@ fn run(command: Command) -> Result<u8> {
         Command::Gen(args) => gen_command(args),
         Command::Init(args) => init_command(args),
         Command::Genesis(args) => genesis_command(args),
-        Command::Import(args) => import_command(args),
+        Command::Import(args) => {
+            keep_freed_memory();
+            import_command(args)
+        }
         Command::Serve(args) => serve_command(args),
         Command::Submit(args) => submit_command(args),
         Command::Enroll(args) => enroll_command(args),
@@ -72,25 +101,28 @@ fn run(command: Command) -> Result<u8> {
         Command::Report(args) => ops::report(args),
         Command::Moderate(args) => moderate_command(args),
         Command::LogStatement(args) => log_statement_command(args),
-        Command::Verify(args) => verify::run(
-            args.dir.as_deref(),
-            args.url.as_deref(),
-            args.api.as_deref(),
-            &args.vkey,
-            args.state.as_deref(),
-            args.follow,
-            args.evidence
-                .then(|| match (&args.evidence_dir, &args.url, &args.dir) {
-                    (Some(dir), _, _) => verify::PhotoSource::Dir(dir.clone()),
-                    (None, Some(url), _) => verify::PhotoSource::Server(url.clone()),
-                    (None, None, dir) => verify::PhotoSource::Dir(
-                        dir.as_deref()
-                            .and_then(|d| d.parent())
-                            .unwrap_or(std::path::Path::new("."))
-                            .join("evidence"),
-                    ),
-                }),
-        ),
+        Command::Verify(args) => {
+            keep_freed_memory();
+            verify::run(
+                args.dir.as_deref(),
+                args.url.as_deref(),
+                args.api.as_deref(),
+                &args.vkey,
+                args.state.as_deref(),
+                args.follow,
+                args.evidence
+                    .then(|| match (&args.evidence_dir, &args.url, &args.dir) {
+                        (Some(dir), _, _) => verify::PhotoSource::Dir(dir.clone()),
+                        (None, Some(url), _) => verify::PhotoSource::Server(url.clone()),
+                        (None, None, dir) => verify::PhotoSource::Dir(
+                            dir.as_deref()
+                                .and_then(|d| d.parent())
+                                .unwrap_or(std::path::Path::new("."))
+                                .join("evidence"),
+                        ),
+                    }),
+            )
+        }
         Command::Restore(args) => ops::restore(args),
         Command::Mirror(args) if args.follow => verify::mirror_follow(
             &args.url,

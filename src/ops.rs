@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use saksi_election::form::SignedForm;
+use saksi_election::form::{EncodedForm, SignedForm};
 use saksi_election::rules::codes;
 use saksi_election::sign::SecretKey;
 use saksi_election::sirekap::{SirekapColumns, SirekapRow};
@@ -476,7 +476,7 @@ impl ImportSummary {
 pub fn decode_and_verify(
     lines: &[String],
     key_points: &saksi_election::sign::KeyPoints,
-) -> Vec<Result<SignedForm, &'static str>> {
+) -> Vec<Result<EncodedForm, &'static str>> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = lines.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
@@ -484,13 +484,17 @@ pub fn decode_and_verify(
             .chunks(per)
             .map(|part| {
                 scope.spawn(move || {
-                    let decoded: Vec<Result<SignedForm, &'static str>> = part
+                    let decoded: Vec<Result<EncodedForm, &'static str>> = part
                         .iter()
-                        .map(|l| SignedForm::decode(l.as_bytes()).map_err(|_| MALFORMED))
+                        .map(|l| {
+                            SignedForm::decode(l.as_bytes())
+                                .map(EncodedForm::new)
+                                .map_err(|_| MALFORMED)
+                        })
                         .collect();
-                    let forms: Vec<Option<&SignedForm>> =
+                    let forms: Vec<Option<&EncodedForm>> =
                         decoded.iter().map(|d| d.as_ref().ok()).collect();
-                    let valid = SignedForm::verify_signatures(&forms, key_points);
+                    let valid = EncodedForm::verify_signatures(&forms, key_points);
                     let mut out = decoded;
                     for (result, ok) in out.iter_mut().zip(valid) {
                         if result.is_ok() && !ok {
@@ -736,7 +740,7 @@ pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
     );
     let mut summary = ImportSummary::default();
     let mut progress = Progress::new("importing", total);
-    type Chunk = (usize, Vec<Result<SignedForm, &'static str>>, u64, f64);
+    type Chunk = (usize, Vec<Result<EncodedForm, &'static str>>, u64, f64);
     let shared = engine.shared();
     let shared = &shared;
     let (sender, receiver) = std::sync::mpsc::sync_channel::<std::io::Result<Chunk>>(1);

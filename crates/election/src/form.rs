@@ -503,21 +503,7 @@ impl SignedForm {
             .iter()
             .map(|f| f.map(|f| f.form.signed_message()).unwrap_or_default())
             .collect();
-        let (positions, items): (Vec<usize>, Vec<sign::BatchItem>) = forms
-            .iter()
-            .zip(&messages)
-            .enumerate()
-            .filter_map(|(i, (form, message))| {
-                let mut item = (*form)?.batch_item(message);
-                item.point = points.get(&item.key);
-                Some((i, item))
-            })
-            .unzip();
-        let mut valid = vec![false; forms.len()];
-        for (i, ok) in positions.into_iter().zip(sign::verify_batch(&items)) {
-            valid[i] = ok;
-        }
-        valid
+        verify_with_messages(forms, &messages, points)
     }
 
     /// This form's signature as an item of a batch check, over `message`, which must be
@@ -565,13 +551,19 @@ impl SignedForm {
 
     /// Canonical JSON of the envelope: `{"form":<JCS form>,"signature":"..."}`. One line, no newline.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_measured().0
+    }
+
+    /// [`SignedForm::encode`] and the length of the canonical form in it (after ENVELOPE_PREFIX).
+    fn encode_measured(&self) -> (Vec<u8>, usize) {
         let mut out = Vec::with_capacity(1200);
-        out.extend_from_slice(b"{\"form\":");
+        out.extend_from_slice(ENVELOPE_PREFIX);
         self.form.write_canonical(&mut out);
+        let form_bytes = out.len() - ENVELOPE_PREFIX.len();
         out.extend_from_slice(b",\"signature\":");
         canonical::write_str(&mut out, &self.signature.to_base64());
         out.push(b'}');
-        out
+        (out, form_bytes)
     }
 
     /// Whether the signature is the signer's over this form (the signer's enrolment is a separate check).
@@ -592,6 +584,100 @@ impl SignedForm {
     /// [`SignedForm::digest`] from bytes [`SignedForm::encode`] already made.
     pub fn envelope_digest(envelope: &[u8]) -> [u8; 32] {
         Sha256::digest(envelope).into()
+    }
+}
+
+/// `forms[i]`'s signature over `messages[i]`, which must be its [`CHasil::signed_message`].
+fn verify_with_messages(
+    forms: &[Option<&SignedForm>],
+    messages: &[Vec<u8>],
+    points: &sign::KeyPoints,
+) -> Vec<bool> {
+    let (positions, items): (Vec<usize>, Vec<sign::BatchItem>) = forms
+        .iter()
+        .zip(messages)
+        .enumerate()
+        .filter_map(|(i, (form, message))| {
+            let mut item = (*form)?.batch_item(message);
+            item.point = points.get(&item.key);
+            Some((i, item))
+        })
+        .unzip();
+    let mut valid = vec![false; forms.len()];
+    for (i, ok) in positions.into_iter().zip(sign::verify_batch(&items)) {
+        valid[i] = ok;
+    }
+    valid
+}
+
+/// A signed form with its canonical envelope ([`SignedForm::encode`]) and the envelope's digest,
+/// made once where the form is decoded (on any core): the signature check takes its signed message
+/// from the envelope, and the single writer logs the envelope, so no form is canonically encoded
+/// twice or on the writer's thread. Invariant: `envelope == form.encode()`, which is why the fields
+/// are private (a changed form would need a new envelope).
+#[derive(Clone, Debug)]
+pub struct EncodedForm {
+    form: SignedForm,
+    envelope: Vec<u8>,
+    /// The canonical form's length, which starts after `{"form":` in the envelope.
+    form_bytes: usize,
+    digest: [u8; 32],
+}
+
+/// What an envelope holds before the canonical form.
+const ENVELOPE_PREFIX: &[u8] = b"{\"form\":";
+
+impl EncodedForm {
+    pub fn new(form: SignedForm) -> EncodedForm {
+        let (envelope, form_bytes) = form.encode_measured();
+        debug_assert_eq!(
+            &envelope[ENVELOPE_PREFIX.len()..ENVELOPE_PREFIX.len() + form_bytes],
+            form.form.canonical_json().as_slice()
+        );
+        let digest = SignedForm::envelope_digest(&envelope);
+        EncodedForm {
+            form,
+            envelope,
+            form_bytes,
+            digest,
+        }
+    }
+
+    pub fn form(&self) -> &SignedForm {
+        &self.form
+    }
+
+    /// [`SignedForm::digest`].
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    /// [`CHasil::signed_message`], copied out of the envelope.
+    pub fn signed_message(&self) -> Vec<u8> {
+        let canonical =
+            &self.envelope[ENVELOPE_PREFIX.len()..ENVELOPE_PREFIX.len() + self.form_bytes];
+        let mut message = Vec::with_capacity(sign::CONTEXT_C_HASIL.len() + canonical.len());
+        message.extend_from_slice(sign::CONTEXT_C_HASIL);
+        message.extend_from_slice(canonical);
+        message
+    }
+
+    /// The form, its envelope ([`SignedForm::encode`]) and its digest.
+    pub fn into_parts(self) -> (SignedForm, Vec<u8>, [u8; 32]) {
+        (self.form, self.envelope, self.digest)
+    }
+
+    /// [`SignedForm::verify_signatures`] with the messages taken from the envelopes.
+    pub fn verify_signatures(
+        forms: &[Option<&EncodedForm>],
+        points: &sign::KeyPoints,
+    ) -> Vec<bool> {
+        let messages: Vec<Vec<u8>> = forms
+            .iter()
+            .map(|f| f.map(EncodedForm::signed_message).unwrap_or_default())
+            .collect();
+        let signed: Vec<Option<&SignedForm>> = forms.iter().map(|f| f.map(|f| &f.form)).collect();
+        verify_with_messages(&signed, &messages, points)
     }
 }
 
@@ -651,6 +737,41 @@ pub(crate) mod tests {
         // Whitespace and member order do not matter to decoding: the signature covers the canonical form.
         let pretty = serde_json::to_vec_pretty(&value).unwrap();
         assert_eq!(SignedForm::decode(&pretty).unwrap(), signed);
+    }
+
+    #[test]
+    fn an_encoded_form_carries_exactly_what_the_form_would_encode() {
+        let key = SecretKey::from_seed([7; 32]);
+        let mut forms = vec![sample_form(key.public()).sign(&key)];
+        // Escapes and non-ASCII in the canonical form shift every offset of the envelope.
+        let mut odd = sample_form(key.public());
+        odd.election = "pemilu \"2024\" \\ ñ\u{1}".into();
+        forms.push(odd.sign(&key));
+        let mut forged = forms[0].clone();
+        forged.form.valid += 1;
+        forms.push(forged);
+        let encoded: Vec<EncodedForm> = forms.iter().cloned().map(EncodedForm::new).collect();
+        for (form, encoded) in forms.iter().zip(&encoded) {
+            assert_eq!(encoded.signed_message(), form.form.signed_message());
+            assert_eq!(encoded.digest(), form.digest());
+            assert_eq!(encoded.form(), form);
+            let (back, envelope, digest) = encoded.clone().into_parts();
+            assert_eq!(
+                (&back, envelope, digest),
+                (form, form.encode(), form.digest())
+            );
+        }
+        let points = sign::KeyPoints::default();
+        let verdicts = EncodedForm::verify_signatures(
+            &[
+                Some(&encoded[0]),
+                None,
+                Some(&encoded[1]),
+                Some(&encoded[2]),
+            ],
+            &points,
+        );
+        assert_eq!(verdicts, [true, false, true, false]);
     }
 
     #[test]

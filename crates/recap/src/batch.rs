@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use saksi_election::code::Code;
 use saksi_election::copy::SignedCopy;
-use saksi_election::form::SignedForm;
+use saksi_election::form::EncodedForm;
 use saksi_election::recap::{RecapForm, SignedRecap};
 use saksi_election::registry::CopyRefusal;
 use saksi_election::rules::codes;
@@ -130,14 +130,13 @@ impl Pending {
 
 /// TPS forms whose signatures the caller verified: enrolment, the rulebook and the TPS's history
 /// (`rules::check_history`), in order.
-pub(crate) fn forms(state: &State, forms: Vec<SignedForm>) -> Result<Batch, EngineError> {
+pub(crate) fn forms(state: &State, forms: Vec<EncodedForm>) -> Result<Batch, EngineError> {
     let (election, rulebook) = judged_under(state)?;
     let mut batch = Batch::default();
     let mut accepted_in_batch: HashSet<Code> = HashSet::new();
     for form in forms {
-        // Encoded once: for the digest here and, spliced, for the log entry below.
-        let envelope = form.encode();
-        let digest = SignedForm::envelope_digest(&envelope);
+        // Encoded once, where it was decoded: for the digest here and, spliced, for the log entry.
+        let (form, envelope, digest) = form.into_parts();
         let tps = form.form.tps;
         if let Some(index) = state.logged_digest(&digest) {
             batch.decided(logged_before(state.tps_verdict(tps, index), index));

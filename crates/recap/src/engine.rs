@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use saksi_election::form::SignedForm;
+use saksi_election::form::EncodedForm;
 use saksi_election::recap::SignedRecap;
 use saksi_election::sheet::Sheet;
 use saksi_election::sign::SecretKey;
@@ -511,7 +511,7 @@ impl Engine {
     /// Ingests forms whose signatures the caller has already verified (in batches, on all cores).
     /// Checks enrolment and the rulebook in order, logs authenticated forms with their verdicts, and
     /// returns one outcome per form.
-    pub fn ingest(&mut self, forms: Vec<SignedForm>) -> Result<Vec<IngestOutcome>, EngineError> {
+    pub fn ingest(&mut self, forms: Vec<EncodedForm>) -> Result<Vec<IngestOutcome>, EngineError> {
         self.check_poisoned()?;
         let batch = {
             let state = self.shared.state.read().expect("not poisoned");

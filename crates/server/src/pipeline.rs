@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use saksi_election::form::SignedForm;
+use saksi_election::form::EncodedForm;
 use saksi_election::rules;
 use saksi_recap::engine::{Engine, IngestOutcome, Moment, Shared};
 
@@ -140,7 +140,7 @@ const RECEIPT_WAIT: Duration = Duration::from_secs(5);
 /// answers, so a submission crosses threads four times (handler -> verifier -> writer -> receipts ->
 /// handler), three of them in batches, and never goes back through the HTTP runtime in between.
 pub(crate) struct SignatureJob {
-    pub(crate) form: SignedForm,
+    pub(crate) form: EncodedForm,
     pub(crate) reply: oneshot::Sender<Answer>,
 }
 
@@ -164,7 +164,7 @@ pub(crate) enum Answer {
 // Nearly every submission is a TPS form, the large variant: boxing would cost each one an allocation.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Submission {
-    Tps(SignedForm),
+    Tps(EncodedForm),
     Recap(saksi_election::recap::SignedRecap),
     /// A poll witness's copy, its signature checked by the handler.
     Copy(saksi_election::copy::SignedCopy),
@@ -207,10 +207,12 @@ fn verify_signatures(
                 }
             }
         }
-        let forms: Vec<Option<&SignedForm>> = batch.iter().map(|j| Some(&j.form)).collect();
+        let forms: Vec<Option<&EncodedForm>> = batch.iter().map(|j| Some(&j.form)).collect();
         // Read-locked for one batch: only a registry change takes the write lock.
-        let verdicts =
-            SignedForm::verify_signatures(&forms, &shared.key_points.read().expect("not poisoned"));
+        let verdicts = EncodedForm::verify_signatures(
+            &forms,
+            &shared.key_points.read().expect("not poisoned"),
+        );
         for (job, ok) in batch.into_iter().zip(verdicts) {
             if !ok {
                 let _ = job.reply.send(Answer::SignatureInvalid);

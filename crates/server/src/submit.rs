@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use saksi_election::form::SignedForm;
+use saksi_election::form::{EncodedForm, SignedForm};
 use saksi_recap::engine::IngestOutcome;
 
 use crate::api_error::{self, ApiError};
@@ -23,7 +23,8 @@ use crate::App;
 
 pub(crate) async fn submit(State(app): State<App>, body: Bytes) -> Response {
     let form = match SignedForm::decode(&body) {
-        Ok(form) => form,
+        // Encoded here, on whichever core runs the handler, not on the writer's.
+        Ok(form) => EncodedForm::new(form),
         Err(e) => return ApiError::MalformedForm.with_detail(Some(e.to_string())),
     };
     let (reply, answer) = oneshot::channel();
