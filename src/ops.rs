@@ -142,7 +142,10 @@ pub fn open_as_writer(data: &Path, store: &LogStore) -> Result<Engine> {
             bail!("another server writes this log (it holds the store's writer lock): import through it, or stop it first");
         }
     }
-    Ok(Engine::open_in(data, store)?)
+    let mut engine = Engine::open_in(data, store)?;
+    // Before the forms: the import's signature batches need every signer's point at once.
+    engine.hold_key_points(saksi_recap::engine::KeyPointsFill::Now);
+    Ok(engine)
 }
 
 /// Opens the engine for `serve`. On a store shared by several servers it opens as a standby: the
@@ -739,6 +742,8 @@ pub fn import_forms(engine: &mut Engine, file: &Path) -> Result<ImportSummary> {
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
     let mut summary = ImportSummary::default();
+    // Every signer's point before the first batch (nothing to do if the engine holds them already).
+    engine.hold_key_points(saksi_recap::engine::KeyPointsFill::Now);
     let mut progress = Progress::new("importing", total);
     type Chunk = (usize, Vec<Result<EncodedForm, &'static str>>, u64, f64);
     let shared = engine.shared();

@@ -614,7 +614,12 @@ fn a_writer_holds_the_points_of_every_key_that_signs_forms() {
             format!("{point:?}") == format!("{fresh:?}")
         })
     };
+    use saksi_recap::engine::KeyPointsFill;
+    // A tool that checks no signature pays for no point.
     let mut engine = saksi_recap::engine::Engine::open(Path::new(&data)).unwrap();
+    assert_eq!(engine.shared().key_points.read().unwrap().len(), 0);
+    // An import holds them all before its first form.
+    engine.hold_key_points(KeyPointsFill::Now);
     for key in &signers {
         assert_eq!(held(&engine, key), Some(true), "{key:?}");
     }
@@ -634,15 +639,33 @@ fn a_writer_holds_the_points_of_every_key_that_signs_forms() {
     assert_eq!(held(&engine, &officer), Some(true));
     // A standby checks no signature until it takes over, and pays for no point until then.
     drop(engine);
-    let engine = saksi_recap::engine::Engine::open_standby_in(
+    let mut engine = saksi_recap::engine::Engine::open_standby_in(
         Path::new(&data),
         &saksi_recap::engine::LogStore::Dir,
     )
     .unwrap();
+    engine.hold_key_points(KeyPointsFill::Background);
+    engine.shared().wait_for_key_points();
     assert_eq!(engine.shared().key_points.read().unwrap().len(), 0);
     drop(engine);
-    let engine = saksi_recap::engine::Engine::open(Path::new(&data)).unwrap();
+    // A server fills them on a thread of its own, the enrolled officer's too.
+    let mut engine = saksi_recap::engine::Engine::open(Path::new(&data)).unwrap();
+    engine.hold_key_points(KeyPointsFill::Background);
+    engine.shared().wait_for_key_points();
     assert_eq!(held(&engine, &officer), Some(true));
+    for key in &signers {
+        assert_eq!(held(&engine, key), Some(true), "{key:?}");
+    }
+    // A key enrolled while a server runs is added in the background as well.
+    let another = saksi_election::sign::SecretKey::from_seed([43; 32]).public();
+    let mut part = saksi_recap::entry::RegistryPart::default();
+    part.enrollments.push((registry.all_tps()[1].code, another));
+    let statement = saksi_recap::entry::Admin::Registry(part)
+        .sign(&authority)
+        .encode();
+    engine.submit_statement(&statement).unwrap();
+    engine.shared().wait_for_key_points();
+    assert_eq!(held(&engine, &another), Some(true));
 }
 
 #[test]

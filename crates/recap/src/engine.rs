@@ -60,6 +60,19 @@ pub struct Engine {
     /// The store is shared by several servers, so a poisoned engine may recover by taking over
     /// again (after a database failover, or to become a standby when another server won).
     shared_store: bool,
+    /// Whether (and how) this engine keeps its form signers' points once it writes: set by
+    /// [`Engine::hold_key_points`], `None` for the tools that check no form's signature.
+    key_points: Option<KeyPointsFill>,
+}
+
+/// How a writer fills its form signers' points ([`Shared::refresh_key_points`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyPointsFill {
+    /// Before the call returns: an import, about to check every form on every core.
+    Now,
+    /// On a thread of its own: a server, which answers at once (on opening, on taking over, after
+    /// a registry change) while the points fill in (~2-3 s for a national registry on 2 cores).
+    Background,
 }
 
 impl Drop for Engine {
@@ -245,7 +258,6 @@ impl Engine {
     /// [`Engine::open`] with the log in `store`.
     pub fn open_in(data: &Path, store: &LogStore) -> Result<Engine, EngineError> {
         let mut engine = Engine::open_as(data, store, false)?;
-        engine.shared.refresh_key_points();
         engine.tick_publication(Moment::Idle)?;
         Ok(engine)
     }
@@ -295,6 +307,8 @@ impl Engine {
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             key_points: Default::default(),
+            key_points_refresh: Default::default(),
+            key_points_pending: Default::default(),
             published: RwLock::new(served),
             storage,
             vkey,
@@ -321,6 +335,7 @@ impl Engine {
             dir,
             standby,
             shared_store: matches!(store, LogStore::Opened(_)),
+            key_points: None,
         })
     }
 
@@ -356,7 +371,7 @@ impl Engine {
         let signer = self.dir.log_signer()?;
         let log = Log::open_with(storage, signer, Publishing::ByCaller)?;
         self.catch_up(log.committed().checkpoint.size)?;
-        self.shared.refresh_key_points();
+        self.refresh_key_points();
         self.log = log;
         self.poisoned = None;
         self.standby = false;
@@ -375,6 +390,27 @@ impl Engine {
     /// Applies the entries from the state's size up to `size`, read from the store.
     fn catch_up(&mut self, size: u64) -> Result<(), EngineError> {
         self.shared.catch_up(size)
+    }
+
+    /// Keeps the registry's form signers' points from now on (see [`Shared::key_points`]), filled
+    /// as `fill` says: at once if this engine writes, else when it takes over. Asking again with
+    /// the same `fill` does nothing.
+    pub fn hold_key_points(&mut self, fill: KeyPointsFill) {
+        if self.key_points == Some(fill) {
+            return;
+        }
+        self.key_points = Some(fill);
+        if !self.standby {
+            self.refresh_key_points();
+        }
+    }
+
+    fn refresh_key_points(&self) {
+        match self.key_points {
+            None => {}
+            Some(KeyPointsFill::Now) => self.shared.refresh_key_points(),
+            Some(KeyPointsFill::Background) => self.shared.refresh_key_points_in_background(),
+        }
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -478,7 +514,7 @@ impl Engine {
             )
         });
         if enrols {
-            self.shared.refresh_key_points();
+            self.refresh_key_points();
         }
         // The batch is committed whatever happens here; a failure poisons the engine, and the next
         // write is refused.

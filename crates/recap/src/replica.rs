@@ -75,6 +75,8 @@ impl Replica {
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             key_points: Default::default(),
+            key_points_refresh: Default::default(),
+            key_points_pending: Default::default(),
             published: RwLock::new(Arc::new(Published {
                 checkpoint,
                 note: String::from_utf8(note).expect("a verified note is UTF-8"),

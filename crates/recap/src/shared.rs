@@ -24,6 +24,10 @@ pub struct Shared {
     /// The points of the keys that sign TPS forms (officers, correctors), decompressed when the
     /// registry enrolled them rather than once per form: see [`Shared::refresh_key_points`].
     pub key_points: RwLock<KeyPoints>,
+    /// Held by the one refresh of `key_points` that runs (two would decompress the same keys).
+    pub(crate) key_points_refresh: Mutex<()>,
+    /// Refreshes running on their own threads ([`Shared::refresh_key_points_in_background`]).
+    pub(crate) key_points_pending: Mutex<Vec<std::thread::JoinHandle<()>>>,
     pub published: RwLock<Arc<Published>>,
     pub storage: Arc<dyn Storage>,
     pub vkey: String,
@@ -200,12 +204,13 @@ impl Shared {
     }
 
     /// Decompresses, on every core, the points of the registry's form signers (TPS officers and
-    /// correctors) that [`Shared::key_points`] lacks. Called by a writer when it opens or takes
-    /// over (~820,000 keys for a national registry: about 1.7 s on 2 cores, before any form
-    /// arrives) and after it logs a registry change, so that checking a form's signature on
-    /// election night never decompresses its key. Readers need no points, so replicas and
-    /// standbys do not pay for them until they write.
+    /// correctors) that [`Shared::key_points`] lacks. Called for a writer that holds points
+    /// ([`crate::Engine::hold_key_points`]: an import, a server) when it starts writing (~820,000
+    /// keys for a national registry: about 1.7 s on 2 cores) and after it logs a registry change,
+    /// so that checking a form's signature on election night never decompresses its key. Readers
+    /// need no points, so replicas, standbys and the tools that check no signature never pay.
     pub(crate) fn refresh_key_points(&self) {
+        let _only_refresh = self.key_points_refresh.lock().expect("not poisoned");
         let missing: Vec<PublicKey> = {
             let state = self.state.read().expect("not poisoned");
             let held = self.key_points.read().expect("not poisoned");
@@ -225,6 +230,33 @@ impl Shared {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         fresh.add_keys(missing, workers);
         self.key_points.write().expect("not poisoned").merge(fresh);
+    }
+
+    /// [`Shared::refresh_key_points`] on a thread of its own, for a server: it answers at once, and
+    /// a form that arrives before its signer's point is held decompresses the key itself (a verdict
+    /// never depends on the cache). Runs in place if no thread can be started.
+    pub(crate) fn refresh_key_points_in_background(self: &Arc<Self>) {
+        let shared = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("saksi-key-points".into())
+            .spawn(move || shared.refresh_key_points());
+        match spawned {
+            Ok(handle) => {
+                let mut pending = self.key_points_pending.lock().expect("not poisoned");
+                pending.retain(|h| !h.is_finished());
+                pending.push(handle);
+            }
+            Err(_) => self.refresh_key_points(),
+        }
+    }
+
+    /// Returns once every refresh started in the background has finished.
+    pub fn wait_for_key_points(&self) {
+        let pending = std::mem::take(&mut *self.key_points_pending.lock().expect("not poisoned"));
+        for handle in pending {
+            // A refresh that panicked left the cache as it was: forms decompress their own keys.
+            let _ = handle.join();
+        }
     }
 
     /// Sets who hears the engine's events; a second observer is refused (`false`).

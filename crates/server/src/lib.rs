@@ -155,7 +155,9 @@ pub fn app(engine: Engine) -> App {
     app_with_limits(engine, Limits::default())
 }
 
-pub fn app_with_limits(engine: Engine, limits: Limits) -> App {
+pub fn app_with_limits(mut engine: Engine, limits: Limits) -> App {
+    // The server answers at once; the signers' points fill in meanwhile (and on a takeover).
+    engine.hold_key_points(saksi_recap::engine::KeyPointsFill::Background);
     let shared = engine.shared();
     let metrics = Arc::new(metrics::Metrics::new());
     let pipeline = pipeline::start(engine, metrics.clone());
