@@ -193,8 +193,13 @@ impl KeyPoints {
         self.points.insert(key, point);
     }
 
-    /// Moves every point of `other` into this one.
-    pub fn merge(&mut self, other: KeyPoints) {
+    /// Moves every point of `other` into this one. The larger map is kept and the smaller moved
+    /// into it: a writer's first fill (~820,000 points) lands in an empty cache under its lock, and
+    /// moving them one by one held signature checks back for hundreds of milliseconds.
+    pub fn merge(&mut self, mut other: KeyPoints) {
+        if other.points.len() > self.points.len() {
+            std::mem::swap(self, &mut other);
+        }
         self.points.extend(other.points);
     }
 
@@ -465,6 +470,29 @@ mod tests {
 
     fn key(n: u8) -> SecretKey {
         SecretKey::from_seed([n; 32])
+    }
+
+    #[test]
+    fn merging_key_points_keeps_every_point_whichever_side_is_larger() {
+        let keys: Vec<PublicKey> = (1..=5).map(|n| key(n).public()).collect();
+        let held = |points: &KeyPoints| keys.iter().filter(|k| points.get(k).is_some()).count();
+        for split in 0..=keys.len() {
+            let part = |range: std::ops::Range<usize>| {
+                let mut points = KeyPoints::default();
+                points.add_keys(keys[range].to_vec(), 2);
+                points
+            };
+            let mut a = part(0..split);
+            a.merge(part(split..keys.len()));
+            let mut right = part(split..keys.len());
+            right.merge(part(0..split));
+            assert_eq!((held(&a), a.len()), (keys.len(), keys.len()));
+            assert_eq!((held(&right), right.len()), (keys.len(), keys.len()));
+            for k in &keys {
+                let fresh = format!("{:?}", KeyPoint::decompress(k));
+                assert_eq!(format!("{:?}", a.get(k).copied()), fresh);
+            }
+        }
     }
 
     #[test]
