@@ -21,6 +21,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use cli::*;
+use saksi_election::{rules, Election, Registry};
 
 /// See Cargo.toml: chosen for allocation-heavy ingest (measured in docs/benchmarks.md).
 #[global_allocator]
@@ -34,8 +38,9 @@ extern "C" {
 
 /// Batch commands (import, verify) keep the memory they free for their own later allocations
 /// instead of returning it to the system after mimalloc's purge delay: a national run frees and
-/// allocates again hundreds of MB, and the kernel zeroes every page it hands back (1-2 s of system
-/// CPU per national import, measured). A server keeps the default, so that it gives memory back.
+/// allocates again hundreds of MB, and the kernel zeroes every page it hands back (about 2 s of
+/// system CPU per national import: docs/benchmarks.md, issue 18's third step). A server keeps the
+/// default, so that it gives memory back.
 fn keep_freed_memory() {
     // `mi_option_purge_delay` in mimalloc v3's include/mimalloc.h, and its default there (ms). A
     // different value means the operator set MIMALLOC_PURGE_DELAY (respected) or another mimalloc
@@ -51,10 +56,6 @@ fn keep_freed_memory() {
         }
     }
 }
-use clap::Parser;
-
-use cli::*;
-use saksi_election::{rules, Election, Registry};
 
 pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_REJECTIONS: u8 = 1;
@@ -219,7 +220,13 @@ fn genesis_command(args: GenesisArgs) -> Result<u8> {
 fn import_command(args: ImportArgs) -> Result<u8> {
     let started = Instant::now();
     let store = ops::log_store(args.store.as_deref())?;
+    let kind = args.file.as_deref().map(ops::file_kind).transpose()?;
     let mut engine = ops::open_as_writer(&args.data, &store)?;
+    if let Some(ops::FileKind::Forms) = kind {
+        // Part of opening: the forms' signature batches need every signer's point from the first
+        // line. Copies, recaps and statements are signed by other keys and never wait for them.
+        engine.hold_key_points(saksi_recap::engine::KeyPointsFill::Now);
+    }
     let opened = started.elapsed().as_secs_f64();
     let photos_refused = match &args.photos {
         Some(dir) => ops::import_photos(&engine, dir)?,
@@ -232,14 +239,14 @@ fn import_command(args: ImportArgs) -> Result<u8> {
             EXIT_OK
         });
     }
-    let summary = match &args.file {
-        Some(file) => match ops::file_kind(file)? {
+    let summary = match (&args.file, kind) {
+        (Some(file), Some(kind)) => match kind {
             ops::FileKind::Recaps => ops::import_recaps(&mut engine, file)?,
             ops::FileKind::Copies => ops::import_copies(&mut engine, file)?,
             ops::FileKind::Statements => ops::import_statements(&mut engine, file)?,
             ops::FileKind::Forms => ops::import_forms(&mut engine, file)?,
         },
-        None => ops::import_sirekap(&mut engine, &args.sirekap)?,
+        _ => ops::import_sirekap(&mut engine, &args.sirekap)?,
     };
     summary.print();
     ops::print_totals(&engine);

@@ -142,10 +142,7 @@ pub fn open_as_writer(data: &Path, store: &LogStore) -> Result<Engine> {
             bail!("another server writes this log (it holds the store's writer lock): import through it, or stop it first");
         }
     }
-    let mut engine = Engine::open_in(data, store)?;
-    // Before the forms: the import's signature batches need every signer's point at once.
-    engine.hold_key_points(saksi_recap::engine::KeyPointsFill::Now);
-    Ok(engine)
+    Ok(Engine::open_in(data, store)?)
 }
 
 /// Opens the engine for `serve`. On a store shared by several servers it opens as a standby: the
@@ -480,38 +477,23 @@ pub fn decode_and_verify(
     lines: &[String],
     key_points: &saksi_election::sign::KeyPoints,
 ) -> Vec<Result<EncodedForm, &'static str>> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per = lines.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(per)
-            .map(|part| {
-                scope.spawn(move || {
-                    let decoded: Vec<Result<EncodedForm, &'static str>> = part
-                        .iter()
-                        .map(|l| {
-                            SignedForm::decode(l.as_bytes())
-                                .map(EncodedForm::new)
-                                .map_err(|_| MALFORMED)
-                        })
-                        .collect();
-                    let forms: Vec<Option<&EncodedForm>> =
-                        decoded.iter().map(|d| d.as_ref().ok()).collect();
-                    let valid = EncodedForm::verify_signatures(&forms, key_points);
-                    let mut out = decoded;
-                    for (result, ok) in out.iter_mut().zip(valid) {
-                        if result.is_ok() && !ok {
-                            *result = Err(codes::SIGNATURE_INVALID);
-                        }
-                    }
-                    out
-                })
+    saksi_election::parallel::on_every_core(lines, |part| {
+        let mut decoded: Vec<Result<EncodedForm, &'static str>> = part
+            .iter()
+            .map(|l| {
+                SignedForm::decode(l.as_bytes())
+                    .map(EncodedForm::new)
+                    .map_err(|_| MALFORMED)
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a verifier thread panicked"))
-            .collect()
+        let forms: Vec<Option<&EncodedForm>> = decoded.iter().map(|d| d.as_ref().ok()).collect();
+        let valid = EncodedForm::verify_signatures(&forms, key_points);
+        for (result, ok) in decoded.iter_mut().zip(valid) {
+            if result.is_ok() && !ok {
+                *result = Err(codes::SIGNATURE_INVALID);
+            }
+        }
+        decoded
     })
 }
 

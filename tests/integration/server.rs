@@ -628,14 +628,17 @@ fn a_writer_holds_the_points_of_every_key_that_signs_forms() {
         "{data}-authority/authority.key"
     )))
     .unwrap();
-    let officer = saksi_election::sign::SecretKey::from_seed([42; 32]).public();
-    assert_eq!(held(&engine, &officer), None);
-    let mut part = saksi_recap::entry::RegistryPart::default();
-    part.enrollments.push((registry.all_tps()[0].code, officer));
-    let statement = saksi_recap::entry::Admin::Registry(part)
-        .sign(&authority)
-        .encode();
-    engine.submit_statement(&statement).unwrap();
+    let enrol = |engine: &mut saksi_recap::engine::Engine, tps: usize, seed: u8| {
+        let officer = saksi_election::sign::SecretKey::from_seed([seed; 32]).public();
+        assert_eq!(held(engine, &officer), None);
+        let mut part = saksi_recap::entry::RegistryPart::default();
+        part.enrollments
+            .push((registry.all_tps()[tps].code, officer));
+        let statement = saksi_recap::entry::Admin::Registry(part).sign(&authority);
+        engine.submit_statement(&statement.encode()).unwrap();
+        officer
+    };
+    let officer = enrol(&mut engine, 0, 42);
     assert_eq!(held(&engine, &officer), Some(true));
     // A standby checks no signature until it takes over, and pays for no point until then.
     drop(engine);
@@ -657,13 +660,7 @@ fn a_writer_holds_the_points_of_every_key_that_signs_forms() {
         assert_eq!(held(&engine, key), Some(true), "{key:?}");
     }
     // A key enrolled while a server runs is added in the background as well.
-    let another = saksi_election::sign::SecretKey::from_seed([43; 32]).public();
-    let mut part = saksi_recap::entry::RegistryPart::default();
-    part.enrollments.push((registry.all_tps()[1].code, another));
-    let statement = saksi_recap::entry::Admin::Registry(part)
-        .sign(&authority)
-        .encode();
-    engine.submit_statement(&statement).unwrap();
+    let another = enrol(&mut engine, 1, 43);
     engine.shared().wait_for_key_points();
     assert_eq!(held(&engine, &another), Some(true));
 }

@@ -48,19 +48,9 @@ impl<'a> Checker<'a> {
     /// Checks `lines` (line number, bytes) in order. The stateless work runs on every core; history is
     /// applied afterwards in line order, so the result does not depend on the number of cores.
     pub fn check(&mut self, lines: &[(usize, &[u8])]) -> Vec<Outcome> {
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let per_worker = lines.len().div_ceil(workers).max(1);
         let (registry, election) = (self.registry, self.election);
-        let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
-            let handles: Vec<_> = lines
-                .chunks(per_worker)
-                .map(|part| scope.spawn(move || check_stateless(part, registry, election)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a check worker panicked"))
-                .collect()
-        });
+        let outcomes: Vec<Outcome> =
+            crate::parallel::on_every_core(lines, |part| check_stateless(part, registry, election));
         lines
             .iter()
             .zip(outcomes)

@@ -8,6 +8,7 @@ pub mod contest;
 pub mod copy;
 mod csv;
 pub mod form;
+pub mod parallel;
 pub mod recap;
 pub mod registry;
 pub mod report;

@@ -16,6 +16,28 @@ use crate::code::{Code, Level};
 use crate::csv;
 use crate::sign::{KeyError, PublicKey};
 
+/// A fast multiplicative hash for maps keyed by what the authority's registry holds (region and TPS
+/// codes, enrolled keys). Those keys come from the registry, never from submitters (a submitted key
+/// is only looked up), so no one can flood such a map with colliding keys and the keyed default
+/// hash is not needed; maps keyed by submitted data (form digests) keep the standard keyed hash.
+#[derive(Default, Clone, Copy)]
+pub struct RegistryHasher(u64);
+
+impl std::hash::Hasher for RegistryHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Maximum officers enrolled for one TPS: the KPPS has seven members; a few spare slots for replacements.
 pub const MAX_OFFICERS_PER_TPS: usize = 16;
 
@@ -867,24 +889,12 @@ impl Registry {
             .collect();
         // Checking a key costs a point decompression (~10 us); a national registry has 823,220 of them,
         // so parse on every core and insert in file order afterwards.
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let per_worker = lines.len().div_ceil(workers).max(1);
-        let parsed: Vec<Result<Tps, RegistryError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = lines
-                .chunks(per_worker)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|&(i, line)| parse_tps_line(i + 1, line))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("registry parser panicked"))
-                .collect()
-        });
+        let parsed: Vec<Result<Tps, RegistryError>> =
+            crate::parallel::on_every_core(&lines, |part| {
+                part.iter()
+                    .map(|&(i, line)| parse_tps_line(i + 1, line))
+                    .collect()
+            });
         registry.tps.reserve(parsed.len());
         registry.tps_index.reserve(parsed.len());
         for tps in parsed {

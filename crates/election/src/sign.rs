@@ -16,6 +16,7 @@
 //! (these verify signatures on many messages at once).
 
 use std::fmt;
+use std::hash::BuildHasherDefault;
 
 use base64::Engine as _;
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
@@ -24,6 +25,9 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
 use ed25519_dalek::Signer as _;
 use sha2::{Digest as _, Sha512};
+
+use crate::parallel::map_chunks;
+use crate::registry::RegistryHasher;
 
 /// Context for a TPS tally sheet (form C.Hasil) signed by a KPPS officer.
 pub const CONTEXT_C_HASIL: &[u8] = b"saksi/sig/v1/c-hasil\n";
@@ -172,8 +176,7 @@ impl KeyPoint {
 /// so it grows only when the authority enrols someone.
 #[derive(Default)]
 pub struct KeyPoints {
-    points:
-        std::collections::HashMap<PublicKey, KeyPoint, std::hash::BuildHasherDefault<KeyHasher>>,
+    points: std::collections::HashMap<PublicKey, KeyPoint, BuildHasherDefault<RegistryHasher>>,
 }
 
 impl KeyPoints {
@@ -209,46 +212,13 @@ impl KeyPoints {
         missing.sort_unstable();
         missing.dedup();
         missing.retain(|key| !self.points.contains_key(key));
-        let per = missing.len().div_ceil(workers.max(1)).max(1);
-        let decompressed: Vec<Vec<(PublicKey, KeyPoint)>> = std::thread::scope(|scope| {
-            let parts: Vec<_> = missing
-                .chunks(per)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .filter_map(|key| Some((*key, KeyPoint::decompress(key)?)))
-                            .collect()
-                    })
-                })
-                .collect();
-            parts
-                .into_iter()
-                .map(|part| part.join().expect("a key decompression thread panicked"))
+        let decompressed = map_chunks(&missing, workers, |part| {
+            part.iter()
+                .filter_map(|key| Some((*key, KeyPoint::decompress(key)?)))
                 .collect()
         });
-        self.points.reserve(missing.len());
-        self.points.extend(decompressed.into_iter().flatten());
-    }
-}
-
-/// Hashes a public key by folding its bytes: the keys a [`KeyPoints`] holds are the authority's,
-/// and a submitter's key is only looked up, never inserted, so no one can flood the map with
-/// colliding keys and the keyed default hash is not needed.
-#[derive(Default, Clone, Copy)]
-pub struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
+        self.points.reserve(decompressed.len());
+        self.points.extend(decompressed);
     }
 }
 
@@ -433,17 +403,7 @@ fn settle(decoded: &[Option<Decoded>], members: &[usize], verdicts: &mut [bool])
 
 /// [`verify_batch`] with the items split evenly across `workers` threads; verdicts in item order.
 pub fn verify_batch_parallel(items: &[BatchItem<'_>], workers: usize) -> Vec<bool> {
-    let per = items.len().div_ceil(workers.max(1)).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(per)
-            .map(|part| scope.spawn(move || verify_batch(part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().expect("a verifier thread panicked"))
-            .collect()
-    })
+    map_chunks(items, workers, verify_batch)
 }
 
 /// Checks many signatures, `MAX_BATCH` at a time. A signature that cannot decode is invalid on its

@@ -206,7 +206,7 @@ impl Shared {
     /// Decompresses, on every core, the points of the registry's form signers (TPS officers and
     /// correctors) that [`Shared::key_points`] lacks. Called for a writer that holds points
     /// ([`crate::Engine::hold_key_points`]: an import, a server) when it starts writing (~820,000
-    /// keys for a national registry: about 1.7 s on 2 cores) and after it logs a registry change,
+    /// keys for a national registry: `saksi bench signatures` prints what filling them takes) and after it logs a registry change,
     /// so that checking a form's signature on election night never decompresses its key. Readers
     /// need no points, so replicas, standbys and the tools that check no signature never pay.
     pub(crate) fn refresh_key_points(&self) {
@@ -227,8 +227,7 @@ impl Shared {
         }
         // Decompressed outside the lock: signature checks go on meanwhile.
         let mut fresh = KeyPoints::default();
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        fresh.add_keys(missing, workers);
+        fresh.add_keys(missing, saksi_election::parallel::cores());
         self.key_points.write().expect("not poisoned").merge(fresh);
     }
 

@@ -3,38 +3,19 @@
 //! entries in the same order always gives the same state.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use saksi_election::code::{Code, Level};
 use saksi_election::form::CHasil;
 use saksi_election::recap::{RecapForm, RecapLevel};
+use saksi_election::registry::RegistryHasher;
 use saksi_election::sheet::{Col, Field, Row, Sheet};
 use saksi_election::{Election, Registry};
 
 use crate::entry::{Admin, Entry, EntryError, Genesis, RecordedVerdict};
 
-/// A fast multiplicative hash for maps keyed by region and TPS codes. Those keys come from the
-/// authority's registry, not from submitters, so flooding attacks on the hash do not apply; maps keyed
-/// by submitted data (form digests) keep the standard keyed hash.
-#[derive(Default, Clone, Copy)]
-pub struct CodeHasher(u64);
-
-impl Hasher for CodeHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type CodeMap<V> = HashMap<Code, V, BuildHasherDefault<CodeHasher>>;
+/// Maps keyed by region and TPS codes: the registry's, so [`RegistryHasher`] serves.
+type CodeMap<V> = HashMap<Code, V, BuildHasherDefault<RegistryHasher>>;
 
 /// Totals for a region (or the nation).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use saksi_election::form::PhotoDigest;
+use saksi_election::parallel::on_every_core;
 use saksi_election::rules::codes;
 use saksi_election::rules::{check_sheet_in, check_signed_form_in, Rulebook, TpsFacts, Verdict};
 use saksi_election::sign::{verify_batch, BatchItem, KeyError, KeyPoint, PublicKey};
@@ -623,23 +624,6 @@ fn enrolled_keys(entry: &Result<Entry, String>) -> impl Iterator<Item = PublicKe
             .flat_map(|t| t.officers.iter().copied())
             .chain(part.correctors.iter().map(|(_, k)| *k))
             .chain(part.enrollments.iter().map(|(_, k)| *k))
-    })
-}
-
-/// `work` over `items` split evenly across the cores, the results in item order.
-fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per = items.len().div_ceil(workers).max(1);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(per)
-            .map(|part| scope.spawn(move || work(part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().expect("a verifier thread panicked"))
-            .collect()
     })
 }
 
